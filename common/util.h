@@ -1,0 +1,25 @@
+#ifndef TLSC_UTIL_H
+#define TLSC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Writes 2*len lowercase hex digits and a NUL to `out` (size >= 2*len+1). */
+void tlsc_hex_encode(char *out, const unsigned char *in, size_t len);
+/** Decodes exactly `hexlen` hex digits into `out` (cap bytes); returns bytes written or -1. */
+int tlsc_hex_decode(unsigned char *out, size_t cap, const char *hex, size_t hexlen);
+/** Milliseconds from a monotonic clock. */
+uint64_t tlsc_now_ms(void);
+/** Seconds since the epoch, wall clock. */
+uint64_t tlsc_wall_sec(void);
+/**
+ * Reads a whole small file (at most `max` bytes) into a new NUL-terminated buffer the caller
+ * frees with tlsc_secure_free(). Returns 0 or a negative errno-style code (-EFBIG if larger).
+ */
+int tlsc_read_file(const char *path, size_t max, char **out, size_t *len);
+/** Wipes `len` bytes then frees `p` (NULL is fine). */
+void tlsc_secure_free(void *p, size_t len);
+/** Strips trailing CR/LF/space from a NUL-terminated buffer; returns the new length. */
+size_t tlsc_rstrip(char *s, size_t len);
+
+#endif

@@ -1,0 +1,69 @@
+#ifndef TLSC_CONFIG_H
+#define TLSC_CONFIG_H
+
+/*
+ * The server's configuration: command-line flags, each also readable from a TLSCACHE_* env
+ * var (flag wins over env). Parsing validates values and names the flag in every error; it
+ * does not open certificate files (tls.c does, so SIGHUP can reload them).
+ */
+
+#include <stddef.h>
+
+#include "redis_url.h"
+
+typedef enum {
+    TLSC_RESUME_CACHE = 1,   /* session IDs + TLS 1.3 stateful tickets through Redis */
+    TLSC_RESUME_TICKETS = 2, /* stateless tickets with keys from tlscache-daemon */
+    TLSC_RESUME_BOTH = 3,
+} tlsc_resumption_t;
+
+typedef struct {
+    char *host; /* numeric or name; "" or "*" means any; IPv6 without brackets */
+    char *port; /* decimal, 1..65535 */
+} tlsc_listen_t;
+
+typedef struct {
+    char *cert_file; /* PEM chain */
+    char *key_file;  /* PEM key */
+} tlsc_cert_pair_t;
+
+typedef struct tlsc_config_s {
+    tlsc_listen_t *listen; /* --listen HOST:PORT, repeatable; default 0.0.0.0:8443 */
+    size_t n_listen;
+    unsigned workers;       /* --workers N, default: number of cores */
+    char *node;             /* --node NAME, default: hostname */
+    char *cluster;          /* --cluster NAME, default "tlscache" */
+    tlsc_cert_pair_t *certs; /* --cert FILE --key FILE, repeatable pairs */
+    size_t n_certs;
+    char *pfx_file;          /* --pfx FILE */
+    char *pfx_pass_file;     /* --pfx-pass-file FILE; else env TLSCACHE_PFX_PASS */
+    char *alpn;              /* --alpn "h2,http/1.1"; NULL = no ALPN */
+    char *groups;            /* --groups "X25519:P-256"; NULL = OpenSSL default */
+    char *dhparam_file;      /* --dhparam FILE */
+    int min_tls, max_tls;    /* --min-tls / --max-tls: TLS1_2_VERSION or TLS1_3_VERSION */
+    char *ciphers;           /* --ciphers (TLS 1.2) */
+    char *ciphersuites;      /* --ciphersuites (TLS 1.3) */
+    unsigned session_timeout; /* --session-timeout SEC, default 300 */
+    char *redis_url_str;     /* --redis URL, default redis://127.0.0.1:6379 */
+    tlsc_redis_url_t redis;  /* parsed from redis_url_str */
+    char *redis_prefix;      /* --redis-prefix P, default "tlscache" */
+    unsigned lookup_timeout_ms; /* --lookup-timeout MS, default 5 */
+    unsigned store_timeout_ms;  /* --store-timeout MS, default 50: how long a new session's bytes wait */
+    tlsc_resumption_t resumption; /* --resumption, default cache */
+    int log_level;           /* --log-level error|warn|info|debug (tlsc_log_level_t) */
+    unsigned drain_timeout_sec; /* --drain-timeout SEC, default 10 */
+    char *keyd;              /* --keyd HOST:PORT|unix:PATH (daemon issue) */
+    char *keyd_secret_file;  /* --keyd-secret-file FILE */
+} tlsc_config_t;
+
+/**
+ * Fills `cfg` from argv and envp. Returns 0 on success; 1 when --help or --version was
+ * printed to stdout (exit 0); a negative code with a one-line message in `err` naming the
+ * flag and value. `cfg` must be freed with tlsc_config_free in every case.
+ */
+int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen);
+
+/** Frees everything tlsc_config_parse allocated; wipes secrets. */
+void tlsc_config_free(tlsc_config_t *cfg);
+
+#endif

@@ -1,0 +1,73 @@
+#ifndef TLSC_REDIS_H
+#define TLSC_REDIS_H
+
+/*
+ * A non-blocking Redis client on a libuv loop that owns its timeouts. hiredis is used only to
+ * format commands and to parse replies (redisFormatCommandArgv, redisReader), which works the
+ * same on hiredis 0.14 and 1.x and keeps every socket, timer and reconnect decision here.
+ *
+ * - One connection per client (a worker has one), commands pipelined in order.
+ * - Connect, AUTH (user+password or password), SELECT, then ready; on any failure reconnect
+ *   with backoff (e.g. 50 ms doubling to 2 s), logged once per state change, not per try.
+ * - Every request has a deadline; when it passes the callback gets UV_ETIMEDOUT at once and
+ *   the reply, when it comes, is read and dropped (the pipeline stays in step).
+ * - While the link is down, or a reply is overdue (a paused Redis), new requests fail at once
+ *   with UV_ENOTCONN / UV_EAGAIN instead of queueing; a bounded number in flight
+ *   (max_inflight) gives UV_ENOBUFS past it. A link whose oldest reply is more than
+ *   `stall_ms` late is closed and reconnected.
+ * - Garbage from Redis (a protocol error) closes the link and fails its requests with
+ *   UV_EPROTO; it never crashes.
+ */
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "redis_url.h"
+
+typedef struct tlsc_redis_s tlsc_redis_t;
+typedef struct tlsc_redis_req_s tlsc_redis_req_t;
+
+typedef struct {
+    const tlsc_redis_url_t *url; /* copied */
+    unsigned connect_timeout_ms; /* default 1000 */
+    unsigned max_inflight;       /* default 1024 */
+    unsigned stall_ms;           /* default 1000 */
+} tlsc_redis_options_t;
+
+/**
+ * Called once per request: status 0 with the last reply of the request (valid only during
+ * the call; it may be a REDIS_REPLY_ERROR, which the caller judges), or a negative UV_E*
+ * code with reply NULL. Not called after tlsc_redis_cancel or once tlsc_redis_close began.
+ */
+typedef void (*tlsc_redis_cb)(int status, const redisReply *reply, void *data);
+
+/** Creates a client and starts connecting. */
+int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t **out, char *err, size_t errlen);
+
+/**
+ * Sends `ncmds` commands as one pipelined request (e.g. MULTI, HSET, EXPIRE, EXEC); the
+ * callback gets the reply to the last one, after all have arrived. cmds[i] has argc[i]
+ * arguments in argv[i]/argvlen[i]. Returns the request (for cancel), or NULL on an
+ * immediate failure (link down, stalled, too many in flight): then `cb` is not called and
+ * *status_out (if not NULL) gets the negative UV_E* reason.
+ */
+tlsc_redis_req_t *tlsc_redis_send(tlsc_redis_t *r, size_t ncmds, const int *argc, const char *const *const *argv,
+                                  const size_t *const *argvlen, unsigned timeout_ms, tlsc_redis_cb cb, void *data,
+                                  int *status_out);
+
+/** Convenience for one command. Same contract as tlsc_redis_send. */
+tlsc_redis_req_t *tlsc_redis_command(tlsc_redis_t *r, int argc, const char *const *argv, const size_t *argvlen,
+                                     unsigned timeout_ms, tlsc_redis_cb cb, void *data, int *status_out);
+
+/** Detaches the callback: it will not run. The reply, if it comes, is dropped. */
+void tlsc_redis_cancel(tlsc_redis_req_t *req);
+
+/** Non-zero when connected, authenticated and not stalled. */
+int tlsc_redis_ready(const tlsc_redis_t *r);
+
+/** Closes the link and frees the client once its handles are closed; pending callbacks do not run. */
+void tlsc_redis_close(tlsc_redis_t *r);
+
+#endif

@@ -1,0 +1,42 @@
+#ifndef TLSC_TLS_H
+#define TLSC_TLS_H
+
+/*
+ * The server's certificates and TLS parameters: one SSL_CTX per certificate (PEM pairs and
+ * PKCS#12), all configured alike (versions, ciphers, groups, DHE, ALPN, options), and a
+ * matcher from SNI to the right one (exact names first, then wildcards "*.example.com"
+ * matching one label; the first certificate is the default for no or unknown SNI).
+ *
+ * Session caching is not set here: the worker installs its hooks on the default context,
+ * which stays the session context when a connection switches to another by SNI.
+ */
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "config.h"
+
+typedef struct tlsc_tls_s tlsc_tls_t;
+
+/**
+ * Loads every certificate and parameter file in `cfg` and builds the contexts. Returns 0, or
+ * a negative code with a one-line message in `err` naming the flag and the file (missing,
+ * unreadable, key mismatch, wrong PFX passphrase, malformed dhparam, bad cipher list ...).
+ */
+int tlsc_tls_new(const tlsc_config_t *cfg, tlsc_tls_t **out, char *err, size_t errlen);
+
+/** Frees all contexts (OpenSSL refcounts keep them alive for connections still using them). */
+void tlsc_tls_free(tlsc_tls_t *tls);
+
+/** The context for connections with no SNI or an unknown one; also the session context. */
+SSL_CTX *tlsc_tls_default_ctx(const tlsc_tls_t *tls);
+
+/** Number of contexts and the i-th one, to apply per-worker settings to all of them. */
+size_t tlsc_tls_count(const tlsc_tls_t *tls);
+SSL_CTX *tlsc_tls_ctx_at(const tlsc_tls_t *tls, size_t i);
+
+/** The context whose certificate matches `sni` (lowercase, no trailing dot), or the default. */
+SSL_CTX *tlsc_tls_select(const tlsc_tls_t *tls, const char *sni);
+
+#endif
