@@ -27,10 +27,10 @@ void tlsc_log(tlsc_log_level_t level, const char *fmt, ...) __attribute__((forma
 #define tlsc_log_error(...) tlsc_log(TLSC_LOG_ERROR, __VA_ARGS__)
 #define tlsc_log_warn(...)  tlsc_log(TLSC_LOG_WARN, __VA_ARGS__)
 #define tlsc_log_info(...)  tlsc_log(TLSC_LOG_INFO, __VA_ARGS__)
-#define tlsc_log_debug(...)                                                                                                    \
-    do {                                                                                                                       \
-        if (tlsc_log_enabled(TLSC_LOG_DEBUG))                                                                                  \
-            tlsc_log(TLSC_LOG_DEBUG, __VA_ARGS__);                                                                             \
+#define tlsc_log_debug(...)                                                                                                        \
+    do {                                                                                                                           \
+        if (tlsc_log_enabled(TLSC_LOG_DEBUG))                                                                                      \
+            tlsc_log(TLSC_LOG_DEBUG, __VA_ARGS__);                                                                                 \
     } while (0)
 
 #endif

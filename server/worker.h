@@ -1,0 +1,22 @@
+#ifndef TLSC_WORKER_H
+#define TLSC_WORKER_H
+
+/*
+ * One TLS worker process: a libuv loop serving the listening sockets the master handed it,
+ * a Redis client for the session cache, and the per-worker counters. Runs until SIGTERM
+ * (graceful drain with a deadline); SIGHUP reloads the certificates.
+ */
+
+#include <stddef.h>
+
+#include "config.h"
+#include "tls.h"
+
+/**
+ * Runs worker `id` (1..N) on the listening sockets `fds` until it is told to stop. `tls` is
+ * the master's context set (inherited across fork); the worker may replace it on SIGHUP.
+ * Returns the process exit code.
+ */
+int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, const int *fds, size_t nfds);
+
+#endif
