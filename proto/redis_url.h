@@ -2,27 +2,34 @@
 #define TLSC_REDIS_URL_H
 
 /*
- * redis://[user:pass@]host:port[/db] and unix:///path[?db=N] (also unix:/path), parsed into
- * owned strings. Percent-escapes in user and password are decoded. The password is a secret:
- * tlsc_redis_url_free wipes it and tlsc_redis_url_describe never prints it.
+ * redis://[user:pass@]host[:port][/db][?db=N] (host may be [v6]) and unix:///path[?db=N]
+ * (also unix:/path and unix://[user:pass@]/path), parsed into owned strings. Percent-escapes
+ * in user and password are decoded; a decoded NUL or control byte is refused. rediss:// is
+ * refused: there is no TLS to Redis yet. Bounds: host 255 bytes, path 107 (sun_path), user
+ * 255, password 1024, port 1..65535, db 0..65535, whole URL 4096. The password is a secret:
+ * tlsc_redis_url_free wipes it, and neither error messages nor tlsc_redis_url_describe
+ * print it (nor the user name).
  */
 
 #include <stddef.h>
 
 typedef struct {
-    char *host;      /* NULL for unix sockets */
-    unsigned port;   /* default 6379 */
-    char *path;      /* unix socket path, or NULL */
-    char *user;      /* ACL user, or NULL */
-    char *password;  /* or NULL */
-    unsigned db;     /* SELECT db, default 0 */
+    char *host;     /* NULL for unix sockets */
+    unsigned port;  /* default 6379 */
+    char *path;     /* unix socket path, or NULL */
+    char *user;     /* ACL user, or NULL */
+    char *password; /* or NULL */
+    unsigned db;    /* SELECT db, default 0 */
 } tlsc_redis_url_t;
 
-/** Parses `url`; returns 0 or -1 with a reason in `err`. `out` is zeroed first. */
+/**
+ * Parses `url`; returns 0 or -1 with a reason naming the bad part in `err` ("redis URL: bad
+ * port \"abc\" (1..65535)"). `out` is zeroed first and holds nothing after a failure.
+ */
 int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size_t errlen);
 /** Frees and wipes. Safe on a zeroed struct. */
 void tlsc_redis_url_free(tlsc_redis_url_t *u);
-/** Writes "host:port/db" or "unix:/path/db" with no credentials, for logs. */
+/** Writes "host:port/db", "[v6]:port/db" or "unix:/path?db=N" with no credentials, for logs. */
 void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen);
 
 #endif

@@ -1,0 +1,459 @@
+#include "redis_url.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+/*
+ * The parser walks the URL once, left to right, and bounds every part before it copies it.
+ * Error messages name the part that is wrong and may quote the host, port or database, which
+ * are not secret, but never the user name or the password: a URL in a config file is often
+ * the only place a Redis password lives, and error messages end up in logs.
+ */
+
+#define URL_MAX      4096 /* a whole URL, percent-escapes included */
+#define HOST_MAX     255  /* a DNS name is at most 253 octets */
+#define USER_MAX     255
+#define PASSWORD_MAX 1024
+#define PATH_MAX_LEN 107 /* sizeof(sun_path) - 1 on Linux */
+#define DB_MAX       65535u
+#define QUOTE_MAX    32 /* how much of a bad value an error message quotes */
+
+/* ================================ errors ================================ */
+
+static int fail(tlsc_redis_url_t *out, char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(tlsc_redis_url_t *out, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    tlsc_redis_url_free(out);
+    if (err == NULL || errlen == 0)
+        return -1;
+    n = snprintf(err, errlen, "redis URL: ");
+    if (n > 0 && (size_t)n < errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/*
+ * Copies at most QUOTE_MAX bytes of a non-secret part into `buf` for an error message, with
+ * anything unprintable replaced by '?', so that a hostile URL cannot put control bytes into
+ * a log line.
+ */
+static const char *quote(char *buf, size_t bufsize, const char *s, size_t n)
+{
+    size_t i, lim = bufsize - 4;
+
+    for (i = 0; i < n && i < lim; i++)
+        buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    if (i < n) {
+        memcpy(buf + i, "...", 3);
+        i += 3;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+/* ================================ parts ================================ */
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Parses 1..5 decimal digits into a value no larger than `max`; returns 0 or -1. */
+static int parse_number(const char *s, size_t n, unsigned max, unsigned *out)
+{
+    unsigned v = 0;
+
+    if (n == 0 || n > 5)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(s[i]))
+            return -1;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/*
+ * Decodes %XX escapes of a user name or password into a new string. `what` names the part in
+ * error messages; its bytes never appear there. A decoded NUL is refused because the value
+ * goes on as a C string, and control bytes because no sane credential holds them.
+ */
+static int decode_secret(const char *s, size_t n, size_t max, const char *what, char **out, char *reason, size_t reasonlen)
+{
+    char *buf;
+    size_t len = 0;
+
+    if ((buf = malloc(n + 1)) == NULL) {
+        snprintf(reason, reasonlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '%') {
+            int hi, lo;
+
+            if (n - i < 3 || (hi = hex_value(s[i + 1])) < 0 || (lo = hex_value(s[i + 2])) < 0) {
+                snprintf(reason, reasonlen, "bad percent-escape in the %s", what);
+                goto fail;
+            }
+            c = (unsigned char)(hi << 4 | lo);
+            if (c == 0) {
+                snprintf(reason, reasonlen, "the %s holds a NUL byte (%%00)", what);
+                goto fail;
+            }
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            snprintf(reason, reasonlen, "the %s holds a control character", what);
+            goto fail;
+        }
+        buf[len++] = (char)c;
+    }
+    if (len > max) {
+        snprintf(reason, reasonlen, "the %s is longer than %zu bytes", what, max);
+        goto fail;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return 0;
+
+fail:
+    tlsc_secure_free(buf, n + 1);
+    return -1;
+}
+
+/* Splits "user:password" or ":password" and decodes both halves into `out`. */
+static int parse_userinfo(const char *s, size_t n, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
+{
+    const char *colon = memchr(s, ':', n);
+    size_t ulen, plen;
+
+    if (colon == NULL) {
+        snprintf(reason, reasonlen, "credentials must be user:password@ or :password@");
+        return -1;
+    }
+    ulen = (size_t)(colon - s);
+    plen = n - ulen - 1;
+    if (plen == 0) {
+        snprintf(reason, reasonlen, "empty password");
+        return -1;
+    }
+    if (ulen > 0 && decode_secret(s, ulen, USER_MAX, "user name", &out->user, reason, reasonlen) != 0)
+        return -1;
+    return decode_secret(colon + 1, plen, PASSWORD_MAX, "password", &out->password, reason, reasonlen);
+}
+
+/* Letters, digits, '-', '.' and '_': enough for DNS names and IPv4 addresses. */
+static int valid_hostname(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '.' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static char *copy_string(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/*
+ * Parses "?db=N", the one parameter there is. A database already given as "/N" must agree.
+ * Unknown keys are named in the error (keys are not secret), their values are not.
+ */
+static int parse_query(const char *q, int *db_set, unsigned *db, char *reason, size_t reasonlen)
+{
+    char qb[QUOTE_MAX + 4];
+
+    while (*q != '\0') {
+        size_t n = strcspn(q, "&"), klen = strcspn(q, "=");
+        unsigned v;
+
+        if (klen >= n) {
+            snprintf(reason, reasonlen, "parameter \"%s\" without a value", quote(qb, sizeof(qb), q, n));
+            return -1;
+        }
+        if (klen == 2 && memcmp(q, "db", 2) == 0) {
+            if (parse_number(q + 3, n - 3, DB_MAX, &v) != 0) {
+                snprintf(reason, reasonlen, "bad database \"%s\" (0..%u)", quote(qb, sizeof(qb), q + 3, n - 3), DB_MAX);
+                return -1;
+            }
+            if (*db_set && *db != v) {
+                snprintf(reason, reasonlen, "two different databases given");
+                return -1;
+            }
+            *db_set = 1;
+            *db = v;
+        } else {
+            snprintf(reason, reasonlen, "unknown parameter \"%s\" (only db=N)", quote(qb, sizeof(qb), q, klen));
+            return -1;
+        }
+        q += n;
+        if (*q == '&' && *++q == '\0') {
+            snprintf(reason, reasonlen, "trailing '&'");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Everything after the authority: an optional "/db" (redis://) and an optional query. `p`
+ * points at '/' or '?' or the end.
+ */
+static int parse_tail(const char *p, int allow_db_path, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
+{
+    char qb[QUOTE_MAX + 4];
+    int db_set = 0;
+
+    if (allow_db_path && *p == '/') {
+        size_t n = strcspn(++p, "?");
+        if (n > 0) {
+            if (parse_number(p, n, DB_MAX, &out->db) != 0) {
+                snprintf(reason, reasonlen, "bad database \"%s\" (0..%u)", quote(qb, sizeof(qb), p, n), DB_MAX);
+                return -1;
+            }
+            db_set = 1;
+        }
+        p += n;
+    }
+    if (*p == '?')
+        return parse_query(p + 1, &db_set, &out->db, reason, reasonlen);
+    if (*p != '\0') {
+        snprintf(reason, reasonlen, "trailing garbage \"%s\"", quote(qb, sizeof(qb), p, strlen(p)));
+        return -1;
+    }
+    return 0;
+}
+
+/* "host[:port]" or "[v6]:port", no credentials. */
+static int parse_hostport(const char *s, size_t n, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
+{
+    char qb[QUOTE_MAX + 4];
+    const char *host = s, *port = NULL;
+    size_t hlen, plen = 0;
+
+    if (n > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        char v6[INET6_ADDRSTRLEN];
+        struct in6_addr a;
+
+        if (close == NULL) {
+            snprintf(reason, reasonlen, "IPv6 address without ']'");
+            return -1;
+        }
+        host = s + 1;
+        hlen = (size_t)(close - host);
+        if (hlen == 0 || hlen >= sizeof(v6)) {
+            snprintf(reason, reasonlen, "bad IPv6 address");
+            return -1;
+        }
+        memcpy(v6, host, hlen);
+        v6[hlen] = '\0';
+        if (inet_pton(AF_INET6, v6, &a) != 1) {
+            snprintf(reason, reasonlen, "bad IPv6 address \"%s\"", quote(qb, sizeof(qb), host, hlen));
+            return -1;
+        }
+        if (close + 1 < s + n) {
+            if (close[1] != ':') {
+                snprintf(reason, reasonlen, "garbage after the IPv6 address");
+                return -1;
+            }
+            port = close + 2;
+            plen = (size_t)(s + n - port);
+        }
+    } else {
+        const char *colon = memchr(s, ':', n);
+
+        hlen = colon != NULL ? (size_t)(colon - s) : n;
+        if (colon != NULL) {
+            port = colon + 1;
+            plen = n - hlen - 1;
+            if (memchr(port, ':', plen) != NULL) {
+                snprintf(reason, reasonlen, "an IPv6 address must be in brackets, as [::1]:6379");
+                return -1;
+            }
+        }
+        if (hlen == 0) {
+            snprintf(reason, reasonlen, "missing host");
+            return -1;
+        }
+        if (hlen > HOST_MAX) {
+            snprintf(reason, reasonlen, "host longer than %d bytes", HOST_MAX);
+            return -1;
+        }
+        if (!valid_hostname(host, hlen)) {
+            snprintf(reason, reasonlen, "bad character in host \"%s\"", quote(qb, sizeof(qb), host, hlen));
+            return -1;
+        }
+    }
+    out->port = 6379;
+    if (port != NULL && parse_number(port, plen, 65535, &out->port) != 0) {
+        snprintf(reason, reasonlen, "bad port \"%s\" (1..65535)", quote(qb, sizeof(qb), port, plen));
+        return -1;
+    }
+    if (out->port == 0) {
+        snprintf(reason, reasonlen, "bad port \"0\" (1..65535)");
+        return -1;
+    }
+    if ((out->host = copy_string(host, hlen)) == NULL) {
+        snprintf(reason, reasonlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* ================================ schemes ================================ */
+
+/* redis://[user:pass@]host[:port][/db][?db=N] */
+static int parse_tcp(const char *p, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
+{
+    size_t alen = strcspn(p, "/?");
+    const char *at = NULL;
+
+    /* The last '@' ends the credentials, so a password may hold a raw '@'. */
+    for (size_t i = alen; i > 0; i--) {
+        if (p[i - 1] == '@') {
+            at = p + i - 1;
+            break;
+        }
+    }
+    if (at != NULL) {
+        if (parse_userinfo(p, (size_t)(at - p), out, reason, reasonlen) != 0)
+            return -1;
+        if (parse_hostport(at + 1, (size_t)(p + alen - at - 1), out, reason, reasonlen) != 0)
+            return -1;
+    } else if (parse_hostport(p, alen, out, reason, reasonlen) != 0) {
+        return -1;
+    }
+    return parse_tail(p + alen, 1, out, reason, reasonlen);
+}
+
+/* unix:/path[?db=N] and unix://[user:pass@]/path[?db=N] */
+static int parse_unix(const char *p, int authority, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
+{
+    size_t n;
+
+    if (authority) {
+        size_t alen = strcspn(p, "/");
+
+        if (alen > 0) {
+            if (p[alen - 1] != '@') {
+                snprintf(reason, reasonlen, "a unix socket URL names no host (unix:///path or unix:/path)");
+                return -1;
+            }
+            if (parse_userinfo(p, alen - 1, out, reason, reasonlen) != 0)
+                return -1;
+        }
+        p += alen;
+    }
+    n = strcspn(p, "?");
+    if (n == 0 || p[0] != '/') {
+        snprintf(reason, reasonlen, "the unix socket path must be absolute");
+        return -1;
+    }
+    if (n > PATH_MAX_LEN) {
+        snprintf(reason, reasonlen, "unix socket path longer than %d bytes", PATH_MAX_LEN);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f || p[i] == '#') {
+            snprintf(reason, reasonlen, "bad character in the unix socket path");
+            return -1;
+        }
+    }
+    if ((out->path = copy_string(p, n)) == NULL) {
+        snprintf(reason, reasonlen, "out of memory");
+        return -1;
+    }
+    return parse_tail(p + n, 0, out, reason, reasonlen);
+}
+
+/* ================================ API ================================ */
+
+int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size_t errlen)
+{
+    char reason[160];
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    reason[0] = '\0';
+    if (url == NULL || *url == '\0')
+        return fail(out, err, errlen, "empty");
+    if (strnlen(url, URL_MAX + 1) > URL_MAX)
+        return fail(out, err, errlen, "longer than %d bytes", URL_MAX);
+    if (strncasecmp(url, "redis://", 8) == 0)
+        rc = parse_tcp(url + 8, out, reason, sizeof(reason));
+    else if (strncasecmp(url, "rediss://", 9) == 0)
+        return fail(out, err, errlen, "rediss:// (TLS to Redis) is not supported yet; use redis:// on a trusted network or unix:");
+    else if (strncasecmp(url, "unix://", 7) == 0)
+        rc = parse_unix(url + 7, 1, out, reason, sizeof(reason));
+    else if (strncasecmp(url, "unix:", 5) == 0)
+        rc = parse_unix(url + 5, 0, out, reason, sizeof(reason));
+    else
+        return fail(out, err, errlen, "must start with redis://, unix:// or unix:");
+    if (rc != 0)
+        return fail(out, err, errlen, "%s", reason);
+    return 0;
+}
+
+void tlsc_redis_url_free(tlsc_redis_url_t *u)
+{
+    if (u->user != NULL)
+        tlsc_secure_free(u->user, strlen(u->user));
+    if (u->password != NULL)
+        tlsc_secure_free(u->password, strlen(u->password));
+    free(u->host);
+    free(u->path);
+    memset(u, 0, sizeof(*u));
+}
+
+void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return;
+    if (u == NULL || (u->host == NULL && u->path == NULL))
+        snprintf(out, outlen, "(no redis)");
+    else if (u->path != NULL)
+        snprintf(out, outlen, "unix:%s?db=%u", u->path, u->db);
+    else if (strchr(u->host, ':') != NULL)
+        snprintf(out, outlen, "[%s]:%u/%u", u->host, u->port, u->db);
+    else
+        snprintf(out, outlen, "%s:%u/%u", u->host, u->port, u->db);
+}

@@ -1,0 +1,319 @@
+#include "redis_url.h"
+#include "test.h"
+
+/*
+ * The Redis URL parser: every form the config accepts, and hostile input that must be
+ * refused with a reason naming the bad part, never echoing the credentials.
+ */
+
+static tlsc_redis_url_t parse_ok(const char *url)
+{
+    tlsc_redis_url_t u;
+    char err[256] = "";
+
+    if (tlsc_redis_url_parse(url, &u, err, sizeof(err)) != 0) {
+        fprintf(stderr, "unexpected failure on %s: %s\n", url, err);
+        abort();
+    }
+    return u;
+}
+
+/* Asserts that `url` is refused with a reason containing `why` and leaks nothing. */
+static void assert_rejected(const char *url, const char *why)
+{
+    tlsc_redis_url_t u;
+    char err[256] = "";
+
+    ASSERT_EQ(tlsc_redis_url_parse(url, &u, err, sizeof(err)), -1);
+    if (strstr(err, why) == NULL) {
+        fprintf(stderr, "on %s: reason \"%s\" lacks \"%s\"\n", url, err, why);
+        abort();
+    }
+    ASSERT(strstr(err, "redis URL: ") == err);
+    ASSERT(u.host == NULL && u.path == NULL && u.user == NULL && u.password == NULL);
+    tlsc_redis_url_free(&u);
+}
+
+TEST(host_port_db)
+{
+    tlsc_redis_url_t u = parse_ok("redis://cache.example:6380/3");
+
+    ASSERT_STREQ(u.host, "cache.example");
+    ASSERT_EQ(u.port, 6380);
+    ASSERT_EQ(u.db, 3);
+    ASSERT(u.path == NULL && u.user == NULL && u.password == NULL);
+    tlsc_redis_url_free(&u);
+    ASSERT(u.host == NULL);
+    tlsc_redis_url_free(&u); /* twice is fine: the struct is zeroed */
+}
+
+TEST(defaults_are_port_6379_db_0)
+{
+    tlsc_redis_url_t u = parse_ok("redis://redis");
+
+    ASSERT_STREQ(u.host, "redis");
+    ASSERT_EQ(u.port, 6379);
+    ASSERT_EQ(u.db, 0);
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("REDIS://127.0.0.1/");
+    ASSERT_STREQ(u.host, "127.0.0.1");
+    ASSERT_EQ(u.port, 6379);
+    ASSERT_EQ(u.db, 0);
+    tlsc_redis_url_free(&u);
+}
+
+TEST(ipv6_in_brackets)
+{
+    tlsc_redis_url_t u = parse_ok("redis://[::1]:6390/2");
+    char d[128];
+
+    ASSERT_STREQ(u.host, "::1");
+    ASSERT_EQ(u.port, 6390);
+    ASSERT_EQ(u.db, 2);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "[::1]:6390/2");
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://[2001:db8::7]");
+    ASSERT_STREQ(u.host, "2001:db8::7");
+    ASSERT_EQ(u.port, 6379);
+    tlsc_redis_url_free(&u);
+}
+
+TEST(password_only_and_user_password)
+{
+    tlsc_redis_url_t u = parse_ok("redis://:s3cret@h:1");
+
+    ASSERT(u.user == NULL);
+    ASSERT_STREQ(u.password, "s3cret");
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://app:pw@h:1/0");
+    ASSERT_STREQ(u.user, "app");
+    ASSERT_STREQ(u.password, "pw");
+    tlsc_redis_url_free(&u);
+}
+
+TEST(credentials_are_percent_decoded)
+{
+    /* "p@ss:w/rd%" and a user "a:b" that needs escaping; a raw '@' in the password works too. */
+    tlsc_redis_url_t u = parse_ok("redis://a%3Ab:p%40ss%3aw%2Frd%25@h");
+
+    ASSERT_STREQ(u.user, "a:b");
+    ASSERT_STREQ(u.password, "p@ss:w/rd%");
+    ASSERT_STREQ(u.host, "h");
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://:a@b@h:7");
+    ASSERT_STREQ(u.password, "a@b");
+    ASSERT_STREQ(u.host, "h");
+    ASSERT_EQ(u.port, 7);
+    tlsc_redis_url_free(&u);
+}
+
+TEST(unix_socket_forms)
+{
+    tlsc_redis_url_t u = parse_ok("unix:///run/redis/redis.sock");
+    char d[128];
+
+    ASSERT(u.host == NULL);
+    ASSERT_STREQ(u.path, "/run/redis/redis.sock");
+    ASSERT_EQ(u.db, 0);
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("unix:/tmp/r.sock?db=5");
+    ASSERT_STREQ(u.path, "/tmp/r.sock");
+    ASSERT_EQ(u.db, 5);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "unix:/tmp/r.sock?db=5");
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("unix://:pw%21@/tmp/r.sock?db=1");
+    ASSERT_STREQ(u.password, "pw!");
+    ASSERT_STREQ(u.path, "/tmp/r.sock");
+    ASSERT_EQ(u.db, 1);
+    tlsc_redis_url_free(&u);
+}
+
+TEST(query_db_on_tcp_url)
+{
+    tlsc_redis_url_t u = parse_ok("redis://h:1?db=9");
+
+    ASSERT_EQ(u.db, 9);
+    tlsc_redis_url_free(&u);
+    u = parse_ok("redis://h:1/9?db=9");
+    ASSERT_EQ(u.db, 9);
+    tlsc_redis_url_free(&u);
+    assert_rejected("redis://h:1/9?db=8", "two different databases");
+}
+
+TEST(bounds_on_port_and_db)
+{
+    tlsc_redis_url_t u = parse_ok("redis://h:65535/65535");
+
+    ASSERT_EQ(u.port, 65535);
+    ASSERT_EQ(u.db, 65535);
+    tlsc_redis_url_free(&u);
+    u = parse_ok("redis://h:1");
+    ASSERT_EQ(u.port, 1);
+    tlsc_redis_url_free(&u);
+
+    assert_rejected("redis://h:0", "bad port \"0\"");
+    assert_rejected("redis://h:65536", "bad port \"65536\"");
+    assert_rejected("redis://h:abc", "bad port \"abc\"");
+    assert_rejected("redis://h:", "bad port \"\"");
+    assert_rejected("redis://h:-1", "bad port");
+    assert_rejected("redis://h:+80", "bad port");
+    assert_rejected("redis://h:99999999999999999999", "bad port");
+    assert_rejected("redis://h:1/65536", "bad database \"65536\"");
+    assert_rejected("redis://h:1/x", "bad database \"x\"");
+    assert_rejected("redis://h:1/-1", "bad database");
+    assert_rejected("unix:/tmp/s?db=abc", "bad database \"abc\"");
+}
+
+TEST(rediss_is_refused_clearly)
+{
+    assert_rejected("rediss://:pw@h:6380", "TLS to Redis");
+}
+
+TEST(missing_or_bad_host)
+{
+    assert_rejected("redis://", "missing host");
+    assert_rejected("redis://:6379", "missing host");
+    assert_rejected("redis://:pw@:6379", "missing host");
+    assert_rejected("redis://:pw@/0", "missing host");
+    assert_rejected("redis://ho st:1", "bad character in host");
+    assert_rejected("redis://h\x01:1", "bad character in host \"h?\"");
+    assert_rejected("redis://::1:6379", "in brackets");
+    assert_rejected("redis://[::1:6379", "without ']'");
+    assert_rejected("redis://[]:1", "bad IPv6");
+    assert_rejected("redis://[zz::1]:1", "bad IPv6");
+    assert_rejected("redis://[::1]x", "garbage after the IPv6");
+    assert_rejected("redis://[::1]:0", "bad port");
+}
+
+TEST(overlong_parts)
+{
+    char url[6000], *p;
+
+    /* A 256-byte host, one past the bound. */
+    p = url + sprintf(url, "redis://");
+    memset(p, 'a', 256);
+    strcpy(p + 256, ":1");
+    assert_rejected(url, "host longer than 255");
+    /* 255 is fine. */
+    strcpy(p + 255, ":1");
+    {
+        tlsc_redis_url_t u = parse_ok(url);
+        ASSERT_EQ(strlen(u.host), 255);
+        tlsc_redis_url_free(&u);
+    }
+
+    /* A 108-byte socket path does not fit sun_path. */
+    p = url + sprintf(url, "unix:/");
+    memset(p, 'x', 107);
+    p[107] = '\0';
+    assert_rejected(url, "path longer than 107");
+
+    /* A 1025-byte password, and a whole URL over 4096 bytes. */
+    p = url + sprintf(url, "redis://:");
+    memset(p, 'p', 1025);
+    strcpy(p + 1025, "@h");
+    assert_rejected(url, "password is longer than 1024");
+    p = url + sprintf(url, "redis://h/");
+    memset(p, '1', 5000);
+    p[5000] = '\0';
+    assert_rejected(url, "longer than 4096");
+}
+
+TEST(bad_escapes_and_nul_in_credentials)
+{
+    assert_rejected("redis://:pw%@h", "bad percent-escape in the password");
+    assert_rejected("redis://:pw%4@h", "bad percent-escape in the password");
+    assert_rejected("redis://:pw%zz@h", "bad percent-escape in the password");
+    assert_rejected("redis://us%g0:pw@h", "bad percent-escape in the user name");
+    assert_rejected("redis://:pw%00x@h", "NUL byte (%00)");
+    assert_rejected("redis://u%00:pw@h", "user name holds a NUL");
+    assert_rejected("redis://:pw%0A@h", "control character");
+    assert_rejected("redis://:pw\t@h", "control character");
+}
+
+TEST(credentials_need_a_password)
+{
+    assert_rejected("redis://justuser@h", "user:password@ or :password@");
+    assert_rejected("redis://user:@h", "empty password");
+    assert_rejected("redis://:@h", "empty password");
+}
+
+TEST(trailing_garbage_and_unknown_parts)
+{
+    assert_rejected("redis://h:1/0/extra", "bad database \"0/extra\"");
+    assert_rejected("redis://h:1#frag", "bad port \"1#frag\"");
+    assert_rejected("redis://h:1?timeout=3", "unknown parameter \"timeout\"");
+    assert_rejected("redis://h:1?db", "without a value");
+    assert_rejected("redis://h:1?db=1&", "trailing '&'");
+    assert_rejected("unix:/tmp/s?db=1&password=hunter2", "unknown parameter \"password\"");
+    assert_rejected("unix:relative.sock", "must be absolute");
+    assert_rejected("unix://", "must be absolute");
+    assert_rejected("unix://host/tmp/s", "names no host");
+    assert_rejected("unix:/tmp/a#b", "bad character in the unix socket path");
+    assert_rejected("http://h:1", "must start with");
+    assert_rejected("", "empty");
+    assert_rejected(NULL, "empty");
+}
+
+TEST(errors_and_describe_never_show_credentials)
+{
+    static const char *const urls[] = {
+        "redis://hunter2user:hunter2pw@h:0",     "redis://hunter2user:hunter2pw@h:1/x",   "redis://hunter2user:hunter2pw%@h",
+        "redis://hunter2user:hunter2pw@h:1?a=b", "redis://hunter2user:hunter2pw@h\x7f:1", "unix://hunter2user:hunter2pw@host/x",
+        "redis://hunter2user%zz:hunter2pw@h",    "http://hunter2user:hunter2pw@h",
+    };
+    char err[256], d[256];
+    tlsc_redis_url_t u;
+
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        ASSERT_EQ(tlsc_redis_url_parse(urls[i], &u, err, sizeof(err)), -1);
+        ASSERT(strstr(err, "hunter2") == NULL);
+    }
+    u = parse_ok("redis://hunter2user:hunter2pw@h:6379/1");
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "h:6379/1");
+    tlsc_redis_url_free(&u);
+    u = parse_ok("unix://hunter2user:hunter2pw@/tmp/s");
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "unix:/tmp/s?db=0");
+    tlsc_redis_url_free(&u);
+}
+
+TEST(tiny_error_buffer_is_safe)
+{
+    tlsc_redis_url_t u;
+    char err[8];
+
+    ASSERT_EQ(tlsc_redis_url_parse("redis://h:0", &u, err, sizeof(err)), -1);
+    ASSERT_EQ(strlen(err), 7);
+    ASSERT_EQ(tlsc_redis_url_parse("redis://h:0", &u, NULL, 0), -1);
+}
+
+int main(void)
+{
+    RUN(host_port_db);
+    RUN(defaults_are_port_6379_db_0);
+    RUN(ipv6_in_brackets);
+    RUN(password_only_and_user_password);
+    RUN(credentials_are_percent_decoded);
+    RUN(unix_socket_forms);
+    RUN(query_db_on_tcp_url);
+    RUN(bounds_on_port_and_db);
+    RUN(rediss_is_refused_clearly);
+    RUN(missing_or_bad_host);
+    RUN(overlong_parts);
+    RUN(bad_escapes_and_nul_in_credentials);
+    RUN(credentials_need_a_password);
+    RUN(trailing_garbage_and_unknown_parts);
+    RUN(errors_and_describe_never_show_credentials);
+    RUN(tiny_error_buffer_is_safe);
+    TEST_DONE();
+}
