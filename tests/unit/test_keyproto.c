@@ -1,0 +1,349 @@
+/* The key protocol codec, reader and PSK link: roundtrips, hostile inputs, wrong secrets. */
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "keyproto.h"
+#include "test.h"
+
+static void make_keyset(tlsc_keyproto_keyset_t *set, uint64_t epoch, size_t count)
+{
+    memset(set, 0, sizeof(*set));
+    set->epoch = epoch;
+    set->count = count;
+    for (size_t i = 0; i < count; i++) {
+        RAND_bytes(set->keys[i].name, TLSC_KEYPROTO_NAME_LEN);
+        RAND_bytes(set->keys[i].secret, TLSC_KEYPROTO_SECRET_LEN);
+        set->keys[i].secret[0] |= 1;
+        set->keys[i].role = (uint8_t)(1 + i % 3);
+        set->keys[i].not_before = 1000 + i;
+        set->keys[i].not_after = 5000 + i;
+    }
+}
+
+static size_t encode(const tlsc_keyproto_msg_t *m, unsigned char *out)
+{
+    size_t len = 0;
+
+    ASSERT_EQ(tlsc_keyproto_encode(m, out, TLSC_KEYPROTO_ENCODE_MAX, &len), 0);
+    return len;
+}
+
+TEST(every_message_roundtrips)
+{
+    tlsc_keyproto_msg_t in, out;
+    unsigned char buf[TLSC_KEYPROTO_ENCODE_MAX];
+    size_t len;
+
+    memset(&in, 0, sizeof(in));
+    in.type = TLSC_KEYPROTO_HELLO;
+    in.u.hello.version_min = 1;
+    in.u.hello.version_max = 3;
+    in.u.hello.worker = 7;
+    strcpy(in.u.hello.node, "node-a.example:1");
+    make_keyset(&in.u.hello.held, 42, TLSC_KEYPROTO_MAX_KEYS);
+    len = encode(&in, buf);
+    ASSERT(len <= TLSC_KEYPROTO_ENCODE_MAX);
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, &out), 0);
+    ASSERT_EQ(out.type, TLSC_KEYPROTO_HELLO);
+    ASSERT_EQ(out.u.hello.worker, 7);
+    ASSERT_EQ(out.u.hello.version_max, 3);
+    ASSERT_STREQ(out.u.hello.node, "node-a.example:1");
+    ASSERT(memcmp(&in.u.hello.held, &out.u.hello.held, sizeof(in.u.hello.held)) == 0);
+
+    memset(&in, 0, sizeof(in));
+    in.type = TLSC_KEYPROTO_KEYSET;
+    make_keyset(&in.u.keyset, 9, 3);
+    len = encode(&in, buf);
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, &out), 0);
+    ASSERT(memcmp(&in.u.keyset, &out.u.keyset, sizeof(in.u.keyset)) == 0);
+
+    int types[3] = {TLSC_KEYPROTO_ACK, TLSC_KEYPROTO_PING, TLSC_KEYPROTO_PONG};
+    for (int i = 0; i < 3; i++) {
+        memset(&in, 0, sizeof(in));
+        in.type = (tlsc_keyproto_type_t)types[i];
+        in.u.nonce = 0x0102030405060708ull;
+        len = encode(&in, buf);
+        ASSERT_EQ(len, 4 + 1 + 8);
+        ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, &out), 0);
+        ASSERT_EQ(out.u.nonce, 0x0102030405060708ull);
+    }
+
+    memset(&in, 0, sizeof(in));
+    in.type = TLSC_KEYPROTO_ERROR;
+    in.u.error.code = TLSC_KEYPROTO_ERR_VERSION;
+    strcpy(in.u.error.text, "no common version");
+    len = encode(&in, buf);
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, &out), 0);
+    ASSERT_EQ(out.u.error.code, TLSC_KEYPROTO_ERR_VERSION);
+    ASSERT_STREQ(out.u.error.text, "no common version");
+}
+
+TEST(encoder_refuses_what_the_decoder_would)
+{
+    tlsc_keyproto_msg_t m;
+    unsigned char buf[TLSC_KEYPROTO_ENCODE_MAX];
+    size_t len;
+
+    memset(&m, 0, sizeof(m));
+    m.type = TLSC_KEYPROTO_KEYSET;
+    make_keyset(&m.u.keyset, 1, 2);
+    memset(m.u.keyset.keys[1].secret, 0, TLSC_KEYPROTO_SECRET_LEN); /* zero key */
+    ASSERT_EQ(tlsc_keyproto_encode(&m, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+    make_keyset(&m.u.keyset, 1, 2);
+    memcpy(m.u.keyset.keys[1].name, m.u.keyset.keys[0].name, 16); /* repeated name */
+    ASSERT_EQ(tlsc_keyproto_encode(&m, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+    make_keyset(&m.u.keyset, 1, 2);
+    m.u.keyset.keys[0].not_after = m.u.keyset.keys[0].not_before; /* empty validity */
+    ASSERT_EQ(tlsc_keyproto_encode(&m, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+    make_keyset(&m.u.keyset, 1, 2);
+    m.u.keyset.keys[0].role = 4;
+    ASSERT_EQ(tlsc_keyproto_encode(&m, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+    make_keyset(&m.u.keyset, 1, 2);
+    ASSERT_EQ(tlsc_keyproto_encode(&m, buf, 20, &len), TLSC_KEYPROTO_ENOBUFS);
+
+    memset(&m, 0, sizeof(m));
+    m.type = TLSC_KEYPROTO_HELLO;
+    m.u.hello.version_min = m.u.hello.version_max = 1;
+    strcpy(m.u.hello.node, "bad node"); /* space */
+    ASSERT_EQ(tlsc_keyproto_encode(&m, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+}
+
+TEST(decoder_rejects_hostile_bodies)
+{
+    tlsc_keyproto_msg_t in, out;
+    unsigned char buf[TLSC_KEYPROTO_ENCODE_MAX];
+    size_t len;
+
+    memset(&in, 0, sizeof(in));
+    in.type = TLSC_KEYPROTO_KEYSET;
+    make_keyset(&in.u.keyset, 5, 4);
+    len = encode(&in, buf);
+    /* Every truncation fails, and so does one trailing byte. */
+    for (size_t cut = 1; cut < len - 4; cut++)
+        ASSERT(tlsc_keyproto_decode(buf + 4, cut, &out) < 0);
+    buf[len] = 0;
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4 + 1, &out), TLSC_KEYPROTO_EMSG);
+    /* A count above the maximum, and a count larger than the body. */
+    buf[4 + 1 + 8] = TLSC_KEYPROTO_MAX_KEYS + 1;
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, &out), TLSC_KEYPROTO_EMSG);
+    buf[4 + 1 + 8] = 5;
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, &out), TLSC_KEYPROTO_EMSG);
+    /* Unknown type, empty body. */
+    unsigned char t = 99;
+    ASSERT_EQ(tlsc_keyproto_decode(&t, 1, &out), TLSC_KEYPROTO_ETYPE);
+    ASSERT_EQ(tlsc_keyproto_decode(&t, 0, &out), TLSC_KEYPROTO_EFRAME);
+    /* An ERROR whose text length runs past the body or holds control bytes. */
+    unsigned char e1[] = {TLSC_KEYPROTO_ERROR, 0, 1, 10, 'a', 'b'};
+    ASSERT_EQ(tlsc_keyproto_decode(e1, sizeof(e1), &out), TLSC_KEYPROTO_EMSG);
+    unsigned char e2[] = {TLSC_KEYPROTO_ERROR, 0, 1, 2, 'a', '\n'};
+    ASSERT_EQ(tlsc_keyproto_decode(e2, sizeof(e2), &out), TLSC_KEYPROTO_EMSG);
+    /* A HELLO with an empty node or a reversed version range. */
+    unsigned char h1[] = {TLSC_KEYPROTO_HELLO, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    ASSERT_EQ(tlsc_keyproto_decode(h1, sizeof(h1), &out), TLSC_KEYPROTO_EMSG);
+    unsigned char h2[] = {TLSC_KEYPROTO_HELLO, 0, 2, 0, 1, 0, 0, 0, 1, 1, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    ASSERT_EQ(tlsc_keyproto_decode(h2, sizeof(h2), &out), TLSC_KEYPROTO_EMSG);
+    h2[2] = 1;
+    ASSERT_EQ(tlsc_keyproto_decode(h2, sizeof(h2), &out), 0);
+}
+
+TEST(reader_handles_byte_at_a_time_and_many_frames)
+{
+    tlsc_keyproto_reader_t *r = tlsc_keyproto_reader_new();
+    tlsc_keyproto_msg_t in, out;
+    unsigned char buf[3 * TLSC_KEYPROTO_ENCODE_MAX];
+    size_t len = 0;
+    int got = 0;
+
+    memset(&in, 0, sizeof(in));
+    in.type = TLSC_KEYPROTO_KEYSET;
+    make_keyset(&in.u.keyset, 77, 10);
+    len += encode(&in, buf);
+    in.type = TLSC_KEYPROTO_PING;
+    in.u.nonce = 3;
+    len += encode(&in, buf + len);
+    for (size_t i = 0; i < len; i++) {
+        ASSERT_EQ(tlsc_keyproto_reader_feed(r, buf + i, 1), 0);
+        int rc;
+        while ((rc = tlsc_keyproto_reader_next(r, &out)) == 1)
+            got++;
+        ASSERT_EQ(rc, 0);
+    }
+    ASSERT_EQ(got, 2);
+    ASSERT_EQ(out.type, TLSC_KEYPROTO_PING);
+    tlsc_keyproto_reader_free(r);
+}
+
+TEST(reader_rejects_oversized_frame_before_its_body)
+{
+    tlsc_keyproto_reader_t *r = tlsc_keyproto_reader_new();
+    tlsc_keyproto_msg_t out;
+    unsigned char big[4] = {0x00, 0x01, 0x00, 0x01}; /* 65537 */
+    unsigned char zero[4] = {0, 0, 0, 0};
+
+    ASSERT_EQ(tlsc_keyproto_reader_feed(r, big, 4), 0);
+    ASSERT_EQ(tlsc_keyproto_reader_next(r, &out), TLSC_KEYPROTO_EFRAME);
+    ASSERT_EQ(tlsc_keyproto_reader_next(r, &out), TLSC_KEYPROTO_EFRAME); /* sticky */
+    ASSERT_EQ(tlsc_keyproto_reader_feed(r, zero, 4), TLSC_KEYPROTO_EFRAME);
+    tlsc_keyproto_reader_free(r);
+
+    r = tlsc_keyproto_reader_new();
+    ASSERT_EQ(tlsc_keyproto_reader_feed(r, zero, 4), 0);
+    ASSERT_EQ(tlsc_keyproto_reader_next(r, &out), TLSC_KEYPROTO_EFRAME);
+    tlsc_keyproto_reader_free(r);
+
+    /* A maximal frame is accepted up to the limit; overfeeding is refused, not overflowed. */
+    r = tlsc_keyproto_reader_new();
+    unsigned char *junk = calloc(1, 200000);
+    ASSERT(tlsc_keyproto_reader_feed(r, junk, 200000) == TLSC_KEYPROTO_ENOBUFS);
+    tlsc_keyproto_reader_free(r);
+    free(junk);
+}
+
+TEST(derive_separates_uses_and_keys)
+{
+    unsigned char secret[32], name[16], a[32], b[32], c[32];
+    char tag[9];
+
+    RAND_bytes(secret, 32);
+    RAND_bytes(name, 16);
+    ASSERT_EQ(tlsc_keyproto_derive(secret, name, TLSC_KEYPROTO_INFO_TICKET_AES, a, 32), 0);
+    ASSERT_EQ(tlsc_keyproto_derive(secret, name, TLSC_KEYPROTO_INFO_TICKET_HMAC, b, 32), 0);
+    ASSERT(memcmp(a, b, 32) != 0);
+    ASSERT_EQ(tlsc_keyproto_derive(secret, name, TLSC_KEYPROTO_INFO_TICKET_AES, c, 32), 0);
+    ASSERT(memcmp(a, c, 32) == 0);
+    name[0] ^= 1;
+    ASSERT_EQ(tlsc_keyproto_derive(secret, name, TLSC_KEYPROTO_INFO_TICKET_AES, c, 32), 0);
+    ASSERT(memcmp(a, c, 32) != 0);
+    tlsc_keyproto_name_tag(name, tag);
+    ASSERT_EQ(strlen(tag), 8);
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return -1;
+    fwrite(data, 1, len, f);
+    return fclose(f);
+}
+
+TEST(secret_file_hex_and_raw_and_too_short)
+{
+    char path[] = "/tmp/tlsc-keyproto-secret-XXXXXX", err[256];
+    unsigned char raw[32], psk1[32], psk2[32];
+    char hex[66];
+    int fd = mkstemp(path);
+
+    ASSERT(fd >= 0);
+    RAND_bytes(raw, 32);
+    raw[0] = 0xff; /* not a hex digit, so the file reads as raw */
+    for (int i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", raw[i]);
+    hex[64] = '\n';
+    ASSERT_EQ(write_file(path, raw, 32), 0);
+    ASSERT_EQ(tlsc_keyproto_psk_load(path, psk1, err, sizeof(err)), 0);
+    ASSERT_EQ(write_file(path, hex, 65), 0);
+    ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), 0);
+    ASSERT(memcmp(psk1, psk2, 32) == 0); /* same secret either way */
+    ASSERT_EQ(write_file(path, hex, 62), 0);
+    ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), TLSC_KEYPROTO_EINVAL);
+    ASSERT(strstr(err, path) != NULL);
+    unlink(path);
+    ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), TLSC_KEYPROTO_EINVAL);
+    close(fd);
+}
+
+/* Moves ciphertext both ways until neither side has anything to say. */
+static int pump(tlsc_keyproto_conn_t *a, tlsc_keyproto_conn_t *b)
+{
+    unsigned char buf[TLSC_KEYPROTO_CONN_RECV_MAX];
+    int rc = 0;
+
+    for (int i = 0; i < 100; i++) {
+        size_t n1 = tlsc_keyproto_conn_take(a, buf, sizeof(buf));
+        if (n1 > 0 && (rc = tlsc_keyproto_conn_recv(b, buf, n1)) != 0)
+            return rc;
+        size_t n2 = tlsc_keyproto_conn_take(b, buf, sizeof(buf));
+        if (n2 > 0 && (rc = tlsc_keyproto_conn_recv(a, buf, n2)) != 0)
+            return rc;
+        if (n1 == 0 && n2 == 0)
+            break;
+    }
+    return 0;
+}
+
+TEST(link_with_same_psk_carries_messages)
+{
+    unsigned char psk[32];
+    char err[256];
+    tlsc_keyproto_link_t *sl, *cl;
+    tlsc_keyproto_msg_t m, out;
+
+    RAND_bytes(psk, 32);
+    ASSERT_EQ(tlsc_keyproto_link_new(1, psk, &sl, err, sizeof(err)), 0);
+    ASSERT_EQ(tlsc_keyproto_link_new(0, psk, &cl, err, sizeof(err)), 0);
+    tlsc_keyproto_conn_t *s = tlsc_keyproto_conn_new(sl), *c = tlsc_keyproto_conn_new(cl);
+    memset(&m, 0, sizeof(m));
+    m.type = TLSC_KEYPROTO_KEYSET;
+    make_keyset(&m.u.keyset, 3, TLSC_KEYPROTO_MAX_KEYS);
+    ASSERT_EQ(tlsc_keyproto_conn_send(c, &m), 0); /* queued before the handshake */
+    ASSERT_EQ(pump(c, s), 0);
+    ASSERT(tlsc_keyproto_conn_established(s) && tlsc_keyproto_conn_established(c));
+    ASSERT_EQ(tlsc_keyproto_conn_next(s, &out), 1);
+    ASSERT(memcmp(&m.u.keyset, &out.u.keyset, sizeof(m.u.keyset)) == 0);
+    /* Many frames in a row, drained as they come. */
+    for (int i = 0; i < 50; i++) {
+        ASSERT_EQ(tlsc_keyproto_conn_send(s, &m), 0);
+        ASSERT_EQ(pump(s, c), 0);
+        ASSERT_EQ(tlsc_keyproto_conn_next(c, &out), 1);
+        ASSERT_EQ(tlsc_keyproto_conn_next(c, &out), 0);
+    }
+    tlsc_keyproto_conn_free(s);
+    tlsc_keyproto_conn_free(c);
+    tlsc_keyproto_link_free(sl);
+    tlsc_keyproto_link_free(cl);
+}
+
+TEST(link_with_wrong_psk_fails_handshake_and_leaks_nothing)
+{
+    unsigned char psk1[32], psk2[32];
+    char err[256];
+    tlsc_keyproto_link_t *sl, *cl;
+    tlsc_keyproto_msg_t m, out;
+
+    RAND_bytes(psk1, 32);
+    RAND_bytes(psk2, 32);
+    ASSERT_EQ(tlsc_keyproto_link_new(1, psk1, &sl, err, sizeof(err)), 0);
+    ASSERT_EQ(tlsc_keyproto_link_new(0, psk2, &cl, err, sizeof(err)), 0);
+    tlsc_keyproto_conn_t *s = tlsc_keyproto_conn_new(sl), *c = tlsc_keyproto_conn_new(cl);
+    memset(&m, 0, sizeof(m));
+    m.type = TLSC_KEYPROTO_PING;
+    ASSERT_EQ(tlsc_keyproto_conn_send(c, &m), 0);
+    ASSERT(pump(c, s) == TLSC_KEYPROTO_EAUTH);
+    ASSERT(!tlsc_keyproto_conn_established(s));
+    ASSERT(tlsc_keyproto_conn_next(s, &out) <= 0);
+    tlsc_keyproto_conn_free(s);
+    tlsc_keyproto_conn_free(c);
+
+    /* Plain garbage instead of a ClientHello fails the handshake too. */
+    s = tlsc_keyproto_conn_new(sl);
+    ASSERT_EQ(tlsc_keyproto_conn_recv(s, "GET / HTTP/1.1\r\n\r\n", 18), TLSC_KEYPROTO_EAUTH);
+    tlsc_keyproto_conn_free(s);
+    tlsc_keyproto_link_free(sl);
+    tlsc_keyproto_link_free(cl);
+}
+
+int main(void)
+{
+    RUN(every_message_roundtrips);
+    RUN(encoder_refuses_what_the_decoder_would);
+    RUN(decoder_rejects_hostile_bodies);
+    RUN(reader_handles_byte_at_a_time_and_many_frames);
+    RUN(reader_rejects_oversized_frame_before_its_body);
+    RUN(derive_separates_uses_and_keys);
+    RUN(secret_file_hex_and_raw_and_too_short);
+    RUN(link_with_same_psk_carries_messages);
+    RUN(link_with_wrong_psk_fails_handshake_and_leaks_nothing);
+    TEST_DONE();
+}
