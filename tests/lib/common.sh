@@ -12,6 +12,10 @@ TLSC_PIDS=()
 tlsc_tmpdir() {
     TLSC_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsc-test.XXXXXX")
     export TLSC_TMP
+    # Sanitizer reports from any process we start land here; finish() fails the test on any.
+    mkdir -p "$TLSC_TMP/san"
+    export ASAN_OPTIONS="log_path=$TLSC_TMP/san/asan:abort_on_error=1:detect_leaks=0"
+    export UBSAN_OPTIONS="log_path=$TLSC_TMP/san/ubsan:print_stacktrace=1:halt_on_error=1"
 }
 
 track() { TLSC_PIDS+=("$1"); }
@@ -70,6 +74,10 @@ check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; f
 
 # Prints the summary line the runner reads and exits non-zero on any failure.
 finish() {
+    if [ -n "${TLSC_TMP:-}" ] && [ -n "$(ls -A "$TLSC_TMP/san" 2>/dev/null)" ]; then
+        fail "sanitizer reports: $(ls "$TLSC_TMP/san")"
+        head -50 "$TLSC_TMP"/san/* >&2
+    fi
     echo "$TESTS_PASSED passed, $TESTS_FAILED failed"
     [ "$TESTS_FAILED" -eq 0 ]
 }
