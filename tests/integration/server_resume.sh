@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Sessions resume on any worker of any node through Redis, TLS 1.2 session IDs and TLS 1.3
+# stateful tickets, with openssl s_client and with Node.js; a session for one SNI name is not
+# resumed for another; the hash in Redis tells a person what the session is.
+. "$(dirname "$0")/../lib/common.sh"
+. "$TLSC_ROOT/tests/lib/certs.sh"
+. "$TLSC_ROOT/tests/lib/server.sh"
+trap cleanup EXIT
+tlsc_tmpdir
+make_test_pki "$TLSC_TMP/pki" || exit 1
+start_redis || exit 1
+PA=$(free_port)
+PB=$(free_port)
+start_node A "$PA" || exit 1
+start_node B "$PB" || exit 1
+S=$TLSC_TMP/sess
+
+# --- one node to the other --------------------------------------------------------------
+for v in 1.2 1.3; do
+    r1=$(sget "$PA" "$v" a.example "" "$S.$v.a")
+    r2=$(sget "$PB" "$v" a.example "$S.$v.a" "$S.$v.b")
+    check "tls$v: first handshake on node A is full" [ "$(jfield "$r1" resumed)/$(jfield "$r1" node)" = "false/A" ]
+    check "tls$v: session made on node A resumes on node B" [ "$(jfield "$r2" resumed)/$(jfield "$r2" node)" = "true/B" ]
+    check "tls$v: negotiated version is TLSv$v" [ "$(jfield "$r2" protocol)" = "TLSv$v" ]
+done
+
+# --- one worker to another within a node --------------------------------------------------
+for v in 1.2 1.3; do
+    ok=0
+    for _ in $(seq 30); do
+        r1=$(sget "$PA" "$v" a.example "" "$S.w")
+        w1=$(jfield "$r1" worker)
+        cur=$S.w
+        for _ in $(seq 10); do
+            r2=$(sget "$PA" "$v" a.example "$cur" "$S.w2") || break
+            cp "$S.w2" "$S.w"
+            if [ "$(jfield "$r2" resumed)" = true ] && [ "$(jfield "$r2" worker)" != "$w1" ]; then ok=1; break; fi
+            [ "$(jfield "$r2" resumed)" = true ] || break
+        done
+        [ $ok = 1 ] && break
+    done
+    check "tls$v: session from worker $w1 resumes on another worker of node A" [ $ok = 1 ]
+done
+
+# --- TLS 1.3 stateful tickets are single use; each resumption hands out a fresh one ------
+r1=$(sget "$PA" 1.3 a.example "" "$S.once")
+r2=$(sget "$PB" 1.3 a.example "$S.once" "$S.next")
+r3=$(sget "$PA" 1.3 a.example "$S.once" "")
+r4=$(sget "$PA" 1.3 a.example "$S.next" "")
+check "tls1.3: ticket resumes once" [ "$(jfield "$r2" resumed)" = true ]
+check "tls1.3: the same ticket offered again gets a full handshake" [ "$(jfield "$r3" resumed)" = false ]
+check "tls1.3: the ticket handed out on resumption resumes" [ "$(jfield "$r4" resumed)" = true ]
+
+# --- SNI binding ----------------------------------------------------------------------------
+for v in 1.2 1.3; do
+    sget "$PA" "$v" a.example "" "$S.sni" >/dev/null
+    r=$(sget "$PB" "$v" b.example "$S.sni" "")
+    check "tls$v: session for a.example is not resumed for b.example" [ "$(jfield "$r" resumed)/$(jfield "$r" sni)" = "false/b.example" ]
+    sget "$PA" "$v" "" "" "$S.nosni" >/dev/null
+    r=$(sget "$PB" "$v" a.example "$S.nosni" "")
+    check "tls$v: session made without SNI is not resumed for a.example" [ "$(jfield "$r" resumed)" = false ]
+    r=$(sget "$PB" "$v" "" "$S.nosni" "")
+    check "tls$v: session made without SNI resumes without SNI" [ "$(jfield "$r" resumed)" = true ]
+done
+
+# --- Node.js client with the seed's API -------------------------------------------------------
+for v in 1.2 1.3; do
+    n1=$(node "$TLSC_ROOT/tests/lib/node_client.js" --port "$PA" --sni a.example --tls "$v" --session-out "$S.node.$v")
+    n2=$(node "$TLSC_ROOT/tests/lib/node_client.js" --port "$PB" --sni a.example --tls "$v" --session-in "$S.node.$v")
+    check "node tls$v: 'session' event delivered a session on node A" [ "$(jfield "$n1" session_saved)/$(jfield "$n1" reused)" = "true/false" ]
+    check "node tls$v: tls.connect({session}) resumes on node B (isSessionReused)" \
+        [ "$(jfield "$n2" reused)/$(jfield "$n2" body.resumed)/$(jfield "$n2" body.node)" = "true/true/B" ]
+done
+
+# --- what redis-cli shows ----------------------------------------------------------------------
+sget "$PA" 1.2 a.example "" "$S.show" >/dev/null
+id=$(openssl sess_id -in "$S.show" -noout -text | awk '/Session-ID:/{print tolower($2)}')
+key="tlscache:sess:$id"
+fields=$(redis-cli -p "$REDIS_PORT" hkeys "$key" | sort | tr '\n' ' ')
+check "redis hash has readable metadata fields ($fields)" [ "$fields" = "alpn cipher created der node proto sni worker " ]
+check "redis hash says proto TLSv1.2, sni a.example, node A" \
+    [ "$(redis-cli -p "$REDIS_PORT" hmget "$key" proto sni node | tr '\n' ' ')" = "TLSv1.2 a.example A " ]
+ttl=$(redis-cli -p "$REDIS_PORT" ttl "$key")
+check "session key TTL is the session timeout (300 s): $ttl" [ "$ttl" -gt 290 ] && [ "$ttl" -le 300 ]
+sleep 1.5
+check "per-worker stats hashes exist with a TTL" [ "$(redis-cli -p "$REDIS_PORT" --scan --pattern 'tlscache:stats:*' | wc -l)" -ge 2 ]
+check "stats count resumed handshakes" [ "$(redis_stat handshakes_resumed)" -ge 8 ]
+
+finish
