@@ -36,7 +36,8 @@ typedef struct tlsc_config_s {
     tlsc_cert_pair_t *certs; /* --cert FILE --key FILE, repeatable pairs */
     size_t n_certs;
     char *pfx_file;          /* --pfx FILE */
-    char *pfx_pass_file;     /* --pfx-pass-file FILE; else env TLSCACHE_PFX_PASS */
+    char *pfx_pass_file;     /* --pfx-pass-file FILE (or env TLSCACHE_PFX_PASS_FILE) */
+    char *pfx_pass;          /* env TLSCACHE_PFX_PASS, only when no pass file; secret, wiped by free */
     char *alpn;              /* --alpn "h2,http/1.1"; NULL = no ALPN */
     char *groups;            /* --groups "X25519:P-256"; NULL = OpenSSL default */
     char *dhparam_file;      /* --dhparam FILE */
