@@ -71,7 +71,7 @@ plant() { # plant VALUE-HEX: makes a session on A, overwrites its der field, off
     if [ "$1" = truncate ]; then
         local full
         full=$(python3 "$TLSC_ROOT/tests/lib/resp.py" "$REDIS_PORT" --hex HGET "tlscache:sess:$id" der | tr -d '"')
-        python3 "$TLSC_ROOT/tests/lib/resp.py" "$REDIS_PORT" HSET "tlscache:sess:$id" der "hex:${full:0:$((${#full} / 2))}" >/dev/null
+        python3 "$TLSC_ROOT/tests/lib/resp.py" "$REDIS_PORT" HSET "tlscache:sess:$id" der "hex:${full:0:$((${#full} / 4 * 2))}" >/dev/null
     elif [ "$1" = wrongtype ]; then
         redis-cli -p "$REDIS_PORT" del "tlscache:sess:$id" >/dev/null
         redis-cli -p "$REDIS_PORT" rpush "tlscache:sess:$id" x >/dev/null

@@ -32,8 +32,9 @@ for v in 1.2 1.3; do
         w1=$(jfield "$r1" worker)
         cur=$S.w
         for _ in $(seq 10); do
+            rm -f "$S.w2"
             r2=$(sget "$PA" "$v" a.example "$cur" "$S.w2") || break
-            cp "$S.w2" "$S.w"
+            [ -s "$S.w2" ] && cp "$S.w2" "$S.w"
             if [ "$(jfield "$r2" resumed)" = true ] && [ "$(jfield "$r2" worker)" != "$w1" ]; then ok=1; break; fi
             [ "$(jfield "$r2" resumed)" = true ] || break
         done
@@ -59,6 +60,8 @@ for v in 1.2 1.3; do
     sget "$PA" "$v" "" "" "$S.nosni" >/dev/null
     r=$(sget "$PB" "$v" a.example "$S.nosni" "")
     check "tls$v: session made without SNI is not resumed for a.example" [ "$(jfield "$r" resumed)" = false ]
+    # (a TLS 1.3 stateful ticket is spent by any lookup, so make a fresh one)
+    sget "$PA" "$v" "" "" "$S.nosni" >/dev/null
     r=$(sget "$PB" "$v" "" "$S.nosni" "")
     check "tls$v: session made without SNI resumes without SNI" [ "$(jfield "$r" resumed)" = true ]
 done

@@ -26,8 +26,12 @@ if (args['session-in']) opts.session = fs.readFileSync(args['session-in']);
 
 let session = null;
 let body = '';
+let reused = null;
+let protocol = null;
 const timer = setTimeout(() => { console.error('timeout'); process.exit(3); }, 10000);
 const sock = tls.connect(opts, () => {
+  reused = sock.isSessionReused();
+  protocol = sock.getProtocol();
   sock.write('GET / HTTP/1.1\r\nHost: ' + (args.sni || 'localhost') + '\r\nConnection: close\r\n\r\n');
 });
 sock.on('session', (s) => { session = s; });
@@ -38,8 +42,8 @@ sock.on('close', () => {
   if (session && args['session-out']) fs.writeFileSync(args['session-out'], session);
   const line = body.split('\n').find((l) => l.startsWith('{'));
   console.log(JSON.stringify({
-    reused: sock.isSessionReused(),
-    protocol: sock.getProtocol ? sock.getProtocol() : null,
+    reused,
+    protocol,
     body: line ? JSON.parse(line) : null,
     session_saved: !!session,
   }));

@@ -32,7 +32,8 @@ stop_pid() {
 # sget PORT TLS SNI SESS_IN SESS_OUT: one HTTPS GET with openssl s_client. Prints the server's
 # JSON line ("" SNI = none, "" SESS_IN = fresh). Returns non-zero when no reply came.
 sget() {
-    local port=$1 ver=$2 sni=$3 in=$4 out=$5 args=(-connect "127.0.0.1:$port" -ign_eof -quiet)
+    local port=$1 ver=$2 sni=$3 in=$4 out=$5 args
+    args=(-connect "127.0.0.1:$port" -ign_eof -quiet)
     [ "$ver" = 1.2 ] && args+=(-tls1_2) || args+=(-tls1_3)
     [ -n "$sni" ] && args+=(-servername "$sni") || args+=(-noservername)
     [ -n "$in" ] && args+=(-sess_in "$in")
