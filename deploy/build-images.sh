@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds every image docker-compose.yml needs, from a local debian:bookworm-slim:
+#   debian:bookworm-slim  (deploy/base-image.sh: pulled, or debootstrapped + imported)
+#   tlscache:latest       (Dockerfile at the root: the three binaries)
+#   tlscache-redis:latest (deploy/redis: Debian's redis-server + the ACL/config)
+#   tlscache-haproxy:latest (deploy/haproxy: Debian's haproxy + haproxy.cfg)
+# Idempotent and cache-friendly: unchanged inputs rebuild nothing (Docker's layer cache).
+# Usage: deploy/build-images.sh [tlscache|redis|haproxy ...]   (default: all)
+# Env: ALLOW_PARTIAL=1 builds the tlscache image from whichever binaries the tree has.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
+export BASE_IMAGE
+
+"$ROOT/deploy/base-image.sh"
+
+build() { # build TAG CONTEXT DOCKERFILE [ARGS...]
+    local tag=$1 ctx=$2 file=$3
+    shift 3
+    echo "build-images: $tag" >&2
+    # The classic builder (no BuildKit needed): docker 20.10 from Debian has no buildx.
+    # --pull=false: the base is local.
+    # Output only on failure (the build log), minus the classic builder's deprecation notice.
+    local log rc=0
+    log=$(DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} docker build --pull=false \
+        --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$tag" -f "$file" "$@" "$ctx" 2>&1) || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        printf '%s\n' "$log" | grep -v -e '^DEPRECATED: The legacy builder' -e 'BuildKit is currently disabled' \
+            -e 'environment-variable\.$' | tail -n 60 >&2
+        echo "build-images: building $tag failed" >&2
+        return "$rc"
+    fi
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(redis haproxy tlscache)
+for t in "${targets[@]}"; do
+    case $t in
+    tlscache) build tlscache:latest "$ROOT" "$ROOT/Dockerfile" --build-arg "ALLOW_PARTIAL=${ALLOW_PARTIAL:-0}" ;;
+    redis) build tlscache-redis:latest "$ROOT/deploy" "$ROOT/deploy/redis/Dockerfile" ;;
+    haproxy) build tlscache-haproxy:latest "$ROOT/deploy" "$ROOT/deploy/haproxy/Dockerfile" ;;
+    *) echo "build-images: unknown image '$t' (tlscache, redis, haproxy)" >&2; exit 2 ;;
+    esac
+done
+docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^(tlscache|debian)' >&2 || true
