@@ -1,0 +1,139 @@
+/*
+ * tlscache-bench: the resumption benchmark. Parses the command line, reads the servers' Redis
+ * stats (optional), runs the timed part, reads the stats again and writes the reports.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "bench.h"
+#include "log.h"
+#include "report.h"
+
+static int write_file(const char *flag, const char *path, const char *data, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fputs(data, f) == EOF || fclose(f) != 0) {
+        snprintf(err, errlen, "%s %s: %s", flag, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int append_csv(const tlsc_bench_options_t *o, const tlsc_bench_result_t *r, char *err, size_t errlen)
+{
+    struct stat st;
+    int fresh = stat(o->csv_file, &st) != 0 || st.st_size == 0;
+    FILE *f = fopen(o->csv_file, "a");
+
+    if (f == NULL) {
+        snprintf(err, errlen, "--csv %s: %s", o->csv_file, strerror(errno));
+        return -1;
+    }
+    if (fresh)
+        fputs(tlsc_bench_csv_header(), f);
+    tlsc_bench_report_csv(f, o, r);
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "--csv %s: %s", o->csv_file, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    tlsc_bench_options_t o;
+    tlsc_bench_result_t r;
+    tlsc_bench_rs_snapshot_t before = {0}, after = {0}, diff = {0};
+    tlsc_bench_server_view_t sv = {0};
+    char err[512], rs_err[512] = "";
+    int rv, have_before = 0, status = 0;
+
+    tlsc_log_set_tag("tlscache-bench");
+    tlsc_bench_options_init(&o);
+    rv = tlsc_bench_options_parse(&o, argc, argv, err, sizeof(err));
+    if (rv == 1) {
+        if (argc > 1 && strncmp(argv[argc - 1], "--version", 9) == 0)
+            printf("tlscache-bench %s (%s)\n", TLSC_VERSION, OpenSSL_version(OPENSSL_VERSION));
+        else
+            tlsc_bench_usage(stdout);
+        return 0;
+    }
+    if (rv != 0) {
+        fprintf(stderr, "tlscache-bench: %s\n", err);
+        return 1;
+    }
+    if (tlsc_bench_result_init(&r, o.ntargets) != 0) {
+        fprintf(stderr, "tlscache-bench: out of memory\n");
+        return 1;
+    }
+
+    /* The servers' counters are read outside the timed part, before and after. */
+    if (o.redis_url != NULL) {
+        if (tlsc_bench_rs_read(o.redis_url, o.redis_prefix, 2000, &before, rs_err, sizeof(rs_err)) == 0)
+            have_before = 1;
+        else
+            tlsc_log_warn("%s", rs_err);
+    }
+
+    if ((rv = tlsc_bench_run(&o, &r, err, sizeof(err))) != 0) {
+        fprintf(stderr, "tlscache-bench: %s\n", err);
+        tlsc_bench_rs_free(&before);
+        tlsc_bench_result_free(&r);
+        return 1;
+    }
+
+    if (have_before) {
+        /* Workers publish about once a second: let the last second of the run reach Redis. */
+        usleep(o.redis_settle_ms * 1000u);
+        if (tlsc_bench_rs_read(o.redis_url, o.redis_prefix, 2000, &after, rs_err, sizeof(rs_err)) == 0 &&
+            tlsc_bench_rs_diff(&before, &after, &diff) == 0)
+            sv.diff = &diff;
+        else
+            tlsc_log_warn("%s", rs_err);
+    }
+    if (o.redis_url != NULL && sv.diff == NULL)
+        sv.error = rs_err[0] ? rs_err : "could not read the stats";
+
+    if (!o.quiet)
+        tlsc_bench_report_text(stdout, &o, &r, &sv);
+    fflush(stdout);
+
+    if (o.json_file != NULL) {
+        tlsc_json_t j;
+        const char *doc;
+
+        tlsc_json_init(&j, 1);
+        tlsc_bench_report_json(&j, &o, &r, &sv);
+        if ((doc = tlsc_json_result(&j)) == NULL) {
+            fprintf(stderr, "tlscache-bench: --json %s: could not build the document\n", o.json_file);
+            status = 1;
+        } else if (write_file("--json", o.json_file, doc, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tlscache-bench: %s\n", err);
+            status = 1;
+        }
+        tlsc_json_free(&j);
+    }
+    if (o.csv_file != NULL && append_csv(&o, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tlscache-bench: %s\n", err);
+        status = 1;
+    }
+    if (o.plot_file != NULL && tlsc_bench_plot(o.plot_file, &o, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tlscache-bench: %s\n", err);
+        status = 1;
+    }
+    if (status == 0 && r.full + r.resumed == 0)
+        status = 2;
+
+    tlsc_bench_rs_free(&before);
+    tlsc_bench_rs_free(&after);
+    tlsc_bench_rs_free(&diff);
+    tlsc_bench_result_free(&r);
+    return status;
+}
