@@ -17,6 +17,14 @@
  *   `stall_ms` late is closed and reconnected.
  * - Garbage from Redis (a protocol error) closes the link and fails its requests with
  *   UV_EPROTO; it never crashes.
+ * - "Ready" means Redis answered on this link: the handshake is AUTH and/or SELECT, or a
+ *   PING when the URL asks for neither (a paused Redis still accepts TCP connections).
+ * - Commands are written just before the loop polls again (a uv_prepare), so every request
+ *   made during one loop iteration goes out in one write.
+ *
+ * Statuses a callback gets: UV_ETIMEDOUT (its deadline passed, or the link stalled),
+ * UV_ENOTCONN (the link was lost or a write failed), UV_EPROTO (garbage from Redis).
+ * Callbacks never run from inside tlsc_redis_send; a callback may send, cancel or close.
  */
 
 #include <stddef.h>
@@ -43,28 +51,32 @@ typedef struct {
  */
 typedef void (*tlsc_redis_cb)(int status, const redisReply *reply, void *data);
 
-/** Creates a client and starts connecting. */
+/**
+ * Creates a client and starts connecting; it is not ready before the loop ran its handshake.
+ * Returns 0, or UV_EINVAL / UV_ENOMEM with a reason in `err`.
+ */
 int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t **out, char *err, size_t errlen);
 
 /**
  * Sends `ncmds` commands as one pipelined request (e.g. MULTI, HSET, EXPIRE, EXEC); the
  * callback gets the reply to the last one, after all have arrived. cmds[i] has argc[i]
- * arguments in argv[i]/argvlen[i]. Returns the request (for cancel), or NULL on an
- * immediate failure (link down, stalled, too many in flight): then `cb` is not called and
- * *status_out (if not NULL) gets the negative UV_E* reason.
+ * arguments in argv[i]/argvlen[i] (argvlen or argvlen[i] NULL: strlen). The arguments are
+ * copied. timeout_ms 0 means 1000. Returns the request (for cancel; valid until its callback
+ * ran or it was cancelled), or NULL on an immediate failure: then `cb` is not called and
+ * *status_out (if not NULL) gets UV_ENOTCONN (link down or handshaking), UV_EAGAIN (the
+ * oldest reply is overdue), UV_ENOBUFS (max_inflight reached), UV_EINVAL or UV_E2BIG.
  */
 tlsc_redis_req_t *tlsc_redis_send(tlsc_redis_t *r, size_t ncmds, const int *argc, const char *const *const *argv,
-                                  const size_t *const *argvlen, unsigned timeout_ms, tlsc_redis_cb cb, void *data,
-                                  int *status_out);
+                                  const size_t *const *argvlen, unsigned timeout_ms, tlsc_redis_cb cb, void *data, int *status_out);
 
 /** Convenience for one command. Same contract as tlsc_redis_send. */
-tlsc_redis_req_t *tlsc_redis_command(tlsc_redis_t *r, int argc, const char *const *argv, const size_t *argvlen,
-                                     unsigned timeout_ms, tlsc_redis_cb cb, void *data, int *status_out);
+tlsc_redis_req_t *tlsc_redis_command(tlsc_redis_t *r, int argc, const char *const *argv, const size_t *argvlen, unsigned timeout_ms,
+                                     tlsc_redis_cb cb, void *data, int *status_out);
 
 /** Detaches the callback: it will not run. The reply, if it comes, is dropped. */
 void tlsc_redis_cancel(tlsc_redis_req_t *req);
 
-/** Non-zero when connected, authenticated and not stalled. */
+/** Non-zero when connected, authenticated and no reply is overdue. */
 int tlsc_redis_ready(const tlsc_redis_t *r);
 
 /** Closes the link and frees the client once its handles are closed; pending callbacks do not run. */
