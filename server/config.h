@@ -5,6 +5,11 @@
  * The server's configuration: command-line flags, each also readable from a TLSCACHE_* env
  * var (flag wins over env). Parsing validates values and names the flag in every error; it
  * does not open certificate files (tls.c does, so SIGHUP can reload them).
+ *
+ * Env: TLSCACHE_<FLAG> with '-' as '_' (TLSCACHE_SESSION_TIMEOUT); repeatable flags take a
+ * comma list (TLSCACHE_LISTEN="a:1,b:2", TLSCACHE_CERT / TLSCACHE_KEY paired in order); an
+ * empty variable counts as unset; a --cert or --key on the command line replaces both
+ * variables. TLSCACHE_PFX_PASS carries the PFX passphrase, which is never read from argv.
  */
 
 #include <stddef.h>
