@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# The container cluster, for real: docker-compose.yml brought up from a clean state (Redis, the
+# key daemon, three server nodes, HAProxy), then
+#   - every service healthy;
+#   - tlscache-bench through the load balancer, TLS 1.2 and 1.3, session IDs / stateful tickets
+#     and stateless tickets: >= 99 % of offered sessions resumed, resumptions on >= 3 nodes;
+#   - redis-cli in the redis container lists sessions with readable metadata, and no value holds
+#     a master secret in clear;
+#   - a node stopped: no failed handshake once HAProxy noticed; started again: it resumes
+#     sessions made while it was down;
+#   - Redis restarted under load: every handshake completes, resumption comes back;
+#   - the key daemon restarted: tickets issued before still resume;
+#   - `down -v` leaves no container, network or volume.
+# Traffic goes only to the test's own containers (inside its compose network) and to the ports
+# it publishes on 127.0.0.1. Images are built once (deploy/build-images.sh, cached).
+# Env: TLSC_CLUSTER_KEEP=1 leaves the cluster up at the end (for a look); TLSC_SKIP_BUILD=1.
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/lib/cluster.sh"
+set -o pipefail
+cd "$TLSC_ROOT" || exit 1
+
+tlsc_tmpdir
+export PROJECT=${TLSC_CLUSTER_PROJECT:-tlscachetest}
+export TLSCACHE_SECRETS_DIR=$TLSC_TMP/secrets
+export TLSCACHE_PORT TLSCACHE_STATS_PORT
+TLSCACHE_PORT=$(free_port)
+TLSCACHE_STATS_PORT=$(free_port)
+export TLSCACHE_WORKERS=${TLSCACHE_WORKERS:-2}
+export TLSCACHE_LOG_LEVEL=${TLSCACHE_LOG_LEVEL:-info}
+NODES=(server1 server2 server3)
+ALL=(redis cache-daemon "${NODES[@]}" lb)
+
+teardown() {
+    if [ -n "${TLSC_CLUSTER_KEEP:-}" ]; then
+        echo "# kept: docker-compose -p $PROJECT ... (TLS on 127.0.0.1:$TLSCACHE_PORT, secrets in $TLSCACHE_SECRETS_DIR)"
+        TLSC_KEEP_TMP=1
+    else
+        dc down -v --remove-orphans -t 5 >/dev/null 2>&1
+    fi
+    cleanup
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+dump_logs() { dc logs --no-color --tail=40 "$@" 2>&1 | sed 's/^/    /' >&2; }
+
+# ---- prerequisites: docker engine, compose, images, secrets ----
+if ! docker info >/dev/null 2>&1 || ! command -v docker-compose >/dev/null; then
+    fail "docker engine and docker-compose available (install docker.io docker-compose, start dockerd)"
+    finish
+    exit 1
+fi
+if [ -z "${TLSC_SKIP_BUILD:-}" ]; then
+    start=$(date +%s)
+    if ! deploy/build-images.sh; then
+        fail "images build (deploy/build-images.sh)"
+        finish
+        exit 1
+    fi
+    echo "# images ready in $(($(date +%s) - start)) s"
+fi
+deploy/gen-secrets.sh >/dev/null 2>&1 || { fail "secrets generated (deploy/gen-secrets.sh)"; finish; exit 1; }
+CA=$TLSCACHE_SECRETS_DIR/ca.crt
+
+# ---- 1. up from a clean state; everything healthy ----
+dc down -v --remove-orphans -t 5 >/dev/null 2>&1
+t0=$(date +%s)
+if dc up -d >"$TLSC_TMP/up.log" 2>&1 && wait_healthy 120 "${ALL[@]}" && wait_lb node1 UP 20 && wait_lb node2 UP 20 && wait_lb node3 UP 20; then
+    pass "compose up from clean: ${ALL[*]} healthy, HAProxy sees 3 nodes UP ($(($(date +%s) - t0)) s)"
+else
+    fail "compose up from clean: all services healthy"
+    tail -n 20 "$TLSC_TMP/up.log" >&2
+    dump_logs
+    finish
+    exit 1
+fi
+
+# Image facts: non-root, no secret baked in.
+user=$(docker inspect -f '{{.Config.User}}' tlscache:latest)
+if [ -n "$user" ] && [ "$user" != root ] && [ "$user" != 0 ] &&
+    ! docker run --rm --entrypoint sh tlscache:latest -c 'grep -rqs -F "$1" /usr /etc' sh "$(cat "$TLSCACHE_SECRETS_DIR/cluster.psk")"; then
+    pass "tlscache image runs as '$user', holds no cluster secret"
+else
+    fail "tlscache image non-root ('$user') and free of secrets"
+fi
+
+# ---- 2. resumption through the load balancer ----
+# The compose default is --resumption both: TLS 1.2 offers session IDs (no ticket extension)
+# or tickets as the client chooses; TLS 1.3 issues stateless tickets. TLS 1.3 stateful tickets
+# (Redis) are tested below with the nodes switched to --resumption cache.
+for case in "1.2 id" "1.2 ticket" "1.3 ticket"; do
+    set -- $case
+    name="bench-tls$1-$2"
+    if bench "$name" --tls "$1" --mode "$2" --connections 600 --concurrency 8 &&
+        summary=$(bench_check "$name" --min-rate 0.99 --min-nodes 3 --max-errors 0); then
+        pass "bench through LB: $summary"
+    else
+        fail "bench through LB, TLS $1 $2: ${summary:-no result}"
+    fi
+    summary=""
+done
+
+# The same with a plain client, one connection at a time, each offering the session the last
+# one got: the JSON reply names the node; sessions made on one node resume on the others.
+chain_check() { # chain_check TLS MODE
+    local out nodes resumed
+    out=$(chain "$1" "$2" 10)
+    resumed=$(awk '$2 == "yes"' <<<"$out" | wc -l)
+    nodes=$(awk '$2 == "yes" { print $1 }' <<<"$out" | sort -u | wc -l)
+    if [ "$resumed" -ge 9 ] && [ "$nodes" -ge 3 ]; then
+        pass "openssl s_client TLS $1 $2 chain: $resumed/9 resumed on $nodes nodes"
+    else
+        fail "openssl s_client TLS $1 $2 chain: $resumed/9 resumed on $nodes nodes: $(tr '\n' ' ' <<<"$out")"
+    fi
+}
+chain_check 1.2 id
+chain_check 1.2 ticket
+chain_check 1.3 ticket
+
+# ---- 3. what redis-cli shows ----
+keys=$(dc exec -T redis redis-cli --scan --pattern 'tlscache:sess:*' 2>/dev/null | tr -d '\r')
+nkeys=$(grep -c . <<<"$keys")
+one=$(head -n1 <<<"$keys")
+meta=$(dc exec -T redis redis-cli hgetall "$one" 2>/dev/null | tr -d '\r' | paste - - | grep -av '^der' | tr '\t' '=' | tr '\n' ' ')
+ttl=$(dc exec -T redis redis-cli ttl "$one" 2>/dev/null | tr -d '\r')
+missing=""
+for f in proto cipher sni alpn created node; do grep -q "\(^\| \)$f=" <<<"$meta" || missing+=" $f"; done
+if [ "$nkeys" -gt 0 ] && [ -z "$missing" ] && [ "${ttl:-0}" -gt 0 ]; then
+    pass "redis-cli lists $nkeys sessions; $one: $meta ttl=$ttl"
+else
+    fail "redis-cli session listing: $nkeys keys, '$one': '$meta' (missing:$missing) ttl=$ttl"
+fi
+nstats=$(dc exec -T redis redis-cli --scan --pattern 'tlscache:stats:*' 2>/dev/null | tr -d '\r' | grep -c .)
+if [ "$nstats" -ge 3 ]; then pass "per-worker stats hashes in Redis: $nstats"; else fail "per-worker stats hashes: $nstats"; fi
+
+# The ACL: the workers' user cannot read outside its prefix nor run admin commands; the
+# default user is off.
+# (the test's throwaway password goes in through the environment of redis-cli)
+wpass=$(cat "$TLSCACHE_SECRETS_DIR/redis-tlscache.password")
+acl=$(printf '%s\n' "$(dc exec -T -e REDISCLI_AUTH="$wpass" redis /usr/bin/redis-cli --user tlscache config get maxmemory 2>&1)" \
+    "$(dc exec -T -e REDISCLI_AUTH="$wpass" redis /usr/bin/redis-cli --user tlscache set other:x 1 2>&1)" \
+    "$(dc exec -T redis /usr/bin/redis-cli ping 2>&1)" | tr -d '\r')
+if [ "$(grep -c 'NOPERM' <<<"$acl")" -eq 2 ] && grep -q NOAUTH <<<"$acl"; then
+    pass "Redis ACL: workers' user limited (no CONFIG, no keys outside tlscache:*), default user off"
+else
+    fail "Redis ACL limits: $(tr '\n' '|' <<<"$acl")"
+fi
+
+# No master secret in clear: a TLS 1.2 session by ID made now; its master key must appear in
+# no value of its Redis record, and no stored der value may parse as an SSL session.
+sess=$TLSC_TMP/mk.sess
+sget 1.2 id "" "$sess" >/dev/null
+sid=$(openssl sess_id -in "$sess" -noout -text 2>/dev/null | awk '/Session-ID:/ { print tolower($2) }')
+mk=$(openssl sess_id -in "$sess" -noout -text 2>/dev/null | awk '/Master-Key:/ { print tolower($2) }')
+sleep 0.2
+rec_hex=$(docker exec "$(cid redis)" redis-cli hgetall "tlscache:sess:$sid" 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+if [ -n "$sid" ] && [ ${#mk} -eq 96 ] && [ ${#rec_hex} -gt 200 ] && ! grep -q "$mk" <<<"$rec_hex"; then
+    pass "session $sid...: master key (from openssl sess_id) not in its Redis record (${#rec_hex} hex chars)"
+else
+    fail "master key check: sid='$sid' mk=${#mk} chars record=${#rec_hex} hex chars, master key present: $(grep -c "$mk" <<<"$rec_hex")"
+fi
+parsed=0
+checked=0
+for k in $(head -n 30 <<<"$keys") "tlscache:sess:$sid"; do
+    docker exec "$(cid redis)" redis-cli hget "$k" der 2>/dev/null | head -c -1 >"$TLSC_TMP/der.bin"
+    [ -s "$TLSC_TMP/der.bin" ] || continue
+    checked=$((checked + 1))
+    openssl sess_id -inform DER -in "$TLSC_TMP/der.bin" -noout 2>/dev/null && parsed=$((parsed + 1))
+done
+if [ "$checked" -gt 0 ] && [ "$parsed" -eq 0 ]; then
+    pass "none of $checked stored der values parses as an SSL session (sealed)"
+else
+    fail "sealed records: $parsed of $checked der values parse as plain SSL sessions"
+fi
+
+# ---- 4. one node stopped, then started again ----
+dc stop -t 15 server2 >/dev/null 2>&1
+if wait_lb node2 DOWN 15; then
+    bench node-down --tls 1.2 --mode id --connections 300 --concurrency 8
+    if summary=$(bench_check node-down --max-errors 0 --min-rate 0.99); then
+        pass "node2 stopped, LB noticed: no failed handshake: $summary"
+    else
+        fail "node2 stopped: $summary"
+    fi
+else
+    fail "HAProxy marks a stopped node DOWN"
+fi
+# Sessions made while node2 is down (on node1/node3): a TLS 1.2 session ID and a TLS 1.2 ticket.
+sget 1.2 id "" "$TLSC_TMP/down-id.sess" >/dev/null
+sget 1.2 ticket "" "$TLSC_TMP/down-ticket.sess" >/dev/null
+dc start server2 >/dev/null 2>&1
+if wait_healthy 60 server2 && wait_lb node2 UP 20; then
+    for m in id ticket; do
+        out=$(repeat_offer 1.2 "$m" "$TLSC_TMP/down-$m.sess" 6)
+        if grep -q '^node2 yes$' <<<"$out" && ! grep -q ' no$\|^error' <<<"$out"; then
+            pass "node2 back: resumes a TLS 1.2 $m session made while it was down ($(sort <<<"$out" | uniq -c | tr -s ' \n' ' '))"
+        else
+            fail "node2 back resumes $m sessions made while down: $(tr '\n' ' ' <<<"$out")"
+        fi
+    done
+else
+    fail "node2 healthy and UP again after start"
+    dump_logs server2
+fi
+
+# ---- 5. Redis restarted under load ----
+( bench redis-restart --tls 1.2 --mode id --duration 14 --concurrency 4 ) &
+bpid=$!
+track "$bpid"
+sleep 4
+dc restart -t 5 redis >/dev/null 2>&1
+wait "$bpid"
+if summary=$(bench_check redis-restart --max-errors 0); then
+    pass "Redis restarted under load: every handshake completed: $summary"
+else
+    fail "Redis restarted under load: $summary"
+fi
+wait_healthy 30 redis >/dev/null
+ok=0
+for i in 1 2 3 4 5 6; do
+    bench redis-back-$i --tls 1.2 --mode id --connections 200 --concurrency 4 &&
+        summary=$(bench_check redis-back-$i --min-rate 0.99 --max-errors 0) && { ok=1; break; }
+    sleep 2
+done
+if [ "$ok" = 1 ]; then pass "resumption back after the Redis restart: $summary"; else fail "resumption back after the Redis restart: $summary"; fi
+
+# ---- 6. the key daemon restarted: earlier tickets still resume ----
+sget 1.2 ticket "" "$TLSC_TMP/pre-keyd-12.sess" >/dev/null
+sget 1.3 ticket "" "$TLSC_TMP/pre-keyd-13.sess" >/dev/null
+dc restart -t 10 cache-daemon >/dev/null 2>&1
+if wait_healthy 30 cache-daemon; then
+    sleep 3 # the workers reconnect (backoff) and hand the new daemon their key set
+    out12=$(repeat_offer 1.2 ticket "$TLSC_TMP/pre-keyd-12.sess" 3)
+    out13=$(sget 1.3 ticket "$TLSC_TMP/pre-keyd-13.sess" "")
+    if ! grep -q ' no$\|^error' <<<"$out12"$'\n'"$out13"; then
+        pass "daemon restarted: tickets issued before still resume (TLS 1.2: $(tr '\n' ' ' <<<"$out12")TLS 1.3: $out13)"
+    else
+        fail "daemon restarted: earlier tickets resume: TLS 1.2: $(tr '\n' ' ' <<<"$out12") TLS 1.3: $out13"
+        dump_logs cache-daemon
+    fi
+    bench keyd-back --tls 1.3 --mode ticket --connections 300 --concurrency 8
+    if summary=$(bench_check keyd-back --min-rate 0.99 --min-nodes 3 --max-errors 0); then
+        pass "after the daemon restart, new tickets resume on every node: $summary"
+    else
+        fail "after the daemon restart: $summary"
+    fi
+else
+    fail "cache-daemon healthy after restart"
+    dump_logs cache-daemon
+fi
+
+# ---- 7. TLS 1.3 stateful tickets through Redis (--resumption cache) ----
+if TLSCACHE_RESUMPTION=cache dc up -d --no-deps "${NODES[@]}" >/dev/null 2>&1 && wait_healthy 60 "${NODES[@]}" &&
+    wait_lb node1 UP 20 && wait_lb node2 UP 20 && wait_lb node3 UP 20; then
+    bench "bench-tls1.3-id" --tls 1.3 --mode id --connections 600 --concurrency 8
+    if summary=$(bench_check "bench-tls1.3-id" --min-rate 0.99 --min-nodes 3 --max-errors 0); then
+        pass "bench through LB (nodes with --resumption cache): $summary"
+    else
+        fail "bench through LB, TLS 1.3 stateful: $summary"
+    fi
+    chain_check 1.3 id
+else
+    fail "nodes switched to --resumption cache and healthy"
+    dump_logs "${NODES[@]}"
+fi
+
+# ---- 8. down -v leaves nothing behind ----
+if [ -z "${TLSC_CLUSTER_KEEP:-}" ]; then
+    dc down -v --remove-orphans -t 10 >/dev/null 2>&1
+    left=$(
+        docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"
+        docker network ls -q --filter "label=com.docker.compose.project=$PROJECT"
+        docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT"
+    )
+    if [ -z "$left" ]; then pass "compose down -v: no container, network or volume left"; else fail "compose down -v left: $(tr '\n' ' ' <<<"$left")"; fi
+fi
+
+finish
