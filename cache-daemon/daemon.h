@@ -1,0 +1,58 @@
+#ifndef TLSC_DAEMON_H
+#define TLSC_DAEMON_H
+
+/*
+ * tlscache-daemon's core: the key window (next / current / previous), its rotation, and the
+ * listeners that push it to every connected worker over the PSK-authenticated link
+ * (docs/protocol.md, docs/keys.md). Runs on a libuv loop.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "keyproto.h"
+
+typedef struct tlsc_daemon_s tlsc_daemon_t;
+
+typedef struct {
+    const char *listen;            /* HOST:PORT (numeric or a name), or NULL */
+    const char *unix_path;         /* or NULL; at least one of the two */
+    const char *node;              /* our name in HELLO */
+    unsigned rotate_sec;           /* a key encrypts for this long; default 3600 */
+    unsigned ticket_lifetime_sec;  /* a retired key decrypts for this long; default = rotate_sec */
+    unsigned lead_sec;             /* minimum pre-distribution time of a next key; default rotate_sec / 2 (>= 1) */
+    unsigned grace_ms;             /* after start, wait this long for workers' key sets; default 2000 */
+    unsigned max_conns;            /* default 1024 */
+    unsigned handshake_timeout_ms; /* TLS + HELLO, default 5000 */
+    unsigned idle_timeout_ms;      /* no frame for this long drops the link; default 60000 */
+} tlsc_daemon_options_t;
+
+typedef struct {
+    uint64_t accepted, auth_failed, protocol_errors, rotations, pushes, acks;
+    uint64_t epoch;
+    size_t keys, conns;
+    int adopted; /* the window came from a worker's HELLO after a restart */
+} tlsc_daemon_stats_t;
+
+/**
+ * Checks the options, binds the listeners and starts the restart grace period. `psk` is
+ * copied. Returns 0 or a negative UV_E* code with a message naming the flag in `err`.
+ */
+int tlsc_daemon_new(uv_loop_t *loop, const tlsc_daemon_options_t *o, const unsigned char psk[TLSC_KEYPROTO_PSK_LEN],
+                    tlsc_daemon_t **out, char *err, size_t errlen);
+
+/** Closes listeners and links and wipes the keys; memory is freed once the loop runs the closes. */
+void tlsc_daemon_close(tlsc_daemon_t *d);
+
+/** Copies the counters. */
+void tlsc_daemon_stats(const tlsc_daemon_t *d, tlsc_daemon_stats_t *out);
+
+/**
+ * Fills `out` with 32 bytes from RAND_priv_bytes that are not all zero and differ from every
+ * entry of `seen` (n entries of 32 bytes); retries a few times. Returns 0 or -1. Exposed for tests.
+ */
+int tlsc_daemon_fresh_bytes(unsigned char out[32], const unsigned char (*seen)[32], size_t n);
+
+#endif

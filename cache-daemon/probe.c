@@ -1,0 +1,332 @@
+/*
+ * tlscache-keyd-probe: a test-only client of tlscache-daemon.
+ *
+ *   --hold SEC        behave as a worker for SEC seconds (server/keyd.c into a ticket key
+ *                     holder, reconnecting as needed) and print a line per key set applied
+ *   --once            connect, HELLO, print the first KEYSET, exit 0 (3 if none came)
+ *   --garbage         send random bytes instead of a TLS handshake; exit 0 if the daemon hangs up
+ *   --oversize        after the handshake, announce a 2 GiB frame; exit 0 if the daemon hangs up
+ *   --bad-frame       after the handshake, send a frame of unknown type; exit 0 if it hangs up
+ *
+ * Prints only key name tags (hashes), never key bytes. Exit 2 means the TLS handshake failed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <uv.h>
+
+#include "keyd.h"
+#include "keyproto.h"
+#include "log.h"
+#include "tickets.h"
+#include "util.h"
+
+static const char *address, *secret_file, *node = "probe";
+static unsigned timeout_ms = 5000;
+
+static void print_set(const char *what, const tlsc_keyproto_keyset_t *set)
+{
+    char tags[TLSC_KEYPROTO_MAX_KEYS * 12 + 1] = "", tag[9];
+    const char *cur = "none";
+    static char curtag[9];
+
+    for (size_t i = 0; i < set->count; i++) {
+        tlsc_keyproto_name_tag(set->keys[i].name, tag);
+        strcat(tags, " ");
+        strcat(tags, tag);
+        if (set->keys[i].role == TLSC_KEYPROTO_ROLE_CURRENT) {
+            memcpy(curtag, tag, 9);
+            cur = curtag;
+        }
+    }
+    printf("%s epoch=%llu count=%zu current=%s keys=%s\n", what, (unsigned long long)set->epoch, set->count, cur, tags);
+    fflush(stdout);
+}
+
+/* ---------------------------------------------------------------- blocking mode */
+
+static int dial(void)
+{
+    int fd;
+
+    if (strncmp(address, "unix:", 5) == 0) {
+        struct sockaddr_un sun;
+        memset(&sun, 0, sizeof(sun));
+        sun.sun_family = AF_UNIX;
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", address + 5);
+        if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+            return -1;
+        return fd;
+    }
+    char host[256];
+    const char *colon = strrchr(address, ':');
+    struct addrinfo hints, *res;
+    if (colon == NULL || (size_t)(colon - address) >= sizeof(host))
+        return -1;
+    memcpy(host, address, (size_t)(colon - address));
+    host[colon - address] = '\0';
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+        return -1;
+    fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Writes pending ciphertext; returns -1 on a write error. */
+static int push(int fd, tlsc_keyproto_conn_t *c)
+{
+    unsigned char buf[16384];
+    size_t n;
+
+    while ((n = tlsc_keyproto_conn_take(c, buf, sizeof(buf))) > 0)
+        if (write(fd, buf, n) != (ssize_t)n)
+            return -1;
+    return 0;
+}
+
+/* Waits for bytes until the deadline: >0 read, 0 closed by peer, -1 error/reset, -2 timeout. */
+static ssize_t wait_read(int fd, unsigned char *buf, size_t cap, uint64_t deadline)
+{
+    uint64_t now = tlsc_now_ms();
+    struct pollfd p = {fd, POLLIN, 0};
+
+    if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
+        return -2;
+    ssize_t n = read(fd, buf, cap);
+    return n < 0 ? -1 : n;
+}
+
+static int run_blocking(const char *mode)
+{
+    unsigned char psk[32], buf[16384];
+    char err[256];
+    tlsc_keyproto_link_t *link;
+    tlsc_keyproto_conn_t *c;
+    tlsc_keyproto_msg_t m;
+    uint64_t deadline = tlsc_now_ms() + timeout_ms;
+    int fd, rc, result = 3;
+    ssize_t n;
+
+    if ((fd = dial()) < 0) {
+        fprintf(stderr, "probe: cannot connect to %s: %s\n", address, strerror(errno));
+        return 4;
+    }
+    if (strcmp(mode, "garbage") == 0) {
+        RAND_bytes(buf, 4096);
+        buf[0] = 0x16; /* looks like a TLS record at first glance */
+        if (write(fd, buf, 4096) < 0) {
+            close(fd);
+            return 0;
+        }
+        for (int i = 0; i < 100; i++) {
+            n = wait_read(fd, buf, sizeof(buf), deadline);
+            if (n == 0 || n == -1) {
+                close(fd);
+                printf("closed by daemon\n");
+                return 0;
+            }
+            if (n == -2)
+                break;
+        }
+        close(fd);
+        printf("daemon kept the connection\n");
+        return 1;
+    }
+    if (tlsc_keyproto_psk_load(secret_file, psk, err, sizeof(err)) != 0 ||
+        tlsc_keyproto_link_new(0, psk, &link, err, sizeof(err)) != 0) {
+        fprintf(stderr, "probe: %s\n", err);
+        return 4;
+    }
+    c = tlsc_keyproto_conn_new(link);
+    memset(&m, 0, sizeof(m));
+    m.type = TLSC_KEYPROTO_HELLO;
+    m.u.hello.version_min = m.u.hello.version_max = TLSC_KEYPROTO_VERSION;
+    snprintf(m.u.hello.node, sizeof(m.u.hello.node), "%s", node);
+    tlsc_keyproto_conn_send(c, &m);
+    if (strcmp(mode, "oversize") == 0) {
+        static const unsigned char big[5] = {0x7f, 0xff, 0xff, 0xff, TLSC_KEYPROTO_KEYSET};
+        tlsc_keyproto_conn_send_raw(c, big, sizeof(big));
+    } else if (strcmp(mode, "bad-frame") == 0) {
+        static const unsigned char bad[7] = {0, 0, 0, 3, 99, 1, 2};
+        tlsc_keyproto_conn_send_raw(c, bad, sizeof(bad));
+    }
+    push(fd, c);
+    /* Bounded by the deadline and the loop count. */
+    for (int i = 0; i < 1000; i++) {
+        n = wait_read(fd, buf, sizeof(buf), deadline);
+        if (n == -2) {
+            printf("timed out\n");
+            result = strcmp(mode, "once") == 0 ? 3 : 1;
+            break;
+        }
+        if (n <= 0) {
+            printf("closed by daemon%s\n", tlsc_keyproto_conn_established(c) ? "" : " during the handshake");
+            result = strcmp(mode, "once") == 0 ? (tlsc_keyproto_conn_established(c) ? 3 : 2) : 0;
+            break;
+        }
+        rc = tlsc_keyproto_conn_recv(c, buf, (size_t)n);
+        push(fd, c);
+        if (rc == TLSC_KEYPROTO_EAUTH) {
+            printf("TLS handshake failed: %s\n", tlsc_keyproto_conn_reason(c));
+            result = 2;
+            break;
+        }
+        if (rc != 0) {
+            printf("link error: %s\n", tlsc_keyproto_strerror(rc));
+            result = strcmp(mode, "once") == 0 ? 3 : 0;
+            break;
+        }
+        int done = 0;
+        while ((rc = tlsc_keyproto_conn_next(c, &m)) == 1) {
+            if (m.type == TLSC_KEYPROTO_KEYSET) {
+                print_set("keyset", &m.u.keyset);
+                if (strcmp(mode, "once") == 0) {
+                    result = 0;
+                    done = 1;
+                }
+            } else if (m.type == TLSC_KEYPROTO_ERROR) {
+                printf("error %u: %s\n", (unsigned)m.u.error.code, m.u.error.text);
+            }
+            tlsc_keyproto_msg_wipe(&m);
+        }
+        if (done)
+            break;
+    }
+    tlsc_keyproto_conn_free(c);
+    tlsc_keyproto_link_free(link);
+    close(fd);
+    return result;
+}
+
+/* ---------------------------------------------------------------- worker mode */
+
+static tlsc_tickets_t *tickets;
+static tlsc_keyd_t *keyd;
+static uv_timer_t stop_timer;
+
+static int on_keyset(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *data)
+{
+    tlsc_keyproto_keyset_t *held = malloc(sizeof(*held));
+    int rc = tlsc_keyd_tickets_apply(kd, set, data);
+
+    if (held != NULL) {
+        tlsc_tickets_export(tickets, held);
+        held->epoch = set->epoch;
+        print_set(rc == 0 ? "applied" : "refused", held);
+        OPENSSL_cleanse(held, sizeof(*held));
+        free(held);
+    }
+    return rc;
+}
+
+static void on_stop(uv_timer_t *t)
+{
+    tlsc_keyd_close(keyd);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static int run_hold(unsigned sec)
+{
+    uv_loop_t *loop = uv_default_loop();
+    tlsc_keyd_options_t o;
+    char err[256];
+
+    memset(&o, 0, sizeof(o));
+    o.address = address;
+    o.secret_file = secret_file;
+    o.node = node;
+    o.worker = 1;
+    o.backoff_min_ms = 100;
+    o.backoff_max_ms = 500;
+    o.ping_interval_ms = 1000;
+    o.on_keyset = on_keyset;
+    o.get_held = tlsc_keyd_tickets_held;
+    o.data = tickets = tlsc_tickets_new(NULL, NULL);
+    if (tlsc_keyd_new(loop, &o, &keyd, err, sizeof(err)) != 0) {
+        fprintf(stderr, "probe: %s\n", err);
+        return 4;
+    }
+    uv_timer_init(loop, &stop_timer);
+    uv_timer_start(&stop_timer, on_stop, (uint64_t)sec * 1000, 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    tlsc_tickets_free(tickets);
+    uv_loop_close(loop);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"connect", required_argument, NULL, 'c'}, {"secret-file", required_argument, NULL, 's'},
+        {"node", required_argument, NULL, 'n'},    {"timeout-ms", required_argument, NULL, 't'},
+        {"hold", required_argument, NULL, 'H'},    {"once", no_argument, NULL, 'o'},
+        {"garbage", no_argument, NULL, 'g'},       {"oversize", no_argument, NULL, 'O'},
+        {"bad-frame", no_argument, NULL, 'b'},     {NULL, 0, NULL, 0},
+    };
+    const char *mode = "once";
+    unsigned hold = 0;
+    int c;
+
+    signal(SIGPIPE, SIG_IGN);
+    tlsc_log_set_tag("tlscache-keyd-probe");
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            address = optarg;
+            break;
+        case 's':
+            secret_file = optarg;
+            break;
+        case 'n':
+            node = optarg;
+            break;
+        case 't':
+            timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'H':
+            hold = (unsigned)strtoul(optarg, NULL, 10);
+            mode = "hold";
+            break;
+        case 'o':
+            mode = "once";
+            break;
+        case 'g':
+            mode = "garbage";
+            break;
+        case 'O':
+            mode = "oversize";
+            break;
+        case 'b':
+            mode = "bad-frame";
+            break;
+        default:
+            fprintf(
+                stderr,
+                "usage: tlscache-keyd-probe --connect ADDR --secret-file F [--once|--hold SEC|--garbage|--oversize|--bad-frame]\n");
+            return 4;
+        }
+    }
+    if (address == NULL || (secret_file == NULL && strcmp(mode, "garbage") != 0)) {
+        fprintf(stderr, "probe: --connect and --secret-file are required\n");
+        return 4;
+    }
+    if (strcmp(mode, "hold") == 0)
+        return run_hold(hold);
+    return run_blocking(mode);
+}

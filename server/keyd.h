@@ -1,0 +1,74 @@
+#ifndef TLSC_KEYD_H
+#define TLSC_KEYD_H
+
+/*
+ * The client side of the link to tlscache-daemon, on a libuv loop: connect to HOST:PORT or
+ * unix:PATH, authenticate with the cluster PSK (TLS 1.3), send HELLO with the key set already
+ * held (so a restarted daemon re-learns it), hand every KEYSET to a callback and ACK it, ping,
+ * and reconnect with jittered exponential backoff. Nothing here blocks the loop.
+ *
+ * Wiring (simplest): the master runs one keyd client on its loop into its own tlsc_tickets_t
+ * (no SSL_CTX), and writes each applied set, encoded with tlsc_keyproto_encode() as a KEYSET
+ * frame, down each worker's pipe; a worker feeds the pipe to a tlsc_keyproto_reader_t and
+ * applies with tlsc_tickets_apply(set, pushed = 0). A respawned worker gets the master's
+ * tlsc_tickets_export() first thing. Workers may instead (or also) run their own client: the
+ * API is the same, with tlsc_keyd_tickets_apply / tlsc_keyd_tickets_held as callbacks.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "keyproto.h"
+
+typedef struct tlsc_keyd_s tlsc_keyd_t;
+
+/** A pushed key set; return 0 once applied (the epoch is then ACKed) or a negative code. */
+typedef int (*tlsc_keyd_keyset_cb)(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *data);
+/** Fills the key set to offer in HELLO (leave `out` empty for none). */
+typedef void (*tlsc_keyd_held_cb)(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *data);
+
+typedef struct {
+    const char *address;     /* HOST:PORT, [V6]:PORT or unix:PATH */
+    const char *secret_file; /* --keyd-secret-file */
+    const char *node;        /* [A-Za-z0-9._:-]{1,64} */
+    uint32_t worker;
+    unsigned backoff_min_ms;     /* default 100 */
+    unsigned backoff_max_ms;     /* default 5000 */
+    unsigned ping_interval_ms;   /* default 15000; 3 unanswered pings drop the link */
+    unsigned connect_timeout_ms; /* TCP connect + TLS handshake + HELLO, default 5000 */
+    tlsc_keyd_keyset_cb on_keyset;
+    tlsc_keyd_held_cb get_held; /* may be NULL */
+    void *data;
+} tlsc_keyd_options_t;
+
+typedef struct {
+    uint64_t connects;   /* links that reached HELLO */
+    uint64_t failures;   /* connect, handshake or protocol failures */
+    uint64_t keysets;    /* KEYSETs applied */
+    uint64_t rejected;   /* KEYSETs the callback refused */
+    int connected;       /* non-zero while a link is open */
+    uint64_t last_epoch; /* last epoch ACKed */
+} tlsc_keyd_stats_t;
+
+/**
+ * Reads the secret, checks the address and starts connecting (asynchronously). Returns 0 or a
+ * negative UV_E* code with a message naming the option in `err`. Copies what it keeps.
+ */
+int tlsc_keyd_new(uv_loop_t *loop, const tlsc_keyd_options_t *o, tlsc_keyd_t **out, char *err, size_t errlen);
+
+/**
+ * Stops: no callback runs after this returns; the memory is freed once libuv has closed the
+ * handles (the loop must run on). Safe to call from inside the keyset callback.
+ */
+void tlsc_keyd_close(tlsc_keyd_t *kd);
+
+/** Copies the counters. */
+void tlsc_keyd_stats(const tlsc_keyd_t *kd, tlsc_keyd_stats_t *out);
+
+/** Ready-made callbacks for a `tlsc_tickets_t *` passed as `data`. */
+int tlsc_keyd_tickets_apply(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *tickets);
+void tlsc_keyd_tickets_held(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *tickets);
+
+#endif

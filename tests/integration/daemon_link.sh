@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# tlscache-daemon's link, end to end with the real daemon and tlscache-keyd-probe:
+# PSK authentication, hostile peers, rotation, and a SIGKILL + restart that keeps the keys.
+. "$(dirname "$0")/../lib/common.sh"
+
+DAEMON=$TLSC_BIN/cache-daemon/tlscache-daemon
+PROBE=$TLSC_BIN/cache-daemon/tlscache-keyd-probe
+for b in "$DAEMON" "$PROBE"; do
+    [ -x "$b" ] || { echo "missing $b (build first; TLSC_BIN=$TLSC_BIN)"; exit 1; }
+done
+
+tlsc_tmpdir
+trap cleanup EXIT
+S=$TLSC_TMP/secret
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$S"
+head -c 32 /dev/urandom >"$TLSC_TMP/wrong"
+PORT=$(free_port)
+SOCK=$TLSC_TMP/keyd.sock
+LOG=$TLSC_TMP/daemon.log
+
+# start_daemon ROTATE: a daemon on $PORT and $SOCK; sets DAEMON_PID.
+start_daemon() {
+    "$DAEMON" --listen "127.0.0.1:$PORT" --unix "$SOCK" --secret-file "$S" --rotate "$1" --ticket-lifetime "$1" \
+        --grace-ms 1500 --log-level debug 2>>"$LOG" &
+    DAEMON_PID=$!
+    track "$DAEMON_PID"
+    wait_port "$PORT" 10
+}
+
+probe() { "$PROBE" --connect "127.0.0.1:$PORT" --secret-file "$S" --timeout-ms 5000 "$@"; }
+quiet() { "$@" >/dev/null; }
+current_of() { sed -n 's/.*current=\([0-9a-f]*\).*/\1/p' | tail -1; }
+
+start_daemon 60
+
+out=$(probe --once)
+check "peer_with_secret_gets_keyset_over_tcp" grep -q '^keyset epoch=[0-9]* count=2 current=[0-9a-f]\{8\}' <<<"$out"
+CUR=$(current_of <<<"$out")
+out_unix=$("$PROBE" --connect "unix:$SOCK" --secret-file "$S" --once)
+check "unix_socket_serves_the_same_window" test "$(current_of <<<"$out_unix")" = "$CUR"
+check "unix_socket_is_private" test "$(stat -c %a "$SOCK")" = 600
+
+"$PROBE" --connect "127.0.0.1:$PORT" --secret-file "$TLSC_TMP/wrong" --once >"$TLSC_TMP/wrong.out"
+rc=$?
+check "peer_with_wrong_secret_gets_no_keys" test "$rc" -eq 2
+check "peer_with_wrong_secret_sees_no_keyset" bash -c "! grep -q keyset '$TLSC_TMP/wrong.out'"
+check "wrong_secret_is_logged" grep -q 'TLS handshake failed' "$LOG"
+
+check "garbage_instead_of_tls_is_dropped" quiet probe --garbage
+check "oversized_frame_is_dropped" quiet probe --oversize
+check "unknown_frame_type_is_dropped" quiet probe --bad-frame
+check "daemon_lives_after_hostile_peers" bash -c "kill -0 $DAEMON_PID && '$PROBE' --connect 127.0.0.1:$PORT --secret-file '$S' --once | grep -q current=$CUR"
+
+# A worker holds the window; the daemon dies without a chance to clean up and comes back empty.
+"$PROBE" --connect "127.0.0.1:$PORT" --secret-file "$S" --hold 14 >"$TLSC_TMP/hold.out" 2>"$TLSC_TMP/hold.err" &
+HOLD_PID=$!
+track "$HOLD_PID"
+for _ in $(seq 50); do grep -q '^applied' "$TLSC_TMP/hold.out" && break; sleep 0.1; done
+check "worker_receives_window" grep -q "^applied .*current=$CUR" "$TLSC_TMP/hold.out"
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
+start_daemon 60
+for _ in $(seq 60); do [ "$(grep -c '^applied' "$TLSC_TMP/hold.out")" -ge 2 ] && break; sleep 0.1; done
+check "daemon_restart_adopts_keys_from_reconnecting_worker" grep -q 'adopted 2 keys' "$LOG"
+after=$(probe --once)
+check "restarted_daemon_serves_the_old_current_key" test "$(current_of <<<"$after")" = "$CUR"
+e1=$(sed -n '1s/.*epoch=\([0-9]*\).*/\1/p' "$TLSC_TMP/hold.out")
+e2=$(sed -n 's/^applied epoch=\([0-9]*\).*/\1/p' "$TLSC_TMP/hold.out" | tail -1)
+check "epoch_grows_across_the_restart" test "${e2:-0}" -gt "${e1:-0}"
+kill -TERM "$HOLD_PID" 2>/dev/null
+
+# With nobody to learn from, a restarted daemon makes fresh keys.
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
+start_daemon 2
+sleep 2
+fresh=$(probe --once)
+check "restart_without_workers_makes_fresh_keys" bash -c "test -n '$(current_of <<<"$fresh")' && test '$(current_of <<<"$fresh")' != '$CUR'"
+
+# Short rotation: a worker sees the current key change, and every key it was pushed arrives
+# as next before it becomes current.
+"$PROBE" --connect "127.0.0.1:$PORT" --secret-file "$S" --hold 6 >"$TLSC_TMP/rot.out" 2>/dev/null
+currents=$(sed -n 's/.*current=\([0-9a-f]*\).*/\1/p' "$TLSC_TMP/rot.out" | sort -u | wc -l)
+check "short_rotation_changes_current_key" test "$currents" -ge 2
+prenotified=1
+first=1
+while read -r line; do
+    c=$(sed -n 's/.*current=\([0-9a-f]*\).*/\1/p' <<<"$line")
+    if [ $first -eq 0 ] && ! grep -q "keys=.* $c" <<<"$prev"; then prenotified=0; fi
+    first=0
+    prev=$line
+done <"$TLSC_TMP/rot.out"
+check "every_current_key_was_held_before_it_encrypted" test $prenotified -eq 1
+check "no_key_bytes_in_daemon_log" bash -c "! grep -qiE '[0-9a-f]{32}' '$LOG'"
+
+finish
