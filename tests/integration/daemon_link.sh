@@ -38,6 +38,8 @@ check "peer_with_secret_gets_keyset_over_tcp" grep -q '^keyset epoch=[0-9]* coun
 CUR=$(current_of <<<"$out")
 out_unix=$("$PROBE" --connect "unix:$SOCK" --secret-file "$S" --once)
 check "unix_socket_serves_the_same_window" test "$(current_of <<<"$out_unix")" = "$CUR"
+"$PROBE" --connect "unix:$SOCK" --secret-file "$S" --hold 2 >"$TLSC_TMP/hold-unix.out" 2>/dev/null
+check "worker_client_over_unix_socket_applies_window" grep -q "^applied .*current=$CUR" "$TLSC_TMP/hold-unix.out"
 check "unix_socket_is_private" test "$(stat -c %a "$SOCK")" = 600
 
 "$PROBE" --connect "127.0.0.1:$PORT" --secret-file "$TLSC_TMP/wrong" --once >"$TLSC_TMP/wrong.out"
