@@ -38,7 +38,7 @@
 #define BACKOFF_MIN_MS             50
 #define BACKOFF_MAX_MS             2000
 #define READ_BUF_SIZE              (64 * 1024)
-#define REPLY_MAX_BYTES            ((size_t)32 << 20) /* an unfinished reply larger than this is garbage */
+#define REPLY_MAX_BYTES            ((size_t)8 << 20) /* an unfinished reply larger than this is garbage */
 #define REQUEST_MAX_BYTES          ((size_t)64 << 20)
 #define REQUEST_MAX_CMDS           4096
 #define UNWRITTEN_MAX_BYTES        ((size_t)256 << 20) /* past this, new requests get UV_ENOBUFS */

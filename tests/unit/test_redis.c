@@ -706,20 +706,33 @@ TEST(killed_redis_fails_requests_and_is_reconnected_after_restart)
 
 /*
  * A fake Redis on a listening socket in a child: it answers the client's PING, then meets
- * the next request with the garbage for this connection (cycling through `garbage`).
+ * the next request with the garbage for this connection (cycling through `garbage`). The
+ * last kind announces a 1 GB string and streams 9 MiB of it: more than a reply may hold (8 MiB).
  */
 static const char *const garbage[] = {
     "HTTP/1.1 400 Bad Request\r\n\r\n",
     "*2\r\n:1\r\n@not a type byte\r\n",
     "+PONG\r\n+unsolicited\r\n",
+    "$1000000000\r\n",
 };
+#define NGARBAGE (sizeof(garbage) / sizeof(garbage[0]))
+
+static void flood(int fd)
+{
+    static char chunk[64 * 1024];
+
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < 9 * 16; i++)
+        if (write(fd, chunk, sizeof(chunk)) < 0)
+            return; /* the client gave up, as it should */
+}
 
 static void fake_redis(int lfd)
 {
     alarm(WATCHDOG_SEC);
     for (int conn = 0; conn < 50; conn++) {
         int fd = accept(lfd, NULL, NULL);
-        const char *bad = garbage[conn % 3];
+        const char *bad = garbage[conn % NGARBAGE];
         char buf[4096];
 
         if (fd < 0)
@@ -733,6 +746,8 @@ static void fake_redis(int lfd)
                 break;
             if (reads == 1 && write(fd, bad, strlen(bad)) < 0)
                 break;
+            if (reads == 1 && conn % NGARBAGE == NGARBAGE - 1)
+                flood(fd);
         }
         usleep(100 * 1000);
         close(fd);
@@ -763,13 +778,13 @@ TEST(garbage_from_redis_fails_requests_with_eproto)
 
     snprintf(url, sizeof(url), "redis://127.0.0.1:%u", ntohs(sin.sin_port));
     client_open(&c, url);
-    for (int i = 0; i < 3; i++) {
+    for (size_t i = 0; i < NGARBAGE; i++) {
         result_t res;
 
         ASSERT(run_until(&c, is_ready, c.r, 5000));
-        ASSERT_EQ(send_cmd(&c, "GET tlsc:k", 2000, &res), 0);
-        ASSERT(run_until(&c, is_done, &res, 3000));
-        if (i < 2) {
+        ASSERT_EQ(send_cmd(&c, "GET tlsc:k", 5000, &res), 0);
+        ASSERT(run_until(&c, is_done, &res, 6000));
+        if (i != 2) {
             ASSERT_EQ(res.status, UV_EPROTO);
         } else {
             /* The request got its reply; the extra one after it is the protocol error. */
