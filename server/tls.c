@@ -494,6 +494,7 @@ int tlsc_tls_new(const tlsc_config_t *cfg, tlsc_tls_t **out, char *err, size_t e
         }
     }
     EVP_PKEY_free(dh); /* each context holds its own reference */
+    ERR_clear_error(); /* probes such as PKCS12_verify_mac leave entries behind */
     *out = tls;
     return 0;
 

@@ -279,6 +279,7 @@ TEST(pfx_passphrase_from_file_or_env)
     ASSERT(tlsc_tls_select(tls, "p12.example") == tlsc_tls_default_ctx(tls));
     ASSERT(SSL_CTX_get0_certificate(tlsc_tls_default_ctx(tls)) != NULL);
     ASSERT_EQ(load_env(env_ok, "--pfx", f("p12.pfx"), NULL), 0);
+    ASSERT_EQ(ERR_peek_error(), 0);
 
     expect_error(load("--pfx", f("p12.pfx"), "--pfx-pass-file", f("wrong.pass"), NULL), "--pfx: ", "wrong passphrase");
     ASSERT(strstr(err, "p12.pfx") != NULL && strstr(err, "--pfx-pass-file") != NULL);
