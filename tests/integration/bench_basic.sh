@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# tlscache-bench against servers whose behaviour is known (openssl s_server): all-full when the
+# server cannot resume, every offered session resumed when it can, only the diagonal of the
+# matrix for two servers that share nothing, JSON/CSV/PNG outputs that agree with the printed
+# table, dead and silent targets reported as errors within the run's time bound, and the
+# Redis stats read before/after the run.
+. "$(dirname "$0")/../lib/common.sh"
+. "$TLSC_ROOT/tests/lib/certs.sh"
+trap cleanup EXIT
+tlsc_tmpdir
+make_test_pki "$TLSC_TMP/pki" || exit 1
+BENCH=${BENCH:-$TLSC_BIN/bench/tlscache-bench}
+[ -x "$BENCH" ] || { echo "no $BENCH (set TLSC_BIN or BENCH)" >&2; exit 1; }
+PKI=$TLSC_TMP/pki
+OUT=$TLSC_TMP/out
+mkdir -p "$OUT"
+
+# s_server NAME [flags...]: an openssl s_server on a free port with -www; sets PORT_<NAME>.
+s_server() {
+    local name=$1 port
+    shift
+    port=$(free_port)
+    openssl s_server -accept "127.0.0.1:$port" -cert "$PKI/default.pem" -key "$PKI/default.key" -www -quiet \
+        -naccept 100000 "$@" >"$TLSC_TMP/$name.log" 2>&1 &
+    track $!
+    printf -v "PORT_$name" '%s' "$port"
+    wait_port "$port" 10
+}
+
+# bench NAME [flags...]: runs the tool with a JSON report into $OUT/NAME.json and the table
+# into $OUT/NAME.txt; every run is bounded by `timeout` as well as by its own deadline.
+bench() {
+    local name=$1
+    shift
+    timeout 60 "$BENCH" --json "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
+    BENCH_RC=$?
+}
+
+# j NAME FILTER: a value from a run's JSON report.
+j() { jq -r "$2" "$OUT/$1.json"; }
+
+s_server off -no_cache -no_ticket
+s_server on
+s_server other
+s_server tix -no_cache
+s_server noticket13 -num_tickets 0
+
+# --- a server that cannot resume: every handshake full, rate 0 ------------------------------
+bench off13 --target "127.0.0.1:$PORT_off" --connections 60 --concurrency 4 --tls 1.3
+check "resumption_off_tls13_offers_are_all_full" \
+    [ "$(j off13 '.handshakes.full == 60 and .handshakes.resumed == 0 and .resumption.rate == 0 and .resumption.offered > 50')" = true ]
+bench off12 --target "127.0.0.1:$PORT_off" --connections 60 --concurrency 4 --tls 1.2 --mode ticket
+check "resumption_off_tls12_is_all_full" [ "$(j off12 '[.handshakes.full, .handshakes.resumed] | @tsv')" = "$(printf '60\t0')" ]
+
+# --- a server that resumes: every offered session resumed -------------------------------------
+for spec in "1.2 id on" "1.2 ticket tix" "1.3 id on" "1.3 ticket on"; do
+    set -- $spec
+    name=on_$1_$2
+    port_var=PORT_$3
+    bench "$name" --target "127.0.0.1:${!port_var}" --connections 100 --concurrency 4 --tls "$1" --mode "$2"
+    check "resumption_on_tls$1_$2_resumes_every_offer" \
+        [ "$(j "$name" '.resumption.offered >= 96 and .resumption.resumed == .resumption.offered and .resumption.rate == 1
+                        and .handshakes.full + .handshakes.resumed == 100 and .errors.total == 0')" = true ]
+done
+# A TLS 1.2 server without a session cache gives no session ID: id mode has nothing to offer.
+bench noid12 --target "127.0.0.1:$PORT_tix" --connections 20 --concurrency 2 --tls 1.2 --mode id
+check "tls12_id_mode_against_cacheless_server_offers_nothing" \
+    [ "$(j noid12 '.resumption.offered == 0 and .handshakes.full == 20 and .resumption.rate == null')" = true ]
+bench mix --target "127.0.0.1:$PORT_on" --connections 100 --concurrency 1 --tls 1.2 --new-session-every 4
+check "new_session_every_4_gives_one_full_in_four" \
+    [ "$(j mix '[.handshakes.full, .handshakes.resumed, .resumption.offered] | @tsv')" = "$(printf '25\t75\t75')" ]
+# A TLS 1.3 server that sends no ticket costs at most two ticket waits, not one per connection.
+bench notix --target "127.0.0.1:$PORT_noticket13" --connections 40 --concurrency 2 --tls 1.3 --ticket-wait 300
+check "tls13_server_without_tickets_is_all_full_and_quick" \
+    [ "$(j notix '.handshakes.full == 40 and .resumption.offered == 0 and .resumption.ticket_wait_skipped and .elapsed_sec < 5')" = true ]
+
+# --- two servers that share nothing: only the diagonal resumes --------------------------------
+for v in 1.2 1.3; do
+    bench two$v --target "127.0.0.1:$PORT_on" --target "127.0.0.1:$PORT_other" --balance random --seed 7 \
+        --connections 200 --concurrency 2 --tls $v
+    check "tls${v}_two_servers_sharing_nothing_resume_only_on_the_diagonal" \
+        [ "$(j two$v '[.matrix[] | select(.issuer != .target) | .resumed] | add') $(j two$v \
+            '[.matrix[] | select(.issuer == .target) | (.resumed == .offered and .offered > 0)] | all') $(j two$v \
+            '[.matrix[] | select(.issuer != .target) | .offered] | add > 0')" = "0 true true" ]
+done
+# Round robin with one connection at a time always offers the other server's session.
+bench rr --target "127.0.0.1:$PORT_on" --target "127.0.0.1:$PORT_other" --balance rr --connections 40 --concurrency 1 --tls 1.2
+check "rr_over_two_servers_sharing_nothing_never_resumes" \
+    [ "$(j rr '.resumption.offered == 39 and .handshakes.resumed == 0')" = true ]
+
+# --- the JSON is valid and says what the table says --------------------------------------------
+check "json_is_parseable" python3 -m json.tool "$OUT/two1.3.json" /dev/null
+json_agrees_with_table() {
+    local name=$1 t="$OUT/$1.txt"
+    local full resumed offered conns errs
+    full=$(awk '$1 == "full" {print $2; exit}' "$t")
+    resumed=$(awk '$1 == "resumed" {print $2; exit}' "$t")
+    offered=$(sed -n 's/^resumption: [0-9]* resumed \/ \([0-9]*\) offered.*/\1/p' "$t")
+    conns=$(sed -n 's/^  \([0-9]*\) connections in.*/\1/p' "$t")
+    errs=$(sed -n 's/^errors: \([0-9]*\).*/\1/p' "$t")
+    [ "$full $resumed $offered $conns $errs" = \
+        "$(j "$name" '[.handshakes.full, .handshakes.resumed, .resumption.offered, .connections, .errors.total] | join(" ")')" ] &&
+        [ "$(j "$name" '[.targets[].full] | add') $(j "$name" '[.matrix[].offered] | add')" = "$full $offered" ]
+}
+check "json_agrees_with_the_printed_table" json_agrees_with_table two1.3
+check "json_agrees_with_the_printed_table_tls12" json_agrees_with_table on_1.2_id
+check "json_latency_percentiles_are_ordered" \
+    [ "$(j on_1.3_id '.latency_ms.resumed | .min <= .p50 and .p50 <= .p90 and .p90 <= .p99 and .p99 <= .p99_9 and .p99_9 <= .max')" = true ]
+check "json_reports_negotiated_tls13" [ "$(j on_1.3_id '.negotiated[0].version')" = TLSv1.3 ]
+check "json_timeline_sums_to_the_handshakes" \
+    [ "$(j two1.2 '([.timeline[] | .full + .resumed] | add) == .handshakes.total')" = true ]
+
+# --- CSV appends one row per run; PNG is a PNG -------------------------------------------------
+bench csv1 --target "127.0.0.1:$PORT_on" --connections 20 --concurrency 2 --csv "$OUT/runs.csv" --label 's_server,"x"' \
+    --plot "$OUT/plot.png"
+bench csv2 --target "127.0.0.1:$PORT_on" --connections 20 --concurrency 2 --csv "$OUT/runs.csv"
+check "csv_has_header_and_one_row_per_run" [ "$(wc -l <"$OUT/runs.csv")" = 3 ]
+check "csv_rows_have_the_header_field_count" python3 - "$OUT/runs.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+assert all(len(r) == len(rows[0]) for r in rows), rows
+d = dict(zip(rows[0], rows[1]))
+assert d["label"] == 's_server,"x"' and int(d["full"]) + int(d["resumed"]) == 20, d
+PY
+check "plot_writes_a_png" [ "$(head -c 8 "$OUT/plot.png" | od -An -c | tr -d ' ')" = '211PNG\r\n032\n' ]
+
+# --- certificate verification -------------------------------------------------------------------
+bench verify_ok --target "127.0.0.1:$PORT_on" --connections 10 --concurrency 2 --cafile "$PKI/ca.pem" --sni localhost
+check "cafile_verifies_a_good_certificate" [ "$(j verify_ok '.config.verify and .errors.total == 0 and .handshakes.total == 10')" = true ]
+bench verify_bad --target "127.0.0.1:$PORT_on" --connections 10 --concurrency 2 --cafile "$PKI/ca.pem" --sni a.example
+check "cafile_rejects_a_wrong_name_as_verify_errors" [ "$(j verify_bad '.errors.verify == 10 and .handshakes.total == 0')" = true ]
+check "no_successful_handshake_exits_2" [ "$BENCH_RC" = 2 ]
+check "without_cafile_the_report_says_not_verified" grep -q "NOT verified" "$OUT/on_1.2_id.txt"
+
+# --- HTTP request -------------------------------------------------------------------------------
+bench req --target "127.0.0.1:$PORT_on" --connections 30 --concurrency 3 --request --tls 1.3
+check "request_reads_every_reply_and_still_resumes" \
+    [ "$(j req '.http_replies == 30 and .resumption.resumed == .resumption.offered and .resumption.offered >= 27')" = true ]
+
+# --- dead and silent targets: errors, and the run ends within its bound --------------------------
+dead=$(free_port)
+start=$(date +%s.%N)
+bench dead --target "127.0.0.1:$dead" --duration 2 --timeout 1000 --concurrency 4
+took=$(echo "$(date +%s.%N) - $start" | bc)
+check "dead_target_is_connect_errors" [ "$(j dead '.errors.connect > 0 and .errors.connect == .connections and .handshakes.total == 0')" = true ]
+check "dead_target_run_ends_within_duration_plus_timeout" [ "$(echo "$took < 3.5" | bc)" = 1 ]
+check "dead_target_exits_2" [ "$BENCH_RC" = 2 ]
+bench deadmix --target "127.0.0.1:$PORT_on" --target "127.0.0.1:$dead" --connections 40 --concurrency 2 --tls 1.2
+check "dead_target_among_live_ones_is_an_error_row" \
+    [ "$(j deadmix '[.targets[1].errors.connect, .targets[0].connections, .targets[0].errors.connect, .handshakes.total] | join(" ")')" = "20 20 0 20" ]
+check "dead_target_among_live_ones_exits_0" [ "$BENCH_RC" = 0 ]
+check "dead_target_shows_in_the_table" grep -q "first connect error: 127.0.0.1:$dead: connection refused" "$OUT/deadmix.txt"
+
+silent=$(free_port)
+python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $silent)); s.listen(64); time.sleep(60)" &
+track $!
+wait_port "$silent" 10
+start=$(date +%s.%N)
+bench silent --target "127.0.0.1:$silent" --connections 6 --concurrency 3 --timeout 500
+took=$(echo "$(date +%s.%N) - $start" | bc)
+check "silent_target_is_timeout_errors" [ "$(j silent '.errors.timeout == 6 and .connections == 6')" = true ]
+check "silent_target_run_ends_within_its_bound" [ "$(echo "$took < 3" | bc)" = 1 ]
+start=$(date +%s.%N)
+bench silentdur --target "127.0.0.1:$silent" --duration 1 --concurrency 2 --timeout 800
+took=$(echo "$(date +%s.%N) - $start" | bc)
+check "silent_target_with_duration_ends_within_duration_plus_timeout" [ "$(echo "$took < 3" | bc)" = 1 ]
+
+# --- Redis stats: read before and after, outside the timed part ---------------------------------
+start_redis || exit 1
+redis-cli -p "$REDIS_PORT" hset tlscache:stats:n1:1 handshakes_full 5 handshakes_resumed 1 >/dev/null
+redis-cli -p "$REDIS_PORT" hset tlscache:stats:n1:2 handshakes_full 1 >/dev/null
+redis-cli -p "$REDIS_PORT" hset other:stats:n1:1 handshakes_full 1000 >/dev/null
+( sleep 1; redis-cli -p "$REDIS_PORT" hincrby tlscache:stats:n1:2 handshakes_resumed 9 >/dev/null
+  redis-cli -p "$REDIS_PORT" hset tlscache:stats:n2:1 handshakes_full 1 lookups_hit 9 >/dev/null ) &
+bench redis --target "127.0.0.1:$PORT_on" --connections 10 --concurrency 1 --tls 1.2 \
+    --redis "redis://127.0.0.1:$REDIS_PORT" --redis-settle 1500
+check "redis_stats_are_summed_per_node_and_diffed" \
+    [ "$(j redis '[.server.nodes[] | "\(.node):\(.workers):\(.handshakes_full):\(.handshakes_resumed):\(.lookups_hit)"] | join(" ")')" = \
+      "n1:2:0:9:0 n2:1:1:0:9" ]
+check "redis_server_view_is_printed" grep -q "servers counted full 1, resumed 9" "$OUT/redis.txt"
+bench redis_down --target "127.0.0.1:$PORT_on" --connections 5 --concurrency 1 --redis "redis://127.0.0.1:$(free_port)"
+check "unreachable_redis_is_reported_not_fatal" [ "$BENCH_RC/$(j redis_down '.server.error | test("--redis")')" = 0/true ]
+
+finish
