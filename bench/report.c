@@ -522,9 +522,10 @@ void tlsc_bench_plot_script(FILE *out, const char *png, const tlsc_bench_options
     fprintf(out, "plot $full using 1:2 with steps lw 2 title 'full', $resumed using 1:2 with steps lw 2 title 'resumed'\n");
     fprintf(out, "unset logscale x\nset autoscale y\nset yrange [0:*]\n");
     fprintf(out,
-            "set title 'throughput (%.0f handshakes/s over %.1f s)'\nset xlabel 'second of the run'\n"
+            "set title 'throughput (%.0f handshakes/s over %.1f s%s)'\nset xlabel 'second of the run'\n"
             "set ylabel 'handshakes per second'\nset key top right\n",
-            per_sec(r->full + r->resumed, r->elapsed_sec), r->elapsed_sec);
+            per_sec(r->full + r->resumed, r->elapsed_sec), r->elapsed_sec,
+            r->elapsed_sec - (double)(size_t)r->elapsed_sec > 0.05 ? "; the last point is a partial second" : "");
     fprintf(out, "plot $tl using 1:2 with linespoints lw 2 title 'full', $tl using 1:3 with linespoints lw 2 title 'resumed', "
                  "$tl using 1:4 with linespoints title 'errors'\n");
     fprintf(out, "unset multiplot\n");

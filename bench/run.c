@@ -601,7 +601,7 @@ static void on_tick(uv_timer_t *t)
     double secs = (double)(uv_hrtime() - b->t0) / 1e9;
     uint64_t done = r->full + r->resumed;
 
-    if (b->progress && secs >= 2.0) {
+    if (b->progress && secs >= 1.9) {
         fprintf(stderr, "\r%7.1f s  %10llu conns  %9.0f hs/s  resumed %5.1f %%  errors %llu\033[K", secs,
                 (unsigned long long)r->connections, (double)(done - b->last_done),
                 r->offered ? 100.0 * (double)r->resumed / (double)r->offered : 0.0,
