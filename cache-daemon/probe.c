@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -33,6 +35,7 @@
 
 static const char *address, *secret_file, *node = "probe";
 static unsigned timeout_ms = 5000;
+static int print_secrets; /* test only: the leak tests need the bytes they scan for */
 
 static void print_set(const char *what, const tlsc_keyproto_keyset_t *set)
 {
@@ -50,6 +53,13 @@ static void print_set(const char *what, const tlsc_keyproto_keyset_t *set)
         }
     }
     printf("%s epoch=%llu count=%zu current=%s keys=%s\n", what, (unsigned long long)set->epoch, set->count, cur, tags);
+    for (size_t i = 0; print_secrets && i < set->count; i++) {
+        char name[2 * TLSC_KEYPROTO_NAME_LEN + 1], secret[2 * TLSC_KEYPROTO_SECRET_LEN + 1];
+        tlsc_hex_encode(name, set->keys[i].name, TLSC_KEYPROTO_NAME_LEN);
+        tlsc_hex_encode(secret, set->keys[i].secret, TLSC_KEYPROTO_SECRET_LEN);
+        printf("secret name=%s secret=%s\n", name, secret);
+        OPENSSL_cleanse(secret, sizeof(secret));
+    }
     fflush(stdout);
 }
 
@@ -273,11 +283,17 @@ static int run_hold(unsigned sec)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"connect", required_argument, NULL, 'c'}, {"secret-file", required_argument, NULL, 's'},
-        {"node", required_argument, NULL, 'n'},    {"timeout-ms", required_argument, NULL, 't'},
-        {"hold", required_argument, NULL, 'H'},    {"once", no_argument, NULL, 'o'},
-        {"garbage", no_argument, NULL, 'g'},       {"oversize", no_argument, NULL, 'O'},
-        {"bad-frame", no_argument, NULL, 'b'},     {NULL, 0, NULL, 0},
+        {"connect", required_argument, NULL, 'c'},
+        {"secret-file", required_argument, NULL, 's'},
+        {"node", required_argument, NULL, 'n'},
+        {"timeout-ms", required_argument, NULL, 't'},
+        {"hold", required_argument, NULL, 'H'},
+        {"once", no_argument, NULL, 'o'},
+        {"garbage", no_argument, NULL, 'g'},
+        {"oversize", no_argument, NULL, 'O'},
+        {"bad-frame", no_argument, NULL, 'b'},
+        {"print-secrets", no_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     const char *mode = "once";
     unsigned hold = 0;
@@ -315,10 +331,12 @@ int main(int argc, char **argv)
         case 'b':
             mode = "bad-frame";
             break;
+        case 'P':
+            print_secrets = 1;
+            break;
         default:
-            fprintf(
-                stderr,
-                "usage: tlscache-keyd-probe --connect ADDR --secret-file F [--once|--hold SEC|--garbage|--oversize|--bad-frame]\n");
+            fprintf(stderr, "usage: tlscache-keyd-probe --connect ADDR --secret-file F [--once [--print-secrets]|--hold "
+                            "SEC|--garbage|--oversize|--bad-frame]\n");
             return 4;
         }
     }

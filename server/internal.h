@@ -14,8 +14,10 @@
 
 #include "clienthello.h"
 #include "config.h"
+#include "keyd.h"
 #include "redis.h"
 #include "stats.h"
+#include "tickets.h"
 #include "tls.h"
 
 typedef struct tlsc_worker_s tlsc_worker_t;
@@ -66,6 +68,9 @@ struct tlsc_worker_s {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t tick; /* once a second: stats, deadlines */
     tlsc_redis_t *redis;
+    tlsc_tickets_t *tickets; /* ticket keys and record sealing keys; NULL without --keyd */
+    tlsc_keyd_t *keyd;
+    int master_link; /* relays applied key sets to the master, or -1 */
     tlsc_conn_t *conns;
     size_t n_conns;
     int draining;

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "config.h"
+#include "keyproto.h"
 #include "log.h"
 #include "master.h"
 #include "tls.h"
@@ -37,6 +40,19 @@ int main(int argc, char **argv)
                 cfg.resumption == TLSC_RESUME_BOTH ? "both" : "tickets");
         tlsc_config_free(&cfg);
         return 1;
+    }
+    if (cfg.keyd != NULL) {
+        /* Check the cluster secret now, so a bad file stops us before anything starts. */
+        unsigned char psk[TLSC_KEYPROTO_PSK_LEN];
+        char why[256];
+        int prc = cfg.keyd_secret_file != NULL ? tlsc_keyproto_psk_load(cfg.keyd_secret_file, psk, why, sizeof(why)) : -1;
+        OPENSSL_cleanse(psk, sizeof(psk));
+        if (prc != 0) {
+            fprintf(stderr, "tlscache-server: --keyd-secret-file: %s\n",
+                    cfg.keyd_secret_file != NULL ? why : "required with --keyd");
+            tlsc_config_free(&cfg);
+            return 1;
+        }
     }
     if (tlsc_tls_new(&cfg, &tls, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-server: %s\n", err);

@@ -1,24 +1,34 @@
 /*
- * The master process: binds, forks, supervises. It runs no event loop; signals are blocked
- * and taken synchronously with sigtimedwait(), which keeps the control flow in one place and
- * leaves nothing of a loop for the children to inherit.
+ * The master process: binds, forks, supervises. It runs no event loop: signals are blocked
+ * and read from a signalfd, polled together with one socketpair per worker, which keeps the
+ * control flow in one place and leaves nothing of a loop for the children to inherit.
+ *
+ * The socketpairs carry ticket key sets up from the workers (each worker has its own link to
+ * tlscache-daemon): the master keeps the newest set, so a respawned worker starts with it —
+ * fork hands the child the master's copy — even while the daemon is unreachable.
  */
 
 #include "master.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "keyproto.h"
 #include "log.h"
+#include "tickets.h"
 #include "util.h"
 #include "worker.h"
 
@@ -32,7 +42,18 @@ typedef struct {
     uint64_t respawn_at_ms; /* 0 = not waiting */
     unsigned backoff_ms;
     int *fds; /* this slot's listening sockets */
+    int link; /* master's end of the worker's socketpair, or -1 */
+    tlsc_keyproto_reader_t *reader;
 } slot_t;
+
+typedef struct {
+    const tlsc_config_t *cfg;
+    tlsc_tls_t *tls;
+    slot_t *slots;
+    tlsc_tickets_t *keys; /* NULL without --keyd */
+    sigset_t oldmask;
+    int sfd;
+} master_t;
 
 static int bind_one(const tlsc_listen_t *l, int *out, char *err, size_t errlen)
 {
@@ -69,21 +90,83 @@ static int bind_one(const tlsc_listen_t *l, int *out, char *err, size_t errlen)
     return 0;
 }
 
-static pid_t spawn(const tlsc_config_t *cfg, tlsc_tls_t *tls, slot_t *slots, unsigned id, const sigset_t *oldmask)
+static pid_t spawn(master_t *m, unsigned id)
 {
-    pid_t pid = fork();
+    const tlsc_config_t *cfg = m->cfg;
+    slot_t *slot = &m->slots[id - 1];
+    tlsc_keyproto_keyset_t *held = NULL;
+    int sv[2] = {-1, -1};
+    pid_t pid;
 
-    if (pid != 0)
+    if (m->keys != NULL && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
+        tlsc_log_warn("worker %u: socketpair: %s (its key sets will not reach the master)", id, strerror(errno));
+    if ((pid = fork()) != 0) {
+        if (sv[1] >= 0)
+            close(sv[1]);
+        if (pid > 0 && sv[0] >= 0) {
+            if (slot->link >= 0)
+                close(slot->link);
+            slot->link = sv[0];
+            tlsc_keyproto_reader_free(slot->reader);
+            slot->reader = tlsc_keyproto_reader_new();
+        } else if (sv[0] >= 0) {
+            close(sv[0]);
+        }
         return pid;
+    }
     /* Child: keep only this slot's sockets, take signals the normal way again. */
+    if (sv[0] >= 0)
+        close(sv[0]);
+    close(m->sfd);
     for (unsigned i = 0; i < cfg->workers; i++) {
+        if (m->slots[i].link >= 0)
+            close(m->slots[i].link);
         if (i + 1 == id)
             continue;
         for (size_t j = 0; j < cfg->n_listen; j++)
-            close(slots[i].fds[j]);
+            close(m->slots[i].fds[j]);
     }
-    sigprocmask(SIG_SETMASK, oldmask, NULL);
-    _exit(tlsc_worker_run(cfg, tls, id, slots[id - 1].fds, cfg->n_listen));
+    if (m->keys != NULL && (held = calloc(1, sizeof(*held))) != NULL)
+        tlsc_tickets_export(m->keys, held);
+    sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
+    _exit(tlsc_worker_run(cfg, m->tls, id, slot->fds, cfg->n_listen, held, sv[1]));
+}
+
+/* Reads key sets a worker relayed; keeps the newest. A worker's garbage costs only its link. */
+static void read_link(master_t *m, slot_t *slot)
+{
+    unsigned char buf[8192];
+    tlsc_keyproto_msg_t *msg;
+    ssize_t n;
+    int rc;
+
+    n = read(slot->link, buf, sizeof(buf));
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        close(slot->link);
+        slot->link = -1;
+        return;
+    }
+    if ((msg = malloc(sizeof(*msg))) == NULL)
+        return;
+    rc = tlsc_keyproto_reader_feed(slot->reader, buf, (size_t)n);
+    while (rc == 0 && (rc = tlsc_keyproto_reader_next(slot->reader, msg)) > 0) {
+        if (msg->type == TLSC_KEYPROTO_KEYSET) {
+            int arc = tlsc_tickets_apply(m->keys, &msg->u.keyset, 0);
+            if (arc != 0)
+                tlsc_log_warn("key set relayed by a worker refused (%d)", arc);
+        }
+        tlsc_keyproto_msg_wipe(msg);
+        rc = 0;
+    }
+    free(msg);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    if (rc < 0) {
+        tlsc_log_warn("worker link: %s; closing it", tlsc_keyproto_strerror(rc));
+        close(slot->link);
+        slot->link = -1;
+    }
 }
 
 static void describe_exit(int status, char *out, size_t outlen)
@@ -96,15 +179,23 @@ static void describe_exit(int status, char *out, size_t outlen)
 
 int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
 {
+    master_t m = {.cfg = cfg, .tls = tls};
     slot_t *slots;
-    sigset_t set, oldmask;
+    sigset_t set;
+    struct pollfd *pfds;
     char err[512];
-    int stopping = 0, rc = 0;
+    int stopping = 0, rc = 0, sfd;
     uint64_t stop_deadline = 0;
 
-    if ((slots = calloc(cfg->workers, sizeof(*slots))) == NULL)
+    if ((slots = calloc(cfg->workers, sizeof(*slots))) == NULL || (pfds = calloc(cfg->workers + 1, sizeof(*pfds))) == NULL)
         return 1;
+    m.slots = slots;
+    if (cfg->keyd != NULL && (m.keys = tlsc_tickets_new(NULL, NULL)) == NULL) {
+        fprintf(stderr, "tlscache-server: cannot allocate the ticket key store\n");
+        return 1;
+    }
     for (unsigned i = 0; i < cfg->workers; i++) {
+        slots[i].link = -1;
         if ((slots[i].fds = calloc(cfg->n_listen, sizeof(int))) == NULL)
             return 1;
         for (size_t j = 0; j < cfg->n_listen; j++) {
@@ -120,11 +211,16 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    sigprocmask(SIG_BLOCK, &set, &oldmask);
+    sigprocmask(SIG_BLOCK, &set, &m.oldmask);
     signal(SIGPIPE, SIG_IGN);
+    if ((sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+        fprintf(stderr, "tlscache-server: signalfd: %s\n", strerror(errno));
+        return 1;
+    }
+    m.sfd = sfd;
 
     for (unsigned i = 0; i < cfg->workers; i++) {
-        slots[i].pid = spawn(cfg, tls, slots, i + 1, &oldmask);
+        slots[i].pid = spawn(&m, i + 1);
         slots[i].started_ms = tlsc_now_ms();
         slots[i].backoff_ms = BACKOFF_MIN_MS;
     }
@@ -133,11 +229,30 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
                       cfg->workers, cfg->cluster);
 
     for (;;) {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
-        siginfo_t info;
-        int sig = sigtimedwait(&set, &info, &ts);
-        uint64_t now = tlsc_now_ms();
+        struct signalfd_siginfo info;
+        nfds_t npfds = 1;
+        int sig = 0;
+        uint64_t now;
         unsigned alive = 0;
+
+        pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        for (unsigned i = 0; i < cfg->workers; i++) {
+            if (slots[i].link >= 0)
+                pfds[npfds++] = (struct pollfd){.fd = slots[i].link, .events = POLLIN};
+        }
+        if (poll(pfds, npfds, 100) > 0) {
+            for (nfds_t k = 1; k < npfds; k++) {
+                if (pfds[k].revents == 0)
+                    continue;
+                for (unsigned i = 0; i < cfg->workers; i++) {
+                    if (slots[i].link == pfds[k].fd)
+                        read_link(&m, &slots[i]);
+                }
+            }
+            if ((pfds[0].revents & POLLIN) && read(sfd, &info, sizeof(info)) == (ssize_t)sizeof(info))
+                sig = (int)info.ssi_signo;
+        }
+        now = tlsc_now_ms();
 
         if (sig == SIGCHLD) {
             pid_t pid;
@@ -187,7 +302,7 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
             if (!stopping && slots[i].pid == 0 && slots[i].respawn_at_ms != 0 && now >= slots[i].respawn_at_ms) {
                 slots[i].respawn_at_ms = 0;
                 slots[i].started_ms = now;
-                slots[i].pid = spawn(cfg, tls, slots, i + 1, &oldmask);
+                slots[i].pid = spawn(&m, i + 1);
                 if (slots[i].pid < 0) {
                     tlsc_log_error("fork for worker %u: %s", i + 1, strerror(errno));
                     slots[i].pid = 0;
@@ -216,8 +331,14 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
     for (unsigned i = 0; i < cfg->workers; i++) {
         for (size_t j = 0; j < cfg->n_listen; j++)
             close(slots[i].fds[j]);
+        if (slots[i].link >= 0)
+            close(slots[i].link);
+        tlsc_keyproto_reader_free(slots[i].reader);
         free(slots[i].fds);
     }
+    close(sfd);
+    tlsc_tickets_free(m.keys);
+    free(pfds);
     free(slots);
     return rc;
 }

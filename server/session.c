@@ -25,6 +25,7 @@
 #include "internal.h"
 #include "log.h"
 #include "record.h"
+#include "seal.h"
 #include "util.h"
 
 #define KEY_MAX (sizeof(((tlsc_worker_t *)0)->sess_prefix) + 2 * SSL_MAX_SSL_SESSION_ID_LENGTH + 1)
@@ -181,16 +182,72 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
     return SSL_CLIENT_HELLO_RETRY;
 }
 
+/*
+ * With ticket keys from the daemon every record is sealed, and only sealed records are
+ * accepted: a plain one planted in Redis is refused. Without a daemon records are plain DER.
+ */
 static SSL_SESSION *decode_record(tlsc_conn_t *c, const redisReply *val)
 {
+    tlsc_worker_t *w = c->worker;
     const unsigned char *rec = (const unsigned char *)val->str;
     size_t len = val->len;
     SSL_SESSION *sess = NULL;
 
-    if (len >= 2 && rec[0] == TLSC_RECORD_PLAIN)
-        sess = tlsc_record_decode_der(rec + 1, len - 1, c->lookup_id, c->lookup_id_len, c->lookup_version);
+    if (w->tickets == NULL) {
+        if (len >= 2 && rec[0] == TLSC_RECORD_PLAIN)
+            sess = tlsc_record_decode_der(rec + 1, len - 1, c->lookup_id, c->lookup_id_len, c->lookup_version);
+    } else if (len >= 2 && rec[0] == TLSC_RECORD_SEALED && len - 1 <= TLSC_RECORD_MAX + TLSC_SEAL_OVERHEAD) {
+        unsigned char name[TLSC_SEAL_NAME_LEN], key[TLSC_SEAL_KEY_LEN], der[TLSC_RECORD_MAX];
+        char rkey[KEY_MAX];
+        size_t rkey_len, der_len;
+
+        make_key(w, c->lookup_id, c->lookup_id_len, rkey, &rkey_len);
+        rkey[rkey_len] = '\0';
+        tlsc_seal_aad_t aad = {.redis_key = rkey, .sni = c->sni, .tls_version = (uint16_t)c->lookup_version};
+        if (tlsc_seal_key_name(rec + 1, len - 1, name) == 0 && tlsc_tickets_seal_key(w->tickets, name, key) == 0 &&
+            tlsc_unseal(key, &aad, rec + 1, len - 1, der, sizeof(der), &der_len) == 0) {
+            sess = tlsc_record_decode_der(der, der_len, c->lookup_id, c->lookup_id_len, c->lookup_version);
+            OPENSSL_cleanse(der, der_len);
+        }
+        OPENSSL_cleanse(key, sizeof(key));
+    }
     ERR_clear_error();
     return sess;
+}
+
+/* Serializes `sess` into a record: sealed under the current key with a daemon, else plain. */
+static int encode_record(tlsc_conn_t *c, SSL_SESSION *sess, const char *rkey, unsigned char **out, size_t *outlen)
+{
+    tlsc_worker_t *w = c->worker;
+    unsigned char name[TLSC_SEAL_NAME_LEN], key[TLSC_SEAL_KEY_LEN], *plain, *rec;
+    size_t plain_len, sealed_len;
+    int rc = -1;
+
+    if (tlsc_record_encode_plain(sess, &plain, &plain_len) != 0)
+        return -1;
+    if (w->tickets == NULL) {
+        *out = plain;
+        *outlen = plain_len;
+        return 0;
+    }
+    /* No current key (daemon not reached yet): store nothing rather than a readable secret. */
+    if (tlsc_tickets_current_seal_key(w->tickets, name, key) != 0)
+        goto done;
+    if ((rec = malloc(plain_len + TLSC_SEAL_OVERHEAD)) == NULL)
+        goto done;
+    rec[0] = TLSC_RECORD_SEALED;
+    tlsc_seal_aad_t aad = {.redis_key = rkey, .sni = c->sni, .tls_version = (uint16_t)SSL_SESSION_get_protocol_version(sess)};
+    if (tlsc_seal(key, name, &aad, plain + 1, plain_len - 1, rec + 1, plain_len - 1 + TLSC_SEAL_OVERHEAD, &sealed_len) != 0) {
+        free(rec);
+        goto done;
+    }
+    *out = rec;
+    *outlen = 1 + sealed_len;
+    rc = 0;
+done:
+    OPENSSL_cleanse(key, sizeof(key));
+    tlsc_secure_free(plain, plain_len);
+    return rc;
 }
 
 static void on_lookup_done(int status, const redisReply *reply, void *data)
@@ -256,11 +313,12 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     }
     for (slot = 0; slot < TLSC_MAX_STORES && c->store_reqs[slot] != NULL; slot++)
         ;
-    if (slot == TLSC_MAX_STORES || tlsc_record_encode_plain(sess, &rec, &rec_len) != 0) {
+    make_key(w, sid, sid_len, key, &key_len);
+    key[key_len] = '\0';
+    if (slot == TLSC_MAX_STORES || encode_record(c, sess, key, &rec, &rec_len) != 0) {
         w->stats.stores_skipped++;
         return 0;
     }
-    make_key(w, sid, sid_len, key, &key_len);
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
     const char *proto = SSL_get_version(ssl);
     const char *cipher = SSL_CIPHER_get_name(SSL_SESSION_get0_cipher(sess));
@@ -334,6 +392,8 @@ void tlsc__session_install(tlsc_worker_t *w, tlsc_tls_t *tls)
         }
         if (!(w->cfg->resumption & TLSC_RESUME_TICKETS))
             SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        else if (w->tickets != NULL && tlsc_tickets_install(w->tickets, ctx) != 0)
+            tlsc_log_error("cannot install the ticket key callback: tickets disabled");
     }
 }
 

@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include <openssl/err.h>
 
@@ -296,6 +299,12 @@ static void on_connection(uv_stream_t *server, int status)
     }
     BIO_set_mem_eof_return(c->rbio, -1);
     SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    /*
+     * With both modes and no ticket key held yet (daemon not reached, or every key expired),
+     * TLS 1.3 falls back to stateful tickets through Redis instead of issuing none.
+     */
+    if (w->cfg->resumption == TLSC_RESUME_BOTH && w->tickets != NULL && tlsc_tickets_count(w->tickets) == 0)
+        SSL_set_options(c->ssl, SSL_OP_NO_TICKET);
     SSL_set_app_data(c->ssl, c);
     SSL_set_accept_state(c->ssl);
     c->deadline_ms = tlsc_now_ms() + HANDSHAKE_TIMEOUT_MS;
@@ -330,6 +339,14 @@ static void stats_write(tlsc_worker_t *w)
 
     if (w->stats_inflight || !tlsc_redis_ready(w->redis))
         return;
+    if (w->tickets != NULL) {
+        tlsc_tickets_stats_t ts;
+        tlsc_tickets_stats(w->tickets, &ts);
+        w->stats.tickets_issued = ts.issued;
+        w->stats.tickets_decrypted = ts.decrypted;
+        w->stats.tickets_renewed = ts.renewed;
+        w->stats.tickets_unknown_key = ts.unknown_key;
+    }
     snprintf(key, sizeof(key), "%s:stats:%s:%u", w->cfg->redis_prefix, w->cfg->node, w->id);
     argv[argc++] = "HSET";
     argv[argc++] = key;
@@ -413,7 +430,74 @@ static void on_signal(uv_signal_t *s, int signum)
     tlsc_log_info("SIGHUP: certificates reloaded (%zu context(s))", tlsc_tls_count(fresh));
 }
 
-int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, const int *fds, size_t nfds)
+/* ------------------------------------------------------------------------------------------ */
+/* Ticket keys from tlscache-daemon                                                             */
+
+static tlsc_keyproto_msg_t relay_msg; /* big, and holds secrets: static, wiped after use */
+static unsigned char relay_buf[TLSC_KEYPROTO_ENCODE_MAX];
+
+static int on_keyset(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *data)
+{
+    tlsc_worker_t *w = data;
+    size_t len;
+    int rc;
+
+    if ((rc = tlsc_keyd_tickets_apply(kd, set, w->tickets)) != 0)
+        return rc;
+    /* Tell the master, so a worker respawned while the daemon is away starts with these keys. */
+    if (w->master_link >= 0) {
+        relay_msg.type = TLSC_KEYPROTO_KEYSET;
+        relay_msg.u.keyset = *set;
+        if (tlsc_keyproto_encode(&relay_msg, relay_buf, sizeof(relay_buf), &len) == 0 &&
+            send(w->master_link, relay_buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len)
+            tlsc_log_warn("could not hand key set epoch %llu to the master", (unsigned long long)set->epoch);
+        tlsc_keyproto_msg_wipe(&relay_msg);
+        OPENSSL_cleanse(relay_buf, sizeof(relay_buf));
+    }
+    return 0;
+}
+
+static void on_held(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *data)
+{
+    tlsc_worker_t *w = data;
+
+    tlsc_tickets_export(w->tickets, out);
+}
+
+static int keys_start(tlsc_worker_t *w, tlsc_keyproto_keyset_t *held)
+{
+    char err[512];
+    int rc = 0;
+
+    if ((w->tickets = tlsc_tickets_new(NULL, NULL)) == NULL) {
+        rc = -1;
+        goto done;
+    }
+    if (held != NULL && held->count > 0 && tlsc_tickets_apply(w->tickets, held, 0) != 0)
+        tlsc_log_warn("the master's ticket keys were refused; waiting for the daemon");
+    tlsc_keyd_options_t ko = {
+        .address = w->cfg->keyd,
+        .secret_file = w->cfg->keyd_secret_file,
+        .node = w->cfg->node,
+        .worker = w->id,
+        .on_keyset = on_keyset,
+        .get_held = on_held,
+        .data = w,
+    };
+    if (tlsc_keyd_new(&w->loop, &ko, &w->keyd, err, sizeof(err)) != 0) {
+        tlsc_log_error("--keyd %s: %s", w->cfg->keyd, err);
+        rc = -1;
+    }
+done:
+    if (held != NULL) {
+        OPENSSL_cleanse(held, sizeof(*held));
+        free(held);
+    }
+    return rc;
+}
+
+int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, const int *fds, size_t nfds,
+                    tlsc_keyproto_keyset_t *held, int master_link)
 {
     tlsc_worker_t *w;
     char tag[160], err[512];
@@ -430,9 +514,13 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
     w->cfg = cfg;
     w->tls = tls;
     w->id = id;
+    w->master_link = master_link;
     snprintf(w->sess_prefix, sizeof(w->sess_prefix), "%s:sess:", cfg->redis_prefix);
     if (uv_loop_init(&w->loop) != 0)
         goto fail_w;
+    if (cfg->keyd != NULL && keys_start(w, held) != 0)
+        goto fail_loop;
+    held = NULL;
 
     tlsc_redis_options_t ro = {.url = &cfg->redis, .connect_timeout_ms = 1000, .max_inflight = 4096, .stall_ms = 1000};
     if (tlsc_redis_new(&w->loop, &ro, &w->redis, err, sizeof(err)) != 0) {
@@ -478,9 +566,22 @@ fail_redis:
     uv_run(&w->loop, UV_RUN_DEFAULT);
     free(w->listeners);
 fail_loop:
+    if (w->keyd != NULL)
+        tlsc_keyd_close(w->keyd);
+    uv_walk(&w->loop, walk_close, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&w->loop) != 0)
         tlsc_log_warn("loop closed with handles still open");
+    if (w->tickets != NULL) {
+        for (size_t i = 0; i < tlsc_tls_count(w->tls); i++)
+            tlsc_tickets_uninstall(tlsc_tls_ctx_at(w->tls, i));
+        tlsc_tickets_free(w->tickets);
+    }
 fail_w:
+    if (held != NULL) {
+        OPENSSL_cleanse(held, sizeof(*held));
+        free(held);
+    }
     free(w);
     return rc;
 }

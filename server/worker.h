@@ -10,13 +10,17 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "keyproto.h"
 #include "tls.h"
 
 /**
  * Runs worker `id` (1..N) on the listening sockets `fds` until it is told to stop. `tls` is
  * the master's context set (inherited across fork); the worker may replace it on SIGHUP.
+ * With --keyd, `held` is the master's copy of the ticket keys (the worker wipes and frees it)
+ * and `master_link` the socket on which the worker relays every key set it applies.
  * Returns the process exit code.
  */
-int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, const int *fds, size_t nfds);
+int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, const int *fds, size_t nfds,
+                    tlsc_keyproto_keyset_t *held, int master_link);
 
 #endif
