@@ -138,7 +138,9 @@ void tlsc_bench_report_text(FILE *out, const tlsc_bench_options_t *o, const tlsc
     if (o->mode != TLSC_BENCH_MODE_FULL)
         fprintf(out, "  sessions received %llu, connections that got none %llu%s\n", (unsigned long long)r->sessions_received,
                 (unsigned long long)r->no_session,
-                r->ticket_wait_skipped ? " (a TLS 1.3 target sent no tickets: stopped waiting for them)" : "");
+                r->ticket_wait_skipped
+                    ? " (a TLS 1.3 target sent no tickets after full or after resumed handshakes: stopped waiting for them there)"
+                    : "");
 
     if (n > 1 && o->mode != TLSC_BENCH_MODE_FULL) {
         fprintf(out, "\nmatrix, issuing target (row) -> offered target (column): resumed/offered\n  %-*s", (int)w, "");

@@ -67,9 +67,12 @@ struct bench_s {
     uv_timer_t tick, deadline;
     uv_signal_t sigint;
     uint64_t last_done;
-    /* TLS 1.3 servers may send no ticket at all: after two waits in vain, stop waiting for that target. */
-    uint64_t tickets_seen[TLSC_BENCH_MAX_TARGETS];
-    unsigned ticket_misses[TLSC_BENCH_MAX_TARGETS];
+    /*
+     * TLS 1.3 servers may send no ticket at all, or none after a resumption: after two waits
+     * in vain and no ticket ever, stop waiting for that target (after full resp. resumed handshakes).
+     */
+    uint64_t tickets_seen[TLSC_BENCH_MAX_TARGETS][2];
+    unsigned ticket_misses[TLSC_BENCH_MAX_TARGETS][2];
 };
 
 static void conn_start(conn_t *c);
@@ -276,8 +279,16 @@ static void on_connect(uv_connect_t *req, int status)
         SSL_set_tlsext_host_name(c->ssl, sni);
     if (b->o->cafile != NULL)
         SSL_set1_host(c->ssl, sni != NULL ? sni : b->o->targets[c->target].host);
-    if (c->offered != NULL)
-        SSL_set_session(c->ssl, c->offered);
+    if (c->offered != NULL) {
+        /*
+         * Offer a copy: a TLS 1.3 client changes the session object it resumed with, so the
+         * original would not resume a second time when it goes back to the pool.
+         */
+        SSL_SESSION *copy = SSL_SESSION_dup(c->offered);
+
+        SSL_set_session(c->ssl, copy != NULL ? copy : c->offered);
+        SSL_SESSION_free(copy);
+    }
 
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     c->state = CONN_HANDSHAKE;
@@ -414,7 +425,7 @@ static void handshake_done(conn_t *c)
         conn_finish(c, -1, NULL);
         return;
     }
-    if (b->tickets_seen[c->target] == 0 && b->ticket_misses[c->target] >= 2) {
+    if (b->tickets_seen[c->target][c->resumed] == 0 && b->ticket_misses[c->target][c->resumed] >= 2) {
         b->r->no_session++;
         b->r->ticket_wait_skipped = 1;
         conn_finish(c, -1, NULL);
@@ -491,7 +502,7 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
         SSL_SESSION_free(c->received);
     c->received = sess;
     c->b->r->sessions_received++;
-    c->b->tickets_seen[c->target]++;
+    c->b->tickets_seen[c->target][c->handshake_done ? c->resumed : 0]++;
     return 1; /* we keep the reference */
 }
 
@@ -502,7 +513,7 @@ static void on_timeout(uv_timer_t *t)
 
     if (c->state == CONN_TICKET_WAIT) {
         c->b->r->no_session++;
-        c->b->ticket_misses[c->target]++;
+        c->b->ticket_misses[c->target][c->resumed]++;
         conn_finish(c, -1, NULL);
         return;
     }
