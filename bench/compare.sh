@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Side by side, in one run on one machine, with the same tlscache-bench client and the same
+# certificate: tlscache (workers + Redis + key daemon; one node and two), nginx with a shared
+# session cache, HAProxy with its shared cache, and openssl s_server; TLS 1.2 and 1.3; full
+# handshakes, resumption by ID / stateful TLS 1.3 tickets, and stateless tickets. Per row:
+# handshakes/s, resumption rate, latency, and server CPU (utime+stime of every server process,
+# plus Redis and the key daemon for tlscache) per 1000 handshakes, with the ratio to nginx.
+#
+#   bench/compare.sh [--build DIR] [--secs N] [--concurrency C] [--workers W] [--out FILE.md]
+#                    [--csv FILE] [--peers "tlscache nginx haproxy s_server"]
+# Binaries come from --build (default build/); BENCH=, SERVER=, DAEMON= override each one.
+#
+# A benchmark, not a test: it asserts nothing. Servers run one at a time, each is stopped before
+# the next starts; every process it starts is ended by PID. The client shares the machine.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build
+SECS=5
+CONC=16
+WORKERS=$(nproc)
+OUT=
+CSV=
+PEERS="tlscache nginx haproxy s_server"
+while [ $# -gt 0 ]; do
+    case $1 in
+    --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
+    --secs) SECS=$2; shift 2 ;;
+    --concurrency) CONC=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --csv) CSV=$2; shift 2 ;;
+    --peers) PEERS=$2; shift 2 ;;
+    *) echo "usage: $0 [--build DIR] [--secs N] [--concurrency C] [--workers W] [--out FILE] [--csv FILE] [--peers LIST]" >&2; exit 1 ;;
+    esac
+done
+BENCH=${BENCH:-$BUILD/bench/tlscache-bench}
+SERVER=${SERVER:-$BUILD/server/tlscache-server}
+DAEMON=${DAEMON:-$BUILD/cache-daemon/tlscache-daemon}
+need=("$BENCH")
+case " $PEERS " in *" tlscache "*) need+=("$SERVER" "$DAEMON") ;; esac
+for b in "${need[@]}"; do [ -x "$b" ] || { echo "missing $b (--build DIR, or BENCH/SERVER/DAEMON=...)" >&2; exit 1; }; done
+for t in nginx haproxy redis-server openssl jq bc; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 1; }; done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsc-compare.XXXXXX")
+PIDS=()
+stop_all() {
+    local p
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] || continue
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+    done
+    PIDS=()
+}
+trap 'stop_all; rm -rf "$TMP"' EXIT
+. "$ROOT/tests/lib/certs.sh"
+make_test_pki "$TMP/pki" >/dev/null || exit 1
+PKI=$TMP/pki
+cat "$PKI/default.pem" "$PKI/default.key" >"$PKI/haproxy.pem"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
+chmod 600 "$TMP/secret"
+TCK=$(getconf CLK_TCK)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+    echo "port $1 did not open" >&2
+    return 1
+}
+# The CPU ticks of PID and all its descendants (threads are included in a process's counters).
+tree_ticks() {
+    local total=0 p kids
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+        kids=$(ps -o pid= --ppid "$p" | tr -d ' ' | tr '\n' ' ')
+        [ -n "$kids" ] && total=$((total + $(tree_ticks $kids)))
+    done
+    echo $total
+}
+
+# --- the peers: start PEER CONFIG NODES sets PORTS (space separated) and PIDS ------------------
+# CONFIG is "cache" (session IDs, TLS 1.3 stateful tickets) or "tickets" (stateless tickets).
+start_tlscache() {
+    local config=$1 nodes=$2 i port res=(--resumption cache)
+    local rport
+    rport=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --daemonize no \
+        --logfile "$TMP/redis.log" &
+    PIDS+=($!)
+    wait_port "$rport" || return 1
+    if [ "$config" = tickets ]; then
+        rm -f "$TMP/keyd.sock"
+        "$DAEMON" --secret-file "$TMP/secret" --unix "$TMP/keyd.sock" --log-level warn >>"$TMP/keyd.log" 2>&1 &
+        PIDS+=($!)
+        for _ in $(seq 50); do [ -S "$TMP/keyd.sock" ] && break; sleep 0.1; done
+        res=(--resumption tickets --keyd "unix:$TMP/keyd.sock" --keyd-secret-file "$TMP/secret")
+    fi
+    PORTS=
+    for i in $(seq "$nodes"); do
+        port=$(free_port)
+        "$SERVER" --listen "127.0.0.1:$port" --workers "$WORKERS" --node "n$i" --cert "$PKI/default.pem" \
+            --key "$PKI/default.key" --redis "redis://127.0.0.1:$rport" --log-level warn "${res[@]}" \
+            >>"$TMP/tlscache.log" 2>&1 &
+        PIDS+=($!)
+        wait_port "$port" || return 1
+        PORTS="$PORTS $port"
+    done
+    sleep 1 # workers connect to Redis (and the key daemon) before the first handshake
+}
+
+start_nginx() {
+    local config=$1 nodes=$2 i port dir tickets=off
+    [ "$config" = tickets ] && tickets=on
+    PORTS=
+    for i in $(seq "$nodes"); do
+        port=$(free_port)
+        dir=$TMP/nginx$i
+        mkdir -p "$dir/logs"
+        cat >"$dir/nginx.conf" <<CONF
+worker_processes $WORKERS;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
+    uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+    server {
+        listen 127.0.0.1:$port ssl;
+        ssl_certificate $PKI/default.pem;
+        ssl_certificate_key $PKI/default.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:20m;
+        ssl_session_timeout 5m;
+        ssl_session_tickets $tickets;
+        location / { return 200 "ok\n"; }
+    }
+}
+CONF
+        nginx -p "$dir" -c "$dir/nginx.conf" >>"$dir/logs/stdout.log" 2>&1 &
+        PIDS+=($!)
+        wait_port "$port" || return 1
+        PORTS="$PORTS $port"
+    done
+}
+
+start_haproxy() {
+    local config=$1 nodes=$2 i port notix=no-tls-tickets
+    [ "$config" = tickets ] && notix=
+    PORTS=
+    for i in $(seq "$nodes"); do
+        port=$(free_port)
+        cat >"$TMP/haproxy$i.cfg" <<CONF
+global
+    nbthread $WORKERS
+    tune.ssl.cachesize 100000
+    tune.ssl.lifetime 300
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:$port ssl crt $PKI/haproxy.pem ssl-min-ver TLSv1.2 $notix
+    http-request return status 200 content-type text/plain string ok
+CONF
+        haproxy -db -f "$TMP/haproxy$i.cfg" >>"$TMP/haproxy.log" 2>&1 &
+        PIDS+=($!)
+        wait_port "$port" || return 1
+        PORTS="$PORTS $port"
+    done
+}
+
+start_s_server() {
+    local config=$1 nodes=$2 i port opt=-no_ticket
+    [ "$config" = tickets ] && opt=
+    PORTS=
+    for i in $(seq "$nodes"); do
+        port=$(free_port)
+        openssl s_server -accept "127.0.0.1:$port" -cert "$PKI/default.pem" -key "$PKI/default.key" -www -quiet \
+            -naccept 100000000 $opt </dev/null >>"$TMP/s_server.log" 2>&1 &
+        PIDS+=($!)
+        wait_port "$port" || return 1
+        PORTS="$PORTS $port"
+    done
+}
+
+# --- one row: bench the running peer ------------------------------------------------------------
+ROWS=$TMP/rows.tsv
+: >"$ROWS"
+run_row() {
+    local peer=$1 nodes=$2 tls=$3 mode=$4 targets=() p t0 t1 json=$TMP/run.json label
+    for p in $PORTS; do targets+=(--target "127.0.0.1:$p"); done
+    label="$peer/${nodes}n/tls$tls/$mode"
+    t0=$(tree_ticks "${PIDS[@]}")
+    timeout $((SECS + 30)) "$BENCH" "${targets[@]}" --balance random --tls "$tls" --mode "$mode" --duration "$SECS" \
+        --concurrency "$CONC" --sni localhost --ticket-wait 300 --quiet --json "$json" --label "$label" \
+        ${CSV:+--csv "$CSV"} >/dev/null 2>>"$TMP/bench.err"
+    t1=$(tree_ticks "${PIDS[@]}")
+    if [ ! -s "$json" ]; then
+        printf '%s\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n' "$peer" "$nodes" "$tls" "$mode" >>"$ROWS"
+        return
+    fi
+    # CPU seconds per 1000 handshakes = CPU milliseconds per handshake.
+    jq -r --arg peer "$peer" --arg nodes "$nodes" --arg tls "$tls" --arg mode "$mode" \
+        --argjson ticks $((t1 - t0)) --argjson tck "$TCK" '
+        def r(x): if x == null then "-" else (x * 100 | round / 100 | tostring) end;
+        [$peer, $nodes, $tls, $mode,
+         (.handshakes.total_per_sec | round | tostring),
+         (if .resumption.rate == null then "-" else (.resumption.rate * 1000 | round / 10 | tostring) end),
+         r(.latency_ms.full.p50) + " / " + r(.latency_ms.full.p99),
+         r(.latency_ms.resumed.p50) + " / " + r(.latency_ms.resumed.p99),
+         (if .handshakes.total > 0 then ($ticks / $tck * 1000 / .handshakes.total * 1000 | round / 1000 | tostring) else "-" end),
+         (.client_cpu.percent_of_one_core | round | tostring),
+         (.errors.total | tostring),
+         (.handshakes.total | tostring)] | @tsv' "$json" >>"$ROWS"
+    rm -f "$json"
+}
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+for peer in $PEERS; do
+    for nodes in 1 2; do
+        for config in cache tickets; do
+            "start_$peer" "$config" "$nodes" || { echo "could not start $peer ($config, $nodes nodes)" >&2; stop_all; continue; }
+            for tls in 1.2 1.3; do
+                if [ "$config" = cache ]; then
+                    [ "$nodes" = 1 ] && run_row "$peer" "$nodes" "$tls" full
+                    run_row "$peer" "$nodes" "$tls" id
+                else
+                    run_row "$peer" "$nodes" "$tls" ticket
+                fi
+            done
+            stop_all
+        done
+    done
+done
+
+# --- the report ---------------------------------------------------------------------------------
+report() {
+    echo "## Side by side: tlscache, nginx, HAProxy, openssl s_server"
+    echo
+    echo "Made by \`bench/compare.sh --secs $SECS --concurrency $CONC --workers $WORKERS\` on $(date -u +%Y-%m-%d), $(nproc) CPUs"
+    echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(openssl version), $(nginx -v 2>&1 | cut -d' ' -f3),"
+    echo "HAProxy $(haproxy -v | head -1 | cut -d' ' -f3), $(redis-server --version | cut -d' ' -f3 | tr -d 'v='), the client on the same machine."
+    echo "Each row: one tlscache-bench run of ${SECS} s, concurrency $CONC, random balancing over the nodes;"
+    echo "\`id\` = TLS 1.2 session IDs / TLS 1.3 stateful tickets (server without tickets), \`ticket\` = stateless tickets."
+    echo "Server CPU = utime+stime of every server process (tlscache: + Redis + key daemon) per 1000 handshakes, in"
+    echo "seconds; \"vs nginx\" divides it by nginx's in the same row. The load average before the run was: $LOAD0."
+    echo
+    echo "| peer | nodes | TLS | mode | handshakes/s | resumed % | full p50 / p99 ms | resumed p50 / p99 ms | server CPU s / 1000 hs | vs nginx | client CPU % | errors |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    while IFS=$'\t' read -r peer nodes tls mode hs rate lf lr cpu ccpu errs total; do
+        ref=$(awk -F'\t' -v n="$nodes" -v t="$tls" -v m="$mode" '$1 == "nginx" && $2 == n && $3 == t && $4 == m {print $9}' "$ROWS")
+        ratio=-
+        if [ -n "$ref" ] && [ "$ref" != - ] && [ "$cpu" != - ] && [ "$(echo "$ref > 0" | bc)" = 1 ]; then
+            ratio=$(echo "scale=2; $cpu / $ref" | bc | sed 's/^\./0./')
+        fi
+        echo "| $peer | $nodes | $tls | $mode | $hs | $rate | $lf | $lr | $cpu | $ratio | $ccpu | $errs |"
+    done < <(sort -t$'\t' -k2,2 -k3,3 -k4,4 -s "$ROWS")
+}
+if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi
