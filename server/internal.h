@@ -71,6 +71,11 @@ struct tlsc_worker_s {
     tlsc_tickets_t *tickets; /* ticket keys and record sealing keys; NULL without --keyd */
     tlsc_keyd_t *keyd;
     int master_link; /* relays applied key sets to the master, or -1 */
+    /*
+     * Seals records while no daemon key is held (daemon not reached yet): derived from the
+     * cluster secret, so Redis never holds a readable session even then.
+     */
+    unsigned char fallback_seal_key[32];
     tlsc_conn_t *conns;
     size_t n_conns;
     int draining;

@@ -186,6 +186,18 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
  * With ticket keys from the daemon every record is sealed, and only sealed records are
  * accepted: a plain one planted in Redis is refused. Without a daemon records are plain DER.
  */
+/* The key name that marks a record sealed under the fallback key (not a daemon key name). */
+static const unsigned char fallback_name[TLSC_SEAL_NAME_LEN] = "tlscache-psk-v1";
+
+static int seal_key_for(tlsc_worker_t *w, const unsigned char name[TLSC_SEAL_NAME_LEN], unsigned char key[TLSC_SEAL_KEY_LEN])
+{
+    if (memcmp(name, fallback_name, TLSC_SEAL_NAME_LEN) == 0) {
+        memcpy(key, w->fallback_seal_key, TLSC_SEAL_KEY_LEN);
+        return 0;
+    }
+    return tlsc_tickets_seal_key(w->tickets, name, key);
+}
+
 static SSL_SESSION *decode_record(tlsc_conn_t *c, const redisReply *val)
 {
     tlsc_worker_t *w = c->worker;
@@ -204,7 +216,7 @@ static SSL_SESSION *decode_record(tlsc_conn_t *c, const redisReply *val)
         make_key(w, c->lookup_id, c->lookup_id_len, rkey, &rkey_len);
         rkey[rkey_len] = '\0';
         tlsc_seal_aad_t aad = {.redis_key = rkey, .sni = c->sni, .tls_version = (uint16_t)c->lookup_version};
-        if (tlsc_seal_key_name(rec + 1, len - 1, name) == 0 && tlsc_tickets_seal_key(w->tickets, name, key) == 0 &&
+        if (tlsc_seal_key_name(rec + 1, len - 1, name) == 0 && seal_key_for(w, name, key) == 0 &&
             tlsc_unseal(key, &aad, rec + 1, len - 1, der, sizeof(der), &der_len) == 0) {
             sess = tlsc_record_decode_der(der, der_len, c->lookup_id, c->lookup_id_len, c->lookup_version);
             OPENSSL_cleanse(der, der_len);
@@ -230,9 +242,11 @@ static int encode_record(tlsc_conn_t *c, SSL_SESSION *sess, const char *rkey, un
         *outlen = plain_len;
         return 0;
     }
-    /* No current key (daemon not reached yet): store nothing rather than a readable secret. */
-    if (tlsc_tickets_current_seal_key(w->tickets, name, key) != 0)
-        goto done;
+    /* No current key (daemon not reached yet, or all expired): the cluster-secret fallback. */
+    if (tlsc_tickets_current_seal_key(w->tickets, name, key) != 0) {
+        memcpy(name, fallback_name, sizeof(name));
+        memcpy(key, w->fallback_seal_key, sizeof(key));
+    }
     if ((rec = malloc(plain_len + TLSC_SEAL_OVERHEAD)) == NULL)
         goto done;
     rec[0] = TLSC_RECORD_SEALED;

@@ -469,10 +469,18 @@ static int keys_start(tlsc_worker_t *w, tlsc_keyproto_keyset_t *held)
     char err[512];
     int rc = 0;
 
-    if ((w->tickets = tlsc_tickets_new(NULL, NULL)) == NULL) {
+    unsigned char psk[TLSC_KEYPROTO_PSK_LEN];
+    static const unsigned char fallback_salt[TLSC_KEYPROTO_NAME_LEN] = "tlscache-psk-v1";
+    if ((w->tickets = tlsc_tickets_new(NULL, NULL)) == NULL ||
+        tlsc_keyproto_psk_load(w->cfg->keyd_secret_file, psk, err, sizeof(err)) != 0 ||
+        tlsc_keyproto_derive(psk, fallback_salt, "tlscache fallback seal v1", w->fallback_seal_key, sizeof(w->fallback_seal_key)) !=
+            0) {
+        OPENSSL_cleanse(psk, sizeof(psk));
+        tlsc_log_error("--keyd-secret-file: cannot set up sealing keys");
         rc = -1;
         goto done;
     }
+    OPENSSL_cleanse(psk, sizeof(psk));
     if (held != NULL && held->count > 0 && tlsc_tickets_apply(w->tickets, held, 0) != 0)
         tlsc_log_warn("the master's ticket keys were refused; waiting for the daemon");
     tlsc_keyd_options_t ko = {
@@ -578,6 +586,7 @@ fail_loop:
         tlsc_tickets_free(w->tickets);
     }
 fail_w:
+    OPENSSL_cleanse(w->fallback_seal_key, sizeof(w->fallback_seal_key));
     if (held != NULL) {
         OPENSSL_cleanse(held, sizeof(*held));
         free(held);
