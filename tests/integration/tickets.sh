@@ -102,6 +102,22 @@ sget "$PA" 1.2 a.example "" "$S.after" >/dev/null
 r=$(sget "$PB" 1.2 a.example "$S.after" "")
 check "daemon restarted: a new ticket from A resumes on B" [ "$(jfield "$r" resumed)" = true ]
 
+# --- workers respawned while the daemon is away start with the master's keys ----------------------
+kill -KILL "$DPID_D"
+wait "$DPID_D" 2>/dev/null
+old_workers=$(worker_pids "$NODE_PID_A" | tr '\n' ' ')
+for p in $old_workers; do kill -KILL "$p"; done
+for _ in $(seq 100); do
+    [ "$(worker_pids "$NODE_PID_A" | grep -cvxF -f <(tr ' ' '\n' <<<"$old_workers" | grep .))" = 2 ] && break
+    sleep 0.1
+done
+sget "$PB" 1.2 a.example "" "$S.resp" >/dev/null
+r=$(sget "$PA" 1.2 a.example "$S.resp" "$S.resp2")
+check "daemon down, workers respawned: they hold the master's keys and open tickets" [ "$(jfield "$r" resumed)" = true ]
+sget "$PA" 1.3 a.example "" "$S.resp3" >/dev/null
+check "daemon down, workers respawned: they still issue tickets" has_ticket "$S.resp3"
+start_daemon D "$KD" || exit 1
+
 # --- a node started while its daemon is down --------------------------------------------------------
 KD2=$(free_port)
 PG=$(free_port)
