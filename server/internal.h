@@ -83,6 +83,10 @@ struct tlsc_worker_s {
     tlsc_stats_t stats;
     int stats_inflight;
     unsigned char sid_ctx_default[SSL_MAX_SID_CTX_LENGTH];
+    struct {
+        char sni[TLSC_SNI_MAX + 1]; /* "" = empty slot */
+        unsigned char sid_ctx[SSL_MAX_SID_CTX_LENGTH];
+    } sid_cache[32];      /* SNI -> session ID context, so a handshake rarely hashes */
     char sess_prefix[96]; /* "<prefix>:sess:" */
     char readbuf[65536];
 };

@@ -54,6 +54,22 @@ static void derive_sid_ctx(const tlsc_worker_t *w, const char *sni, unsigned cha
     EVP_MD_CTX_free(md);
 }
 
+/* derive_sid_ctx through a small direct-mapped cache: the same few names come again and again. */
+static void sid_ctx_for(tlsc_worker_t *w, const char *sni, unsigned char out[SSL_MAX_SID_CTX_LENGTH])
+{
+    uint32_t h = 2166136261u;
+    size_t slot;
+
+    for (const char *p = sni; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    slot = h % (sizeof(w->sid_cache) / sizeof(w->sid_cache[0]));
+    if (strcmp(w->sid_cache[slot].sni, sni) != 0) {
+        derive_sid_ctx(w, sni, w->sid_cache[slot].sid_ctx);
+        snprintf(w->sid_cache[slot].sni, sizeof(w->sid_cache[slot].sni), "%s", sni);
+    }
+    memcpy(out, w->sid_cache[slot].sid_ctx, SSL_MAX_SID_CTX_LENGTH);
+}
+
 /* Does the client offer TLS 1.3, and may we negotiate it? */
 static int will_be_tls13(SSL *ssl, const tlsc_config_t *cfg)
 {
@@ -112,7 +128,7 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
             *al = SSL_AD_INTERNAL_ERROR;
             return SSL_CLIENT_HELLO_ERROR;
         }
-        derive_sid_ctx(w, c->sni, sid_ctx);
+        sid_ctx_for(w, c->sni, sid_ctx);
         SSL_set_session_id_context(ssl, sid_ctx, sizeof(sid_ctx));
     } else {
         SSL_set_session_id_context(ssl, w->sid_ctx_default, sizeof(w->sid_ctx_default));
