@@ -517,7 +517,7 @@ static const option_t options[N_OPTIONS] = {
     [IDX_REDIS] = {"redis", "URL", 0, apply_redis, DEFAULT_REDIS, "redis://[user:pass@]host:port[/db] or unix:///path"},
     [IDX_REDIS_PREFIX] = {"redis-prefix", "P", 0, apply_redis_prefix, "tlscache",
                           "prefix of every Redis key ([A-Za-z0-9._:-], <= 64)"},
-    [IDX_LOOKUP_TIMEOUT] = {"lookup-timeout", "MS", 0, apply_lookup_timeout, "5",
+    [IDX_LOOKUP_TIMEOUT] = {"lookup-timeout", "MS", 0, apply_lookup_timeout, "10",
                             "how long a handshake waits for a Redis lookup, 1..10000"},
     [IDX_STORE_TIMEOUT] = {"store-timeout", "MS", 0, apply_store_timeout, "50",
                            "how long a new session's bytes wait for the Redis write, 1..10000"},
@@ -804,7 +804,7 @@ int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, ch
     cfg->min_tls = TLS1_2_VERSION;
     cfg->max_tls = TLS1_3_VERSION;
     cfg->session_timeout = 300;
-    cfg->lookup_timeout_ms = 5;
+    cfg->lookup_timeout_ms = 10;
     cfg->store_timeout_ms = 50;
     cfg->resumption = TLSC_RESUME_CACHE;
     cfg->log_level = TLSC_LOG_INFO;

@@ -53,7 +53,7 @@ typedef struct tlsc_config_s {
     char *redis_url_str;          /* --redis URL, default redis://127.0.0.1:6379 */
     tlsc_redis_url_t redis;       /* parsed from redis_url_str */
     char *redis_prefix;           /* --redis-prefix P, default "tlscache" */
-    unsigned lookup_timeout_ms;   /* --lookup-timeout MS, default 5 */
+    unsigned lookup_timeout_ms;   /* --lookup-timeout MS, default 10 */
     unsigned store_timeout_ms;    /* --store-timeout MS, default 50: how long a new session's bytes wait */
     tlsc_resumption_t resumption; /* --resumption, default cache */
     int log_level;                /* --log-level error|warn|info|debug (tlsc_log_level_t) */

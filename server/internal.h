@@ -63,6 +63,7 @@ struct tlsc_worker_s {
     const tlsc_config_t *cfg;
     tlsc_tls_t *tls;
     unsigned id;
+    int pid; /* cached: the reply names it on every request */
     uv_tcp_t *listeners;
     size_t n_listeners;
     uv_signal_t sig_term, sig_int, sig_hup;

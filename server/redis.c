@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 
@@ -712,11 +713,39 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
  * zombie), then closes a link whose oldest pending reply is stall_ms overdue, else rearms
  * for the next deadline. A handshake reply that is late fails the attempt.
  */
+/*
+ * libuv runs timers before it polls for I/O, so after a busy loop iteration a deadline can
+ * pass while its reply already sits in the socket. Read what is there first: a request only
+ * times out when Redis really has not answered.
+ */
+static void read_ready_replies(tlsc_redis_t *r)
+{
+    uv_os_fd_t fd;
+
+    if (!r->link_open || (r->state != LINK_HANDSHAKE && r->state != LINK_READY) || uv_fileno(&r->link.handle, &fd) != 0)
+        return;
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = recv(fd, r->rbuf, sizeof(r->rbuf), MSG_DONTWAIT);
+        link_state_t before = r->state;
+
+        if (n <= 0)
+            return; /* nothing more, or EOF/error: libuv's read path reports those */
+        uv_buf_t buf = uv_buf_init(r->rbuf, (unsigned int)n);
+        on_read(&r->link.stream, n, &buf);
+        if (r->closing || r->state != before || (size_t)n < sizeof(r->rbuf))
+            return;
+    }
+}
+
 static void on_timer(uv_timer_t *t)
 {
     tlsc_redis_t *r = t->data;
-    uint64_t now = uv_now(r->loop), next = UINT64_MAX, stall_due;
+    uint64_t now, next = UINT64_MAX, stall_due;
 
+    read_ready_replies(r);
+    if (r->closing)
+        return;
+    now = uv_now(r->loop);
     r->timer_due = 0;
     for (tlsc_redis_req_t *req = r->head; req != NULL; req = req->next) {
         tlsc_redis_cb cb = req->cb;

@@ -167,8 +167,8 @@ static void conn_reply(tlsc_conn_t *c, int status)
     blen = snprintf(body, sizeof(body),
                     "{\"node\":\"%s\",\"worker\":%u,\"pid\":%d,\"protocol\":\"%s\",\"cipher\":\"%s\",\"group\":\"%s\","
                     "\"sni\":\"%s\",\"alpn\":\"%s\",\"resumed\":%s}\n",
-                    w->cfg->node, w->id, (int)getpid(), SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), group ? group : "",
-                    sni_js, alpn_js, SSL_session_reused(c->ssl) ? "true" : "false");
+                    w->cfg->node, w->id, w->pid, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), group ? group : "", sni_js,
+                    alpn_js, SSL_session_reused(c->ssl) ? "true" : "false");
     hlen = snprintf(head, sizeof(head),
                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", status,
                     status == 200 ? "OK" : "Request Header Fields Too Large", blen);
@@ -523,6 +523,7 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
     w->tls = tls;
     w->id = id;
     w->master_link = master_link;
+    w->pid = (int)getpid();
     snprintf(w->sess_prefix, sizeof(w->sess_prefix), "%s:sess:", cfg->redis_prefix);
     if (uv_loop_init(&w->loop) != 0)
         goto fail_w;

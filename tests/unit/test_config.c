@@ -90,7 +90,7 @@ TEST(defaults_with_only_a_certificate)
     ASSERT_STREQ(cfg.redis.host, "127.0.0.1");
     ASSERT_EQ(cfg.redis.port, 6379);
     ASSERT_STREQ(cfg.redis_prefix, "tlscache");
-    ASSERT_EQ(cfg.lookup_timeout_ms, 5);
+    ASSERT_EQ(cfg.lookup_timeout_ms, 10);
     ASSERT_EQ(cfg.store_timeout_ms, 50);
     ASSERT_EQ(cfg.resumption, TLSC_RESUME_CACHE);
     ASSERT_EQ(cfg.log_level, TLSC_LOG_INFO);
