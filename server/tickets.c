@@ -286,5 +286,10 @@ int tlsc_tickets_key_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, E
         t->stats.renewed++;
         return 2;
     }
-    return 1;
+    /*
+     * OpenSSL sends a TLS 1.3 client a new ticket after resumption only when asked to renew.
+     * Ask: clients should not reuse a ticket (RFC 8446 §C.4, it links their connections), and
+     * they can only avoid it if every resumption hands them a fresh one.
+     */
+    return SSL_version(s) == TLS1_3_VERSION ? 2 : 1;
 }
