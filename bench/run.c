@@ -138,7 +138,7 @@ static void record_error(bench_t *b, conn_t *c, int kind, const char *detail)
     r->errors[kind]++;
     r->per_target[c->target].errors[kind]++;
     if (r->first_error[kind][0] == '\0')
-        snprintf(r->first_error[kind], sizeof(r->first_error[kind]), "%s: %s", b->o->targets[c->target].label, detail);
+        snprintf(r->first_error[kind], sizeof(r->first_error[kind]), "%.60s: %.96s", b->o->targets[c->target].label, detail);
     if (c->handshake_done)
         r->errors_after_handshake++;
     else
