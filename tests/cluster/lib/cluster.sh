@@ -8,7 +8,7 @@ CLUSTER_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # dc ARGS...: docker-compose on the test's project (bounded: no compose call may hang the test).
 dc() {
-    timeout "${DC_TIMEOUT:-180}" docker-compose --no-ansi -p "$PROJECT" -f "$TLSC_ROOT/docker-compose.yml" "$@"
+    timeout "${DC_TIMEOUT:-180}" docker-compose --ansi never -p "$PROJECT" -f "$TLSC_ROOT/docker-compose.yml" "$@"
 }
 
 # cid SERVICE: the container id of a service ("" when it has none).
@@ -42,12 +42,16 @@ lb_status() {
         awk -F, -v n="$1" '$1 == "nodes" && $2 == n { print $18; exit }'
 }
 
-# wait_lb NODE STATUS SECONDS: waits until HAProxy reports NODE with STATUS (UP or DOWN).
+# wait_lb NODE STATUS SECONDS: waits until HAProxy reports NODE as UP, or as out of rotation
+# for STATUS DOWN (DOWN by its health checks, or "MAINT (resolution)" once the stopped
+# container's name no longer resolves).
 wait_lb() {
     local node=$1 want=$2 secs=$3 i st
     for ((i = 0; i < secs * 4; i++)); do
         st=$(lb_status "$node")
-        [ "$st" = "$want" ] && return 0
+        case $want:$st in
+        UP:UP | DOWN:DOWN* | DOWN:MAINT*) return 0 ;;
+        esac
         sleep 0.25
     done
     echo "  lb: $node is '$st', wanted $want" >&2
@@ -76,17 +80,18 @@ except Exception:
     print("error -")' "$reply"
 }
 
-# chain TLS MODE N: N connections through the LB, each offering the session the previous one
-# got (TLS 1.3 stateful tickets are single-use). Prints one "NODE RESUMED" line per connection;
-# the first is a full handshake.
+# chain TLS MODE N: N connections through the LB, each offering the newest session the client
+# holds: the one the last connection received, if it received one (TLS 1.3 tickets, a renewed
+# TLS 1.2 ticket), else the one it offered (s_client writes -sess_out only when a new session
+# arrives; TLS 1.3 stateful tickets are single-use and always replaced). Prints one
+# "NODE RESUMED" line per connection; the first is a full handshake.
 chain() {
     local ver=$1 mode=$2 n=$3 i in="" out
     for ((i = 0; i < n; i++)); do
-        out="$TLSC_TMP/chain.$i.sess"
+        out="$TLSC_TMP/chain.$ver.$mode.$i.sess"
         rm -f "$out"
         sget "$ver" "$mode" "$in" "$out"
-        in=$out
-        [ -s "$in" ] || in=""
+        [ -s "$out" ] && in=$out
     done
 }
 
