@@ -38,7 +38,9 @@ wait_healthy() {
 
 # lb_status NODE: HAProxy's view of one backend server (UP, DOWN, MAINT, "UP 1/2" ...).
 lb_status() {
-    curl -fsS --max-time 2 "http://127.0.0.1:$TLSCACHE_STATS_PORT/stats;csv" 2>/dev/null |
+    python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' \
+        "http://127.0.0.1:$TLSCACHE_STATS_PORT/stats;csv" 2>/dev/null |
         awk -F, -v n="$1" '$1 == "nodes" && $2 == n { print $18; exit }'
 }
 
