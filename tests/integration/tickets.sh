@@ -60,6 +60,11 @@ for v in 1.2 1.3; do
     n2=$(node "$TLSC_ROOT/tests/lib/node_client.js" --port "$PB" --sni a.example --tls "$v" --session-in "$S.n$v")
     check "node tls$v: ticket from A resumes on B (isSessionReused)" [ "$(jfield "$n2" reused)/$(jfield "$n2" body.node)" = "true/B" ]
 done
+sget "$PA" 1.3 a.example "" "$S.fresh" >/dev/null
+trace=$(printf 'GET / HTTP/1.1\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$PB" -tls1_3 -servername a.example \
+    -sess_in "$S.fresh" -ign_eof -msg 2>&1)
+check "tls1.3: a resumed client gets a fresh ticket (NewSessionTicket after resumption)" \
+    bash -c 'grep -q "\"resumed\":true" <<<"$1" && grep -q NewSessionTicket <<<"$1"' _ "$trace"
 r=$(sget "$PB" 1.2 b.example "$S.t1.2" "")
 check "a ticket made for a.example is not resumed for b.example" [ "$(jfield "$r" resumed)" = false ]
 sleep 1.5
