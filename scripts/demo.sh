@@ -85,3 +85,4 @@ if [ -t 0 ] || [ "${1:-}" = --keep ]; then
     echo "   The cluster stays up; Ctrl-C stops it."
     while sleep 3600; do :; done
 fi
+exit 0

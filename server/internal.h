@@ -53,6 +53,7 @@ struct tlsc_conn_s {
     unsigned hello_done : 1;
     unsigned reply_sent : 1;
     unsigned peer_eof : 1;
+    unsigned client_tickets : 1; /* the ClientHello carried a session_ticket extension */
     char sni[TLSC_SNI_MAX + 1];
     size_t req_len;
     char req[TLSC_HTTP_MAX];

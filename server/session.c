@@ -116,6 +116,7 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
     if (c->hello_done)
         return SSL_CLIENT_HELLO_SUCCESS;
     c->hello_done = 1;
+    c->client_tickets = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &p, &len) == 1;
 
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len)) {
         if (tlsc_clienthello_sni(p, len, c->sni) != 0) {
@@ -336,6 +337,13 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     size_t key_len;
     int status = 0;
 
+    /*
+     * A session that travels in a stateless ticket needs no copy in Redis: nobody will look it
+     * up by ID. That is every TLS 1.3 session while tickets are on, and a TLS 1.2 one when the
+     * client takes tickets.
+     */
+    if (!(SSL_get_options(ssl) & SSL_OP_NO_TICKET) && (SSL_version(ssl) == TLS1_3_VERSION || c->client_tickets))
+        return 0;
     sid = SSL_SESSION_get_id(sess, &sid_len);
     if (sid_len == 0 || !tlsc_redis_ready(w->redis)) {
         w->stats.stores_skipped++;

@@ -69,6 +69,13 @@ r=$(sget "$PB" 1.2 b.example "$S.t1.2" "")
 check "a ticket made for a.example is not resumed for b.example" [ "$(jfield "$r" resumed)" = false ]
 sleep 1.5
 check "stats count decrypted tickets" [ "$(redis_stat tickets_decrypted)" -ge 4 ]
+node_stat() { # node_stat NODE FIELD: sum over the node's workers
+    local t=0 k
+    for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern "tlscache:stats:$1:*"); do t=$((t + $(redis-cli -p "$REDIS_PORT" hget "$k" "$2"))); done
+    echo $t
+}
+check "sessions that travel in stateless tickets are not written to Redis (stores on A+B: 0)" \
+    [ "$(($(node_stat A stores_ok) + $(node_stat B stores_ok)))" = 0 ]
 
 # --- sealed records (node C: cache mode with daemon keys) ------------------------------------------
 sget "$PC" 1.2 a.example "" "$S.c" >/dev/null
