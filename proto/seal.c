@@ -7,6 +7,16 @@
 #include <openssl/rand.h>
 
 /* Feeds the AAD to a GCM context: the header, then each bound field with its length. */
+/* Fetched once: EVP_aes_256_gcm() would make OpenSSL 3 look the cipher up on every record. */
+static const EVP_CIPHER *gcm(void)
+{
+    static EVP_CIPHER *fetched; /* process-wide, never freed */
+
+    if (fetched == NULL)
+        fetched = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    return fetched;
+}
+
 static int add_aad(EVP_CIPHER_CTX *ctx, const unsigned char *header, const tlsc_seal_aad_t *aad)
 {
     const char *fields[2] = {aad->redis_key ? aad->redis_key : "", aad->sni ? aad->sni : ""};
@@ -53,7 +63,7 @@ int tlsc_seal(const unsigned char key[TLSC_SEAL_KEY_LEN], const unsigned char na
         return TLSC_SEAL_ECRYPTO;
     if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
         return TLSC_SEAL_ECRYPTO;
-    if (EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1 || add_aad(ctx, out, aad) != 0)
+    if (EVP_EncryptInit_ex2(ctx, gcm(), key, nonce, NULL) != 1 || add_aad(ctx, out, aad) != 0)
         goto done;
     if (plain_len > 0 && EVP_EncryptUpdate(ctx, out + TLSC_SEAL_HEADER, &n, plain, (int)plain_len) != 1)
         goto done;
@@ -93,7 +103,7 @@ int tlsc_unseal(const unsigned char key[TLSC_SEAL_KEY_LEN], const tlsc_seal_aad_
         return TLSC_SEAL_ENOBUFS;
     if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
         return TLSC_SEAL_ECRYPTO;
-    if (EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1 || add_aad(ctx, rec, aad) != 0) {
+    if (EVP_DecryptInit_ex2(ctx, gcm(), key, nonce, NULL) != 1 || add_aad(ctx, rec, aad) != 0) {
         rc = TLSC_SEAL_ECRYPTO;
         goto done;
     }

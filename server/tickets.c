@@ -29,6 +29,7 @@ struct tlsc_tickets_s {
 };
 
 static int holder_index = -1;
+static EVP_CIPHER *ticket_cipher; /* process-wide, never freed */
 
 static uint64_t wall_now(void *data)
 {
@@ -40,6 +41,9 @@ tlsc_tickets_t *tlsc_tickets_new(uint64_t (*now)(void *), void *now_data)
     tlsc_tickets_t *t;
 
     if (holder_index < 0 && (holder_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL)) < 0)
+        return NULL;
+    /* Fetched once: EVP_aes_256_cbc() would make OpenSSL 3 look the cipher up on every ticket. */
+    if (ticket_cipher == NULL && (ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL)
         return NULL;
     t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (t == MAP_FAILED)
@@ -270,7 +274,7 @@ int tlsc_tickets_key_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, E
         if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
             return -1;
         memcpy(key_name, cur->key.name, 16);
-        if (EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, cur->aes, iv) != 1 || set_mac(hctx, cur->hmac) != 1)
+        if (EVP_EncryptInit_ex(ctx, ticket_cipher, NULL, cur->aes, iv) != 1 || set_mac(hctx, cur->hmac) != 1)
             return -1;
         t->stats.issued++;
         return 1;
@@ -279,7 +283,7 @@ int tlsc_tickets_key_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, E
         t->stats.unknown_key++;
         return 0;
     }
-    if (set_mac(hctx, k->hmac) != 1 || EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
+    if (set_mac(hctx, k->hmac) != 1 || EVP_DecryptInit_ex(ctx, ticket_cipher, NULL, k->aes, iv) != 1)
         return -1;
     t->stats.decrypted++;
     if (k != cur) {
