@@ -8,6 +8,7 @@ bench_check.py FILE [--min-rate R] [--min-nodes N] [--max-errors E] [--min-resum
              bench with --redis) must have resumed handshakes during the run
 --max-errors at most E connections may have failed (connect, timeout, handshake, verify, read)
 --min-resumed at least K resumed handshakes
+--idle-node  NODE must have made no handshake during the run (a node that is down)
 Prints one summary line; exits 1 when a bound is not met, 2 when the file is unusable.
 """
 import argparse
@@ -22,6 +23,7 @@ def main():
     ap.add_argument("--min-nodes", type=int)
     ap.add_argument("--max-errors", type=int)
     ap.add_argument("--min-resumed", type=int)
+    ap.add_argument("--idle-node")
     a = ap.parse_args()
     try:
         with open(a.file) as f:
@@ -31,10 +33,11 @@ def main():
         offered, resumed = int(res["offered"]), int(res["resumed"])
         errors = {k: int(v) for k, v in j.get("errors", {}).items() if isinstance(v, (int, float))}
         nerr = sum(errors.values())
-        nodes = {}
+        nodes, busy = {}, {}
         server = j.get("server") or {}
         for n in server.get("nodes", []) or []:
             nodes[n["node"]] = int(n.get("handshakes_resumed", 0))
+            busy[n["node"]] = nodes[n["node"]] + int(n.get("handshakes_full", 0))
     except Exception as e:  # noqa: BLE001 - any malformed file is a failure with a reason
         print(f"unusable bench JSON {a.file}: {e!r}")
         return 2
@@ -53,6 +56,8 @@ def main():
         bad.append(f"{nerr} errors > {a.max_errors}")
     if a.min_resumed is not None and resumed < a.min_resumed:
         bad.append(f"{resumed} resumed < {a.min_resumed}")
+    if a.idle_node is not None and (not nodes or busy.get(a.idle_node, 0) != 0):
+        bad.append(f"{a.idle_node} made {busy.get(a.idle_node, 0) if nodes else 'unknown'} handshakes while down")
     print(line + ("" if not bad else "  -- " + "; ".join(bad)))
     return 1 if bad else 0
 

@@ -112,7 +112,7 @@ bench() {
     mkdir -p "$TLSC_TMP/out"
     chmod 777 "$TLSC_TMP/out"
     rm -f "$TLSC_TMP/out/$name.json"
-    dc run --rm -T -v "$TLSC_TMP/out:/out" bench --quiet --json "/out/$name.json" "$@" \
+    dc run --rm --no-deps -T -v "$TLSC_TMP/out:/out" bench --quiet --json "/out/$name.json" "$@" \
         >"$TLSC_TMP/out/$name.txt" 2>&1
     local rc=$?
     [ -s "$TLSC_TMP/out/$name.json" ] || { echo "  bench $name: no JSON (exit $rc):" >&2; tail -n 15 "$TLSC_TMP/out/$name.txt" >&2; return 1; }
