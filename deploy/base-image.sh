@@ -113,8 +113,11 @@ Dir::Cache::srcpkgcache "";
 CFG
 echo 'APT::Install-Recommends "false";' >"$ROOTFS/etc/apt/apt.conf.d/docker-no-recommends"
 echo 'Acquire::Languages "none";' >"$ROOTFS/etc/apt/apt.conf.d/docker-no-languages"
+# (the packages' copyright files stay, as in the official image)
+find "$ROOTFS/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+find "$ROOTFS/usr/share/doc" -mindepth 1 -type d -empty -delete
 rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var/cache/apt/archives/*.deb \
-    "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/* \
+    "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/* \
     "$ROOTFS"/usr/share/locale/* "$ROOTFS"/var/log/*.log "$ROOTFS"/var/log/apt/* "$ROOTFS"/tmp/*
 : >"$ROOTFS/etc/machine-id" 2>/dev/null || true
 echo "$SUITE-local" >"$ROOTFS/etc/hostname"
