@@ -33,7 +33,8 @@ ALL=(redis cache-daemon "${NODES[@]}" lb)
 teardown() {
     if [ -n "${TLSC_CLUSTER_KEEP:-}" ]; then
         echo "# kept: docker-compose -p $PROJECT ... (TLS on 127.0.0.1:$TLSCACHE_PORT, secrets in $TLSCACHE_SECRETS_DIR)"
-        TLSC_KEEP_TMP=1
+        TLSC_KEEP_TMP=1 # read by cleanup (tests/lib/common.sh)
+        export TLSC_KEEP_TMP
     else
         dc down -v --remove-orphans -t 5 >/dev/null 2>&1
     fi
@@ -45,7 +46,7 @@ trap 'exit 130' INT TERM
 dump_logs() { dc logs --no-color --tail=40 "$@" 2>&1 | sed 's/^/    /' >&2; }
 
 # ---- prerequisites: docker engine, compose, images, secrets ----
-if ! docker info >/dev/null 2>&1 || ! command -v docker-compose >/dev/null; then
+if ! docker info >/dev/null 2>&1 || [ ${#COMPOSE[@]} -eq 0 ]; then
     fail "docker engine and docker-compose available (install docker.io docker-compose, start dockerd)"
     finish
     exit 1
@@ -60,7 +61,6 @@ if [ -z "${TLSC_SKIP_BUILD:-}" ]; then
     echo "# images ready in $(($(date +%s) - start)) s"
 fi
 deploy/gen-secrets.sh >/dev/null 2>&1 || { fail "secrets generated (deploy/gen-secrets.sh)"; finish; exit 1; }
-CA=$TLSCACHE_SECRETS_DIR/ca.crt
 
 # ---- 1. up from a clean state; everything healthy ----
 echo "# 1. up from a clean state; everything healthy (at ${SECONDS}s)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the container cluster test (sourced by tests/cluster/compose_test.sh after
 # tests/lib/common.sh). Everything here talks only to the test's own compose project: its
 # containers, its network, and the ports it published on 127.0.0.1.
@@ -6,9 +7,18 @@
 
 CLUSTER_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# dc ARGS...: docker-compose on the test's project (bounded: no compose call may hang the test).
+# The compose client: docker-compose (1.29 from Debian), else the Compose v2 plugin.
+if command -v docker-compose >/dev/null 2>&1; then
+    COMPOSE=(docker-compose)
+elif docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+else
+    COMPOSE=()
+fi
+
+# dc ARGS...: compose on the test's project (bounded: no compose call may hang the test).
 dc() {
-    timeout "${DC_TIMEOUT:-180}" docker-compose --ansi never -p "$PROJECT" -f "$TLSC_ROOT/docker-compose.yml" "$@"
+    timeout "${DC_TIMEOUT:-180}" "${COMPOSE[@]}" --ansi never -p "$PROJECT" -f "$TLSC_ROOT/docker-compose.yml" "$@"
 }
 
 # cid SERVICE: the container id of a service ("" when it has none).
