@@ -20,7 +20,7 @@ void tlsc_hex_encode(char *out, const unsigned char *in, size_t len)
     out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
+int tlsc_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -36,7 +36,7 @@ int tlsc_hex_decode(unsigned char *out, size_t cap, const char *hex, size_t hexl
     if (hexlen % 2 != 0 || hexlen / 2 > cap)
         return -1;
     for (size_t i = 0; i < hexlen / 2; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        int hi = tlsc_hex_digit(hex[2 * i]), lo = tlsc_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

@@ -8,6 +8,8 @@
 void tlsc_hex_encode(char *out, const unsigned char *in, size_t len);
 /** Decodes exactly `hexlen` hex digits into `out` (cap bytes); returns bytes written or -1. */
 int tlsc_hex_decode(unsigned char *out, size_t cap, const char *hex, size_t hexlen);
+/** The value of one hex digit (either case), or -1. */
+int tlsc_hex_digit(char c);
 /** Milliseconds from a monotonic clock. */
 uint64_t tlsc_now_ms(void);
 /** Seconds since the epoch, wall clock. */

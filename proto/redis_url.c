@@ -71,17 +71,6 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parses 1..5 decimal digits into a value no larger than `max`; returns 0 or -1. */
 static int parse_number(const char *s, size_t n, unsigned max, unsigned *out)
 {
@@ -120,7 +109,7 @@ static int decode_secret(const char *s, size_t n, size_t max, const char *what, 
         if (c == '%') {
             int hi, lo;
 
-            if (n - i < 3 || (hi = hex_value(s[i + 1])) < 0 || (lo = hex_value(s[i + 2])) < 0) {
+            if (n - i < 3 || (hi = tlsc_hex_digit(s[i + 1])) < 0 || (lo = tlsc_hex_digit(s[i + 2])) < 0) {
                 snprintf(reason, reasonlen, "bad percent-escape in the %s", what);
                 goto fail;
             }
