@@ -52,6 +52,7 @@ stop_all() {
         kill -KILL "$p" 2>/dev/null
     done
     PIDS=()
+    STORE_PID=
 }
 trap 'stop_all; rm -rf "$TMP"' EXIT
 . "$ROOT/tests/lib/certs.sh"
@@ -89,6 +90,7 @@ start_tlscache() {
     redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --daemonize no \
         --logfile "$TMP/redis.log" &
     PIDS+=($!)
+    STORE_PID=$! # its share of the CPU is reported in a column of its own
     wait_port "$rport" || return 1
     if [ "$config" = tickets ]; then
         rm -f "$TMP/keyd.sock"
@@ -196,17 +198,21 @@ run_row() {
     for p in $PORTS; do targets+=(--target "127.0.0.1:$p"); done
     label="$peer/${nodes}n/tls$tls/$mode"
     t0=$(tree_ticks "${PIDS[@]}")
+    s0=0
+    [ -n "${STORE_PID:-}" ] && s0=$(tree_ticks "$STORE_PID")
     timeout $((SECS + 30)) "$BENCH" "${targets[@]}" --balance random --tls "$tls" --mode "$mode" --duration "$SECS" \
         --concurrency "$CONC" --sni localhost --ticket-wait 300 --quiet --json "$json" --label "$label" \
         ${CSV:+--csv "$CSV"} >/dev/null 2>>"$TMP/bench.err"
     t1=$(tree_ticks "${PIDS[@]}")
+    s1=0
+    [ -n "${STORE_PID:-}" ] && s1=$(tree_ticks "$STORE_PID")
     if [ ! -s "$json" ]; then
-        printf '%s\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n' "$peer" "$nodes" "$tls" "$mode" >>"$ROWS"
+        printf '%s\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$peer" "$nodes" "$tls" "$mode" >>"$ROWS"
         return
     fi
     # CPU seconds per 1000 handshakes = CPU milliseconds per handshake.
     jq -r --arg peer "$peer" --arg nodes "$nodes" --arg tls "$tls" --arg mode "$mode" \
-        --argjson ticks $((t1 - t0)) --argjson tck "$TCK" '
+        --argjson ticks $((t1 - t0)) --argjson sticks $((s1 - s0)) --argjson tck "$TCK" '
         def r(x): if x == null then "-" else (x * 100 | round / 100 | tostring) end;
         [$peer, $nodes, $tls, $mode,
          (.handshakes.total_per_sec | round | tostring),
@@ -216,7 +222,8 @@ run_row() {
          (if .handshakes.total > 0 then ($ticks / $tck * 1000 / .handshakes.total * 1000 | round / 1000 | tostring) else "-" end),
          (.client_cpu.percent_of_one_core | round | tostring),
          (.errors.total | tostring),
-         (.handshakes.total | tostring)] | @tsv' "$json" >>"$ROWS"
+         (.handshakes.total | tostring),
+         (if .handshakes.total > 0 and $sticks > 0 then ($sticks / $tck * 1000 / .handshakes.total * 1000 | round / 1000 | tostring) else "-" end)] | @tsv' "$json" >>"$ROWS"
     rm -f "$json"
 }
 
@@ -250,15 +257,15 @@ report() {
     echo "Server CPU = utime+stime of every server process (tlscache: + Redis + key daemon) per 1000 handshakes, in"
     echo "seconds; \"vs nginx\" divides it by nginx's in the same row. The load average before the run was: $LOAD0."
     echo
-    echo "| peer | nodes | TLS | mode | handshakes/s | resumed % | full p50 / p99 ms | resumed p50 / p99 ms | server CPU s / 1000 hs | vs nginx | client CPU % | errors |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-    while IFS=$'\t' read -r peer nodes tls mode hs rate lf lr cpu ccpu errs total; do
+    echo "| peer | nodes | TLS | mode | handshakes/s | resumed % | full p50 / p99 ms | resumed p50 / p99 ms | server CPU s / 1000 hs | of which Redis | vs nginx | client CPU % | errors |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    while IFS=$'\t' read -r peer nodes tls mode hs rate lf lr cpu ccpu errs total store; do
         ref=$(awk -F'\t' -v n="$nodes" -v t="$tls" -v m="$mode" '$1 == "nginx" && $2 == n && $3 == t && $4 == m {print $9}' "$ROWS")
         ratio=-
         if [ -n "$ref" ] && [ "$ref" != - ] && [ "$cpu" != - ] && [ "$(echo "$ref > 0" | bc)" = 1 ]; then
             ratio=$(echo "scale=2; $cpu / $ref" | bc | sed 's/^\./0./')
         fi
-        echo "| $peer | $nodes | $tls | $mode | $hs | $rate | $lf | $lr | $cpu | $ratio | $ccpu | $errs |"
+        echo "| $peer | $nodes | $tls | $mode | $hs | $rate | $lf | $lr | $cpu | $store | $ratio | $ccpu | $errs |"
     done < <(sort -t$'\t' -k2,2 -k3,3 -k4,4 -s "$ROWS")
 }
 if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi
