@@ -349,8 +349,8 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
         w->stats.stores_skipped++;
         return 0;
     }
-    for (slot = 0; slot < TLSC_MAX_STORES && c->store_reqs[slot] != NULL; slot++)
-        ;
+    /* store_reqs[] is kept in send order: the oldest store is always store_reqs[0]. */
+    slot = c->stores_pending;
     make_key(w, sid, sid_len, key, &key_len);
     key[key_len] = '\0';
     if (slot == TLSC_MAX_STORES || encode_record(c, sess, key, &rec, &rec_len) != 0) {
@@ -396,13 +396,9 @@ static void on_store_done(int status, const redisReply *reply, void *data)
     tlsc_conn_t *c = data;
     tlsc_worker_t *w = c->worker;
 
-    /* Requests finish in the order they were sent: the oldest slot is this one. */
-    for (size_t i = 0; i < TLSC_MAX_STORES; i++) {
-        if (c->store_reqs[i] != NULL) {
-            c->store_reqs[i] = NULL;
-            break;
-        }
-    }
+    /* One Redis link answers (and times out) in send order: this is store_reqs[0]. */
+    memmove(&c->store_reqs[0], &c->store_reqs[1], (TLSC_MAX_STORES - 1) * sizeof(c->store_reqs[0]));
+    c->store_reqs[TLSC_MAX_STORES - 1] = NULL;
     if (status == 0 && reply->type == REDIS_REPLY_ARRAY)
         w->stats.stores_ok++;
     else
