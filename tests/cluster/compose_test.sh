@@ -124,10 +124,16 @@ echo "# 3. what redis-cli shows (at ${SECONDS}s)"
 keys=$(dc exec -T redis redis-cli --scan --pattern 'tlscache:sess:*' 2>/dev/null | tr -d '\r')
 nkeys=$(grep -c . <<<"$keys")
 one=$(head -n1 <<<"$keys")
-meta=$(dc exec -T redis redis-cli hgetall "$one" 2>/dev/null | tr -d '\r' | paste - - | grep -av '^der' | tr '\t' '=' | tr '\n' ' ')
-ttl=$(dc exec -T redis redis-cli ttl "$one" 2>/dev/null | tr -d '\r')
+# The metadata fields by name: the sealed `der` value is binary (it may hold newlines), so it is
+# only checked for presence, never split into lines.
+fields=(proto cipher sni alpn created node worker)
+mapfile -t values < <(dc exec -T redis redis-cli hmget "$one" "${fields[@]}" 2>/dev/null | tr -d '\r')
+names=" $(dc exec -T redis redis-cli hkeys "$one" 2>/dev/null | tr -d '\r' | tr '\n' ' ')"
+meta=""
 missing=""
-for f in proto cipher sni alpn created node; do grep -q "\(^\| \)$f=" <<<"$meta" || missing+=" $f"; done
+for i in "${!fields[@]}"; do meta+="${fields[$i]}=${values[$i]:-} "; done
+for f in der "${fields[@]}"; do [[ $names == *" $f "* ]] || missing+=" $f"; done
+ttl=$(dc exec -T redis redis-cli ttl "$one" 2>/dev/null | tr -d '\r')
 if [ "$nkeys" -gt 0 ] && [ -z "$missing" ] && [ "${ttl:-0}" -gt 0 ]; then
     pass "redis-cli lists $nkeys sessions; $one: $meta ttl=$ttl"
 else
