@@ -53,6 +53,7 @@ if stage fuzz; then
 fi
 
 if stage cluster; then
+    scripts/ensure-docker.sh
     for t in tests/cluster/*.sh; do
         [ -e "$t" ] || continue
         echo "== $t"
