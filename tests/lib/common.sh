@@ -24,14 +24,15 @@ track() { TLSC_PIDS+=("$1"); }
 cleanup() {
     local pid
     for pid in "${TLSC_PIDS[@]:-}"; do
-        [ -n "$pid" ] && kill -CONT "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+        [ -n "$pid" ] && kill -CONT "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in "${TLSC_PIDS[@]:-}"; do
         [ -n "$pid" ] || continue
         for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
+        kill -KILL "$pid" 2>/dev/null || true
     done
     if [ -n "${TLSC_TMP:-}" ] && [ -z "${TLSC_KEEP_TMP:-}" ]; then rm -rf "$TLSC_TMP"; fi
+    return 0 # also under `set -e` (scripts/demo.sh): a process already gone is not a failure
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on right now.
