@@ -68,7 +68,9 @@ struct tlsc_worker_s {
     uv_tcp_t *listeners;
     size_t n_listeners;
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t tick; /* once a second: stats, deadlines */
+    uv_timer_t tick;   /* once a second: stats, deadlines */
+    uv_timer_t warmup; /* until Redis is reached (bounded): accept nothing yet */
+    uint64_t warmup_until_ms;
     tlsc_redis_t *redis;
     tlsc_tickets_t *tickets; /* ticket keys and record sealing keys; NULL without --keyd */
     tlsc_keyd_t *keyd;

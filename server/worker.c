@@ -29,6 +29,7 @@
 #define REQUEST_TIMEOUT_MS   10000
 #define RBIO_MAX             (256 * 1024) /* bytes a peer may queue before we read them */
 #define STATS_TTL_SEC        10
+#define WARMUP_MAX_MS        500
 
 typedef struct {
     uv_write_t req;
@@ -391,6 +392,28 @@ static void on_tick(uv_timer_t *t)
     stats_write(w);
 }
 
+static void begin_drain(tlsc_worker_t *w, const char *why);
+
+static void on_warmup(uv_timer_t *t)
+{
+    tlsc_worker_t *w = t->data;
+
+    if (!tlsc_redis_ready(w->redis) && tlsc_now_ms() < w->warmup_until_ms)
+        return;
+    uv_timer_stop(t);
+    if (w->draining)
+        return;
+    if (!tlsc_redis_ready(w->redis))
+        tlsc_log_warn("Redis not reached within %d ms: serving with full handshakes until it is", WARMUP_MAX_MS);
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        if (uv_listen((uv_stream_t *)&w->listeners[i], 1024, on_connection) != 0) {
+            tlsc_log_error("cannot listen on inherited socket %zu", i);
+            begin_drain(w, "listen failed");
+            return;
+        }
+    }
+}
+
 static void walk_close(uv_handle_t *h, void *arg)
 {
     if (!uv_is_closing(h))
@@ -545,11 +568,20 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
         uv_tcp_init(&w->loop, &w->listeners[i]);
         w->listeners[i].data = w;
         w->n_listeners++;
-        if (uv_tcp_open(&w->listeners[i], fds[i]) != 0 || uv_listen((uv_stream_t *)&w->listeners[i], 1024, on_connection) != 0) {
-            tlsc_log_error("cannot listen on inherited socket %d", fds[i]);
+        if (uv_tcp_open(&w->listeners[i], fds[i]) != 0) {
+            tlsc_log_error("cannot use inherited socket %d", fds[i]);
             goto fail_listeners;
         }
     }
+    /*
+     * Accept once the Redis link is up (at most WARMUP_MAX_MS): the sockets are the master's and
+     * already listening, so clients wait in the accept queue instead of getting full handshakes
+     * from a worker that cannot look their sessions up yet.
+     */
+    uv_timer_init(&w->loop, &w->warmup);
+    w->warmup.data = w;
+    w->warmup_until_ms = tlsc_now_ms() + WARMUP_MAX_MS;
+    uv_timer_start(&w->warmup, on_warmup, 0, 5);
     uv_signal_init(&w->loop, &w->sig_term);
     uv_signal_init(&w->loop, &w->sig_int);
     uv_signal_init(&w->loop, &w->sig_hup);
