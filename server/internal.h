@@ -52,7 +52,6 @@ struct tlsc_conn_s {
     int lookup_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
     unsigned hello_done : 1;
     unsigned reply_sent : 1;
-    unsigned peer_eof : 1;
     unsigned client_tickets : 1; /* the ClientHello carried a session_ticket extension */
     char sni[TLSC_SNI_MAX + 1];
     size_t req_len;
