@@ -87,19 +87,6 @@ static int will_be_tls13(SSL *ssl, const tlsc_config_t *cfg)
     return 0;
 }
 
-/*
- * A TLS 1.2 client that sends a non-empty ticket while tickets are on gets resumed (or not)
- * by the ticket; its session ID is then only the RFC 5077 echo value, not worth a lookup.
- */
-static int offers_ticket(SSL *ssl)
-{
-    const unsigned char *p;
-    size_t len;
-
-    return !(SSL_get_options(ssl) & SSL_OP_NO_TICKET) && SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &p, &len) &&
-           len > 0;
-}
-
 static void on_lookup_done(int status, const redisReply *reply, void *data);
 
 static int on_client_hello(SSL *ssl, int *al, void *arg)
@@ -116,7 +103,9 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
     if (c->hello_done)
         return SSL_CLIENT_HELLO_SUCCESS;
     c->hello_done = 1;
-    c->client_tickets = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &p, &len) == 1;
+    /* The session_ticket extension is looked at once: present = the client takes tickets. */
+    size_t ticket_len = 0;
+    c->client_tickets = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &p, &ticket_len) == 1;
 
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len)) {
         if (tlsc_clienthello_sni(p, len, c->sni) != 0) {
@@ -153,7 +142,12 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
         }
     } else {
         len = SSL_client_hello_get0_session_id(ssl, &p);
-        if (len > 0 && len <= SSL_MAX_SSL_SESSION_ID_LENGTH && !offers_ticket(ssl)) {
+        /*
+         * A client that sends a non-empty ticket while tickets are on is resumed (or not) by the
+         * ticket; its session ID is then only the RFC 5077 echo value, not worth a lookup.
+         */
+        int ticket_offered = !(SSL_get_options(ssl) & SSL_OP_NO_TICKET) && ticket_len > 0;
+        if (len > 0 && len <= SSL_MAX_SSL_SESSION_ID_LENGTH && !ticket_offered) {
             id = p;
             id_len = len;
             c->lookup_version = TLS1_2_VERSION;
