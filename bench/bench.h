@@ -84,6 +84,8 @@ void tlsc_bench_result_negotiated(tlsc_bench_result_t *r, const char *version, c
 int tlsc_bench_result_tick(tlsc_bench_result_t *r, size_t second, int resumed, int error);
 /** Total errors of every kind. */
 uint64_t tlsc_bench_result_errors(const tlsc_bench_result_t *r);
+/** Connections that ended without a completed handshake (the rates leave them out). */
+uint64_t tlsc_bench_result_failed(const tlsc_bench_result_t *r);
 
 /**
  * Runs the benchmark described by `o` to its end and fills `r` (initialised by the caller).

@@ -69,6 +69,46 @@ static size_t label_width(const tlsc_bench_options_t *o)
     return w;
 }
 
+/* The server view's columns, in two tables: sessions through Redis, then stateless tickets. */
+typedef struct {
+    int field;
+    const char *head;
+} sv_column_t;
+
+static const sv_column_t sv_sessions[] = {
+    {TLSC_BENCH_RS_HANDSHAKES_FULL, "hs_full"}, {TLSC_BENCH_RS_HANDSHAKES_RESUMED, "hs_resumed"},
+    {TLSC_BENCH_RS_LOOKUPS_HIT, "hit"},         {TLSC_BENCH_RS_LOOKUPS_MISS, "miss"},
+    {TLSC_BENCH_RS_LOOKUPS_TIMEOUT, "timeout"}, {TLSC_BENCH_RS_LOOKUPS_ERROR, "lk_error"},
+    {TLSC_BENCH_RS_STORES_OK, "store_ok"},      {TLSC_BENCH_RS_STORES_ERROR, "store_err"},
+    {TLSC_BENCH_RS_RECORDS_BAD, "rec_bad"},
+};
+static const sv_column_t sv_tickets[] = {
+    {TLSC_BENCH_RS_TICKETS_ISSUED, "issued"},
+    {TLSC_BENCH_RS_TICKETS_DECRYPTED, "decrypted"},
+    {TLSC_BENCH_RS_TICKETS_RENEWED, "renewed"},
+    {TLSC_BENCH_RS_TICKETS_UNKNOWN_KEY, "unknown_key"},
+};
+
+static void text_sv_table(FILE *out, const char *title, const sv_column_t *cols, size_t ncols, const tlsc_bench_rs_snapshot_t *d,
+                          const int64_t *tot)
+{
+    fprintf(out, "  %-16s %7s", title, "workers");
+    for (size_t c = 0; c < ncols; c++)
+        fprintf(out, " %*s", strlen(cols[c].head) > 9 ? (int)strlen(cols[c].head) : 9, cols[c].head);
+    fputc('\n', out);
+    for (size_t i = 0; i <= d->nnodes; i++) {
+        const int64_t *v = i < d->nnodes ? d->nodes[i].v : tot;
+
+        if (i < d->nnodes)
+            fprintf(out, "  %-16s %7u", d->nodes[i].node, d->nodes[i].workers);
+        else
+            fprintf(out, "  %-16s %7s", "total", "");
+        for (size_t c = 0; c < ncols; c++)
+            fprintf(out, " %*lld", strlen(cols[c].head) > 9 ? (int)strlen(cols[c].head) : 9, (long long)v[cols[c].field]);
+        fputc('\n', out);
+    }
+}
+
 static void text_server_view(FILE *out, const tlsc_bench_result_t *r, const tlsc_bench_server_view_t *sv)
 {
     int64_t tot[TLSC_BENCH_RS_FIELDS] = {0};
@@ -80,22 +120,11 @@ static void text_server_view(FILE *out, const tlsc_bench_result_t *r, const tlsc
         fprintf(out, "  unavailable: %s\n", sv->error);
         return;
     }
-    fprintf(out, "  %-16s %7s %10s %10s %9s %9s %9s %9s %9s %9s\n", "node", "workers", "hs_full", "hs_resumed", "hit", "miss",
-            "timeout", "lk_error", "store_ok", "store_err");
-    for (size_t i = 0; i < sv->diff->nnodes; i++) {
-        const tlsc_bench_rs_node_t *n = &sv->diff->nodes[i];
-
-        fprintf(out, "  %-16s %7u", n->node, n->workers);
-        for (int f = 0; f < TLSC_BENCH_RS_FIELDS; f++) {
-            fprintf(out, f < 2 ? " %10lld" : " %9lld", (long long)n->v[f]);
-            tot[f] += n->v[f];
-        }
-        fputc('\n', out);
-    }
-    fprintf(out, "  %-16s %7s", "total", "");
-    for (int f = 0; f < TLSC_BENCH_RS_FIELDS; f++)
-        fprintf(out, f < 2 ? " %10lld" : " %9lld", (long long)tot[f]);
-    fputc('\n', out);
+    for (size_t i = 0; i < sv->diff->nnodes; i++)
+        for (int f = 0; f < TLSC_BENCH_RS_FIELDS; f++)
+            tot[f] += sv->diff->nodes[i].v[f];
+    text_sv_table(out, "node", sv_sessions, sizeof(sv_sessions) / sizeof(sv_sessions[0]), sv->diff, tot);
+    text_sv_table(out, "tickets by node", sv_tickets, sizeof(sv_tickets) / sizeof(sv_tickets[0]), sv->diff, tot);
     fprintf(
         out, "  client counted full %llu, resumed %llu; servers counted full %lld, resumed %lld%s\n", (unsigned long long)r->full,
         (unsigned long long)r->resumed, (long long)tot[TLSC_BENCH_RS_HANDSHAKES_FULL],
@@ -103,6 +132,67 @@ static void text_server_view(FILE *out, const tlsc_bench_result_t *r, const tlsc
         ((uint64_t)tot[TLSC_BENCH_RS_HANDSHAKES_FULL] == r->full && (uint64_t)tot[TLSC_BENCH_RS_HANDSHAKES_RESUMED] == r->resumed)
             ? " (agree)"
             : " (DIFFER: other clients, or stats not yet published)");
+    if (tot[TLSC_BENCH_RS_RECORDS_BAD] > 0)
+        fprintf(out,
+                "  %lld session records in Redis could not be unsealed or decoded (rec_bad): nodes that seal differently?"
+                " check --keyd and its secret on every node\n",
+                (long long)tot[TLSC_BENCH_RS_RECORDS_BAD]);
+}
+
+/*
+ * With --cafile a completed handshake is a verified one, and a rejected certificate is a
+ * `verify` error: say which happened, and never "verified" when nothing was.
+ */
+static void text_certificate(FILE *out, const tlsc_bench_result_t *r)
+{
+    uint64_t hs = r->full + r->resumed, rejected = r->errors[TLSC_BENCH_ERR_VERIFY];
+
+    if (!r->verified)
+        fprintf(out, "  certificate NOT verified (no --cafile)\n");
+    else if (hs == 0 && rejected > 0)
+        fprintf(out, "  certificate REJECTED (--cafile): every verification failed (%llu), see the verify errors\n",
+                (unsigned long long)rejected);
+    else if (hs == 0)
+        fprintf(out, "  certificate not checked: no handshake completed (--cafile given)\n");
+    else if (rejected > 0)
+        fprintf(out, "  certificate verified (--cafile) on %llu handshakes, REJECTED on %llu\n", (unsigned long long)hs,
+                (unsigned long long)rejected);
+    else
+        fprintf(out, "  certificate verified (--cafile) on %llu handshakes\n", (unsigned long long)hs);
+}
+
+/* Off-diagonal cells that were offered sessions and resumed none. */
+static size_t unshared_pairs(const tlsc_bench_result_t *r)
+{
+    size_t n = r->ntargets, count = 0;
+
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (i != j && r->matrix_offered[i * n + j] > 0 && r->matrix_resumed[i * n + j] == 0)
+                count++;
+    return count;
+}
+
+/*
+ * A cell off the diagonal that never resumes is almost always a configuration difference
+ * between the two servers, not a load problem: name the pairs and the flags to compare.
+ */
+static void text_matrix_hint(FILE *out, const tlsc_bench_options_t *o, const tlsc_bench_result_t *r)
+{
+    size_t n = r->ntargets, shown = 0, count = unshared_pairs(r);
+
+    if (count == 0)
+        return;
+    fprintf(out, "  hint: targets do not share sessions: check --cluster, --redis-prefix, --keyd (and its secret) on the servers;\n"
+                 "        never resumed:");
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (i != j && r->matrix_offered[i * n + j] > 0 && r->matrix_resumed[i * n + j] == 0 && shown++ < 4)
+                fprintf(out, "%s %s -> %s (0/%llu)", shown > 1 ? "," : "", o->targets[i].label, o->targets[j].label,
+                        (unsigned long long)r->matrix_offered[i * n + j]);
+    if (count > 4)
+        fprintf(out, " and %zu more", count - 4);
+    fputc('\n', out);
 }
 
 void tlsc_bench_report_text(FILE *out, const tlsc_bench_options_t *o, const tlsc_bench_result_t *r,
@@ -110,6 +200,7 @@ void tlsc_bench_report_text(FILE *out, const tlsc_bench_options_t *o, const tlsc
 {
     size_t n = r->ntargets, w = label_width(o);
     uint64_t nerr = tlsc_bench_result_errors(r);
+    uint64_t hs = r->full + r->resumed, failed = tlsc_bench_result_failed(r);
     double secs = r->elapsed_sec;
 
     fprintf(out, "tlscache-bench: %zu target%s (%s), TLS %s, mode %s", n, n == 1 ? "" : "s", balance_name(o->balance),
@@ -117,10 +208,19 @@ void tlsc_bench_report_text(FILE *out, const tlsc_bench_options_t *o, const tlsc
     if (o->new_session_every)
         fprintf(out, ", new session every %llu", (unsigned long long)o->new_session_every);
     fprintf(out, ", concurrency %u%s\n", o->concurrency, o->request ? ", with HTTP request" : "");
-    fprintf(out, "  %llu connections in %.3f s (%.1f conn/s)%s%s\n", (unsigned long long)r->connections, secs,
-            per_sec(r->connections, secs), r->interrupted ? ", INTERRUPTED" : "", r->deadline_hit ? ", hard deadline hit" : "");
+    /*
+     * As h2load does, rates count only what succeeded: a refused connection costs the client a
+     * syscall, not a handshake, and counting it would show a dead target as the fastest server.
+     */
+    fprintf(out,
+            "  %llu connections in %.3f s: %llu succeeded (%.1f handshakes/s), %llu failed, %llu errored after the handshake%s%s\n",
+            (unsigned long long)r->connections, secs, (unsigned long long)hs, per_sec(hs, secs), (unsigned long long)failed,
+            (unsigned long long)r->errors_after_handshake, r->interrupted ? ", INTERRUPTED" : "",
+            r->deadline_hit ? ", hard deadline hit" : "");
     fprintf(out, "  client CPU %.2f s user + %.2f s sys = %.0f %% of one core%s\n", r->cpu_user_sec, r->cpu_sys_sec, cpu_percent(r),
-            cpu_percent(r) > 90.0 ? "  (client-bound: the server may be faster than shown)" : "");
+            cpu_percent(r) <= 90.0 ? ""
+            : failed >= hs         ? "  (spent mostly on failed connections: says nothing about the server)"
+                                   : "  (client-bound: the server may be faster than shown)");
 
     fprintf(out, "\nhandshakes        count     rate/s   p50 ms    p90 ms    p99 ms  p99.9 ms    max ms\n");
     text_latency_row(out, "full", r->lat_full, secs);
@@ -158,6 +258,7 @@ void tlsc_bench_report_text(FILE *out, const tlsc_bench_options_t *o, const tlsc
             }
             fputc('\n', out);
         }
+        text_matrix_hint(out, o, r);
     }
 
     fprintf(out, "\nper target%*s connections       full    resumed    offered     errors\n", (int)(w > 8 ? w - 8 : 0), "");
@@ -188,7 +289,7 @@ void tlsc_bench_report_text(FILE *out, const tlsc_bench_options_t *o, const tlsc
                 (unsigned long long)r->negotiated[i].count);
     if (r->negotiated_other)
         fprintf(out, "  (other combinations) %llu\n", (unsigned long long)r->negotiated_other);
-    fprintf(out, "  certificate %s\n", r->verified ? "verified (--cafile)" : "NOT verified (no --cafile)");
+    text_certificate(out, r);
     if (o->request)
         fprintf(out, "  HTTP replies read to the end: %llu\n", (unsigned long long)r->requests_ok);
 
@@ -290,6 +391,8 @@ void tlsc_bench_report_json(tlsc_json_t *j, const tlsc_bench_options_t *o, const
 
     tlsc_json_double(j, "elapsed_sec", secs, 6);
     tlsc_json_uint(j, "connections", r->connections);
+    tlsc_json_uint(j, "connections_succeeded", r->full + r->resumed);
+    tlsc_json_uint(j, "connections_failed", tlsc_bench_result_failed(r));
     tlsc_json_bool(j, "interrupted", r->interrupted);
     tlsc_json_bool(j, "deadline_hit", r->deadline_hit);
 
@@ -313,6 +416,7 @@ void tlsc_bench_report_json(tlsc_json_t *j, const tlsc_bench_options_t *o, const
     tlsc_json_uint(j, "sessions_received", r->sessions_received);
     tlsc_json_uint(j, "connections_without_session", r->no_session);
     tlsc_json_bool(j, "ticket_wait_skipped", r->ticket_wait_skipped);
+    tlsc_json_uint(j, "unshared_pairs", unshared_pairs(r));
     tlsc_json_object_end(j);
 
     tlsc_json_object_begin(j, "latency_ms");
@@ -372,6 +476,12 @@ void tlsc_bench_report_json(tlsc_json_t *j, const tlsc_bench_options_t *o, const
     tlsc_json_array_end(j);
     if (o->request)
         tlsc_json_uint(j, "http_replies", r->requests_ok);
+
+    tlsc_json_object_begin(j, "certificate");
+    tlsc_json_bool(j, "checked", r->verified);
+    tlsc_json_uint(j, "verified", r->verified ? r->full + r->resumed : 0);
+    tlsc_json_uint(j, "rejected", r->errors[TLSC_BENCH_ERR_VERIFY]);
+    tlsc_json_object_end(j);
 
     tlsc_json_object_begin(j, "client_cpu");
     tlsc_json_double(j, "user_sec", r->cpu_user_sec, 3);
@@ -484,9 +594,27 @@ static void plot_cdf_block(FILE *out, const char *name, const tlsc_hist_t *h)
     fprintf(out, "EOD\n");
 }
 
+/* What the throughput plot did with the partial last second, for its title. */
+static const char *partial_note(const tlsc_bench_result_t *r, char *buf, size_t len)
+{
+    double frac;
+
+    buf[0] = '\0';
+    if (r->nseconds == 0)
+        return buf;
+    frac = r->elapsed_sec - (double)(r->nseconds - 1);
+    if (frac <= 0.0 || frac >= 1.0)
+        return buf;
+    if (frac < 0.5 && r->nseconds > 1)
+        snprintf(buf, len, "; the last %.2f s not drawn", frac);
+    else
+        snprintf(buf, len, "; the last point scaled from %.2f s", frac);
+    return buf;
+}
+
 void tlsc_bench_plot_script(FILE *out, const char *png, const tlsc_bench_options_t *o, const tlsc_bench_result_t *r)
 {
-    char title[512];
+    char title[512], note[64];
     size_t len;
 
     len = (size_t)snprintf(title, sizeof(title), "tlscache-bench%s%s: TLS %s, mode %s, concurrency %u, %zu target%s",
@@ -499,10 +627,27 @@ void tlsc_bench_plot_script(FILE *out, const char *png, const tlsc_bench_options
 
     plot_cdf_block(out, "full", r->lat_full);
     plot_cdf_block(out, "resumed", r->lat_resumed);
+    /*
+     * The last bucket covers only the end of the run (elapsed - its start): drawn as a count it
+     * would look like a collapse of the server. Scale it to a rate when it covers at least half
+     * a second; shorter, its rate means little, so leave it out (unless it is the only point).
+     */
     fprintf(out, "$tl << EOD\n");
-    for (size_t s = 0; s < r->nseconds; s++)
-        fprintf(out, "%zu %llu %llu %llu\n", s, (unsigned long long)r->timeline[s].full, (unsigned long long)r->timeline[s].resumed,
-                (unsigned long long)r->timeline[s].errors);
+    for (size_t s = 0; s < r->nseconds; s++) {
+        const tlsc_bench_second_t *t = &r->timeline[s];
+        double scale = 1.0;
+
+        if (s + 1 == r->nseconds) {
+            double frac = r->elapsed_sec - (double)s;
+
+            if (frac > 0.0 && frac < 1.0) {
+                if (frac < 0.5 && s > 0)
+                    break;
+                scale = 1.0 / frac;
+            }
+        }
+        fprintf(out, "%zu %.0f %.0f %.0f\n", s, (double)t->full * scale, (double)t->resumed * scale, (double)t->errors * scale);
+    }
     if (r->nseconds == 0)
         fprintf(out, "0 0 0 0\n");
     fprintf(out, "EOD\n");
@@ -526,8 +671,7 @@ void tlsc_bench_plot_script(FILE *out, const char *png, const tlsc_bench_options
     fprintf(out,
             "set title 'throughput (%.0f handshakes/s over %.1f s%s)'\nset xlabel 'second of the run'\n"
             "set ylabel 'handshakes per second'\nset key top right\n",
-            per_sec(r->full + r->resumed, r->elapsed_sec), r->elapsed_sec,
-            r->elapsed_sec - (double)(size_t)r->elapsed_sec > 0.05 ? "; the last point is a partial second" : "");
+            per_sec(r->full + r->resumed, r->elapsed_sec), r->elapsed_sec, partial_note(r, note, sizeof(note)));
     fprintf(out, "plot $tl using 1:2 with linespoints lw 2 title 'full', $tl using 1:3 with linespoints lw 2 title 'resumed', "
                  "$tl using 1:4 with linespoints title 'errors'\n");
     fprintf(out, "unset multiplot\n");

@@ -104,3 +104,10 @@ uint64_t tlsc_bench_result_errors(const tlsc_bench_result_t *r)
         n += r->errors[k];
     return n;
 }
+
+uint64_t tlsc_bench_result_failed(const tlsc_bench_result_t *r)
+{
+    uint64_t hs = r->full + r->resumed;
+
+    return r->connections > hs ? r->connections - hs : 0;
+}

@@ -164,6 +164,227 @@ TEST(redis_stats_sum_per_node_and_diff)
     tlsc_bench_rs_free(&d);
 }
 
+/* Writes the text report of `r` into a malloc'd string. */
+static char *text_of(const tlsc_bench_options_t *o, const tlsc_bench_result_t *r, const tlsc_bench_server_view_t *sv)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    ASSERT(f != NULL);
+    tlsc_bench_report_text(f, o, r, sv);
+    fclose(f);
+    return buf;
+}
+
+static char *json_of(const tlsc_bench_options_t *o, const tlsc_bench_result_t *r, const tlsc_bench_server_view_t *sv)
+{
+    tlsc_json_t j;
+    char *doc;
+
+    tlsc_json_init(&j, 0);
+    tlsc_bench_report_json(&j, o, r, sv);
+    ASSERT(tlsc_json_result(&j) != NULL);
+    doc = strdup(tlsc_json_result(&j));
+    tlsc_json_free(&j);
+    return doc;
+}
+
+static char *plot_of(const tlsc_bench_options_t *o, const tlsc_bench_result_t *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    ASSERT(f != NULL);
+    tlsc_bench_plot_script(f, "x.png", o, r);
+    fclose(f);
+    return buf;
+}
+
+/* A dead target: 30000 refused connections in one second at full client CPU. */
+TEST(report_dead_target_rates_count_only_successful_handshakes)
+{
+    tlsc_bench_options_t o;
+    tlsc_bench_result_t r;
+    char err[256], *txt, *doc;
+    char *argv[] = {(char *)"x", (char *)"--target", (char *)"127.0.0.1:1", NULL};
+
+    tlsc_bench_options_init(&o);
+    ASSERT_EQ(tlsc_bench_options_parse(&o, 3, argv, err, sizeof(err)), 0);
+    ASSERT_EQ(tlsc_bench_result_init(&r, 1), 0);
+    r.connections = 30000;
+    r.per_target[0].connections = 30000;
+    r.errors[TLSC_BENCH_ERR_CONNECT] = 30000;
+    r.per_target[0].errors[TLSC_BENCH_ERR_CONNECT] = 30000;
+    snprintf(r.first_error[TLSC_BENCH_ERR_CONNECT], sizeof(r.first_error[0]), "127.0.0.1:1: connection refused");
+    r.elapsed_sec = 1.0;
+    r.cpu_user_sec = 0.7;
+    r.cpu_sys_sec = 0.29;
+
+    txt = text_of(&o, &r, NULL);
+    ASSERT(strstr(txt, "30000.0") == NULL); /* no rate counts the failures */
+    ASSERT(strstr(txt, "  30000 connections in 1.000 s: 0 succeeded (0.0 handshakes/s), 30000 failed, ") != NULL);
+    ASSERT(strstr(txt, "client-bound") == NULL);
+    free(txt);
+    doc = json_of(&o, &r, NULL);
+    ASSERT(strstr(doc, "\"connections\":30000,\"connections_succeeded\":0,\"connections_failed\":30000,") != NULL);
+    free(doc);
+
+    /* Mixed: 10 handshakes and 2 that failed after it, 5 that never got one. */
+    r.connections = 15;
+    r.errors[TLSC_BENCH_ERR_CONNECT] = 5;
+    r.errors[TLSC_BENCH_ERR_READ] = 2;
+    r.errors_after_handshake = 2;
+    r.full = 10;
+    r.cpu_user_sec = r.cpu_sys_sec = 0.1;
+    txt = text_of(&o, &r, NULL);
+    ASSERT(strstr(txt, "  15 connections in 1.000 s: 10 succeeded (10.0 handshakes/s), 5 failed, 2 errored after the handshake") !=
+           NULL);
+    free(txt);
+    tlsc_bench_result_free(&r);
+}
+
+TEST(report_certificate_is_not_called_verified_when_every_verification_failed)
+{
+    tlsc_bench_options_t o;
+    tlsc_bench_result_t r;
+    char *txt, *doc;
+
+    make_result(&o, &r);
+    r.verified = 1; /* --cafile given */
+    r.full = r.resumed = r.offered = 0;
+    r.connections = 10;
+    r.errors[TLSC_BENCH_ERR_CONNECT] = 0;
+    r.errors[TLSC_BENCH_ERR_VERIFY] = 10;
+    txt = text_of(&o, &r, NULL);
+    ASSERT(strstr(txt, "certificate verified") == NULL);
+    ASSERT(strstr(txt, "certificate REJECTED") != NULL);
+    free(txt);
+    doc = json_of(&o, &r, NULL);
+    ASSERT(strstr(doc, "\"certificate\":{\"checked\":true,\"verified\":0,\"rejected\":10}") != NULL);
+    free(doc);
+
+    r.full = 6;
+    r.connections = 16;
+    txt = text_of(&o, &r, NULL);
+    ASSERT(strstr(txt, "certificate verified (--cafile) on 6 handshakes, REJECTED on 10") != NULL);
+    free(txt);
+
+    r.errors[TLSC_BENCH_ERR_VERIFY] = 0;
+    r.connections = 6;
+    txt = text_of(&o, &r, NULL);
+    ASSERT(strstr(txt, "certificate verified (--cafile) on 6 handshakes\n") != NULL);
+    free(txt);
+    tlsc_bench_result_free(&r);
+}
+
+TEST(plot_does_not_draw_the_partial_last_second_as_a_drop)
+{
+    tlsc_bench_options_t o;
+    tlsc_bench_result_t r;
+    char *plot;
+
+    make_result(&o, &r);
+    tlsc_bench_result_free(&r);
+    ASSERT_EQ(tlsc_bench_result_init(&r, 2), 0);
+    for (int s = 0; s < 3; s++)
+        for (int i = 0; i < 100; i++)
+            ASSERT_EQ(tlsc_bench_result_tick(&r, (size_t)s, 0, 0), 0);
+    for (int i = 0; i < 5; i++)
+        ASSERT_EQ(tlsc_bench_result_tick(&r, 3, 0, 0), 0);
+    r.full = 305;
+
+    /* 5 handshakes in the last 0.05 s: too short to scale, left out. */
+    r.elapsed_sec = 3.05;
+    plot = plot_of(&o, &r);
+    ASSERT(strstr(plot, "$tl << EOD\n0 100 0 0\n1 100 0 0\n2 100 0 0\nEOD\n") != NULL);
+    free(plot);
+
+    /* 80 in the last 0.8 s: drawn at its rate, 100/s. */
+    for (int i = 0; i < 75; i++)
+        ASSERT_EQ(tlsc_bench_result_tick(&r, 3, 0, 0), 0);
+    r.elapsed_sec = 3.8;
+    plot = plot_of(&o, &r);
+    ASSERT(strstr(plot, "\n3 100 0 0\nEOD\n") != NULL);
+    free(plot);
+
+    /* A run shorter than a second keeps its only point, scaled. */
+    tlsc_bench_result_free(&r);
+    ASSERT_EQ(tlsc_bench_result_init(&r, 2), 0);
+    for (int i = 0; i < 10; i++)
+        ASSERT_EQ(tlsc_bench_result_tick(&r, 0, 1, 0), 0);
+    r.elapsed_sec = 0.1;
+    plot = plot_of(&o, &r);
+    ASSERT(strstr(plot, "$tl << EOD\n0 0 100 0\nEOD\n") != NULL);
+    free(plot);
+    tlsc_bench_result_free(&r);
+}
+
+TEST(server_view_shows_ticket_and_records_bad_counters)
+{
+    tlsc_bench_options_t o;
+    tlsc_bench_result_t r;
+    tlsc_bench_rs_snapshot_t d = {0};
+    tlsc_bench_server_view_t sv = {.diff = &d};
+    int64_t w[TLSC_BENCH_RS_FIELDS] = {0};
+    char *txt, *doc;
+
+    /* The names are the hash fields the workers publish (server/stats.h). */
+    ASSERT_STREQ(tlsc_bench_rs_field(TLSC_BENCH_RS_RECORDS_BAD), "records_bad");
+    ASSERT_STREQ(tlsc_bench_rs_field(TLSC_BENCH_RS_TICKETS_ISSUED), "tickets_issued");
+    ASSERT_STREQ(tlsc_bench_rs_field(TLSC_BENCH_RS_TICKETS_DECRYPTED), "tickets_decrypted");
+    ASSERT_STREQ(tlsc_bench_rs_field(TLSC_BENCH_RS_TICKETS_RENEWED), "tickets_renewed");
+    ASSERT_STREQ(tlsc_bench_rs_field(TLSC_BENCH_RS_TICKETS_UNKNOWN_KEY), "tickets_unknown_key");
+
+    make_result(&o, &r);
+    w[TLSC_BENCH_RS_HANDSHAKES_FULL] = 3;
+    w[TLSC_BENCH_RS_HANDSHAKES_RESUMED] = 6;
+    w[TLSC_BENCH_RS_RECORDS_BAD] = 41;
+    w[TLSC_BENCH_RS_TICKETS_ISSUED] = 42;
+    w[TLSC_BENCH_RS_TICKETS_DECRYPTED] = 43;
+    w[TLSC_BENCH_RS_TICKETS_RENEWED] = 44;
+    w[TLSC_BENCH_RS_TICKETS_UNKNOWN_KEY] = 45;
+    ASSERT_EQ(tlsc_bench_rs_add(&d, "node-a", w), 0);
+    txt = text_of(&o, &r, &sv);
+    /* Column heads, and the values under them (store_err 0, rec_bad 41; the four ticket counters). */
+    ASSERT(strstr(txt, " store_err   rec_bad\n") != NULL);
+    ASSERT(strstr(txt, "    issued decrypted   renewed unknown_key\n") != NULL);
+    ASSERT(strstr(txt, "         0        41\n") != NULL);
+    ASSERT(strstr(txt, "        42        43        44          45\n") != NULL);
+    ASSERT(strstr(txt, "41 session records in Redis could not be unsealed or decoded") != NULL);
+    ASSERT(strstr(txt, "servers counted full 3, resumed 6 (agree)") != NULL);
+    free(txt);
+    doc = json_of(&o, &r, &sv);
+    ASSERT(strstr(doc, "\"records_bad\":41,\"tickets_issued\":42,\"tickets_decrypted\":43,\"tickets_renewed\":44,"
+                       "\"tickets_unknown_key\":45}") != NULL);
+    free(doc);
+    tlsc_bench_rs_free(&d);
+    tlsc_bench_result_free(&r);
+}
+
+TEST(report_hints_when_an_off_diagonal_cell_never_resumes)
+{
+    tlsc_bench_options_t o;
+    tlsc_bench_result_t r;
+    char *txt, *doc;
+
+    make_result(&o, &r); /* 1 -> 2 resumed 2 of 3: shared, no hint */
+    txt = text_of(&o, &r, NULL);
+    ASSERT(strstr(txt, "do not share sessions") == NULL);
+    free(txt);
+
+    r.matrix_resumed[1] = 0; /* 127.0.0.1:1's sessions never resumed on 127.0.0.1:2 */
+    txt = text_of(&o, &r, NULL);
+    ASSERT(strstr(txt, "targets do not share sessions: check --cluster, --redis-prefix, --keyd") != NULL);
+    ASSERT(strstr(txt, "127.0.0.1:1 -> 127.0.0.1:2 (0/3)") != NULL);
+    free(txt);
+    doc = json_of(&o, &r, NULL);
+    ASSERT(strstr(doc, "\"unshared_pairs\":1") != NULL);
+    free(doc);
+    tlsc_bench_result_free(&r);
+}
+
 int main(void)
 {
     RUN(report_csv_row_matches_header);
@@ -171,5 +392,10 @@ int main(void)
     RUN(report_text_and_plot_script_mention_the_numbers);
     RUN(redis_stats_key_to_node);
     RUN(redis_stats_sum_per_node_and_diff);
+    RUN(report_dead_target_rates_count_only_successful_handshakes);
+    RUN(report_certificate_is_not_called_verified_when_every_verification_failed);
+    RUN(plot_does_not_draw_the_partial_last_second_as_a_drop);
+    RUN(server_view_shows_ticket_and_records_bad_counters);
+    RUN(report_hints_when_an_off_diagonal_cell_never_resumes);
     TEST_DONE();
 }
