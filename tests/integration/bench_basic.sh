@@ -181,4 +181,33 @@ check "redis_server_view_is_printed" grep -q "servers counted full 1, resumed 9"
 bench redis_down --target "127.0.0.1:$PORT_on" --connections 5 --concurrency 1 --redis "redis://127.0.0.1:$(free_port)"
 check "unreachable_redis_is_reported_not_fatal" [ "$BENCH_RC/$(j redis_down '.server.error | test("--redis")')" = 0/true ]
 
+# --- issue 14: failures apart from the rates, certificate, matrix hint, server view columns -----
+dead_hs_line() { grep -q "^  $(j dead .connections) connections in [0-9.]* s: 0 succeeded (0.0 handshakes/s), $(j dead .connections) failed," "$OUT/dead.txt"; }
+check "dead_target_rate_is_0_handshakes_per_sec_and_failures_are_shown_apart" dead_hs_line
+check "dead_target_json_counts_failed_connections_apart" \
+    [ "$(j dead '.connections > 0 and .connections_failed == .connections and .connections_succeeded == 0 and .handshakes.total_per_sec == 0')" = true ]
+check "dead_target_is_not_called_client_bound" bash -c "! grep -q client-bound '$OUT/dead.txt'"
+check "every_verification_failed_is_not_called_verified" \
+    bash -c "! grep -q 'certificate verified' '$OUT/verify_bad.txt' && grep -q 'certificate REJECTED' '$OUT/verify_bad.txt'"
+check "good_certificate_is_called_verified_on_every_handshake" grep -q "certificate verified (--cafile) on 10 handshakes$" "$OUT/verify_ok.txt"
+check "json_certificate_counts_rejections" [ "$(j verify_bad '[.certificate.checked, .certificate.verified, .certificate.rejected] | join(" ")')" = "true 0 10" ]
+check "two_servers_sharing_nothing_get_a_hint" grep -q "targets do not share sessions: check --cluster, --redis-prefix, --keyd" "$OUT/two1.2.txt"
+check "json_counts_the_pairs_that_share_nothing" [ "$(j two1.2 .resumption.unshared_pairs)" = 2 ]
+check "one_server_gets_no_sharing_hint" bash -c "! grep -q 'do not share sessions' '$OUT/on_1.2_id.txt'"
+# A worker whose ticket and records_bad counters move during the run (a node new since the first
+# read counts from zero): created once the bench has SCANned for the "before" snapshot.
+scans() { redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | sed -n 's/^cmdstat_scan:calls=\([0-9]*\).*/\1/p'; }
+scans0=$(scans)
+( for _ in $(seq 100); do [ "$(scans)" -gt "${scans0:-0}" ] && break; sleep 0.1; done
+  redis-cli -p "$REDIS_PORT" hset t14:stats:n9:1 handshakes_full 1 records_bad 3 tickets_issued 4 tickets_decrypted 5 \
+      tickets_renewed 6 tickets_unknown_key 7 >/dev/null ) &
+track $!
+bench redis_tickets --target "127.0.0.1:$PORT_on" --connections 4 --concurrency 1 --tls 1.2 \
+    --redis "redis://127.0.0.1:$REDIS_PORT" --redis-prefix t14 --redis-settle 1500
+check "server_view_json_has_ticket_and_records_bad_counters" \
+    [ "$(j redis_tickets '.server.nodes[] | select(.node == "n9") | [.records_bad, .tickets_issued, .tickets_decrypted, .tickets_renewed, .tickets_unknown_key] | join(" ")')" = "3 4 5 6 7" ]
+check "server_view_table_has_ticket_and_records_bad_columns" \
+    bash -c "grep -q ' rec_bad\$' '$OUT/redis_tickets.txt' && grep -Eq '^  n9 +1 +4 +5 +6 +7\$' '$OUT/redis_tickets.txt'"
+
+
 finish
