@@ -57,6 +57,44 @@ wait_port() {
     return 1
 }
 
+# wait_for SECONDS DESCRIPTION CMD...: runs CMD (a command or function whose exit status says
+# whether the condition holds; let it print what it saw) every 0.1 s until it succeeds, for at
+# most SECONDS. On time-out prints "timed out after SECONDS s waiting for DESCRIPTION; last
+# seen: <CMD's last output>" on stderr and returns 1. Use it instead of a bare sleep wherever a
+# test waits for something to happen.
+wait_for() {
+    local secs=$1 what=$2 out end
+    shift 2
+    end=$((${EPOCHREALTIME/./} + secs * 1000000))
+    while :; do
+        out=$("$@" 2>&1) && return 0
+        ((${EPOCHREALTIME/./} < end)) || break
+        sleep 0.1
+    done
+    echo "# timed out after $secs s waiting for $what; last seen: ${out:-(no output)}" >&2
+    return 1
+}
+
+# log_has FILE PATTERN: true when FILE has a line matching PATTERN (grep -E); else prints the
+# file's last lines (for wait_for's "last seen").
+log_has() {
+    grep -qE -- "$2" "$1" && return 0
+    echo "last lines of $1:"
+    tail -5 "$1"
+    return 1
+}
+
+# need CMD...: when a command the test uses is not installed, says which and exits 77, which
+# ctest reports as "skipped" (for a person running one script by hand). scripts/setup.sh installs
+# everything, and scripts/test.sh counts a skip as a failure: CI must never skip.
+need() {
+    local c missing=()
+    for c in "$@"; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
+    ((${#missing[@]} == 0)) && return 0
+    echo "skip: not installed: ${missing[*]} (scripts/setup.sh installs everything the tests use)" >&2
+    exit 77
+}
+
 # start_redis [PORT]: a private redis-server on 127.0.0.1, no persistence; sets REDIS_PORT, REDIS_PID.
 start_redis() {
     REDIS_PORT=${1:-$(free_port)}
@@ -70,7 +108,10 @@ start_redis() {
 
 pass() { TESTS_PASSED=$((TESTS_PASSED + 1)); echo "ok - $*"; }
 fail() { TESTS_FAILED=$((TESTS_FAILED + 1)); echo "not ok - $*"; }
-# check NAME CMD...: runs CMD, records pass/fail under NAME.
+# check NAME CMD...: runs CMD, records pass/fail under NAME. CMD is ONE command whose exit
+# status is the verdict: `check n [ a ] && [ b ]` would check only `[ a ]` (write
+# `[ "$x/$y" = 1/2 ]`, or put the && inside a function or `bash -c`), and `cond && check n true`
+# records nothing when cond fails (write `check n cond`).
 check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
 
 # Prints the summary line the runner reads and exits non-zero on any failure.

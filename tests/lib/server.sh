@@ -5,14 +5,18 @@ SERVER_BIN=${SERVER_BIN:-$TLSC_BIN/server/tlscache-server}
 
 # start_node NAME PORT [extra flags...]: starts a server node (2 workers by default) on
 # 127.0.0.1:PORT against $REDIS_PORT; sets NODE_PID_<NAME>. Logs in $TLSC_TMP/NAME.log.
+# The nodes run with the server's default --lookup-timeout / --store-timeout (10 / 50 ms), the
+# values users get; a test that stalls Redis on purpose opts in to generous ones with
+# GENEROUS_TIMEOUTS=1 (--lookup-timeout 200 --store-timeout 500).
 start_node() {
-    local name=$1 port=$2
+    local name=$1 port=$2 timeouts=()
     shift 2
+    [ "${GENEROUS_TIMEOUTS:-0}" = 1 ] && timeouts=(--lookup-timeout 200 --store-timeout 500)
     "$SERVER_BIN" --listen "127.0.0.1:$port" --workers "${WORKERS:-2}" --node "$name" --cluster test \
         --cert "$TLSC_TMP/pki/default.pem" --key "$TLSC_TMP/pki/default.key" \
         --cert "$TLSC_TMP/pki/a.pem" --key "$TLSC_TMP/pki/a.key" \
         --cert "$TLSC_TMP/pki/b.pem" --key "$TLSC_TMP/pki/b.key" \
-        --redis "redis://127.0.0.1:$REDIS_PORT" --lookup-timeout 200 --store-timeout 500 \
+        --redis "redis://127.0.0.1:$REDIS_PORT" "${timeouts[@]}" \
         --log-level "${LOG_LEVEL:-info}" "$@" >>"$TLSC_TMP/$name.log" 2>&1 &
     local pid=$!
     track "$pid"
@@ -57,3 +61,14 @@ redis_stat() {
     done
     echo "$total"
 }
+
+# redis_stat_ge FIELD N: true when FIELD summed over the workers' stats hashes is N or more;
+# prints "FIELD=SUM" (for wait_for's "last seen"). Stats are published once a second: poll it
+# with `wait_for SECONDS DESCRIPTION redis_stat_ge FIELD N`, never after a sleep.
+redis_stat_ge() {
+    local v
+    v=$(redis_stat "$1")
+    echo "$1=$v"
+    [ "$v" -ge "$2" ]
+}
+
