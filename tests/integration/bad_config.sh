@@ -5,6 +5,7 @@
 # the flag and the file or value, without echoing a secret, and with nothing left listening.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
+need openssl python3 redis-server
 trap cleanup EXIT
 tlsc_tmpdir
 

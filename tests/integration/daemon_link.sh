@@ -2,6 +2,7 @@
 # tlscache-daemon's link, end to end with the real daemon and tlscache-keyd-probe:
 # PSK authentication, hostile peers, rotation, and a SIGKILL + restart that keeps the keys.
 . "$(dirname "$0")/../lib/common.sh"
+need python3
 
 DAEMON=$TLSC_BIN/cache-daemon/tlscache-daemon
 PROBE=$TLSC_BIN/cache-daemon/tlscache-keyd-probe
@@ -57,13 +58,14 @@ check "daemon_lives_after_hostile_peers" bash -c "kill -0 $DAEMON_PID && '$PROBE
 "$PROBE" --connect "127.0.0.1:$PORT" --secret-file "$S" --hold 14 >"$TLSC_TMP/hold.out" 2>"$TLSC_TMP/hold.err" &
 HOLD_PID=$!
 track "$HOLD_PID"
-for _ in $(seq 50); do grep -q '^applied' "$TLSC_TMP/hold.out" && break; sleep 0.1; done
-check "worker_receives_window" grep -q "^applied .*current=$CUR" "$TLSC_TMP/hold.out"
+check "worker_receives_window" wait_for 5 "the probe to apply the window" log_has "$TLSC_TMP/hold.out" "^applied .*current=$CUR"
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null
 start_daemon 60
-for _ in $(seq 60); do [ "$(grep -c '^applied' "$TLSC_TMP/hold.out")" -ge 2 ] && break; sleep 0.1; done
-check "daemon_restart_adopts_keys_from_reconnecting_worker" grep -q 'adopted 2 keys' "$LOG"
+# applied_twice: the probe applied a second window (from the restarted daemon).
+applied_twice() { cat "$TLSC_TMP/hold.out"; [ "$(grep -c '^applied' "$TLSC_TMP/hold.out")" -ge 2 ]; }
+check "reconnecting_worker_applies_the_restarted_daemons_window" wait_for 6 "a second window applied" applied_twice
+check "daemon_restart_adopts_keys_from_reconnecting_worker" log_has "$LOG" 'adopted 2 keys' 
 after=$(probe --once)
 check "restarted_daemon_serves_the_old_current_key" test "$(current_of <<<"$after")" = "$CUR"
 e1=$(sed -n '1s/.*epoch=\([0-9]*\).*/\1/p' "$TLSC_TMP/hold.out")
@@ -75,7 +77,9 @@ kill -TERM "$HOLD_PID" 2>/dev/null
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null
 start_daemon 2
-sleep 2
+# serves_keys: the daemon hands out a key set with a current key (after its grace period).
+serves_keys() { fresh=$(probe --once); echo "$fresh"; [ -n "$(current_of <<<"$fresh")" ]; }
+check "restarted_daemon_serves_keys_after_its_grace_period" wait_for 10 "a key set from the restarted daemon" serves_keys
 fresh=$(probe --once)
 check "restart_without_workers_makes_fresh_keys" bash -c "test -n '$(current_of <<<"$fresh")' && test '$(current_of <<<"$fresh")' != '$CUR'"
 

@@ -8,6 +8,10 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
+need redis-server redis-cli openssl jq node python3
+# Daemons and workers are SIGKILLed and restarted here while handshakes go on: generous lookup
+# and store timeouts keep the cache fallbacks about the faults, not about a sanitizer build.
+export GENEROUS_TIMEOUTS=1
 trap cleanup EXIT
 tlsc_tmpdir
 make_test_pki "$TLSC_TMP/pki" || exit 1
@@ -29,14 +33,39 @@ start_daemon() {
     wait_port "$port" 10
 }
 has_ticket() { openssl sess_id -in "$1" -noout -text 2>/dev/null | grep -q 'TLS session ticket:'; }
-# wait_ticket PORT VER: waits (bounded) until the node hands out tickets (it has keys).
-wait_ticket() {
-    for _ in $(seq 50); do
-        rm -f "$S.probe"
-        sget "$1" "$2" a.example "" "$S.probe" >/dev/null && has_ticket "$S.probe" && return 0
-        sleep 0.2
-    done
-    return 1
+# issues_ticket PORT VER: a fresh handshake with the node gets a ticket (it has keys).
+issues_ticket() {
+    local r
+    rm -f "$S.probe"
+    r=$(sget "$1" "$2" a.example "" "$S.probe")
+    echo "reply: ${r:-none}; ticket: $(has_ticket "$S.probe" && echo yes || echo no)"
+    has_ticket "$S.probe"
+}
+# wait_ticket PORT VER: waits (bounded, 10 s) until the node hands out tickets.
+wait_ticket() { wait_for 10 "node on port $1 to issue a TLS $2 ticket" issues_ticket "$1" "$2"; }
+# ticket_key_tag SESSFILE: the daemon's tag (first 4 bytes of SHA-256 of the key name, as
+# tlscache-keyd-probe prints them) of the key that sealed the session's ticket: a ticket
+# starts with the 16-byte name of its key.
+ticket_key_tag() {
+    local hex
+    hex=$(openssl sess_id -in "$1" -noout -text 2>/dev/null |
+        awk '/TLS session ticket:/ { getline; gsub(/-/, " "); for (i = 2; i <= 17; i++) printf "%s", $i; exit }')
+    [ ${#hex} = 32 ] || { echo "no ticket in $1"; return 1; }
+    python3 -c 'import hashlib, sys; print(hashlib.sha256(bytes.fromhex(sys.argv[1])).hexdigest()[:8])' "$hex"
+}
+# daemon_window PORT: the tags of the keys the daemon on PORT holds ("keys= a b c").
+daemon_window() { "$PROBE" --connect "127.0.0.1:$1" --secret-file "$SECRET" --once | sed -n 's/.* keys=/keys=/p' | tail -1; }
+# key_in_window PORT TAG / key_gone PORT TAG: the daemon's window holds / no longer holds TAG.
+key_in_window() { local w; w=$(daemon_window "$1"); echo "$w"; [[ " $w " == *" $2 "* ]]; }
+key_gone() { local w; w=$(daemon_window "$1"); echo "$w"; [ -n "$w" ] && [[ " $w " != *" $2 "* ]]; }
+# issues_under_other_key PORT TAG: the node's new tickets are sealed by a key other than TAG.
+issues_under_other_key() {
+    local t
+    rm -f "$S.k"
+    sget "$1" 1.2 a.example "" "$S.k" >/dev/null
+    t=$(ticket_key_tag "$S.k")
+    echo "new tickets under key ${t:-none} (waiting for one other than $2)"
+    [ -n "$t" ] && [ "$t" != "$2" ]
 }
 KD=$(free_port)
 start_daemon D "$KD" || exit 1
@@ -67,8 +96,7 @@ check "tls1.3: a resumed client gets a fresh ticket (NewSessionTicket after resu
     bash -c 'grep -q "\"resumed\":true" <<<"$1" && grep -q NewSessionTicket <<<"$1"' _ "$trace"
 r=$(sget "$PB" 1.2 b.example "$S.t1.2" "")
 check "a ticket made for a.example is not resumed for b.example" [ "$(jfield "$r" resumed)" = false ]
-sleep 1.5
-check "stats count decrypted tickets" [ "$(redis_stat tickets_decrypted)" -ge 4 ]
+check "stats count decrypted tickets" wait_for 5 "tickets_decrypted >= 4" redis_stat_ge tickets_decrypted 4
 node_stat() { # node_stat NODE FIELD: sum over the node's workers
     local t=0 k
     for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern "tlscache:stats:$1:*"); do t=$((t + $(redis-cli -p "$REDIS_PORT" hget "$k" "$2"))); done
@@ -106,10 +134,11 @@ sget "$PA" 1.3 a.example "" "$S.before" >/dev/null
 kill -KILL "$DPID_D"
 wait "$DPID_D" 2>/dev/null
 start_daemon D "$KD" || exit 1
-sleep 3 # workers reconnect (backoff) and report their keys within the daemon's grace period
+# Workers reconnect (with backoff) and report their keys within the daemon's grace period.
+check "daemon restarted: it adopted the workers' keys" \
+    wait_for 10 "the restarted daemon to adopt keys" log_has "$TLSC_TMP/daemon-D.log" "adopted [0-9]+ keys"
 r=$(sget "$PB" 1.3 a.example "$S.before" "")
 check "daemon restarted: a ticket made before still resumes" [ "$(jfield "$r" resumed)" = true ]
-check "daemon restarted: it adopted the workers' keys" grep -qi "adopt" "$TLSC_TMP/daemon-D.log"
 sget "$PA" 1.2 a.example "" "$S.after" >/dev/null
 r=$(sget "$PB" 1.2 a.example "$S.after" "")
 check "daemon restarted: a new ticket from A resumes on B" [ "$(jfield "$r" resumed)" = true ]
@@ -119,10 +148,14 @@ kill -KILL "$DPID_D"
 wait "$DPID_D" 2>/dev/null
 old_workers=$(worker_pids "$NODE_PID_A" | tr '\n' ' ')
 for p in $old_workers; do kill -KILL "$p"; done
-for _ in $(seq 100); do
-    [ "$(worker_pids "$NODE_PID_A" | grep -cvxF -f <(tr ' ' '\n' <<<"$old_workers" | grep .))" = 2 ] && break
-    sleep 0.1
-done
+# respawned_a: node A has 2 workers again, none of the old ones.
+respawned_a() {
+    local now
+    now=$(worker_pids "$NODE_PID_A" | tr '\n' ' ')
+    echo "workers: ${now:-none} (old: $old_workers)"
+    [ "$(worker_pids "$NODE_PID_A" | grep -cvxF -f <(tr ' ' '\n' <<<"$old_workers" | grep .))" = 2 ]
+}
+check "workers SIGKILLed while the daemon is down are respawned" wait_for 10 "node A's workers respawned" respawned_a
 sget "$PB" 1.2 a.example "" "$S.resp" >/dev/null
 r=$(sget "$PA" 1.2 a.example "$S.resp" "$S.resp2")
 check "daemon down, workers respawned: they hold the master's keys and open tickets" [ "$(jfield "$r" resumed)" = true ]
@@ -154,14 +187,23 @@ start_node F "$PF" --resumption tickets --keyd "127.0.0.1:$KD3" --keyd-secret-fi
 wait_ticket "$PE" 1.2 && wait_ticket "$PF" 1.2
 sget "$PE" 1.2 a.example "" "$S.old" >/dev/null
 sget "$PE" 1.2 a.example "" "$S.ancient" >/dev/null
-sleep 4.5 # past the key's 3 s as current, well inside its 6 s more as previous
+old_tag=$(ticket_key_tag "$S.old")
+ancient_tag=$(ticket_key_tag "$S.ancient")
+# (this makes key_gone below mean something: the tags are the daemon's names for the keys)
+check "rotation: the daemon's window holds the key of the new tickets ($old_tag)" key_in_window "$KD3" "$old_tag"
+# The key rotates out of "current" after 3 s and stays "previous" 6 s more: wait until node F
+# seals new tickets with another key, then offer it the old one.
+check "rotation: node F moves on to a new current key" \
+    wait_for 10 "node F to seal tickets with a key other than $old_tag" issues_under_other_key "$PF" "$old_tag"
 trace=$(printf 'GET / HTTP/1.1\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$PF" -tls1_2 -servername a.example \
     -sess_in "$S.old" -ign_eof -msg 2>&1)
 check "rotation: a ticket under the previous key resumes on another node" grep -q '"resumed":true' <<<"$trace"
 check "rotation: ... and the server sent a fresh ticket (NewSessionTicket on the wire)" grep -q 'NewSessionTicket' <<<"$trace"
-sleep 1.5
-check "rotation: renewals are counted" [ "$(redis_stat tickets_renewed)" -ge 1 ]
-sleep 6 # now past not_after of the key that made it
+check "rotation: renewals are counted" wait_for 5 "tickets_renewed >= 1" redis_stat_ge tickets_renewed 1
+# Past not_after of the key that made it: the daemon's window has dropped it (workers drop a
+# key at its not_after on their own clock, the same instant).
+check "rotation: the key of the ancient ticket leaves the daemon's window" \
+    wait_for 15 "key $ancient_tag to leave daemon R's window" key_gone "$KD3" "$ancient_tag"
 r=$(sget "$PF" 1.2 a.example "$S.ancient" "")
 check "rotation: a ticket older than the window gets a full handshake" [ "$(jfield "$r" resumed)" = false ]
 
