@@ -160,7 +160,16 @@ fi
 # master keys. None may appear in any stored value, and no der value may hold a plain
 # SSL_SESSION (tests/cluster/lib/sealed_check.py).
 for i in 1 2 3; do sget 1.2 id "" "$TLSC_TMP/mk.$i.sess" >/dev/null; done
-sleep 0.3
+# sessions_stored SESSFILE...: every session's key is in Redis (a new session's last flight
+# waits for its store, so this holds at once unless a store timed out).
+sessions_stored() {
+    local f keys=() n
+    for f in "$@"; do keys+=("tlscache:sess:$(openssl sess_id -in "$f" -noout -text | awk '/Session-ID:/{print tolower($2)}')"); done
+    n=$(dc exec -T redis redis-cli exists "${keys[@]}" 2>&1 | tr -d '\r')
+    echo "$n of ${#keys[@]} sessions in Redis"
+    [ "$n" = "${#keys[@]}" ]
+}
+wait_for 10 "the 3 new sessions in Redis" sessions_stored "$TLSC_TMP"/mk.*.sess
 docker exec "$(cid redis)" sh -c '
     redis-cli --scan --pattern "tlscache:sess:*" | head -n 5000 >/tmp/keys
     sed "s/^/HGET /; s/\$/ der/" /tmp/keys | redis-cli --no-raw >/tmp/values
@@ -204,10 +213,13 @@ fi
 
 # ---- 5. Redis restarted under load ----
 echo "# 5. Redis restarted under load (at ${SECONDS}s)"
+before=$(stats_sum handshakes_resumed)
 ( bench redis-restart --tls 1.2 --mode id --duration 14 --concurrency 4 ) &
 bpid=$!
 track "$bpid"
-sleep 4
+# load_under_way: the servers' stats show the bench's resumptions (published once a second).
+load_under_way() { local n; n=$(stats_sum handshakes_resumed); echo "handshakes_resumed $before -> $n"; [ "${n:-0}" -ge $((before + 100)) ]; }
+wait_for 10 "the bench to be under way" load_under_way
 dc restart -t 5 redis >/dev/null 2>&1
 wait "$bpid"
 if summary=$(bench_check redis-restart --max-errors 0); then
@@ -228,9 +240,11 @@ if [ "$ok" = 1 ]; then pass "resumption back after the Redis restart: $summary";
 echo "# 6. the key daemon restarted: earlier tickets still resume (at ${SECONDS}s)"
 sget 1.2 ticket "" "$TLSC_TMP/pre-keyd-12.sess" >/dev/null
 sget 1.3 ticket "" "$TLSC_TMP/pre-keyd-13.sess" >/dev/null
+since=$(date +%s)
 dc restart -t 10 cache-daemon >/dev/null 2>&1
-if wait_healthy 30 cache-daemon; then
-    sleep 3 # the workers reconnect (backoff) and hand the new daemon their key set
+# adopted: the restarted daemon took the key set a reconnecting worker handed it.
+adopted() { docker logs --since "$since" "$(cid cache-daemon)" 2>&1 | grep -E 'adopted [0-9]+ keys' || { echo "no adoption logged"; false; }; }
+if wait_healthy 30 cache-daemon && wait_for 30 "the restarted daemon to adopt the workers' keys" adopted; then
     out12=$(repeat_offer 1.2 ticket "$TLSC_TMP/pre-keyd-12.sess" 3)
     out13=$(sget 1.3 ticket "$TLSC_TMP/pre-keyd-13.sess" "")
     if ! grep -q ' no$\|^error' <<<"$out12"$'\n'"$out13"; then
@@ -252,11 +266,20 @@ fi
 
 # ---- 7. TLS 1.3 stateful tickets through Redis (--resumption cache) ----
 echo "# 7. TLS 1.3 stateful tickets through Redis (--resumption cache) (at ${SECONDS}s)"
+# stateful_resumes: a TLS 1.3 stateful ticket made through the LB resumes through it.
+stateful_resumes() {
+    local out
+    rm -f "$TLSC_TMP/ready.sess"
+    sget 1.3 id "" "$TLSC_TMP/ready.sess" >/dev/null
+    out=$(sget 1.3 id "$TLSC_TMP/ready.sess" "")
+    echo "second connection: $out"
+    [[ $out == *" yes" ]]
+}
 if TLSCACHE_RESUMPTION=cache dc up -d --no-deps "${NODES[@]}" >/dev/null 2>&1 && wait_healthy 60 "${NODES[@]}" &&
-    wait_lb node1 UP 20 && wait_lb node2 UP 20 && wait_lb node3 UP 20; then
-    # A node is healthy once a worker answers TLS; its workers' Redis links come up a moment
-    # later (until then a lookup is skipped: a full handshake). Let them settle.
-    sleep 3
+    wait_lb node1 UP 20 && wait_lb node2 UP 20 && wait_lb node3 UP 20 &&
+    # Healthy nodes whose workers' Redis links are up (a worker accepts once its link is up,
+    # or after a bounded warm-up): sessions resume through the LB.
+    wait_for 30 "a stateful TLS 1.3 session to resume through the LB" stateful_resumes; then
     bench "bench-tls1.3-id" --tls 1.3 --mode id --connections 600 --concurrency 8
     if summary=$(bench_check "bench-tls1.3-id" --min-rate 0.99 --min-nodes 3 --max-errors 0); then
         pass "bench through LB (nodes with --resumption cache): $summary"
