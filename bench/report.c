@@ -180,9 +180,19 @@ static size_t unshared_pairs(const tlsc_bench_result_t *r)
 static void text_matrix_hint(FILE *out, const tlsc_bench_options_t *o, const tlsc_bench_result_t *r)
 {
     size_t n = r->ntargets, shown = 0, count = unshared_pairs(r);
+    uint64_t own_offered = 0, own_resumed = 0;
 
     if (count == 0)
         return;
+    for (size_t i = 0; i < n; i++) {
+        own_offered += r->matrix_offered[i * n + i];
+        own_resumed += r->matrix_resumed[i * n + i];
+    }
+    /* When no server resumes even its own sessions, sharing is not the first thing to look at. */
+    if (own_offered > 0 && own_resumed == 0 && r->resumed == 0) {
+        fprintf(out, "  hint: no target resumed any session, not even its own: do the servers keep sessions at all?\n");
+        return;
+    }
     fprintf(out, "  hint: targets do not share sessions: check --cluster, --redis-prefix, --keyd (and its secret) on the servers;\n"
                  "        never resumed:");
     for (size_t i = 0; i < n; i++)
@@ -218,9 +228,9 @@ void tlsc_bench_report_text(FILE *out, const tlsc_bench_options_t *o, const tlsc
             (unsigned long long)r->errors_after_handshake, r->interrupted ? ", INTERRUPTED" : "",
             r->deadline_hit ? ", hard deadline hit" : "");
     fprintf(out, "  client CPU %.2f s user + %.2f s sys = %.0f %% of one core%s\n", r->cpu_user_sec, r->cpu_sys_sec, cpu_percent(r),
-            cpu_percent(r) <= 90.0 ? ""
-            : failed >= hs         ? "  (spent mostly on failed connections: says nothing about the server)"
-                                   : "  (client-bound: the server may be faster than shown)");
+            cpu_percent(r) <= 90.0       ? ""
+            : failed > 0 && failed >= hs ? "  (spent mostly on failed connections: says nothing about the server)"
+                                         : "  (client-bound: the server may be faster than shown)");
 
     fprintf(out, "\nhandshakes        count     rate/s   p50 ms    p90 ms    p99 ms  p99.9 ms    max ms\n");
     text_latency_row(out, "full", r->lat_full, secs);

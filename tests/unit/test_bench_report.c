@@ -382,6 +382,14 @@ TEST(report_hints_when_an_off_diagonal_cell_never_resumes)
     doc = json_of(&o, &r, NULL);
     ASSERT(strstr(doc, "\"unshared_pairs\":1") != NULL);
     free(doc);
+
+    /* Nothing resumes anywhere, not even on the diagonal: a different hint. */
+    r.matrix_resumed[0] = 0;
+    r.resumed = 0;
+    txt = text_of(&o, &r, NULL);
+    ASSERT(strstr(txt, "do not share sessions") == NULL);
+    ASSERT(strstr(txt, "hint: no target resumed any session, not even its own") != NULL);
+    free(txt);
     tlsc_bench_result_free(&r);
 }
 
