@@ -1,0 +1,333 @@
+#include "opts.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+
+/*
+ * Parsing runs in two passes. The first collects raw strings: every value given on the
+ * command line, then the variables. The second applies them option by option in table
+ * order, taking the command-line values of an option when there are any and its env values
+ * otherwise, so a flag always wins over its variable.
+ */
+
+/* The raw values of one option, before they are checked. */
+typedef struct {
+    const char *argv_vals[TLSC_OPTS_MAX_REP]; /* point into argv */
+    size_t n_argv;
+    int argv_seen; /* a switch or an optional-value flag given without a value */
+    const char *env_vals[TLSC_OPTS_MAX_REP]; /* point into env_buf */
+    size_t n_env;
+    char *env_buf; /* a copy of the variable, split at commas for repeatable options */
+} slot_t;
+
+/* ---------------------------------------------------------------- errors */
+
+const char *tlsc_opts_quote(char out[TLSC_OPTS_QUOTE_MAX], const char *v)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, i;
+
+    /* Worst case: 60 bytes as \xNN (240) + 2 quotes + "..." + NUL = 246 < 256. */
+    out[o++] = '"';
+    for (i = 0; v[i] != '\0' && i < 60; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c >= 0x20 && c < 0x7f) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o++] = '"';
+    if (v[i] != '\0') {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int tlsc_opts_fail(char *err, size_t errlen, const char *label, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (err == NULL || errlen == 0)
+        return -EINVAL;
+    n = snprintf(err, errlen, "%s: ", label);
+    if (n >= 0 && (size_t)n < errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+int tlsc_opts_uint(const char *label, const char *value, unsigned min, unsigned max, unsigned *out, char *err, size_t errlen)
+{
+    char q[TLSC_OPTS_QUOTE_MAX];
+
+    if (tlsc_parse_uint32(value, min, max, out) != 0)
+        return tlsc_opts_fail(err, errlen, label, "%s is not a number in %u..%u", tlsc_opts_quote(q, value), min, max);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- help */
+
+void tlsc_opts_env_name(const tlsc_opts_spec_t *spec, const char *name, char *out, size_t outlen)
+{
+    size_t o = (size_t)snprintf(out, outlen, "%s", spec->env_prefix ? spec->env_prefix : "");
+
+    if (o >= outlen)
+        return;
+    for (; *name != '\0' && o + 1 < outlen; name++)
+        out[o++] = *name == '-' ? '_' : (char)(*name >= 'a' && *name <= 'z' ? *name - 'a' + 'A' : *name);
+    out[o] = '\0';
+}
+
+void tlsc_opts_help(const tlsc_opts_spec_t *spec, FILE *f)
+{
+    char env[96], left[64];
+
+    fputs(spec->usage, f);
+    for (size_t i = 0; i < spec->n_opts; i++) {
+        const tlsc_opt_t *o = &spec->opts[i];
+        int has_env = spec->env_prefix != NULL && !(o->flags & TLSC_OPT_NOENV);
+
+        snprintf(left, sizeof(left), "--%s%s%s%s%s", o->name, o->metavar ? ((o->flags & TLSC_OPT_OPTARG) ? " [" : " ") : "",
+                 o->metavar ? o->metavar : "", o->metavar && (o->flags & TLSC_OPT_OPTARG) ? "]" : "",
+                 (o->flags & TLSC_OPT_REPEAT) ? " ..." : "");
+        fprintf(f, "  %-28s %s\n", left, o->help);
+        if (has_env) {
+            tlsc_opts_env_name(spec, o->name, env, sizeof(env));
+            fprintf(f, "  %-28s   default: %s; env %s\n", "", o->defval ? o->defval : "none", env);
+        } else if (o->defval != NULL) {
+            fprintf(f, "  %-28s   default: %s\n", "", o->defval);
+        }
+    }
+    fputs("\nExit status: 0 success, --help or --version; 1 a failure at run time; 2 bad usage\n"
+          "(an unknown flag, a bad value, a missing or conflicting flag).\n",
+          f);
+    if (spec->footer != NULL)
+        fputs(spec->footer, f);
+}
+
+/* ---------------------------------------------------------------- collecting raw values */
+
+static int find_option(const tlsc_opts_spec_t *spec, const char *name, size_t len)
+{
+    for (size_t i = 0; i < spec->n_opts; i++)
+        if (strlen(spec->opts[i].name) == len && memcmp(spec->opts[i].name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int add_value(slot_t *s, const char *label, const char *value, int from_env, char *err, size_t errlen)
+{
+    size_t *n = from_env ? &s->n_env : &s->n_argv;
+    const char **vals = from_env ? s->env_vals : s->argv_vals;
+
+    if (*n == TLSC_OPTS_MAX_REP)
+        return tlsc_opts_fail(err, errlen, label, "given more than %d times", TLSC_OPTS_MAX_REP);
+    vals[(*n)++] = value;
+    return 0;
+}
+
+static int refuse_unknown(const tlsc_opts_spec_t *spec, const char *arg, const char *name, size_t len, const char *eq,
+                          char *err, size_t errlen)
+{
+    char q[TLSC_OPTS_QUOTE_MAX], label[80];
+
+    for (const tlsc_opt_refused_t *r = spec->refused; r != NULL && r->name != NULL; r++)
+        if (strlen(r->name) == len && memcmp(r->name, name, len) == 0) {
+            snprintf(label, sizeof(label), "--%s", r->name);
+            return tlsc_opts_fail(err, errlen, label, "%s", r->why); /* never echo what follows */
+        }
+    if (eq != NULL) {
+        char *cut = strndup(arg, (size_t)(eq - arg));
+        if (cut == NULL)
+            return tlsc_opts_fail(err, errlen, spec->prog, "out of memory");
+        tlsc_opts_fail(err, errlen, tlsc_opts_quote(q, cut), "unknown flag (see --help)");
+        free(cut);
+        return -EINVAL;
+    }
+    return tlsc_opts_fail(err, errlen, tlsc_opts_quote(q, arg), "unknown flag (see --help)");
+}
+
+/* Walks argv. Returns 0, TLSC_OPTS_HELP after printing --help or --version, or an error. */
+static int collect_argv(const tlsc_opts_spec_t *spec, slot_t *slots, int argc, char **argv, char *err, size_t errlen)
+{
+    char q[TLSC_OPTS_QUOTE_MAX], label[80];
+
+    /* --help and --version win over any error, wherever they are. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            tlsc_opts_help(spec, stdout);
+            return TLSC_OPTS_HELP;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("%s %s\n", spec->prog, spec->version);
+            return TLSC_OPTS_HELP;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *name, *eq, *value = NULL;
+        const tlsc_opt_t *o;
+        size_t len;
+        int idx;
+
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+            return tlsc_opts_fail(err, errlen, tlsc_opts_quote(q, arg), "unexpected argument (flags start with --; see --help)");
+        name = arg + 2;
+        eq = strchr(name, '=');
+        len = eq ? (size_t)(eq - name) : strlen(name);
+        if ((idx = find_option(spec, name, len)) < 0)
+            return refuse_unknown(spec, arg, name, len, eq, err, errlen);
+        o = &spec->opts[idx];
+        snprintf(label, sizeof(label), "--%s", o->name);
+        if (o->apply == NULL) /* --help or --version with a value: the exact ones returned above */
+            return tlsc_opts_fail(err, errlen, label, "takes no value");
+        if (o->flags & TLSC_OPT_NOARG) {
+            if (eq != NULL)
+                return tlsc_opts_fail(err, errlen, label, "takes no value");
+        } else if (eq != NULL) {
+            value = eq + 1;
+        } else if (o->flags & TLSC_OPT_OPTARG) {
+            if (i + 1 < argc && argv[i + 1][0] != '-')
+                value = argv[++i];
+        } else {
+            /* A following "--flag" is a forgotten value, not a file name that starts with "--". */
+            if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
+                return tlsc_opts_fail(err, errlen, label, "needs a value (%s)", o->metavar ? o->metavar : "VALUE");
+            value = argv[++i];
+        }
+        if (!(o->flags & TLSC_OPT_REPEAT) && (slots[idx].n_argv > 0 || slots[idx].argv_seen))
+            return tlsc_opts_fail(err, errlen, label, "given more than once");
+        if (value == NULL)
+            slots[idx].argv_seen = 1;
+        else if (add_value(&slots[idx], label, value, 0, err, errlen) != 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* Picks up the spec's variables. Unknown ones are left alone: other programs share the prefix. */
+static int collect_env(const tlsc_opts_spec_t *spec, slot_t *slots, char **envp, char *err, size_t errlen)
+{
+    char name[96], label[192];
+    size_t plen = spec->env_prefix ? strlen(spec->env_prefix) : 0;
+
+    if (spec->env_prefix == NULL)
+        return 0;
+    for (char **e = envp; e != NULL && *e != NULL; e++) {
+        const char *eq;
+
+        if (strncmp(*e, spec->env_prefix, plen) != 0 || (eq = strchr(*e, '=')) == NULL || eq[1] == '\0')
+            continue;
+        for (size_t i = 0; i < spec->n_opts; i++) {
+            const tlsc_opt_t *o = &spec->opts[i];
+            slot_t *s = &slots[i];
+            char *p;
+
+            if ((o->flags & TLSC_OPT_NOENV) || o->apply == NULL)
+                continue;
+            tlsc_opts_env_name(spec, o->name, name, sizeof(name));
+            if ((size_t)(eq - *e) != strlen(name) || memcmp(*e, name, strlen(name)) != 0)
+                continue;
+            snprintf(label, sizeof(label), "--%s (from %s)", o->name, name);
+            free(s->env_buf);
+            s->n_env = 0;
+            if ((s->env_buf = strdup(eq + 1)) == NULL)
+                return tlsc_opts_fail(err, errlen, label, "out of memory");
+            p = s->env_buf;
+            if (o->flags & TLSC_OPT_NOARG) {
+                /* A switch from the environment: 1/true/yes sets it, 0/false/no leaves it off. */
+                if (strcmp(p, "1") == 0 || strcmp(p, "true") == 0 || strcmp(p, "yes") == 0)
+                    s->n_env = 1, s->env_vals[0] = NULL;
+                else if (strcmp(p, "0") != 0 && strcmp(p, "false") != 0 && strcmp(p, "no") != 0) {
+                    char q[TLSC_OPTS_QUOTE_MAX];
+                    return tlsc_opts_fail(err, errlen, label, "%s is not 1, true, yes, 0, false or no", tlsc_opts_quote(q, p));
+                }
+                break;
+            }
+            for (;;) {
+                char *comma = (o->flags & TLSC_OPT_REPEAT) ? strchr(p, ',') : NULL;
+                if (comma != NULL)
+                    *comma = '\0';
+                if (add_value(s, label, p, 1, err, errlen) != 0)
+                    return -EINVAL;
+                if (comma == NULL)
+                    break;
+                p = comma + 1;
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the entry point */
+
+static int from_argv(const tlsc_opts_spec_t *spec, const slot_t *slots, size_t i)
+{
+    int group = spec->opts[i].group;
+
+    if (group == 0)
+        return slots[i].n_argv > 0 || slots[i].argv_seen;
+    /* Options of one group (a certificate and its key) come from one place, so pairs never mix. */
+    for (size_t j = 0; j < spec->n_opts; j++)
+        if (spec->opts[j].group == group && (slots[j].n_argv > 0 || slots[j].argv_seen))
+            return 1;
+    return 0;
+}
+
+int tlsc_opts_parse(const tlsc_opts_spec_t *spec, void *ctx, int argc, char **argv, char **envp, char *err, size_t errlen)
+{
+    slot_t *slots;
+    char label[192], name[96];
+    int rc;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if ((slots = calloc(spec->n_opts, sizeof(*slots))) == NULL)
+        return tlsc_opts_fail(err, errlen, spec->prog, "out of memory");
+    if ((rc = collect_argv(spec, slots, argc, argv, err, errlen)) != 0)
+        goto done;
+    if ((rc = collect_env(spec, slots, envp, err, errlen)) != 0)
+        goto done;
+    for (size_t i = 0; i < spec->n_opts; i++) {
+        const tlsc_opt_t *o = &spec->opts[i];
+        const slot_t *s = &slots[i];
+        int use_argv = from_argv(spec, slots, i);
+
+        if (o->apply == NULL)
+            continue;
+        if (use_argv) {
+            snprintf(label, sizeof(label), "--%s", o->name);
+        } else {
+            tlsc_opts_env_name(spec, o->name, name, sizeof(name));
+            snprintf(label, sizeof(label), "--%s (from %s)", o->name, name);
+        }
+        if (use_argv && s->argv_seen && (rc = o->apply(ctx, label, NULL, err, errlen)) != 0)
+            goto done;
+        for (size_t j = 0; j < (use_argv ? s->n_argv : s->n_env); j++)
+            if ((rc = o->apply(ctx, label, use_argv ? s->argv_vals[j] : s->env_vals[j], err, errlen)) != 0)
+                goto done;
+    }
+    rc = 0;
+
+done:
+    for (size_t i = 0; i < spec->n_opts; i++)
+        free(slots[i].env_buf);
+    free(slots);
+    return rc;
+}
