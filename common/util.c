@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,31 +59,85 @@ uint64_t tlsc_wall_sec(void)
     return (uint64_t)time(NULL);
 }
 
+/* The mode test shared by the two entry points: what ssh calls "permissions too open". */
+static int secret_mode_ok(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+    if (!S_ISREG(st->st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        return -EINVAL;
+    }
+    if ((st->st_mode & 077) != 0) {
+        snprintf(err, errlen, "%s: mode %04o is too open for a secret (group or others may access it); run: chmod 600 %s", path,
+                 (unsigned)(st->st_mode & 07777), path);
+        return -EPERM;
+    }
+    return 0;
+}
+
+int tlsc_secret_file_check(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    return secret_mode_ok(path, &st, err, errlen);
+}
+
+static int read_fd(int fd, const struct stat *st, size_t max, char **out, size_t *len);
+
+int tlsc_read_secret_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd, rc;
+
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+        return rc;
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+    } else if ((rc = secret_mode_ok(path, &st, err, errlen)) == 0) {
+        if ((rc = read_fd(fd, &st, max, out, len)) != 0)
+            snprintf(err, errlen, "%s: %s", path, rc == -EFBIG ? "too large for a secret file" : strerror(-rc));
+    }
+    close(fd);
+    return rc;
+}
+
 int tlsc_read_file(const char *path, size_t max, char **out, size_t *len)
 {
     struct stat st;
-    char *buf;
-    size_t got = 0;
     int fd, err;
 
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return -errno;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0)
         err = -errno;
-        goto fail_fd;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        err = -EINVAL;
-        goto fail_fd;
-    }
-    if ((size_t)st.st_size > max) {
-        err = -EFBIG;
-        goto fail_fd;
-    }
-    if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-        err = -ENOMEM;
-        goto fail_fd;
-    }
+    else
+        err = read_fd(fd, &st, max, out, len);
+    close(fd);
+    return err;
+}
+
+/* Reads a whole regular file of at most `max` bytes from `fd` (which stays open). */
+static int read_fd(int fd, const struct stat *stp, size_t max, char **out, size_t *len)
+{
+    const struct stat st = *stp;
+    char *buf;
+    size_t got = 0;
+    int err;
+
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    if ((size_t)st.st_size > max)
+        return -EFBIG;
+    if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+        return -ENOMEM;
     while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR)
@@ -93,15 +149,12 @@ int tlsc_read_file(const char *path, size_t max, char **out, size_t *len)
         got += (size_t)n;
     }
     buf[got] = '\0';
-    close(fd);
     *out = buf;
     *len = got;
     return 0;
 
 fail_buf:
     tlsc_secure_free(buf, (size_t)st.st_size + 1);
-fail_fd:
-    close(fd);
     return err;
 }
 

@@ -19,6 +19,19 @@ uint64_t tlsc_wall_sec(void);
  * frees with tlsc_secure_free(). Returns 0 or a negative errno-style code (-EFBIG if larger).
  */
 int tlsc_read_file(const char *path, size_t max, char **out, size_t *len);
+/**
+ * Checks that a secret file (a cluster secret, a passphrase) is a regular file that neither
+ * its group nor others may access, as ssh does with private keys. Returns 0, or -EPERM with
+ * one line in `err` naming the file, its mode and the `chmod 600 FILE` to run (or another
+ * negative errno-style code with the reason).
+ */
+int tlsc_secret_file_check(const char *path, char *err, size_t errlen);
+/**
+ * tlsc_read_file for a secret: refuses a file group or others may access (the same check and
+ * message as tlsc_secret_file_check, made on the opened file so it cannot be swapped in
+ * between). `err` gets one line naming the file.
+ */
+int tlsc_read_secret_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
 /** Wipes `len` bytes then frees `p` (NULL is fine). */
 void tlsc_secure_free(void *p, size_t len);
 /** Strips trailing CR/LF/space from a NUL-terminated buffer; returns the new length. */

@@ -441,13 +441,14 @@ void tlsc_keyproto_name_tag(const unsigned char name[TLSC_KEYPROTO_NAME_LEN], ch
 
 int tlsc_keyproto_psk_load(const char *path, unsigned char psk[TLSC_KEYPROTO_PSK_LEN], char *err, size_t errlen)
 {
-    char *data = NULL;
+    char *data = NULL, why[512];
     unsigned char *raw = NULL;
     size_t len = 0, stripped, rawlen;
     int rc, n;
 
-    if ((rc = tlsc_read_file(path, 4096, &data, &len)) != 0) {
-        snprintf(err, errlen, "secret file %s: %s", path, rc == -EFBIG ? "larger than 4096 bytes" : strerror(-rc));
+    /* Refuses a file group or others may read, with the chmod to run, as ssh does. */
+    if (tlsc_read_secret_file(path, 4096, &data, &len, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "secret file %s", why);
         return TLSC_KEYPROTO_EINVAL;
     }
     /* Hex when every byte before the trailing newline is a hex digit; raw bytes otherwise. */

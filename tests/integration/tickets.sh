@@ -20,6 +20,7 @@ DAEMON=$TLSC_BIN/cache-daemon/tlscache-daemon
 PROBE=$TLSC_BIN/cache-daemon/tlscache-keyd-probe
 SECRET=$TLSC_TMP/cluster.secret
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRET"
+chmod 600 "$SECRET" # secret files others can read are refused
 S=$TLSC_TMP/sess
 
 # start_daemon NAME PORT [flags]: sets DPID_<NAME>

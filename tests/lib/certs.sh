@@ -65,6 +65,7 @@ tlsc__make_pki() {
     tlsc__ec_key p12.key
     tlsc__leaf p12 "/CN=p12.example" "DNS:p12.example"
     printf 'correct horse battery staple\n' >p12.pass
+    chmod 600 p12.pass # a passphrase file others can read is refused
     openssl pkcs12 -export -inkey p12.key -in p12.pem -certfile ca.pem -name p12 \
         -passout file:p12.pass -out p12.pfx
     rm -f p12.key
@@ -76,6 +77,7 @@ tlsc__make_pki() {
     tlsc__ec_key mismatch.key
     printf -- '-----BEGIN DH PARAMETERS-----\nMIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz\n-----END DH PARAMETERS-----\n' >bad-dhparam.pem
     printf 'not the passphrase\n' >wrong.pass
+    chmod 600 wrong.pass
     openssl genpkey -genparam -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out notdh.pem
     rm -f ca.srl
 }

@@ -1,4 +1,5 @@
 /* The key protocol codec, reader and PSK link: roundtrips, hostile inputs, wrong secrets. */
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -249,6 +250,13 @@ TEST(secret_file_hex_and_raw_and_too_short)
     ASSERT_EQ(write_file(path, hex, 62), 0);
     ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), TLSC_KEYPROTO_EINVAL);
     ASSERT(strstr(err, path) != NULL);
+    /* A secret others may read is refused, with the chmod to run (as ssh does with keys). */
+    ASSERT_EQ(write_file(path, hex, 65), 0);
+    ASSERT_EQ(chmod(path, 0644), 0);
+    ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), TLSC_KEYPROTO_EINVAL);
+    ASSERT(strstr(err, "chmod 600") != NULL && strstr(err, path) != NULL);
+    ASSERT_EQ(chmod(path, 0600), 0);
+    ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), 0);
     unlink(path);
     ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), TLSC_KEYPROTO_EINVAL);
     close(fd);
