@@ -1,6 +1,8 @@
 /*
  * tlscache-server: parse and validate everything (flags, certificates, addresses) before
- * anything starts, so a bad configuration is one line on stderr and a non-zero exit.
+ * anything starts, so a bad configuration is one line on stderr and a non-zero exit:
+ * 2 for bad usage (flags and values, see common/opts.h), 1 for anything found at run time
+ * (files, keys, sockets), 0 after --help or --version.
  */
 
 #include <stdio.h>
@@ -13,7 +15,9 @@
 #include "keyproto.h"
 #include "log.h"
 #include "master.h"
+#include "opts.h"
 #include "tls.h"
+#include "util.h"
 
 extern char **environ;
 
@@ -29,17 +33,16 @@ int main(int argc, char **argv)
         if (rc < 0)
             fprintf(stderr, "tlscache-server: %s\n", err);
         tlsc_config_free(&cfg);
-        return rc < 0 ? 1 : 0;
+        return rc < 0 ? TLSC_EXIT_USAGE : TLSC_EXIT_OK;
     }
     tlsc_log_set_level((tlsc_log_level_t)cfg.log_level);
     snprintf(tag, sizeof(tag), "tlscache-server[%s]", cfg.node);
     tlsc_log_set_tag(tag);
-    if ((cfg.resumption & TLSC_RESUME_TICKETS) && cfg.keyd == NULL) {
-        /* Tickets need keys every node shares; without the daemon they would resume on one node only. */
-        fprintf(stderr, "tlscache-server: --resumption %s needs --keyd (ticket keys shared by every node)\n",
-                cfg.resumption == TLSC_RESUME_BOTH ? "both" : "tickets");
+    /* A passphrase file others can read is refused before anything reads it (tls.c does). */
+    if (cfg.pfx_pass_file != NULL && tlsc_secret_file_check(cfg.pfx_pass_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tlscache-server: --pfx-pass-file: %s\n", err);
         tlsc_config_free(&cfg);
-        return 1;
+        return TLSC_EXIT_FAILURE;
     }
     if (cfg.keyd != NULL) {
         /* Check the cluster secret now, so a bad file stops us before anything starts. */
@@ -50,14 +53,15 @@ int main(int argc, char **argv)
         if (prc != 0) {
             fprintf(stderr, "tlscache-server: --keyd-secret-file: %s\n",
                     cfg.keyd_secret_file != NULL ? why : "required with --keyd");
+            rc = cfg.keyd_secret_file != NULL ? TLSC_EXIT_FAILURE : TLSC_EXIT_USAGE; /* a missing flag is usage */
             tlsc_config_free(&cfg);
-            return 1;
+            return rc;
         }
     }
     if (tlsc_tls_new(&cfg, &tls, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-server: %s\n", err);
         tlsc_config_free(&cfg);
-        return 1;
+        return TLSC_EXIT_FAILURE;
     }
     rc = tlsc_master_run(&cfg, tls);
     tlsc_tls_free(tls);

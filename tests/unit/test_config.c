@@ -213,7 +213,7 @@ TEST(flag_wins_over_env)
     ASSERT_EQ(parse_env(env, "--session-timeout", "200", "--listen", "*:8000", "--cert", "f.pem", "--key", "f.key", NULL), 0);
     ASSERT_EQ(cfg.session_timeout, 200);
     ASSERT_EQ(cfg.n_listen, 1);
-    ASSERT_STREQ(cfg.listen[0].host, "*");
+    ASSERT_STREQ(cfg.listen[0].host, ""); /* any: "*" and "" mean the same */
     ASSERT_STREQ(cfg.listen[0].port, "8000");
     ASSERT_EQ(cfg.n_certs, 1); /* the env pairs are not mixed in */
     ASSERT_STREQ(cfg.certs[0].cert_file, "f.pem");
@@ -256,7 +256,7 @@ TEST(listen_forms)
     ASSERT_EQ(cfg.n_listen, 5);
     ASSERT_STREQ(cfg.listen[0].host, "::1");
     ASSERT_STREQ(cfg.listen[0].port, "443");
-    ASSERT_STREQ(cfg.listen[1].host, "*");
+    ASSERT_STREQ(cfg.listen[1].host, "");
     ASSERT_STREQ(cfg.listen[2].host, "");
     ASSERT_STREQ(cfg.listen[2].port, "9000");
     ASSERT_STREQ(cfg.listen[3].host, "localhost");
@@ -306,7 +306,7 @@ TEST(bad_values_name_the_flag_and_value)
     BAD("--cluster", "x:y", "\"x:y\"");
     BAD("--redis-prefix", "a b", "\"a b\"");
     BAD("--redis-prefix", long_name, "longer than 64");
-    BAD("--listen", "nohost", "\"nohost\" is not HOST:PORT");
+    BAD("--listen", "nohost", "\"nohost\": missing port; expected HOST:PORT");
     BAD("--listen", "::1:443", "brackets");
     BAD("--listen", "[::1]443", "\"[::1]443\"");
     BAD("--listen", "[zz]:1", "IPv6");
@@ -327,7 +327,7 @@ TEST(bad_values_name_the_flag_and_value)
     BAD("--log-level", "loud", "\"loud\"");
     BAD("--keyd", "nohost", "\"nohost\"");
     BAD("--keyd", "unix:", "unix socket path");
-    BAD("--keyd", ":7000", "no host");
+    BAD("--keyd", ":7000", "missing host");
     BAD("--redis", "http://x:1", "bad URL \"http://x:1\"");
     BAD("--redis", "redis://h:0", "bad URL");
     BAD("--redis", "", "empty");
