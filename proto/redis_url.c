@@ -1,12 +1,13 @@
 #include "redis_url.h"
 
-#include <arpa/inet.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "util.h"
 
 /*
@@ -17,7 +18,6 @@
  */
 
 #define URL_MAX      4096 /* a whole URL, percent-escapes included */
-#define HOST_MAX     255  /* a DNS name is at most 253 octets */
 #define USER_MAX     255
 #define PASSWORD_MAX 1024
 #define PATH_MAX_LEN 107 /* sizeof(sun_path) - 1 on Linux */
@@ -66,26 +66,14 @@ static const char *quote(char *buf, size_t bufsize, const char *s, size_t n)
 
 /* ================================ parts ================================ */
 
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* Parses 1..5 decimal digits into a value no larger than `max`; returns 0 or -1. */
+/* A database number: the common unsigned parser, into an unsigned. */
 static int parse_number(const char *s, size_t n, unsigned max, unsigned *out)
 {
-    unsigned v = 0;
+    uint64_t v;
 
-    if (n == 0 || n > 5)
+    if (tlsc_parse_uint_n(s, n, 0, max, &v) != 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_digit(s[i]))
-            return -1;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    if (v > max)
-        return -1;
-    *out = v;
+    *out = (unsigned)v;
     return 0;
 }
 
@@ -158,17 +146,6 @@ static int parse_userinfo(const char *s, size_t n, tlsc_redis_url_t *out, char *
     if (ulen > 0 && decode_secret(s, ulen, USER_MAX, "user name", &out->user, reason, reasonlen) != 0)
         return -1;
     return decode_secret(colon + 1, plen, PASSWORD_MAX, "password", &out->password, reason, reasonlen);
-}
-
-/* Letters, digits, '-', '.' and '_': enough for DNS names and IPv4 addresses. */
-static int valid_hostname(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '.' || c == '_'))
-            return 0;
-    }
-    return 1;
 }
 
 static char *copy_string(const char *s, size_t n)
@@ -251,80 +228,21 @@ static int parse_tail(const char *p, int allow_db_path, tlsc_redis_url_t *out, c
     return 0;
 }
 
-/* "host[:port]" or "[v6]:port", no credentials. */
+/* "host[:port]" or "[v6]:port", no credentials: the common address parser, port 6379 by default. */
 static int parse_hostport(const char *s, size_t n, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
 {
-    char qb[QUOTE_MAX + 4];
-    const char *host = s, *port = NULL;
-    size_t hlen, plen = 0;
+    char qb[QUOTE_MAX + 4], why[128];
+    tlsc_addr_t a;
 
-    if (n > 0 && s[0] == '[') {
-        const char *close = memchr(s, ']', n);
-        char v6[INET6_ADDRSTRLEN];
-        struct in6_addr a;
-
-        if (close == NULL) {
-            snprintf(reason, reasonlen, "IPv6 address without ']'");
-            return -1;
-        }
-        host = s + 1;
-        hlen = (size_t)(close - host);
-        if (hlen == 0 || hlen >= sizeof(v6)) {
-            snprintf(reason, reasonlen, "bad IPv6 address");
-            return -1;
-        }
-        memcpy(v6, host, hlen);
-        v6[hlen] = '\0';
-        if (inet_pton(AF_INET6, v6, &a) != 1) {
-            snprintf(reason, reasonlen, "bad IPv6 address \"%s\"", quote(qb, sizeof(qb), host, hlen));
-            return -1;
-        }
-        if (close + 1 < s + n) {
-            if (close[1] != ':') {
-                snprintf(reason, reasonlen, "garbage after the IPv6 address");
-                return -1;
-            }
-            port = close + 2;
-            plen = (size_t)(s + n - port);
-        }
-    } else {
-        const char *colon = memchr(s, ':', n);
-
-        hlen = colon != NULL ? (size_t)(colon - s) : n;
-        if (colon != NULL) {
-            port = colon + 1;
-            plen = n - hlen - 1;
-            if (memchr(port, ':', plen) != NULL) {
-                snprintf(reason, reasonlen, "an IPv6 address must be in brackets, as [::1]:6379");
-                return -1;
-            }
-        }
-        if (hlen == 0) {
-            snprintf(reason, reasonlen, "missing host");
-            return -1;
-        }
-        if (hlen > HOST_MAX) {
-            snprintf(reason, reasonlen, "host longer than %d bytes", HOST_MAX);
-            return -1;
-        }
-        if (!valid_hostname(host, hlen)) {
-            snprintf(reason, reasonlen, "bad character in host \"%s\"", quote(qb, sizeof(qb), host, hlen));
-            return -1;
-        }
-    }
-    out->port = 6379;
-    if (port != NULL && parse_number(port, plen, 65535, &out->port) != 0) {
-        snprintf(reason, reasonlen, "bad port \"%s\" (1..65535)", quote(qb, sizeof(qb), port, plen));
+    if (tlsc_addr_parse(s, n, TLSC_ADDR_PORT_OPTIONAL, 6379, &a, why, sizeof(why)) != 0) {
+        snprintf(reason, reasonlen, "%s in \"%s\"", why, quote(qb, sizeof(qb), s, n));
         return -1;
     }
-    if (out->port == 0) {
-        snprintf(reason, reasonlen, "bad port \"0\" (1..65535)");
-        return -1;
-    }
-    if ((out->host = copy_string(host, hlen)) == NULL) {
+    if ((out->host = copy_string(a.host, strlen(a.host))) == NULL) {
         snprintf(reason, reasonlen, "out of memory");
         return -1;
     }
+    out->port = a.port;
     return 0;
 }
 

@@ -5,7 +5,7 @@
  * redis://[user:pass@]host[:port][/db][?db=N] (host may be [v6]) and unix:///path[?db=N]
  * (also unix:/path and unix://[user:pass@]/path), parsed into owned strings. Percent-escapes
  * in user and password are decoded; a decoded NUL or control byte is refused. rediss:// is
- * refused: there is no TLS to Redis yet. Bounds: host 255 bytes, path 107 (sun_path), user
+ * refused: there is no TLS to Redis yet. Bounds: host 253 bytes (common/addr.h parses host and port), path 107 (sun_path), user
  * 255, password 1024, port 1..65535, db 0..65535, whole URL 4096. The password is a secret:
  * tlsc_redis_url_free wipes it, and neither error messages nor tlsc_redis_url_describe
  * print it (nor the user name).
