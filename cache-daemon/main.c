@@ -2,7 +2,6 @@
  * tlscache-daemon: makes ticket keys, rotates them, and pushes the window to every worker.
  * Keys live only in this process's memory (locked, not dumpable, wiped when dropped).
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,34 +13,187 @@
 #include <openssl/crypto.h>
 #include <uv.h>
 
+#include "addr.h"
 #include "daemon.h"
 #include "keyproto.h"
 #include "log.h"
+#include "opts.h"
 
-static const char usage[] = "usage: tlscache-daemon --secret-file FILE (--listen HOST:PORT | --unix PATH)... [options]\n"
-                            "\n"
-                            "  --listen HOST:PORT      TCP address for workers (TLS 1.3, cluster PSK)\n"
-                            "  --unix PATH             Unix socket for workers on this host (same TLS)\n"
-                            "  --secret-file FILE      cluster secret: >= 32 random bytes, raw or hex\n"
-                            "  --rotate SEC            a key encrypts new tickets for SEC seconds (default 3600)\n"
-                            "  --ticket-lifetime SEC   a retired key still opens tickets for SEC seconds (default: --rotate)\n"
-                            "  --lead SEC              a next key is pushed at least SEC before it encrypts (default: --rotate/2)\n"
-                            "  --grace-ms MS           after a start, wait MS for workers to report their keys (default 2000)\n"
-                            "  --node NAME             name in logs and HELLO (default: hostname)\n"
-                            "  --log-level LEVEL       error|warn|info|debug (default info)\n"
-                            "  --help, --version\n";
+extern char **environ;
 
-static int parse_uint(const char *flag, const char *v, unsigned min, unsigned max, unsigned *out)
+#define WEEK_SEC     (7u * 86400u) /* RFC 8446 §4.6.1: no ticket is used longer than 7 days */
+#define DEFAULT_ROTATE 3600u
+#define MAX_PATH_LEN 4096
+
+/* ---------------------------------------------------------------- the flags */
+
+/* What the flags fill in; 0 means "not given" for the numbers with a derived default. */
+typedef struct {
+    tlsc_daemon_options_t o;
+    const char *secret_file;
+    tlsc_log_level_t level;
+    int have_grace;
+} cli_t;
+
+static int set_text(const char *label, const char *value, const char **out, char *err, size_t errlen)
 {
-    char *end;
-    unsigned long n = strtoul(v, &end, 10);
+    char q[TLSC_OPTS_QUOTE_MAX];
 
-    if (*v == '\0' || *end != '\0' || v[0] == '-' || n < min || n > max) {
-        fprintf(stderr, "tlscache-daemon: %s %s: expected an integer in %u..%u\n", flag, v, min, max);
-        return -1;
-    }
-    *out = (unsigned)n;
+    if (*value == '\0')
+        return tlsc_opts_fail(err, errlen, label, "the value is empty");
+    if (strlen(value) > MAX_PATH_LEN)
+        return tlsc_opts_fail(err, errlen, label, "%s is longer than %d bytes", tlsc_opts_quote(q, value), MAX_PATH_LEN);
+    for (const char *p = value; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return tlsc_opts_fail(err, errlen, label, "%s contains a control character", tlsc_opts_quote(q, value));
+    *out = value;
     return 0;
+}
+
+static int apply_listen(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    char q[TLSC_OPTS_QUOTE_MAX], why[128];
+    tlsc_addr_t a;
+
+    if (tlsc_addr_parse_str(value, TLSC_ADDR_ALLOW_ANY, &a, why, sizeof(why)) != 0)
+        return tlsc_opts_fail(err, errlen, label, "%s: %s", tlsc_opts_quote(q, value), why);
+    ((cli_t *)ctx)->o.listen = value;
+    return 0;
+}
+
+static int apply_unix(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    char q[TLSC_OPTS_QUOTE_MAX];
+
+    if (strlen(value) > TLSC_ADDR_PATH_MAX)
+        return tlsc_opts_fail(err, errlen, label, "%s is longer than %d bytes", tlsc_opts_quote(q, value), TLSC_ADDR_PATH_MAX);
+    return set_text(label, value, &((cli_t *)ctx)->o.unix_path, err, errlen);
+}
+
+static int apply_secret_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return set_text(label, value, &((cli_t *)ctx)->secret_file, err, errlen);
+}
+
+static int apply_rotate(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return tlsc_opts_uint(label, value, 1, WEEK_SEC, &((cli_t *)ctx)->o.rotate_sec, err, errlen);
+}
+
+static int apply_lifetime(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return tlsc_opts_uint(label, value, 1, WEEK_SEC, &((cli_t *)ctx)->o.ticket_lifetime_sec, err, errlen);
+}
+
+static int apply_lead(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return tlsc_opts_uint(label, value, 1, WEEK_SEC, &((cli_t *)ctx)->o.lead_sec, err, errlen);
+}
+
+static int apply_grace(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    ((cli_t *)ctx)->have_grace = 1;
+    return tlsc_opts_uint(label, value, 0, 600000, &((cli_t *)ctx)->o.grace_ms, err, errlen);
+}
+
+/* HELLO names: [A-Za-z0-9._:-], 1..64 bytes. */
+static int apply_node(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    char q[TLSC_OPTS_QUOTE_MAX];
+    size_t n = strlen(value);
+
+    if (n == 0 || n > 64)
+        return tlsc_opts_fail(err, errlen, label, "%s must be 1..64 bytes", tlsc_opts_quote(q, value));
+    for (const char *p = value; *p != '\0'; p++)
+        if (!(*p == '.' || *p == '_' || *p == ':' || *p == '-' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= 'A' && *p <= 'Z')))
+            return tlsc_opts_fail(err, errlen, label, "%s may only contain A-Z a-z 0-9 and \"._:-\"", tlsc_opts_quote(q, value));
+    ((cli_t *)ctx)->o.node = value;
+    return 0;
+}
+
+static int apply_log_level(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    char q[TLSC_OPTS_QUOTE_MAX];
+
+    if (tlsc_log_parse_level(value, &((cli_t *)ctx)->level) != 0)
+        return tlsc_opts_fail(err, errlen, label, "%s is not error, warn, info or debug", tlsc_opts_quote(q, value));
+    return 0;
+}
+
+static const tlsc_opt_t options[] = {
+    {"listen", "HOST:PORT", 0, apply_listen, NULL, "TCP address for workers (TLS 1.3, cluster PSK); [::]:9443 for IPv6", 0},
+    {"unix", "PATH", 0, apply_unix, NULL, "Unix socket for workers on this host (same TLS); one of the two is needed", 0},
+    {"secret-file", "FILE", 0, apply_secret_file, NULL,
+     "cluster secret, >= 32 random bytes raw or hex; mode 0600 (required)", 0},
+    {"rotate", "SEC", 0, apply_rotate, "3600", "a key encrypts new tickets for SEC seconds, 1..604800", 0},
+    {"ticket-lifetime", "SEC", 0, apply_lifetime, "--rotate", "a retired key still opens tickets for SEC seconds", 0},
+    {"lead", "SEC", 0, apply_lead, "--rotate / 2", "a next key is pushed at least SEC before it encrypts, 1..--rotate", 0},
+    {"grace-ms", "MS", 0, apply_grace, "2000", "after a start, wait MS for workers to report their keys, 0..600000", 0},
+    {"node", "NAME", 0, apply_node, "the host name", "name in logs and HELLO ([A-Za-z0-9._:-], <= 64)", 0},
+    {"log-level", "LEVEL", 0, apply_log_level, "info", "error, warn, info or debug", 0},
+    {"help", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print this help and exit", 0},
+    {"version", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print the version and exit", 0},
+};
+
+static const tlsc_opts_spec_t spec = {
+    .prog = "tlscache-daemon",
+    .version = TLSC_VERSION,
+    .env_prefix = "TLSCACHE_DAEMON_",
+    .usage = "usage: tlscache-daemon --secret-file FILE (--listen HOST:PORT | --unix PATH) [options]\n\n"
+             "Every flag can also be set with its TLSCACHE_DAEMON_* variable; a flag on the command line\n"
+             "wins; an empty variable counts as unset.\n\n",
+    .footer = "\nWindow rules (docs/keys.md): --lead <= --rotate; --ticket-lifetime <= 61 x --rotate (the\n"
+              "window holds 64 keys); --rotate + --ticket-lifetime <= 604800 (7 days, RFC 8446).\n",
+    .opts = options,
+    .n_opts = sizeof(options) / sizeof(options[0]),
+    .refused = NULL,
+};
+
+/*
+ * Fills the derived defaults and checks the window against the rules of docs/keys.md, each
+ * refusal one line naming the flags. The daemon re-checks what it depends on; these are the
+ * operator's rules, stated where the operator reads them.
+ */
+static int check_window(tlsc_daemon_options_t *o, char *err, size_t errlen)
+{
+    if (o->rotate_sec == 0)
+        o->rotate_sec = DEFAULT_ROTATE;
+    if (o->ticket_lifetime_sec == 0)
+        o->ticket_lifetime_sec = o->rotate_sec;
+    if (o->lead_sec == 0)
+        o->lead_sec = o->rotate_sec / 2 ? o->rotate_sec / 2 : 1;
+    /* A next key is pushed when its predecessor starts to encrypt, rotate seconds ahead: a
+     * longer lead would stretch every key's turn to the lead and make --rotate a lie. */
+    if (o->lead_sec > o->rotate_sec)
+        return tlsc_opts_fail(err, errlen, "--lead", "%u is larger than --rotate %u; a key is pushed at most one rotation ahead",
+                              o->lead_sec, o->rotate_sec);
+    /* The window holds every key still decrypting plus one current and one next. */
+    if ((uint64_t)o->ticket_lifetime_sec > (uint64_t)(TLSC_KEYPROTO_MAX_KEYS - 3) * o->rotate_sec)
+        return tlsc_opts_fail(err, errlen, "--ticket-lifetime", "%u is more than %u x --rotate %u (the window holds %u keys)",
+                              o->ticket_lifetime_sec, TLSC_KEYPROTO_MAX_KEYS - 3, o->rotate_sec, TLSC_KEYPROTO_MAX_KEYS);
+    /* A ticket opens up to rotate + lifetime after it was made. */
+    if ((uint64_t)o->rotate_sec + o->ticket_lifetime_sec > WEEK_SEC)
+        return tlsc_opts_fail(err, errlen, "--ticket-lifetime", "%u plus --rotate %u is more than 604800 s (7 days, RFC 8446)",
+                              o->ticket_lifetime_sec, o->rotate_sec);
+    return 0;
+}
+
+/* Parses and checks everything that needs no file or socket. */
+static int parse_cli(cli_t *c, int argc, char **argv, char *err, size_t errlen)
+{
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->level = TLSC_LOG_INFO;
+    c->o.grace_ms = 2000;
+    if ((rc = tlsc_opts_parse(&spec, c, argc, argv, environ, err, errlen)) != 0)
+        return rc;
+    if (c->secret_file == NULL)
+        return tlsc_opts_fail(err, errlen, "--secret-file", "is required (see --help)");
+    if (c->o.listen == NULL && c->o.unix_path == NULL)
+        return tlsc_opts_fail(err, errlen, "--listen or --unix", "give at least one (see --help)");
+    return check_window(&c->o, err, errlen);
 }
 
 /* Keeps keys out of core dumps and away from ptrace by other users. */
@@ -68,87 +220,19 @@ static void on_signal(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
-    enum { O_LISTEN = 256, O_UNIX, O_SECRET, O_ROTATE, O_LIFETIME, O_LEAD, O_GRACE, O_NODE, O_LOG, O_HELP, O_VERSION };
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, O_LISTEN},
-        {"unix", required_argument, NULL, O_UNIX},
-        {"secret-file", required_argument, NULL, O_SECRET},
-        {"rotate", required_argument, NULL, O_ROTATE},
-        {"ticket-lifetime", required_argument, NULL, O_LIFETIME},
-        {"lead", required_argument, NULL, O_LEAD},
-        {"grace-ms", required_argument, NULL, O_GRACE},
-        {"node", required_argument, NULL, O_NODE},
-        {"log-level", required_argument, NULL, O_LOG},
-        {"help", no_argument, NULL, O_HELP},
-        {"version", no_argument, NULL, O_VERSION},
-        {NULL, 0, NULL, 0},
-    };
-    tlsc_daemon_options_t o;
-    const char *secret_file = NULL;
+    cli_t c;
+    tlsc_daemon_options_t *o = &c.o;
     unsigned char psk[TLSC_KEYPROTO_PSK_LEN];
-    char err[512], host[65] = "daemon", tag[128];
-    tlsc_log_level_t level = TLSC_LOG_INFO;
-    unsigned grace = 2000;
-    int c, rc;
+    char err[1024], host[65] = "daemon", tag[128];
+    int rc;
 
-    memset(&o, 0, sizeof(o));
     harden_process();
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case O_LISTEN:
-            o.listen = optarg;
-            break;
-        case O_UNIX:
-            o.unix_path = optarg;
-            break;
-        case O_SECRET:
-            secret_file = optarg;
-            break;
-        case O_ROTATE:
-            if (parse_uint("--rotate", optarg, 1, 7 * 86400, &o.rotate_sec) != 0)
-                return 2;
-            break;
-        case O_LIFETIME:
-            if (parse_uint("--ticket-lifetime", optarg, 1, 7 * 86400, &o.ticket_lifetime_sec) != 0)
-                return 2;
-            break;
-        case O_LEAD:
-            if (parse_uint("--lead", optarg, 1, 7 * 86400, &o.lead_sec) != 0)
-                return 2;
-            break;
-        case O_GRACE:
-            if (parse_uint("--grace-ms", optarg, 0, 600000, &grace) != 0)
-                return 2;
-            break;
-        case O_NODE:
-            o.node = optarg;
-            break;
-        case O_LOG:
-            if (tlsc_log_parse_level(optarg, &level) != 0) {
-                fprintf(stderr, "tlscache-daemon: --log-level %s: expected error|warn|info|debug\n", optarg);
-                return 2;
-            }
-            break;
-        case O_HELP:
-            fputs(usage, stdout);
-            return 0;
-        case O_VERSION:
-            printf("tlscache-daemon %s\n", TLSC_VERSION);
-            return 0;
-        default:
-            fputs(usage, stderr);
-            return 2;
-        }
+    if ((rc = parse_cli(&c, argc, argv, err, sizeof(err))) != 0) {
+        if (rc < 0)
+            fprintf(stderr, "tlscache-daemon: %s\n", err);
+        return rc < 0 ? TLSC_EXIT_USAGE : TLSC_EXIT_OK;
     }
-    if (optind < argc) {
-        fprintf(stderr, "tlscache-daemon: unexpected argument %s\n%s", argv[optind], usage);
-        return 2;
-    }
-    if (secret_file == NULL) {
-        fprintf(stderr, "tlscache-daemon: --secret-file is required\n%s", usage);
-        return 2;
-    }
-    if (o.node == NULL) {
+    if (o->node == NULL) {
         if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
             snprintf(host, sizeof(host), "daemon");
         /* HELLO names allow [A-Za-z0-9._:-]: map anything else to '-'. */
@@ -156,33 +240,31 @@ int main(int argc, char **argv)
             if (!(*p == '.' || *p == '_' || *p == ':' || *p == '-' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
                   (*p >= 'A' && *p <= 'Z')))
                 *p = '-';
-        o.node = host;
+        o->node = host;
     }
-    o.grace_ms = grace;
-    snprintf(tag, sizeof(tag), "tlscache-daemon[%s]", o.node);
+    snprintf(tag, sizeof(tag), "tlscache-daemon[%s]", o->node);
     tlsc_log_set_tag(tag);
-    tlsc_log_set_level(level);
-    if (tlsc_keyproto_psk_load(secret_file, psk, err, sizeof(err)) != 0) {
+    tlsc_log_set_level(c.level);
+    if (tlsc_keyproto_psk_load(c.secret_file, psk, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-daemon: --secret-file: %s\n", err);
-        return 2;
+        return TLSC_EXIT_FAILURE;
     }
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t *loop = uv_default_loop();
-    rc = tlsc_daemon_new(loop, &o, psk, &daemon_, err, sizeof(err));
+    rc = tlsc_daemon_new(loop, o, psk, &daemon_, err, sizeof(err));
     OPENSSL_cleanse(psk, sizeof(psk));
     if (rc != 0) {
         fprintf(stderr, "tlscache-daemon: %s\n", err);
-        return 2;
+        return TLSC_EXIT_FAILURE;
     }
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
-    tlsc_log_info("listening%s%s%s%s; rotate %us, ticket lifetime %us, grace %ums", o.listen ? " on " : "",
-                  o.listen ? o.listen : "", o.unix_path ? " and unix:" : "", o.unix_path ? o.unix_path : "",
-                  o.rotate_sec ? o.rotate_sec : 3600,
-                  o.ticket_lifetime_sec ? o.ticket_lifetime_sec : (o.rotate_sec ? o.rotate_sec : 3600), grace);
+    tlsc_log_info("listening%s%s%s%s; rotate %us, ticket lifetime %us, lead %us, grace %ums", o->listen ? " on " : "",
+                  o->listen ? o->listen : "", o->unix_path ? " and unix:" : "", o->unix_path ? o->unix_path : "", o->rotate_sec,
+                  o->ticket_lifetime_sec, o->lead_sec, o->grace_ms);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
-    return 0;
+    return TLSC_EXIT_OK;
 }
