@@ -1,0 +1,95 @@
+#ifndef TLSC_CONN_H
+#define TLSC_CONN_H
+
+/*
+ * A worker's client connections: accept, read, TLS over memory BIOs, write, close. OpenSSL
+ * writes into a memory BIO and this module decides when those bytes reach the socket, which is
+ * what lets a new session's last flight be held back until the store has it (hold / release,
+ * asked for by the session hooks). After the handshake a handler (the built-in responder, or
+ * a proxy) gets the plaintext; it never touches handshake state.
+ *
+ * States, in firing order:
+ *   HELLO     accepted; the ClientHello has not been read in full
+ *   LOOKUP    a store read is in flight, the handshake parked (only when a session was offered)
+ *   HANDSHAKE OpenSSL drives the rest of the handshake
+ *   OPEN      the handler has the connection
+ *   CLOSING   closed or closing; nothing runs any more
+ * so a connection goes HELLO → (LOOKUP) → HANDSHAKE → OPEN → CLOSING, and may jump to CLOSING
+ * from any state.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "session.h"
+#include "stats.h"
+#include "tls.h"
+
+typedef struct tlsc_conns_s tlsc_conns_t;
+typedef struct tlsc_conn_s tlsc_conn_t;
+
+typedef enum {
+    TLSC_CONN_HELLO,
+    TLSC_CONN_LOOKUP,
+    TLSC_CONN_HANDSHAKE,
+    TLSC_CONN_OPEN,
+    TLSC_CONN_CLOSING,
+} tlsc_conn_state_t;
+
+/** What runs once the handshake is done. */
+typedef struct {
+    /** Handshake done: returns the connection's handler state, or NULL to close it. */
+    void *(*open)(void *hdata, tlsc_conn_t *c);
+    /** Plaintext from the client (valid only during the call). */
+    void (*data)(void *state, tlsc_conn_t *c, const char *buf, size_t len);
+    /** The connection is going away: free `state`. */
+    void (*close)(void *state);
+    void *hdata;
+} tlsc_handler_t;
+
+typedef struct {
+    uv_loop_t *loop;
+    tlsc_session_t *session;
+    tlsc_stats_t *stats;
+    const tlsc_handler_t *handler;
+    /** Called when draining and the last connection has closed. */
+    void (*on_drained)(void *data);
+    void *data;
+} tlsc_conns_options_t;
+
+/** A worker's connection set (copies the options). NULL when out of memory. */
+tlsc_conns_t *tlsc_conns_new(const tlsc_conns_options_t *o);
+/** Frees the set; every connection must have closed (tlsc_conns_count() == 0). */
+void tlsc_conns_free(tlsc_conns_t *cs);
+/** The contexts new connections start with (at start and after a reload). */
+void tlsc_conns_set_tls(tlsc_conns_t *cs, tlsc_tls_t *tls);
+/** Starts accepting on a listening socket the worker owns. Returns 0 or a UV_E* code. */
+int tlsc_conns_listen(tlsc_conns_t *cs, uv_tcp_t *listener, int backlog);
+/** Closes connections whose deadline passed (handshake, request) or all once `drain_deadline_ms` passed (0: none). */
+void tlsc_conns_sweep(tlsc_conns_t *cs, uint64_t now_ms, uint64_t drain_deadline_ms);
+/** Accepts nothing more; on_drained runs once the last connection closed (at once if none). */
+void tlsc_conns_drain(tlsc_conns_t *cs);
+/** Closes every connection now (the loop must run on for their handles to close). */
+void tlsc_conns_close_all(tlsc_conns_t *cs);
+/** Open connections. */
+size_t tlsc_conns_count(const tlsc_conns_t *cs);
+
+/* For handlers. */
+
+/** Encrypts and sends `len` bytes. Returns 0, or -1 when the connection failed (it is closing). */
+int tlsc_conn_write(tlsc_conn_t *c, const void *buf, size_t len);
+/** Sends close_notify after what was written, then closes once everything is on the wire. */
+void tlsc_conn_end(tlsc_conn_t *c);
+/** Closes now. */
+void tlsc_conn_close(tlsc_conn_t *c);
+/** The connection's TLS object (for what the handshake negotiated). */
+SSL *tlsc_conn_ssl(const tlsc_conn_t *c);
+/** The SNI the client sent, "" for none. */
+const char *tlsc_conn_sni(const tlsc_conn_t *c);
+/** The state, for tests and logs. */
+tlsc_conn_state_t tlsc_conn_state(const tlsc_conn_t *c);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * This file's one job: session records — encode and seal, open and decode — and the choice of
+ * the sealing key (the daemon's, or the fallback derived from the cluster secret).
+ */
+
+#include "records.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "keyproto.h"
+#include "record.h"
+#include "util.h"
+
+/*
+ * The fallback key: HKDF(PSK of the cluster secret, salt = this name, "tlscache fallback seal
+ * v1"). Records sealed under it carry this name, which no daemon key can have (daemon names are
+ * random), so a reader knows which key opens them (docs/protocol.md).
+ */
+static const unsigned char fallback_name[TLSC_SEAL_NAME_LEN] = "tlscache-psk-v1";
+
+struct tlsc_records_s {
+    tlsc_tickets_t *tickets; /* may be NULL */
+    int sealed;
+    unsigned char fallback_key[TLSC_SEAL_KEY_LEN];
+};
+
+int tlsc_records_new(tlsc_tickets_t *tickets, const char *secret_file, tlsc_records_t **out, char *err, size_t errlen)
+{
+    unsigned char psk[TLSC_KEYPROTO_PSK_LEN];
+    tlsc_records_t *r;
+
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    r->tickets = tickets;
+    if (secret_file != NULL) {
+        if (tlsc_keyproto_psk_load(secret_file, psk, err, errlen) != 0)
+            goto fail;
+        if (tlsc_keyproto_derive(psk, fallback_name, "tlscache fallback seal v1", r->fallback_key, sizeof(r->fallback_key)) != 0) {
+            snprintf(err, errlen, "%s: cannot derive the record sealing key", secret_file);
+            goto fail;
+        }
+        OPENSSL_cleanse(psk, sizeof(psk));
+        r->sealed = 1;
+    }
+    *out = r;
+    return 0;
+
+fail:
+    OPENSSL_cleanse(psk, sizeof(psk));
+    tlsc_records_free(r);
+    return -1;
+}
+
+void tlsc_records_free(tlsc_records_t *r)
+{
+    if (r == NULL)
+        return;
+    OPENSSL_cleanse(r->fallback_key, sizeof(r->fallback_key));
+    free(r);
+}
+
+int tlsc_records_sealed(const tlsc_records_t *r)
+{
+    return r->sealed;
+}
+
+/* The key that opens records named `name`: the fallback, or a daemon key still held. */
+static int key_for(tlsc_records_t *r, const unsigned char name[TLSC_SEAL_NAME_LEN], unsigned char key[TLSC_SEAL_KEY_LEN])
+{
+    if (memcmp(name, fallback_name, TLSC_SEAL_NAME_LEN) == 0) {
+        memcpy(key, r->fallback_key, TLSC_SEAL_KEY_LEN);
+        return 0;
+    }
+    if (r->tickets == NULL)
+        return -1;
+    return tlsc_tickets_seal_key(r->tickets, name, key);
+}
+
+/* The key that seals a new record: the daemon's current one, else the fallback. */
+static void current_key(tlsc_records_t *r, unsigned char name[TLSC_SEAL_NAME_LEN], unsigned char key[TLSC_SEAL_KEY_LEN])
+{
+    if (r->tickets != NULL && tlsc_tickets_current_seal_key(r->tickets, name, key) == 0)
+        return;
+    memcpy(name, fallback_name, TLSC_SEAL_NAME_LEN);
+    memcpy(key, r->fallback_key, TLSC_SEAL_KEY_LEN);
+}
+
+int tlsc_records_encode(tlsc_records_t *r, SSL_SESSION *sess, tlsc_seal_aad_t *aad, unsigned char **out, size_t *outlen)
+{
+    unsigned char name[TLSC_SEAL_NAME_LEN], key[TLSC_SEAL_KEY_LEN], *plain, *rec;
+    size_t plain_len, sealed_len;
+    int rc = TLSC_RECORDS_ENOMEM;
+
+    if (tlsc_record_encode_plain(sess, &plain, &plain_len) != 0)
+        return TLSC_RECORDS_EDECODE;
+    if (!r->sealed) {
+        *out = plain;
+        *outlen = plain_len;
+        return 0;
+    }
+    current_key(r, name, key);
+    if ((rec = malloc(plain_len + TLSC_SEAL_OVERHEAD)) == NULL)
+        goto done;
+    rec[0] = TLSC_RECORD_SEALED;
+    aad->tls_version = (uint16_t)SSL_SESSION_get_protocol_version(sess);
+    if (tlsc_seal(key, name, aad, plain + 1, plain_len - 1, rec + 1, plain_len - 1 + TLSC_SEAL_OVERHEAD, &sealed_len) != 0) {
+        free(rec);
+        goto done;
+    }
+    *out = rec;
+    *outlen = 1 + sealed_len;
+    rc = 0;
+done:
+    OPENSSL_cleanse(key, sizeof(key));
+    tlsc_secure_free(plain, plain_len);
+    return rc;
+}
+
+static int decode_sealed(tlsc_records_t *r, const unsigned char *rec, size_t len, const tlsc_seal_aad_t *aad,
+                         const unsigned char *id, size_t id_len, int version, SSL_SESSION **out)
+{
+    unsigned char name[TLSC_SEAL_NAME_LEN], key[TLSC_SEAL_KEY_LEN], der[TLSC_RECORD_MAX];
+    size_t der_len;
+    int rc;
+
+    if (len < 1 || rec[0] != TLSC_SEAL_VERSION)
+        return TLSC_RECORDS_EVERSION;
+    if (len > TLSC_RECORD_MAX + TLSC_SEAL_OVERHEAD || tlsc_seal_key_name(rec, len, name) != 0)
+        return TLSC_RECORDS_EDECODE;
+    if (key_for(r, name, key) != 0)
+        return TLSC_RECORDS_EUNKNOWN_KEY;
+    if (tlsc_unseal(key, aad, rec, len, der, sizeof(der), &der_len) != 0) {
+        rc = TLSC_RECORDS_EAUTH;
+    } else {
+        *out = tlsc_record_decode_der(der, der_len, id, id_len, version);
+        rc = *out != NULL ? 0 : TLSC_RECORDS_EDECODE;
+        OPENSSL_cleanse(der, der_len);
+    }
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
+}
+
+int tlsc_records_decode(tlsc_records_t *r, const unsigned char *rec, size_t len, const tlsc_seal_aad_t *aad,
+                        const unsigned char *id, size_t id_len, int version, SSL_SESSION **out)
+{
+    int rc;
+
+    *out = NULL;
+    if (len < 2)
+        rc = TLSC_RECORDS_EDECODE;
+    else if (rec[0] == TLSC_RECORD_SEALED)
+        rc = r->sealed ? decode_sealed(r, rec + 1, len - 1, aad, id, id_len, version, out) : TLSC_RECORDS_ESEALED;
+    else if (rec[0] != TLSC_RECORD_PLAIN)
+        rc = TLSC_RECORDS_EVERSION;
+    else if (r->sealed)
+        rc = TLSC_RECORDS_EPLAIN;
+    else
+        rc = (*out = tlsc_record_decode_der(rec + 1, len - 1, id, id_len, version)) != NULL ? 0 : TLSC_RECORDS_EDECODE;
+    ERR_clear_error();
+    return rc;
+}
+
+const char *tlsc_records_strerror(int code)
+{
+    switch (code) {
+    case TLSC_RECORDS_OK:
+        return "ok";
+    case TLSC_RECORDS_EUNKNOWN_KEY:
+        return "sealed under a key this node does not hold (expired, or another cluster secret)";
+    case TLSC_RECORDS_EPLAIN:
+        return "plain record, but this node seals (one node without the cluster secret?)";
+    case TLSC_RECORDS_ESEALED:
+        return "sealed record, but this node has no cluster secret (one node with --keyd, one without?)";
+    case TLSC_RECORDS_EVERSION:
+        return "unknown record format version";
+    case TLSC_RECORDS_EAUTH:
+        return "does not open: tampered, or bound to another key, SNI or TLS version";
+    case TLSC_RECORDS_EDECODE:
+        return "opens but is not the session asked for";
+    default:
+        return "out of memory";
+    }
+}

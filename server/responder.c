@@ -1,0 +1,101 @@
+/*
+ * This file's one job: the built-in HTTP responder that runs after the handshake and answers
+ * one JSON line about the connection.
+ */
+
+#include "responder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REQUEST_MAX 8192 /* a request head larger than this gets 431 */
+
+typedef struct {
+    const tlsc_responder_t *r;
+    size_t len;
+    char req[REQUEST_MAX + 1];
+} request_t;
+
+size_t tlsc_responder_json_escape(char *out, size_t cap, const char *s, size_t len)
+{
+    size_t n = 0;
+
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < len && n + 7 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static void reply(const tlsc_responder_t *r, tlsc_conn_t *c, int status)
+{
+    SSL *ssl = tlsc_conn_ssl(c);
+    const unsigned char *alpn = NULL;
+    unsigned int alpn_len = 0;
+    const char *sni = tlsc_conn_sni(c), *group = NULL;
+    char body[768], head[256], alpn_js[300], sni_js[300];
+    int blen, hlen, nid;
+
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    tlsc_responder_json_escape(alpn_js, sizeof(alpn_js), (const char *)alpn, alpn_len);
+    tlsc_responder_json_escape(sni_js, sizeof(sni_js), sni, strlen(sni));
+    if ((nid = SSL_get_negotiated_group(ssl)) != NID_undef)
+        group = SSL_group_to_name(ssl, nid);
+    blen = snprintf(body, sizeof(body),
+                    "{\"node\":\"%s\",\"worker\":%u,\"pid\":%d,\"protocol\":\"%s\",\"cipher\":\"%s\",\"group\":\"%s\","
+                    "\"sni\":\"%s\",\"alpn\":\"%s\",\"resumed\":%s}\n",
+                    r->node, r->worker, r->pid, SSL_get_version(ssl), SSL_get_cipher_name(ssl), group ? group : "", sni_js,
+                    alpn_js, SSL_session_reused(ssl) ? "true" : "false");
+    hlen = snprintf(head, sizeof(head),
+                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", status,
+                    status == 200 ? "OK" : "Request Header Fields Too Large", blen);
+    if (tlsc_conn_write(c, head, (size_t)hlen) == 0 && tlsc_conn_write(c, body, (size_t)blen) == 0)
+        tlsc_conn_end(c);
+}
+
+static void *on_open(void *hdata, tlsc_conn_t *c)
+{
+    request_t *q = malloc(sizeof(*q));
+
+    if (q != NULL) {
+        q->r = hdata;
+        q->len = 0;
+    }
+    return q;
+}
+
+/* Collects the request head; answers once it is complete (or too large). */
+static void on_data(void *state, tlsc_conn_t *c, const char *buf, size_t len)
+{
+    request_t *q = state;
+    size_t take = len < REQUEST_MAX - q->len ? len : REQUEST_MAX - q->len;
+
+    memcpy(q->req + q->len, buf, take);
+    q->len += take;
+    q->req[q->len] = '\0';
+    if (strstr(q->req, "\r\n\r\n") != NULL || strstr(q->req, "\n\n") != NULL)
+        reply(q->r, c, 200);
+    else if (q->len == REQUEST_MAX)
+        reply(q->r, c, 431);
+}
+
+static void on_close(void *state)
+{
+    free(state);
+}
+
+void tlsc_responder_handler(tlsc_responder_t *r, tlsc_handler_t *out)
+{
+    *out = (tlsc_handler_t){.open = on_open, .data = on_data, .close = on_close, .hdata = r};
+}

@@ -1,0 +1,102 @@
+#ifndef TLSC_STORE_H
+#define TLSC_STORE_H
+
+/*
+ * The session store: where a worker's session records and counters live, seen as hashes
+ * under string keys, read and written asynchronously. The session module and the stats writer
+ * see only this interface; Redis is one implementation (store_redis.c), a Redis Cluster /
+ * Sentinel client or a node-local cache can be others, and unit tests use a fake one.
+ *
+ * Every request either fails at once (the call returns NULL, the callback never runs, and
+ * *status says why) or completes exactly once through its callback, unless cancelled first.
+ * Callbacks never run from inside the call that made the request.
+ *
+ * Statuses: 0, or a negative UV_E* code: UV_ETIMEDOUT (the deadline passed), UV_EAGAIN (the
+ * store is overdue, asked to back off), UV_ENOTCONN (not connected), UV_EPROTO (an answer
+ * of the wrong shape), UV_ENOBUFS (too much in flight), UV_EINVAL.
+ */
+
+#include <stddef.h>
+
+#define TLSC_STORE_MAX_FIELDS 32 /* the most fields one put may carry */
+
+typedef struct tlsc_store_s tlsc_store_t;
+typedef struct tlsc_store_req_s tlsc_store_req_t;
+
+/** One field of a hash: a name and a binary-safe value. */
+typedef struct {
+    const char *name;
+    const void *value;
+    size_t len;
+} tlsc_store_field_t;
+
+/**
+ * A read completed: status 0 with `value` NULL is a miss, status 0 with a value is a hit
+ * (`value` is valid only during the call); a negative status is a failure.
+ */
+typedef void (*tlsc_store_get_cb)(int status, const unsigned char *value, size_t len, void *data);
+/** A write or delete completed: 0, or a negative UV_E* code. */
+typedef void (*tlsc_store_done_cb)(int status, void *data);
+
+typedef struct {
+    int (*ready)(const tlsc_store_t *st);
+    tlsc_store_req_t *(*get)(tlsc_store_t *st, const char *key, size_t key_len, const char *field, int take,
+                             unsigned timeout_ms, tlsc_store_get_cb cb, void *data, int *status);
+    tlsc_store_req_t *(*put)(tlsc_store_t *st, const char *key, size_t key_len, const tlsc_store_field_t *fields,
+                             size_t nfields, unsigned ttl_sec, unsigned timeout_ms, tlsc_store_done_cb cb, void *data,
+                             int *status);
+    tlsc_store_req_t *(*del)(tlsc_store_t *st, const char *key, size_t key_len, unsigned timeout_ms, tlsc_store_done_cb cb,
+                             void *data, int *status);
+    void (*cancel)(tlsc_store_t *st, tlsc_store_req_t *req);
+    void (*close)(tlsc_store_t *st);
+} tlsc_store_ops_t;
+
+/** Every implementation begins its struct with this. */
+struct tlsc_store_s {
+    const tlsc_store_ops_t *ops;
+};
+
+/** Non-zero when the store answers now; requests made while it does not fail at once. */
+static inline int tlsc_store_ready(const tlsc_store_t *st)
+{
+    return st->ops->ready(st);
+}
+
+/**
+ * Reads `field` of the hash at `key`. With `take` the hash is deleted in the same atomic step,
+ * so that at most one reader across the cluster ever gets it (TLS 1.3 single-use tickets).
+ */
+static inline tlsc_store_req_t *tlsc_store_get(tlsc_store_t *st, const char *key, size_t key_len, const char *field, int take,
+                                               unsigned timeout_ms, tlsc_store_get_cb cb, void *data, int *status)
+{
+    return st->ops->get(st, key, key_len, field, take, timeout_ms, cb, data, status);
+}
+
+/** Writes the fields of the hash at `key` and sets its lifetime to `ttl_sec`, atomically. */
+static inline tlsc_store_req_t *tlsc_store_put(tlsc_store_t *st, const char *key, size_t key_len, const tlsc_store_field_t *fields,
+                                               size_t nfields, unsigned ttl_sec, unsigned timeout_ms, tlsc_store_done_cb cb,
+                                               void *data, int *status)
+{
+    return st->ops->put(st, key, key_len, fields, nfields, ttl_sec, timeout_ms, cb, data, status);
+}
+
+/** Deletes the hash at `key` (a missing key is not an error). */
+static inline tlsc_store_req_t *tlsc_store_del(tlsc_store_t *st, const char *key, size_t key_len, unsigned timeout_ms,
+                                               tlsc_store_done_cb cb, void *data, int *status)
+{
+    return st->ops->del(st, key, key_len, timeout_ms, cb, data, status);
+}
+
+/** Detaches a request's callback: it will not run. */
+static inline void tlsc_store_cancel(tlsc_store_t *st, tlsc_store_req_t *req)
+{
+    st->ops->cancel(st, req);
+}
+
+/** Closes the store; pending callbacks do not run. Its memory goes once the loop let go of it. */
+static inline void tlsc_store_close(tlsc_store_t *st)
+{
+    st->ops->close(st);
+}
+
+#endif

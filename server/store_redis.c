@@ -1,0 +1,303 @@
+/*
+ * This file's one job: the store interface (store.h) on one Redis link, with the one
+ * MULTI/EXEC builder every write and taking read goes through.
+ */
+
+#include "store_redis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_MAX   1024 /* request wrappers kept for reuse, so a handshake allocates none */
+#define TX_MAX_CMD 4    /* MULTI, two commands, EXEC */
+
+typedef enum { OP_GET, OP_PUT, OP_DEL } op_t;
+
+typedef struct store_redis_s store_redis_t;
+
+struct tlsc_store_req_s {
+    store_redis_t *st;
+    tlsc_redis_req_t *rreq;
+    op_t op;
+    int take;
+    tlsc_store_get_cb get_cb;
+    tlsc_store_done_cb done_cb;
+    void *data;
+    tlsc_store_req_t *prev, *next; /* the live list while in flight, the pool's list after */
+};
+
+struct store_redis_s {
+    tlsc_store_t base;
+    tlsc_redis_t *redis;
+    tlsc_store_req_t *live; /* in flight: freed by close, whose callbacks never run */
+    tlsc_store_req_t *pool;
+    size_t pooled;
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* One transaction builder: MULTI, the commands, EXEC, argument counts taken from the arrays. */
+
+typedef struct {
+    size_t n;
+    int argc[TX_MAX_CMD];
+    const char *const *argv[TX_MAX_CMD];
+    const size_t *argvlen[TX_MAX_CMD];
+} tx_t;
+
+static const char *const multi_argv[] = {"MULTI"}, *const exec_argv[] = {"EXEC"};
+static const size_t multi_len[] = {5}, exec_len[] = {4};
+
+static void tx_add(tx_t *tx, int argc, const char *const *argv, const size_t *argvlen)
+{
+    tx->argc[tx->n] = argc;
+    tx->argv[tx->n] = argv;
+    tx->argvlen[tx->n] = argvlen;
+    tx->n++;
+}
+
+static void tx_begin(tx_t *tx)
+{
+    tx->n = 0;
+    tx_add(tx, 1, multi_argv, multi_len);
+}
+
+static void tx_end(tx_t *tx)
+{
+    tx_add(tx, 1, exec_argv, exec_len);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static tlsc_store_req_t *req_get(store_redis_t *s)
+{
+    tlsc_store_req_t *req = s->pool;
+
+    if (req != NULL) {
+        s->pool = req->next;
+        s->pooled--;
+    } else if ((req = malloc(sizeof(*req))) == NULL) {
+        return NULL;
+    }
+    memset(req, 0, sizeof(*req));
+    req->st = s;
+    req->next = s->live;
+    if (s->live != NULL)
+        s->live->prev = req;
+    s->live = req;
+    return req;
+}
+
+static void req_put(store_redis_t *s, tlsc_store_req_t *req)
+{
+    if (req->prev != NULL)
+        req->prev->next = req->next;
+    else
+        s->live = req->next;
+    if (req->next != NULL)
+        req->next->prev = req->prev;
+    if (s->pooled >= POOL_MAX) {
+        free(req);
+        return;
+    }
+    req->prev = NULL;
+    req->next = s->pool;
+    s->pool = req;
+    s->pooled++;
+}
+
+/* The HGET answer: a string is a hit, nil a miss, anything else a protocol error. */
+static void on_get_reply(tlsc_store_req_t *req, int status, const redisReply *reply)
+{
+    const redisReply *val = reply;
+
+    if (status == 0 && req->take)
+        val = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 ? reply->element[0] : NULL;
+    if (status != 0)
+        req->get_cb(status, NULL, 0, req->data);
+    else if (val != NULL && val->type == REDIS_REPLY_STRING)
+        req->get_cb(0, (const unsigned char *)val->str, val->len, req->data);
+    else if (val != NULL && val->type == REDIS_REPLY_NIL)
+        req->get_cb(0, NULL, 0, req->data);
+    else
+        req->get_cb(UV_EPROTO, NULL, 0, req->data);
+}
+
+static void on_reply(int status, const redisReply *reply, void *data)
+{
+    tlsc_store_req_t *req = data;
+    store_redis_t *s = req->st;
+
+    switch (req->op) {
+    case OP_GET:
+        on_get_reply(req, status, reply);
+        break;
+    case OP_PUT: /* EXEC answers an array; nil (aborted) or an error is a failed write */
+        req->done_cb(status != 0 ? status : reply->type == REDIS_REPLY_ARRAY ? 0 : UV_EPROTO, req->data);
+        break;
+    case OP_DEL:
+        req->done_cb(status != 0 ? status : reply->type == REDIS_REPLY_INTEGER ? 0 : UV_EPROTO, req->data);
+        break;
+    }
+    req_put(s, req);
+}
+
+static tlsc_store_req_t *send_req(store_redis_t *s, tlsc_store_req_t *req, const tx_t *tx, unsigned timeout_ms, int *status)
+{
+    req->rreq = tlsc_redis_send(s->redis, tx->n, tx->argc, tx->argv, tx->argvlen, timeout_ms, on_reply, req, status);
+    if (req->rreq == NULL) {
+        req_put(s, req);
+        return NULL;
+    }
+    return req;
+}
+
+static tlsc_store_req_t *redis_get(tlsc_store_t *st, const char *key, size_t key_len, const char *field, int take,
+                                   unsigned timeout_ms, tlsc_store_get_cb cb, void *data, int *status)
+{
+    store_redis_t *s = (store_redis_t *)st;
+    const char *hget[] = {"HGET", key, field}, *del[] = {"DEL", key};
+    size_t hget_len[] = {4, key_len, strlen(field)}, del_len[] = {3, key_len};
+    tlsc_store_req_t *req;
+    tx_t tx;
+
+    if ((req = req_get(s)) == NULL) {
+        *status = UV_ENOMEM;
+        return NULL;
+    }
+    req->op = OP_GET;
+    req->take = take;
+    req->get_cb = cb;
+    req->data = data;
+    if (take) {
+        tx_begin(&tx);
+        tx_add(&tx, 3, hget, hget_len);
+        tx_add(&tx, 2, del, del_len);
+        tx_end(&tx);
+    } else {
+        tx.n = 0;
+        tx_add(&tx, 3, hget, hget_len);
+    }
+    return send_req(s, req, &tx, timeout_ms, status);
+}
+
+static tlsc_store_req_t *redis_put(tlsc_store_t *st, const char *key, size_t key_len, const tlsc_store_field_t *fields,
+                                   size_t nfields, unsigned ttl_sec, unsigned timeout_ms, tlsc_store_done_cb cb, void *data,
+                                   int *status)
+{
+    store_redis_t *s = (store_redis_t *)st;
+    const char *hset[2 + 2 * TLSC_STORE_MAX_FIELDS];
+    size_t hset_len[2 + 2 * TLSC_STORE_MAX_FIELDS];
+    char ttl[16];
+    const char *expire[] = {"EXPIRE", key, ttl};
+    size_t expire_len[] = {6, key_len, 0};
+    tlsc_store_req_t *req;
+    size_t argc = 0;
+    tx_t tx;
+
+    if (nfields == 0 || nfields > TLSC_STORE_MAX_FIELDS) {
+        *status = UV_EINVAL;
+        return NULL;
+    }
+    hset[argc] = "HSET";
+    hset_len[argc++] = 4;
+    hset[argc] = key;
+    hset_len[argc++] = key_len;
+    for (size_t i = 0; i < nfields; i++) {
+        hset[argc] = fields[i].name;
+        hset_len[argc++] = strlen(fields[i].name);
+        hset[argc] = fields[i].len > 0 ? fields[i].value : ""; /* an empty value may come as NULL */
+        hset_len[argc++] = fields[i].len;
+    }
+    expire_len[2] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_sec);
+    if ((req = req_get(s)) == NULL) {
+        *status = UV_ENOMEM;
+        return NULL;
+    }
+    req->op = OP_PUT;
+    req->done_cb = cb;
+    req->data = data;
+    tx_begin(&tx);
+    tx_add(&tx, (int)argc, hset, hset_len);
+    tx_add(&tx, 3, expire, expire_len);
+    tx_end(&tx);
+    return send_req(s, req, &tx, timeout_ms, status);
+}
+
+static tlsc_store_req_t *redis_del(tlsc_store_t *st, const char *key, size_t key_len, unsigned timeout_ms, tlsc_store_done_cb cb,
+                                   void *data, int *status)
+{
+    store_redis_t *s = (store_redis_t *)st;
+    const char *del[] = {"DEL", key};
+    size_t del_len[] = {3, key_len};
+    tlsc_store_req_t *req;
+    tx_t tx = {0};
+
+    if ((req = req_get(s)) == NULL) {
+        *status = UV_ENOMEM;
+        return NULL;
+    }
+    req->op = OP_DEL;
+    req->done_cb = cb;
+    req->data = data;
+    tx_add(&tx, 2, del, del_len);
+    return send_req(s, req, &tx, timeout_ms, status);
+}
+
+static int redis_ready(const tlsc_store_t *st)
+{
+    return tlsc_redis_ready(((const store_redis_t *)st)->redis);
+}
+
+static void redis_cancel(tlsc_store_t *st, tlsc_store_req_t *req)
+{
+    store_redis_t *s = (store_redis_t *)st;
+
+    tlsc_redis_cancel(req->rreq);
+    req_put(s, req);
+}
+
+/* The Redis client frees itself once its handles closed; the wrapper can go now. */
+static void redis_close(tlsc_store_t *st)
+{
+    store_redis_t *s = (store_redis_t *)st;
+    tlsc_store_req_t *req;
+
+    tlsc_redis_close(s->redis);
+    while ((req = s->live) != NULL) {
+        s->live = req->next;
+        free(req);
+    }
+    while ((req = s->pool) != NULL) {
+        s->pool = req->next;
+        free(req);
+    }
+    free(s);
+}
+
+static const tlsc_store_ops_t redis_ops = {
+    .ready = redis_ready,
+    .get = redis_get,
+    .put = redis_put,
+    .del = redis_del,
+    .cancel = redis_cancel,
+    .close = redis_close,
+};
+
+int tlsc_store_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_store_t **out, char *err, size_t errlen)
+{
+    store_redis_t *s;
+    int rc;
+
+    if ((s = calloc(1, sizeof(*s))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return UV_ENOMEM;
+    }
+    s->base.ops = &redis_ops;
+    if ((rc = tlsc_redis_new(loop, o, &s->redis, err, errlen)) != 0) {
+        free(s);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
