@@ -232,7 +232,7 @@ ok=0
 for i in 1 2 3 4 5 6; do
     bench redis-back-$i --tls 1.2 --mode id --connections 200 --concurrency 4 &&
         summary=$(bench_check redis-back-$i --min-rate 0.99 --max-errors 0) && { ok=1; break; }
-    sleep 2
+    sleep 2 # lint: ok (a bounded retry: up to 6 bench runs until resumption is back)
 done
 if [ "$ok" = 1 ]; then pass "resumption back after the Redis restart: $summary"; else fail "resumption back after the Redis restart: $summary"; fi
 
