@@ -43,7 +43,14 @@ PB=$(free_port)
 start_node A "$PA" "${EXTRA[@]}"
 start_node B "$PB" "${EXTRA[@]}"
 echo "   node A        127.0.0.1:$PA ($WORKERS workers)   node B 127.0.0.1:$PB ($WORKERS workers)"
-sleep 1
+# every_worker_up: each worker of both nodes has published its stats (its Redis link is up).
+every_worker_up() {
+    local n
+    n=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'tlscache:stats:*' | wc -l)
+    echo "$n of $((2 * WORKERS)) workers publishing"
+    [ "$n" -ge $((2 * WORKERS)) ]
+}
+wait_for 15 "every worker's first stats in Redis" every_worker_up || echo "   (going on anyway)"
 
 echo
 echo "== A session made on one worker resumes on another (openssl s_client -sess_out / -sess_in)"

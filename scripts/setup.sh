@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# Installs what tlscache needs on Debian 12 (as root, or with sudo) and builds it twice:
-# build/ (optimized) and build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer).
+# Installs what tlscache and every test, benchmark and script in the tree need on Debian 12 (as
+# root, or with sudo) and builds it twice, warnings as errors: build/ (optimized, hardened) and
+# build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer).
 #   scripts/setup.sh            # packages + both builds
 #   TLSC_SKIP_APT=1 scripts/setup.sh   # builds only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential cmake pkg-config clang libssl-dev libhiredis-dev libuv1-dev openssl
-      redis-server redis-tools nginx-light haproxy gnuplot-nox jq python3 iproute2 procps
-      docker.io docker-compose debootstrap)
+# What uses what:
+#   build:                     build-essential cmake pkg-config libssl-dev libhiredis-dev libuv1-dev
+#   fuzz stage (scripts/test.sh): clang and its libFuzzer/sanitizer runtime libclang-rt-14-dev
+#   integration tests:         openssl (s_client, s_server, certificates), redis-server redis-tools,
+#                              jq, python3, nodejs (tests/lib/node_client.js), gnuplot-nox
+#                              (tlscache-bench --plot), procps (ps, pgrep), coreutils (timeout)
+#   bench/compare.sh:          nginx-light haproxy bc
+#   container test, images:    docker.io docker-compose debootstrap iproute2
+PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev libssl-dev libhiredis-dev libuv1-dev
+      openssl redis-server redis-tools nginx-light haproxy gnuplot-nox jq bc python3 iproute2 procps
+      coreutils docker.io docker-compose debootstrap)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -26,8 +35,9 @@ if [ -z "${TLSC_SKIP_APT:-}" ]; then
 fi
 
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# -Werror here (CI and developers build through this script); a plain cmake build leaves it off.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLSC_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTLSC_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTLSC_SANITIZE=ON -DTLSC_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 echo "setup: built build/ and build-asan/"
