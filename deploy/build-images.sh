@@ -6,7 +6,6 @@
 #   tlscache-haproxy:latest (deploy/haproxy: Debian's haproxy + haproxy.cfg)
 # Idempotent and cache-friendly: unchanged inputs rebuild nothing (Docker's layer cache).
 # Usage: deploy/build-images.sh [tlscache|redis|haproxy ...]   (default: all)
-# Env: ALLOW_PARTIAL=1 builds the tlscache image from whichever binaries the tree has.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
@@ -36,7 +35,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(redis haproxy tlscache)
 for t in "${targets[@]}"; do
     case $t in
-    tlscache) build tlscache:latest "$ROOT" "$ROOT/Dockerfile" --build-arg "ALLOW_PARTIAL=${ALLOW_PARTIAL:-0}" ;;
+    tlscache) build tlscache:latest "$ROOT" "$ROOT/Dockerfile" ;;
     redis) build tlscache-redis:latest "$ROOT/deploy" "$ROOT/deploy/redis/Dockerfile" ;;
     haproxy) build tlscache-haproxy:latest "$ROOT/deploy" "$ROOT/deploy/haproxy/Dockerfile" ;;
     *) echo "build-images: unknown image '$t' (tlscache, redis, haproxy)" >&2; exit 2 ;;
