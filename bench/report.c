@@ -616,9 +616,9 @@ static const char *partial_note(const tlsc_bench_result_t *r, char *buf, size_t 
     if (frac <= 0.0 || frac >= 1.0)
         return buf;
     if (frac < 0.5 && r->nseconds > 1)
-        snprintf(buf, len, "; the last %.2f s not drawn", frac);
+        snprintf(buf, len, "; the last %.3g s not drawn", frac);
     else
-        snprintf(buf, len, "; the last point scaled from %.2f s", frac);
+        snprintf(buf, len, "; the last point scaled from %.3g s", frac);
     return buf;
 }
 
@@ -676,7 +676,12 @@ void tlsc_bench_plot_script(FILE *out, const char *png, const tlsc_bench_options
             (unsigned long long)r->offered);
     fprintf(out, "set logscale x\nset xlabel 'latency (ms, log scale)'\nset ylabel 'share of handshakes at or below (%%)'\n"
                  "set yrange [0:100]\nset grid\nset key bottom right\n");
+    if (r->lat_full->count + r->lat_resumed->count == 0) {
+        /* No point to draw: gnuplot cannot derive a log axis from nothing and would fail the run. */
+        fprintf(out, "set xrange [0.1:100]\nset label 1 'no handshake completed' at graph 0.5,0.5 center\n");
+    }
     fprintf(out, "plot $full using 1:2 with steps lw 2 title 'full', $resumed using 1:2 with steps lw 2 title 'resumed'\n");
+    fprintf(out, "unset label 1\nset xrange [*:*]\n");
     fprintf(out, "unset logscale x\nset autoscale y\nset yrange [0:*]\n");
     fprintf(out,
             "set title 'throughput (%.0f handshakes/s over %.1f s%s)'\nset xlabel 'second of the run'\n"

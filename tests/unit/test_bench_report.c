@@ -294,6 +294,7 @@ TEST(plot_does_not_draw_the_partial_last_second_as_a_drop)
     for (int i = 0; i < 5; i++)
         ASSERT_EQ(tlsc_bench_result_tick(&r, 3, 0, 0), 0);
     r.full = 305;
+    tlsc_hist_add(r.lat_full, 1500);
 
     /* 5 handshakes in the last 0.05 s: too short to scale, left out. */
     r.elapsed_sec = 3.05;
@@ -307,6 +308,7 @@ TEST(plot_does_not_draw_the_partial_last_second_as_a_drop)
     r.elapsed_sec = 3.8;
     plot = plot_of(&o, &r);
     ASSERT(strstr(plot, "\n3 100 0 0\nEOD\n") != NULL);
+    ASSERT(strstr(plot, "no handshake completed") == NULL); /* latencies to draw: gnuplot picks the axis */
     free(plot);
 
     /* A run shorter than a second keeps its only point, scaled. */
@@ -317,6 +319,26 @@ TEST(plot_does_not_draw_the_partial_last_second_as_a_drop)
     r.elapsed_sec = 0.1;
     plot = plot_of(&o, &r);
     ASSERT(strstr(plot, "$tl << EOD\n0 0 100 0\nEOD\n") != NULL);
+    free(plot);
+    tlsc_bench_result_free(&r);
+}
+
+/* A run where nothing completed (a dead target) still gets its plot: gnuplot fails on an empty log axis. */
+TEST(plot_of_a_run_without_handshakes_has_a_latency_axis)
+{
+    tlsc_bench_options_t o;
+    tlsc_bench_result_t r;
+    char *plot;
+
+    make_result(&o, &r);
+    tlsc_bench_result_free(&r);
+    ASSERT_EQ(tlsc_bench_result_init(&r, 2), 0);
+    r.connections = 40;
+    r.errors[TLSC_BENCH_ERR_CONNECT] = 40;
+    ASSERT_EQ(tlsc_bench_result_tick(&r, 0, 0, 1), 0);
+    r.elapsed_sec = 1.0;
+    plot = plot_of(&o, &r);
+    ASSERT(strstr(plot, "set xrange [0.1:100]\nset label 1 'no handshake completed'") != NULL);
     free(plot);
     tlsc_bench_result_free(&r);
 }
@@ -403,6 +425,7 @@ int main(void)
     RUN(report_dead_target_rates_count_only_successful_handshakes);
     RUN(report_certificate_is_not_called_verified_when_every_verification_failed);
     RUN(plot_does_not_draw_the_partial_last_second_as_a_drop);
+    RUN(plot_of_a_run_without_handshakes_has_a_latency_axis);
     RUN(server_view_shows_ticket_and_records_bad_counters);
     RUN(report_hints_when_an_off_diagonal_cell_never_resumes);
     TEST_DONE();
