@@ -223,4 +223,10 @@ check "server_view_json_has_ticket_and_records_bad_counters" \
 check "server_view_table_has_ticket_and_records_bad_columns" \
     bash -c "grep -q ' rec_bad\$' '$OUT/redis_tickets.txt' && grep -Eq '^  n9 +1 +4 +5 +6 +7\$' '$OUT/redis_tickets.txt'"
 
+# gnuplot fails on an empty log axis: a run where no handshake completed still gets its plot.
+bench deadplot --target "127.0.0.1:$dead" --connections 20 --concurrency 2 --plot "$OUT/dead.png"
+check "dead_target_run_still_writes_its_plot" \
+    bash -c "! grep -q 'gnuplot failed' '$OUT/deadplot.err' && [ \"\$(head -c 4 '$OUT/dead.png' | od -An -c | tr -d ' ')\" = 211PNG ]"
+
+
 finish
