@@ -1,23 +1,29 @@
+/* This file's one job: a pipelined Redis client on a libuv loop that owns its timeouts. */
 #include "redis.h"
 
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <openssl/crypto.h>
 
+#include "dial.h"
 #include "log.h"
 
 /*
- * One connection, one FIFO of requests, two timers, one prepare handle:
+ * One connection (kept up by a tlsc_dial_t), one FIFO of requests, one timer, one prepare
+ * handle:
  *
- *   DOWN --conn_timer--> RESOLVING --> CONNECTING --> HANDSHAKE --> READY
- *     ^                                                               |
- *     +------- CLOSING <------ link_fail (error, EOF, garbage, stall) -+
+ *   DIALING --on_dial_connect--> HANDSHAKE --> READY
+ *     ^                                          |
+ *     +---- link_fail (error, EOF, garbage, stall, an error reply to the handshake)
+ *
+ * The dial resolves, connects, backs off and logs the link's state changes; link_fail hands
+ * it the reason, and whether retrying can help before an operator fixes the URL.
  *
  * Every request, the handshake's AUTH / SELECT / PING included, sits in the FIFO until its
  * last reply has been read, even after it timed out or was cancelled: Redis answers in
@@ -27,7 +33,6 @@
  * `timer` fires at the earliest deadline of a live request, or when the oldest pending reply
  * becomes stall_ms overdue, whichever is first; it is moved only when a new request has an
  * earlier deadline, so a steady stream of requests with one timeout costs no timer work.
- * `conn_timer` counts down the backoff between attempts and then the connect timeout.
  * `flusher` (a uv_prepare) writes everything requested during one loop iteration with one
  * write just before the loop polls again, so a burst of handshakes costs one syscall.
  */
@@ -38,6 +43,7 @@
 #define DEFAULT_TIMEOUT_MS         1000
 #define BACKOFF_MIN_MS             50
 #define BACKOFF_MAX_MS             2000
+#define DEFAULT_PERMANENT_MS       5000 /* after WRONGPASS, NOPERM, a bad db: an operator has to act */
 #define READ_BUF_SIZE              (64 * 1024)
 #define REPLY_MAX_BYTES            ((size_t)8 << 20) /* an unfinished reply larger than this is garbage */
 #define REQUEST_MAX_BYTES          ((size_t)64 << 20)
@@ -46,12 +52,9 @@
 #define BUF_KEEP                   ((size_t)256 << 10) /* larger write buffers are freed once drained */
 
 typedef enum {
-    LINK_DOWN,       /* no stream; conn_timer counts down the backoff */
-    LINK_RESOLVING,  /* uv_getaddrinfo in flight; conn_timer is the connect timeout */
-    LINK_CONNECTING, /* connect in flight; conn_timer is the connect timeout */
-    LINK_HANDSHAKE,  /* AUTH / SELECT / PING sent, their replies pending */
+    LINK_DIALING,   /* no stream: the dial resolves, connects or backs off */
+    LINK_HANDSHAKE, /* AUTH / SELECT / PING sent, their replies pending */
     LINK_READY,
-    LINK_CLOSING, /* the stream is closing; on_link_closed starts the backoff */
 } link_state_t;
 
 struct tlsc_redis_req_s {
@@ -68,12 +71,6 @@ typedef struct {
     size_t len, cap;
 } buf_t;
 
-/* A name lookup in the thread pool. Abandoned on timeout or close by clearing `r`. */
-typedef struct {
-    uv_getaddrinfo_t req;
-    tlsc_redis_t *r;
-} resolve_t;
-
 struct tlsc_redis_s {
     uv_loop_t *loop;
     tlsc_redis_url_t url;
@@ -83,25 +80,16 @@ struct tlsc_redis_s {
     link_state_t state;
     int closing; /* tlsc_redis_close began */
     unsigned pending_closes;
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } link;
-    int link_open; /* link initialized and its close callback not yet run */
-    uv_connect_t connect_req;
-    resolve_t *resolving;
+    tlsc_dial_t *dial;
+    uv_stream_t *stream; /* the dial's, from on_dial_connect until link_fail */
     redisReader *reader; /* a new one per connection */
 
     uv_timer_t timer;
     uint64_t timer_due; /* 0 when stopped */
-    uv_timer_t conn_timer;
     uv_prepare_t flusher;
     int flush_scheduled;
 
-    unsigned backoff_ms, failed_attempts, handshake_left;
-    char last_reason[128]; /* the last failure logged; repeats are not logged again */
+    unsigned handshake_left;
 
     buf_t out;  /* commands not yet written */
     buf_t wbuf; /* the bytes of the uv_write in flight */
@@ -113,10 +101,7 @@ struct tlsc_redis_s {
     char rbuf[READ_BUF_SIZE];
 };
 
-static void link_start(tlsc_redis_t *r);
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
-static void on_connect(uv_connect_t *req, int status);
-static void on_conn_timer(uv_timer_t *t);
+static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data);
 static void on_auth_reply(int status, const redisReply *reply, void *data);
 static void on_select_reply(int status, const redisReply *reply, void *data);
 static void on_ping_reply(int status, const redisReply *reply, void *data);
@@ -126,8 +111,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_timer(uv_timer_t *t);
 static void link_fail(tlsc_redis_t *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void on_link_closed(uv_handle_t *h);
+static void link_down(tlsc_redis_t *r, int status, tlsc_dial_fault_t fault, const char *reason);
 static void on_closed(uv_handle_t *h);
+static void on_dial_closed(void *data);
 
 /* ================================ buffers and RESP ================================ */
 
@@ -353,120 +339,6 @@ static void fail_all(tlsc_redis_t *r, int status)
 
 /* ================================ connecting ================================ */
 
-static void schedule_backoff(tlsc_redis_t *r)
-{
-    r->state = LINK_DOWN;
-    uv_timer_start(&r->conn_timer, on_conn_timer, r->backoff_ms, 0);
-    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
-}
-
-static void abandon_resolve(tlsc_redis_t *r)
-{
-    if (r->resolving != NULL) {
-        r->resolving->r = NULL;
-        uv_cancel((uv_req_t *)&r->resolving->req);
-        r->resolving = NULL;
-    }
-}
-
-static void connect_tcp(tlsc_redis_t *r, const struct sockaddr *sa)
-{
-    int err;
-
-    r->state = LINK_CONNECTING;
-    if ((err = uv_tcp_init(r->loop, &r->link.tcp)) != 0) {
-        link_fail(r, UV_ENOTCONN, "socket: %s", uv_strerror(err));
-        return;
-    }
-    r->link.handle.data = r;
-    r->link_open = 1;
-    uv_tcp_nodelay(&r->link.tcp, 1);
-    uv_tcp_keepalive(&r->link.tcp, 1, 30);
-    if ((err = uv_tcp_connect(&r->connect_req, &r->link.tcp, sa, on_connect)) != 0)
-        link_fail(r, UV_ENOTCONN, "connect: %s", uv_strerror(err));
-}
-
-/* Starts one attempt: a new reader, then a unix socket, a numeric address or a name lookup. */
-static void link_start(tlsc_redis_t *r)
-{
-    struct sockaddr_storage ss;
-    struct addrinfo hints;
-    resolve_t *rs;
-    int err;
-
-    r->state = LINK_CONNECTING;
-    uv_timer_start(&r->conn_timer, on_conn_timer, r->connect_timeout_ms, 0);
-    if (r->reader != NULL)
-        redisReaderFree(r->reader);
-    if ((r->reader = redisReaderCreate()) == NULL) {
-        link_fail(r, UV_ENOMEM, "out of memory");
-        return;
-    }
-    if (r->url.path != NULL) {
-        if ((err = uv_pipe_init(r->loop, &r->link.pipe, 0)) != 0) {
-            link_fail(r, UV_ENOTCONN, "socket: %s", uv_strerror(err));
-            return;
-        }
-        r->link.handle.data = r;
-        r->link_open = 1;
-        uv_pipe_connect(&r->connect_req, &r->link.pipe, r->url.path, on_connect);
-        return;
-    }
-    if (uv_ip4_addr(r->url.host, (int)r->url.port, (struct sockaddr_in *)&ss) == 0 ||
-        uv_ip6_addr(r->url.host, (int)r->url.port, (struct sockaddr_in6 *)&ss) == 0) {
-        connect_tcp(r, (struct sockaddr *)&ss);
-        return;
-    }
-    r->state = LINK_RESOLVING;
-    if ((rs = malloc(sizeof(*rs))) == NULL) {
-        link_fail(r, UV_ENOMEM, "out of memory");
-        return;
-    }
-    rs->r = r;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if ((err = uv_getaddrinfo(r->loop, &rs->req, on_resolved, r->url.host, NULL, &hints)) != 0) {
-        free(rs);
-        link_fail(r, UV_ENOTCONN, "cannot resolve %s: %s", r->url.host, uv_strerror(err));
-        return;
-    }
-    r->resolving = rs;
-}
-
-/* Takes the first IPv4 address, else the first IPv6 one: one address, no happy eyeballs. */
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    resolve_t *rs = (resolve_t *)req;
-    tlsc_redis_t *r = rs->r;
-    const struct addrinfo *ai, *pick = NULL;
-    struct sockaddr_storage ss;
-
-    free(rs);
-    if (r == NULL) { /* abandoned */
-        uv_freeaddrinfo(res);
-        return;
-    }
-    r->resolving = NULL;
-    for (ai = status == 0 ? res : NULL; ai != NULL; ai = ai->ai_next) {
-        if ((ai->ai_family == AF_INET && (pick == NULL || pick->ai_family != AF_INET)) ||
-            (ai->ai_family == AF_INET6 && pick == NULL))
-            pick = ai;
-    }
-    if (pick == NULL || pick->ai_addrlen > sizeof(ss)) {
-        uv_freeaddrinfo(res);
-        link_fail(r, UV_ENOTCONN, "cannot resolve %s: %s", r->url.host, status != 0 ? uv_strerror(status) : "no address");
-        return;
-    }
-    memcpy(&ss, pick->ai_addr, pick->ai_addrlen);
-    uv_freeaddrinfo(res);
-    if (ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)r->url.port);
-    else
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)r->url.port);
-    connect_tcp(r, (struct sockaddr *)&ss);
-}
-
 static tlsc_redis_req_t *enqueue_internal(tlsc_redis_t *r, int argc, const char *const *argv, tlsc_redis_cb cb)
 {
     tlsc_redis_req_t *req;
@@ -484,25 +356,26 @@ static tlsc_redis_req_t *enqueue_internal(tlsc_redis_t *r, int argc, const char 
  * Connected: AUTH and SELECT as the URL asks, or a PING, so that "ready" always means Redis
  * answered on this link (a paused Redis still completes TCP handshakes from its backlog).
  */
-static void on_connect(uv_connect_t *req, int status)
+static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
 {
-    tlsc_redis_t *r = req->handle->data;
+    tlsc_redis_t *r = data;
     char db[16];
-    int ok = 1;
+    int ok = 1, err;
 
-    if (status == UV_ECANCELED || r->state != LINK_CONNECTING)
-        return;
-    if (status < 0) {
-        link_fail(r, UV_ENOTCONN, "%s", uv_strerror(status));
-        return;
-    }
-    uv_timer_stop(&r->conn_timer);
-    if ((status = uv_read_start(&r->link.stream, on_alloc, on_read)) != 0) {
-        link_fail(r, UV_ENOTCONN, "read: %s", uv_strerror(status));
-        return;
-    }
+    r->stream = stream;
+    stream->data = r;
     r->state = LINK_HANDSHAKE;
     r->handshake_left = 0;
+    if (r->reader != NULL)
+        redisReaderFree(r->reader);
+    if ((r->reader = redisReaderCreate()) == NULL) {
+        link_fail(r, UV_ENOTCONN, "out of memory");
+        return;
+    }
+    if ((err = uv_read_start(stream, on_alloc, on_read)) != 0) {
+        link_fail(r, UV_ENOTCONN, "read: %s", uv_strerror(err));
+        return;
+    }
     if (r->url.password != NULL) {
         const char *auth[] = {"AUTH", r->url.user, r->url.password};
 
@@ -521,41 +394,64 @@ static void on_connect(uv_connect_t *req, int status)
         link_fail(r, UV_ENOMEM, "out of memory");
 }
 
-/* Backoff over: try again. During an attempt: it took longer than connect_timeout_ms. */
-static void on_conn_timer(uv_timer_t *t)
-{
-    tlsc_redis_t *r = t->data;
-
-    if (r->state == LINK_DOWN)
-        link_start(r);
-    else if (r->state == LINK_RESOLVING || r->state == LINK_CONNECTING)
-        link_fail(r, UV_ETIMEDOUT, "connect timed out after %u ms", r->connect_timeout_ms);
-}
-
 static void become_ready(tlsc_redis_t *r)
 {
     r->state = LINK_READY;
-    r->backoff_ms = BACKOFF_MIN_MS;
-    if (r->last_reason[0] != '\0' && r->failed_attempts > 0)
-        tlsc_log_info("redis %s: connected again after %u failed attempt%s", r->desc, r->failed_attempts,
-                      r->failed_attempts == 1 ? "" : "s");
-    else if (r->last_reason[0] != '\0')
-        tlsc_log_info("redis %s: connected again", r->desc);
-    else
-        tlsc_log_info("redis %s: connected", r->desc);
-    r->last_reason[0] = '\0';
-    r->failed_attempts = 0;
+    tlsc_dial_up(r->dial); /* logs "connected" or "connected again" */
 }
 
-/* A handshake reply: an error reply (wrong password, no such db) fails the attempt. */
+/*
+ * What an operator has to fix when Redis refuses the handshake for good, or NULL when the
+ * error may pass by itself (e.g. LOADING while Redis reads its dump).
+ */
+const char *tlsc_redis_error_hint(const char *reply, size_t len)
+{
+    static const struct {
+        const char *prefix, *hint;
+    } hints[] = {
+        {"WRONGPASS", "check the user and password in --redis (redis://[user:]password@host:port/db)"},
+        {"ERR invalid password", "check the password in --redis (redis://:password@host:port/db)"},
+        {"ERR invalid username-password pair", "check the user and password in --redis (redis://[user:]password@host:port/db)"},
+        {"NOAUTH", "Redis requires a password: put it in --redis (redis://[user:]password@host:port/db)"},
+        {"ERR AUTH <password> called without any password configured",
+         "this Redis has no password for the default user: remove the password from --redis, or give a user"},
+        {"ERR Client sent AUTH, but no password is set", "this Redis has no password: remove it from --redis"},
+        {"NOPERM", "the --redis user lacks a permission for this command: fix the user's ACL in Redis, or use another user"},
+        {"ERR DB index is out of range", "the db in --redis (redis://host:port/N) is beyond this Redis's `databases` setting"},
+        {"ERR invalid DB index", "the db in --redis (redis://host:port/N) is not a database this Redis has"},
+        {"ERR SELECT is not allowed in cluster mode", "this Redis is a cluster node: use db 0 in --redis"},
+    };
+
+    for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++) {
+        size_t n = strlen(hints[i].prefix);
+
+        if (len >= n && strncasecmp(reply, hints[i].prefix, n) == 0)
+            return hints[i].hint;
+    }
+    return NULL;
+}
+
+/*
+ * A handshake reply: an error reply fails the attempt; a wrong password, a missing
+ * permission or a bad db is a configuration error, logged as such and retried slowly.
+ */
 static void handshake_reply(tlsc_redis_t *r, int status, const redisReply *reply, const char *what)
 {
-    char text[120];
+    char text[120], reason[320];
+    const char *hint;
 
     if (status < 0 || r->state != LINK_HANDSHAKE)
         return; /* timeouts and lost links are handled where they happen */
     if (reply->type == REDIS_REPLY_ERROR) {
-        link_fail(r, UV_ENOTCONN, "%s failed: %s", what, printable(text, sizeof(text), reply->str, reply->len));
+        printable(text, sizeof(text), reply->str, reply->len);
+        for (size_t n = strlen(text); n > 0 && (text[n - 1] == '.' || text[n - 1] == ' '); n--)
+            text[n - 1] = '\0'; /* "...disabled." reads badly before our hint */
+        if ((hint = tlsc_redis_error_hint(reply->str, reply->len)) != NULL) {
+            snprintf(reason, sizeof(reason), "%s refused: %s: %s", what, text, hint);
+            link_down(r, UV_ENOTCONN, TLSC_DIAL_PERMANENT, reason);
+        } else {
+            link_fail(r, UV_ENOTCONN, "%s failed: %s", what, text);
+        }
         return;
     }
     if (--r->handshake_left == 0)
@@ -592,7 +488,7 @@ static void on_flush(uv_prepare_t *p)
         return;
     /* Most batches fit the socket buffer: write them now and skip uv_write's callback. */
     b = uv_buf_init(r->out.base, (unsigned)r->out.len);
-    n = uv_try_write(&r->link.stream, &b, 1);
+    n = uv_try_write(r->stream, &b, 1);
     if (n == UV_EAGAIN)
         n = 0;
     if (n < 0) {
@@ -610,7 +506,7 @@ static void on_flush(uv_prepare_t *p)
     r->out.len = 0;
     b = uv_buf_init(r->wbuf.base + n, (unsigned)(r->wbuf.len - (size_t)n));
     r->write_req.data = r;
-    if ((n = uv_write(&r->write_req, &r->link.stream, &b, 1, on_write)) != 0) {
+    if ((n = uv_write(&r->write_req, r->stream, &b, 1, on_write)) != 0) {
         r->wbuf.len = 0;
         link_fail(r, UV_ENOTCONN, "write: %s", uv_strerror(n));
         return;
@@ -624,7 +520,7 @@ static void on_write(uv_write_t *req, int status)
 
     r->writing = 0;
     buf_drained(&r->wbuf);
-    if (status == UV_ECANCELED)
+    if (status == UV_ECANCELED || r->closing)
         return; /* the link is closing */
     if (status < 0) {
         link_fail(r, UV_ENOTCONN, "write: %s", uv_strerror(status));
@@ -722,7 +618,8 @@ static void read_ready_replies(tlsc_redis_t *r)
 {
     uv_os_fd_t fd;
 
-    if (!r->link_open || (r->state != LINK_HANDSHAKE && r->state != LINK_READY) || uv_fileno(&r->link.handle, &fd) != 0)
+    if (r->stream == NULL || (r->state != LINK_HANDSHAKE && r->state != LINK_READY) ||
+        uv_fileno((uv_handle_t *)r->stream, &fd) != 0)
         return;
     for (int i = 0; i < 64; i++) {
         ssize_t n = recv(fd, r->rbuf, sizeof(r->rbuf), MSG_DONTWAIT);
@@ -731,7 +628,7 @@ static void read_ready_replies(tlsc_redis_t *r)
         if (n <= 0)
             return; /* nothing more, or EOF/error: libuv's read path reports those */
         uv_buf_t buf = uv_buf_init(r->rbuf, (unsigned int)n);
-        on_read(&r->link.stream, n, &buf);
+        on_read(r->stream, n, &buf);
         if (r->closing || r->state != before || (size_t)n < sizeof(r->rbuf))
             return;
     }
@@ -779,43 +676,30 @@ static void on_timer(uv_timer_t *t)
 /* ================================ failing and closing ================================ */
 
 /*
- * Every failure of an attempt or a link ends here: log it if it is news, close the stream,
- * fail the queued requests, and let on_link_closed (or the backoff timer) try again.
+ * Every failure of a connected link ends here: the dial logs the reason if it is news,
+ * closes the stream and tries again after its backoff; the queued requests fail.
  */
+static void link_down(tlsc_redis_t *r, int status, tlsc_dial_fault_t fault, const char *reason)
+{
+    if (r->closing || r->state == LINK_DIALING)
+        return;
+    r->state = LINK_DIALING;
+    r->stream = NULL;
+    r->out.len = 0;
+    r->handshake_left = 0;
+    tlsc_dial_fail(r->dial, fault, "%s", reason);
+    fail_all(r, status);
+}
+
 static void link_fail(tlsc_redis_t *r, int status, const char *fmt, ...)
 {
-    char reason[sizeof(r->last_reason)];
-    link_state_t was = r->state;
+    char reason[200];
     va_list ap;
 
-    if (r->closing || was == LINK_DOWN || was == LINK_CLOSING)
-        return;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    if (was == LINK_READY) {
-        tlsc_log_warn("redis %s: connection lost: %s", r->desc, reason);
-        snprintf(r->last_reason, sizeof(r->last_reason), "%s", reason);
-    } else {
-        r->failed_attempts++;
-        if (strcmp(reason, r->last_reason) != 0) {
-            tlsc_log_warn("redis %s: cannot connect: %s; retrying with backoff", r->desc, reason);
-            snprintf(r->last_reason, sizeof(r->last_reason), "%s", reason);
-        } else {
-            tlsc_log_debug("redis %s: attempt %u failed: %s", r->desc, r->failed_attempts, reason);
-        }
-    }
-    uv_timer_stop(&r->conn_timer);
-    abandon_resolve(r);
-    r->out.len = 0;
-    r->handshake_left = 0;
-    if (r->link_open) {
-        r->state = LINK_CLOSING;
-        uv_close(&r->link.handle, on_link_closed);
-    } else {
-        schedule_backoff(r);
-    }
-    fail_all(r, status);
+    link_down(r, status, TLSC_DIAL_TRANSIENT, reason);
 }
 
 static void destroy(tlsc_redis_t *r)
@@ -846,15 +730,12 @@ static void on_closed(uv_handle_t *h)
         destroy(r);
 }
 
-static void on_link_closed(uv_handle_t *h)
+static void on_dial_closed(void *data)
 {
-    tlsc_redis_t *r = h->data;
+    tlsc_redis_t *r = data;
 
-    r->link_open = 0;
-    if (r->closing)
-        on_closed(h);
-    else
-        schedule_backoff(r);
+    if (--r->pending_closes == 0)
+        destroy(r);
 }
 
 /* ================================ API ================================ */
@@ -869,6 +750,8 @@ static int copy_field(char **dst, const char *src)
 
 int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t **out, char *err, size_t errlen)
 {
+    tlsc_dial_options_t dopt = {0};
+    char name[320];
     tlsc_redis_t *r;
 
     *out = NULL;
@@ -888,12 +771,23 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
     r->connect_timeout_ms = o->connect_timeout_ms != 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     r->max_inflight = o->max_inflight != 0 ? o->max_inflight : DEFAULT_MAX_INFLIGHT;
     r->stall_ms = o->stall_ms != 0 ? o->stall_ms : DEFAULT_STALL_MS;
-    r->backoff_ms = BACKOFF_MIN_MS;
+    r->state = LINK_DIALING;
+    snprintf(name, sizeof(name), "redis %s", r->desc);
+    dopt.name = name;
+    dopt.host = r->url.host;
+    dopt.port = r->url.port;
+    dopt.path = r->url.path;
+    dopt.timeout_ms = r->connect_timeout_ms;
+    dopt.backoff_min_ms = BACKOFF_MIN_MS;
+    dopt.backoff_max_ms = BACKOFF_MAX_MS;
+    dopt.permanent_backoff_ms = o->permanent_backoff_ms != 0 ? o->permanent_backoff_ms : DEFAULT_PERMANENT_MS;
+    dopt.on_connect = on_dial_connect;
+    dopt.data = r;
+    if (tlsc_dial_new(loop, &dopt, &r->dial) != 0)
+        goto fail_url;
     uv_timer_init(loop, &r->timer);
-    uv_timer_init(loop, &r->conn_timer);
     uv_prepare_init(loop, &r->flusher);
-    r->timer.data = r->conn_timer.data = r->flusher.data = r;
-    link_start(r);
+    r->timer.data = r->flusher.data = r;
     *out = r;
     return 0;
 
@@ -950,14 +844,9 @@ void tlsc_redis_close(tlsc_redis_t *r)
     r->closing = 1;
     for (tlsc_redis_req_t *req = r->head; req != NULL; req = req->next)
         req->cb = NULL;
-    abandon_resolve(r);
+    r->stream = NULL;
     r->pending_closes = 3;
     uv_close((uv_handle_t *)&r->timer, on_closed);
-    uv_close((uv_handle_t *)&r->conn_timer, on_closed);
     uv_close((uv_handle_t *)&r->flusher, on_closed);
-    if (r->link_open) {
-        r->pending_closes++;
-        if (!uv_is_closing(&r->link.handle))
-            uv_close(&r->link.handle, on_link_closed);
-    }
+    tlsc_dial_close(r->dial, on_dial_closed, r); /* cancels a write in flight, then frees */
 }

@@ -2,13 +2,18 @@
 #define TLSC_REDIS_H
 
 /*
- * A non-blocking Redis client on a libuv loop that owns its timeouts. hiredis is used only to
- * format commands and to parse replies (redisFormatCommandArgv, redisReader), which works the
- * same on hiredis 0.14 and 1.x and keeps every socket, timer and reconnect decision here.
+ * This file's one job: a non-blocking Redis client on a libuv loop that owns its timeouts.
+ * Commands are written in RESP here (with one write per loop iteration); hiredis is used only
+ * to parse replies (redisReader), which works the same on hiredis 0.14 and 1.x. Resolving,
+ * connecting and the backoff between attempts are a tlsc_dial_t's (dial.h); every timer and
+ * every decision about the link is in this client.
  *
  * - One connection per client (a worker has one), commands pipelined in order.
  * - Connect, AUTH (user+password or password), SELECT, then ready; on any failure reconnect
- *   with backoff (e.g. 50 ms doubling to 2 s), logged once per state change, not per try.
+ *   with jittered backoff (50 ms doubling to 2 s), logged once per state change, not per try.
+ *   A refusal only an operator can fix (WRONGPASS, NOAUTH, NOPERM, a db Redis does not have)
+ *   is logged as an error that names what to change in --redis, and retried every few
+ *   seconds (permanent_backoff_ms).
  * - Every request has a deadline; when it passes the callback gets UV_ETIMEDOUT at once and
  *   the reply, when it comes, is read and dropped (the pipeline stays in step).
  * - While the link is down, or a reply is overdue (a paused Redis), new requests fail at once
@@ -42,6 +47,7 @@ typedef struct {
     unsigned connect_timeout_ms; /* default 1000 */
     unsigned max_inflight;       /* default 1024 */
     unsigned stall_ms;           /* default 1000 */
+    unsigned permanent_backoff_ms; /* retry delay after a refusal only an operator can fix; default 5000 */
 } tlsc_redis_options_t;
 
 /**
@@ -78,6 +84,12 @@ void tlsc_redis_cancel(tlsc_redis_req_t *req);
 
 /** Non-zero when connected, authenticated and no reply is overdue. */
 int tlsc_redis_ready(const tlsc_redis_t *r);
+
+/**
+ * What to fix in --redis when Redis answers the handshake with this error reply (WRONGPASS,
+ * NOAUTH, NOPERM, a db out of range), or NULL when the error is not a configuration error.
+ */
+const char *tlsc_redis_error_hint(const char *reply, size_t len);
 
 /** Closes the link and frees the client once its handles are closed; pending callbacks do not run. */
 void tlsc_redis_close(tlsc_redis_t *r);
