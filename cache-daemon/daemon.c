@@ -1,3 +1,4 @@
+/* This file's one job: the daemon's key window, its rotation, and pushing it to every worker. */
 #include "daemon.h"
 
 #include <errno.h>
@@ -12,6 +13,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "addr.h"
+#include "keylink.h"
 #include "log.h"
 #include "util.h"
 
@@ -34,7 +37,7 @@ typedef struct conn_s {
     } h;
     struct conn_s *next, *prev;
     tlsc_daemon_t *d;
-    tlsc_keyproto_conn_t *tls;
+    tlsc_keylink_t *kl; /* TLS + frames on h (which is first: the close callback finds us by it) */
     conn_state_t state;
     uint64_t deadline_ms; /* handshake deadline, then idle deadline */
     uint64_t acked_epoch;
@@ -75,14 +78,12 @@ struct tlsc_daemon_s {
     tlsc_daemon_stats_t stats;
     ratelimit_t rl_auth, rl_proto;
     char *unix_path;
-    unsigned char rbuf[TLSC_KEYPROTO_CONN_RECV_MAX];
 };
 
 static void on_tick(uv_timer_t *t);
 static void on_connection(uv_stream_t *server, int status);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void on_write(uv_write_t *req, int status);
+static void on_msg(tlsc_keylink_t *kl, const tlsc_keyproto_msg_t *m, void *data);
+static void on_link_fail(tlsc_keylink_t *kl, tlsc_keylink_where_t where, int code, void *data);
 static void on_conn_closed(uv_handle_t *h);
 static void on_handle_closed(uv_handle_t *h);
 
@@ -270,30 +271,6 @@ static void maybe_free(tlsc_daemon_t *d)
 
 /* ================================================================ sending */
 
-static int flush(conn_t *c)
-{
-    size_t n;
-
-    for (int i = 0; i < 4 && (n = tlsc_keyproto_conn_pending(c->tls)) > 0; i++) {
-        uv_write_t *req = malloc(sizeof(*req) + n);
-        if (req == NULL)
-            return UV_ENOMEM;
-        unsigned char *data = (unsigned char *)(req + 1);
-        uv_buf_t buf = uv_buf_init((char *)data, (unsigned)tlsc_keyproto_conn_take(c->tls, data, n));
-        int rc = uv_write(req, &c->h.stream, &buf, 1, on_write);
-        if (rc != 0) {
-            free(req);
-            return rc;
-        }
-    }
-    return 0;
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-    free(req); /* ciphertext only */
-}
-
 static void close_conn(conn_t *c)
 {
     tlsc_daemon_t *d = c->d;
@@ -308,6 +285,8 @@ static void close_conn(conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     d->nconns--;
+    tlsc_keylink_free(c->kl); /* deferred when inside its callback */
+    c->kl = NULL;
     uv_close(&c->h.handle, on_conn_closed);
 }
 
@@ -315,7 +294,7 @@ static void send_msg(conn_t *c, const tlsc_keyproto_msg_t *m)
 {
     if (c->state == CONN_CLOSING)
         return;
-    if (tlsc_keyproto_conn_send(c->tls, m) != 0 || flush(c) != 0)
+    if (tlsc_keylink_send(c->kl, m) != 0)
         close_conn(c);
 }
 
@@ -505,80 +484,61 @@ static void handle_msg(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m
     }
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_msg(tlsc_keylink_t *kl, const tlsc_keyproto_msg_t *m, void *data)
 {
-    conn_t *c = h->data;
-
-    buf->base = (char *)c->d->rbuf;
-    buf->len = sizeof(c->d->rbuf);
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    conn_t *c = s->data;
-    tlsc_daemon_t *d = c->d;
-    tlsc_keyproto_msg_t *m;
-    unsigned supp;
-    int rc;
+    conn_t *c = data;
 
     if (c->state == CONN_CLOSING)
         return;
-    if (nread < 0) {
-        if (c->state == CONN_OPEN)
-            tlsc_log_info("%s: worker %s/%u disconnected", c->peer, c->node, (unsigned)c->worker);
-        close_conn(c);
-        return;
-    }
-    rc = tlsc_keyproto_conn_recv(c->tls, buf->base, (size_t)nread);
-    OPENSSL_cleanse(buf->base, (size_t)nread);
-    if (rc == TLSC_KEYPROTO_EAUTH) {
-        d->stats.auth_failed++;
-        if (ratelimit(&d->rl_auth, &supp))
-            tlsc_log_warn("%s: TLS handshake failed (wrong secret or not our protocol): %s; dropped (%u similar suppressed)",
-                          c->peer, tlsc_keyproto_conn_reason(c->tls), supp);
-        flush(c); /* the alert */
-        close_conn(c);
-        return;
-    }
-    if (rc != 0) {
-        d->stats.protocol_errors++;
-        if (ratelimit(&d->rl_proto, &supp))
-            tlsc_log_warn("%s: %s; dropped (%u similar suppressed)", c->peer, tlsc_keyproto_strerror(rc), supp);
-        close_conn(c);
-        return;
-    }
-    if (flush(c) != 0) {
-        close_conn(c);
-        return;
-    }
-    if ((m = malloc(sizeof(*m))) == NULL) {
-        close_conn(c);
-        return;
-    }
     if (c->state == CONN_OPEN)
-        c->deadline_ms = tlsc_now_ms() + d->o.idle_timeout_ms;
-    /* Bounded by the bytes just fed. */
-    while (c->state != CONN_CLOSING && (rc = tlsc_keyproto_conn_next(c->tls, m)) == 1) {
-        handle_msg(d, c, m);
-        tlsc_keyproto_msg_wipe(m);
-    }
-    tlsc_keyproto_msg_wipe(m);
-    free(m);
-    if (c->state != CONN_CLOSING && rc < 0) {
+        c->deadline_ms = tlsc_now_ms() + c->d->o.idle_timeout_ms;
+    handle_msg(c->d, c, m);
+}
+
+/* A peer without the secret, or with garbage, is counted, logged at a rate limit and dropped. */
+static void on_link_fail(tlsc_keylink_t *kl, tlsc_keylink_where_t where, int code, void *data)
+{
+    conn_t *c = data;
+    tlsc_daemon_t *d = c->d;
+    unsigned supp;
+
+    if (c->state == CONN_CLOSING)
+        return;
+    switch (where) {
+    case TLSC_KEYLINK_READ:
+        if (c->state == CONN_OPEN)
+            tlsc_log_info("%s: worker %s/%u disconnected%s%s", c->peer, c->node, (unsigned)c->worker, code == UV_EOF ? "" : ": ",
+                          code == UV_EOF ? "" : uv_strerror(code));
+        break;
+    case TLSC_KEYLINK_WRITE:
+        break;
+    case TLSC_KEYLINK_TLS:
+        if (code == TLSC_KEYPROTO_EAUTH) {
+            d->stats.auth_failed++;
+            if (ratelimit(&d->rl_auth, &supp))
+                tlsc_log_warn("%s: TLS handshake failed (wrong secret or not our protocol): %s; dropped (%u similar suppressed)",
+                              c->peer, tlsc_keylink_reason(kl), supp);
+            break;
+        }
         d->stats.protocol_errors++;
         if (ratelimit(&d->rl_proto, &supp))
-            tlsc_log_warn("%s: bad frame: %s; dropped (%u similar suppressed)", c->peer, tlsc_keyproto_strerror(rc), supp);
-        send_error(c, TLSC_KEYPROTO_ERR_PROTOCOL, tlsc_keyproto_strerror(rc));
-        close_conn(c);
+            tlsc_log_warn("%s: %s; dropped (%u similar suppressed)", c->peer, tlsc_keylink_strerror(where, code), supp);
+        break;
+    case TLSC_KEYLINK_FRAME:
+        d->stats.protocol_errors++;
+        if (ratelimit(&d->rl_proto, &supp))
+            tlsc_log_warn("%s: bad frame: %s; dropped (%u similar suppressed)", c->peer, tlsc_keylink_strerror(where, code), supp);
+        send_error(c, TLSC_KEYPROTO_ERR_PROTOCOL, tlsc_keylink_strerror(where, code));
+        break;
     }
+    close_conn(c);
 }
 
 static void on_conn_closed(uv_handle_t *h)
 {
-    conn_t *c = h->data;
+    conn_t *c = (conn_t *)h;
     tlsc_daemon_t *d = c->d;
 
-    tlsc_keyproto_conn_free(c->tls);
     free(c);
     d->pending_handles--;
     maybe_free(d);
@@ -637,7 +597,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     peer_name(c);
     d->stats.accepted++;
-    if (d->nconns > d->o.max_conns || (c->tls = tlsc_keyproto_conn_new(d->link)) == NULL) {
+    if (d->nconns > d->o.max_conns) {
         unsigned supp;
         if (ratelimit(&d->rl_proto, &supp))
             tlsc_log_warn("%s: refused: %zu links open (max %u)", c->peer, d->nconns, d->o.max_conns);
@@ -647,7 +607,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->deadline_ms = tlsc_now_ms() + d->o.handshake_timeout_ms;
     if (server->type == UV_TCP)
         uv_tcp_nodelay(&c->h.tcp, 1);
-    if (uv_read_start(&c->h.stream, on_alloc, on_read) != 0)
+    if ((c->kl = tlsc_keylink_start(&c->h.stream, d->link, on_msg, on_link_fail, c)) == NULL)
         close_conn(c);
 }
 
@@ -684,38 +644,21 @@ static void on_tick(uv_timer_t *t)
 
 static int bind_tcp(tlsc_daemon_t *d, const char *spec, char *err, size_t errlen)
 {
-    char host[256];
-    const char *colon, *h = spec;
-    size_t hlen;
+    char why[128];
+    tlsc_addr_t a;
     uv_getaddrinfo_t req;
     struct addrinfo hints;
     int rc;
 
-    if (spec[0] == '[') {
-        const char *close = strchr(spec, ']');
-        if (close == NULL || close[1] != ':')
-            goto bad;
-        h = spec + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        if ((colon = strrchr(spec, ':')) == NULL)
-            goto bad;
-        hlen = (size_t)(colon - spec);
+    if (tlsc_addr_parse_str(spec, TLSC_ADDR_ALLOW_ANY, &a, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--listen %s: %s", spec, why);
+        return UV_EINVAL;
     }
-    if (hlen >= sizeof(host))
-        goto bad;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port < 1 || port > 65535)
-        goto bad;
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
     /* Synchronous: this runs once at start-up, before the loop. */
-    if ((rc = uv_getaddrinfo(d->loop, &req, NULL, hlen ? host : NULL, colon + 1, &hints)) != 0) {
+    if ((rc = uv_getaddrinfo(d->loop, &req, NULL, a.host[0] ? a.host : NULL, a.port_str, &hints)) != 0) {
         snprintf(err, errlen, "--listen %s: %s", spec, uv_strerror(rc));
         return rc;
     }
@@ -736,9 +679,6 @@ static int bind_tcp(tlsc_daemon_t *d, const char *spec, char *err, size_t errlen
 fail:
     snprintf(err, errlen, "--listen %s: %s", spec, uv_strerror(rc));
     return rc;
-bad:
-    snprintf(err, errlen, "--listen %s: expected HOST:PORT or [V6]:PORT with a port 1..65535", spec);
-    return UV_EINVAL;
 }
 
 static int bind_unix(tlsc_daemon_t *d, const char *path, char *err, size_t errlen)

@@ -1,3 +1,4 @@
+/* This file's one job: a worker's client link to tlscache-daemon (HELLO, KEYSETs, ACKs, pings). */
 #include "keyd.h"
 
 #include <stdio.h>
@@ -5,97 +6,72 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
+#include "addr.h"
+#include "dial.h"
+#include "keylink.h"
 #include "log.h"
 #include "tickets.h"
 #include "util.h"
 
-#define TICK_MS 100
+#define TICK_MS              100
+#define PERMANENT_BACKOFF_MS 30000 /* after a wrong --keyd-secret-file: an operator has to act */
 
+/*
+ * The link is a tlsc_dial_t (resolve, connect, backoff, logs of each state change) with a
+ * tlsc_keylink_t (TLS 1.3 PSK + frames) on its stream:
+ *
+ *   DIALING --on_dial_connect--> HANDSHAKE --HELLO answered--> OPEN
+ *      ^                             |                           |
+ *      +------- disconnect (timeout, EOF, bad frame, 3 pings unanswered, ERROR) ---+
+ */
 typedef enum {
-    KEYD_WAITING,    /* backoff timer running */
-    KEYD_RESOLVING,  /* uv_getaddrinfo in flight */
-    KEYD_CONNECTING, /* TCP/Unix connect in flight */
-    KEYD_HANDSHAKE,  /* TLS + HELLO exchange */
-    KEYD_OPEN,       /* HELLO answered: KEYSETs flow */
-    KEYD_CLOSED,     /* tlsc_keyd_close() called */
+    KEYD_DIALING,   /* the dial resolves, connects or backs off */
+    KEYD_HANDSHAKE, /* TLS + HELLO exchange; `deadline_ms` bounds it */
+    KEYD_OPEN,      /* HELLO answered: KEYSETs flow */
+    KEYD_CLOSED,    /* tlsc_keyd_close() called */
 } keyd_state_t;
-
-typedef struct conn_s {
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } h;
-    uv_connect_t connect_req;
-    tlsc_keyd_t *owner; /* always set: counts this handle */
-    tlsc_keyd_t *kd;    /* NULL once detached from the client */
-    tlsc_keyproto_conn_t *tls;
-} conn_t;
 
 struct tlsc_keyd_s {
     uv_loop_t *loop;
     uv_timer_t timer;
-    uv_getaddrinfo_t gai;
-    int gai_pending;
     tlsc_keyd_options_t o;
     char *address, *node, *host, *port, *path; /* path != NULL: Unix socket */
     tlsc_keyproto_link_t *link;
     keyd_state_t state;
-    conn_t *conn;
+    tlsc_dial_t *dial;
+    tlsc_keylink_t *kl; /* on the dial's stream, from connect to disconnect */
     uint64_t deadline_ms, next_ping_ms;
-    unsigned backoff_ms, pings_out;
+    unsigned pings_out;
     uint64_t ping_nonce;
     tlsc_keyd_stats_t stats;
-    int in_callback, close_requested, pending_handles;
-    unsigned char rbuf[TLSC_KEYPROTO_CONN_RECV_MAX];
+    int in_callback, pending_handles;
 };
 
-static void start_connect(tlsc_keyd_t *kd);
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
-static void open_conn(tlsc_keyd_t *kd, const struct sockaddr *sa);
-static void on_connected(uv_connect_t *req, int status);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void on_write(uv_write_t *req, int status);
-static void on_conn_closed(uv_handle_t *h);
+static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data);
+static void on_msg(tlsc_keylink_t *kl, const tlsc_keyproto_msg_t *m, void *data);
+static void on_link_fail(tlsc_keylink_t *kl, tlsc_keylink_where_t where, int code, void *data);
 static void on_tick(uv_timer_t *t);
 static void on_timer_closed(uv_handle_t *h);
+static void on_dial_closed(void *data);
 
 /* ================================================================ setup */
 
+/* HOST:PORT, [V6]:PORT or unix:PATH, through the common address parser (common/addr.h). */
 static int parse_address(tlsc_keyd_t *kd, const char *a, char *err, size_t errlen)
 {
-    const char *colon;
+    char why[128];
+    tlsc_addr_t addr;
 
-    if (strncmp(a, "unix:", 5) == 0) {
-        if (a[5] == '\0' || strlen(a + 5) >= 108)
-            goto bad;
-        kd->path = strdup(a + 5);
-        return kd->path ? 0 : UV_ENOMEM;
+    if (tlsc_addr_parse_str(a, TLSC_ADDR_ALLOW_UNIX, &addr, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--keyd %s: %s", a, why);
+        return UV_EINVAL;
     }
-    if (a[0] == '[') {
-        const char *close = strchr(a, ']');
-        if (close == NULL || close[1] != ':' || close == a + 1)
-            goto bad;
-        kd->host = strndup(a + 1, (size_t)(close - a - 1));
-        colon = close + 1;
-    } else {
-        if ((colon = strrchr(a, ':')) == NULL || colon == a)
-            goto bad;
-        kd->host = strndup(a, (size_t)(colon - a));
-    }
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port < 1 || port > 65535 || kd->host == NULL)
-        goto bad;
-    kd->port = strdup(colon + 1);
-    return kd->port ? 0 : UV_ENOMEM;
-bad:
-    snprintf(err, errlen, "--keyd %s: expected HOST:PORT, [V6]:PORT or unix:PATH", a);
-    return UV_EINVAL;
+    if (addr.kind == TLSC_ADDR_UNIX)
+        return (kd->path = strdup(addr.path)) != NULL ? 0 : UV_ENOMEM;
+    if ((kd->host = strdup(addr.host)) == NULL || (kd->port = strdup(addr.port_str)) == NULL)
+        return UV_ENOMEM;
+    return 0;
 }
 
 static void free_strings(tlsc_keyd_t *kd)
@@ -110,6 +86,8 @@ static void free_strings(tlsc_keyd_t *kd)
 int tlsc_keyd_new(uv_loop_t *loop, const tlsc_keyd_options_t *o, tlsc_keyd_t **out, char *err, size_t errlen)
 {
     unsigned char psk[TLSC_KEYPROTO_PSK_LEN];
+    tlsc_dial_options_t dopt = {0};
+    char name[600];
     tlsc_keyd_t *kd;
     int rc;
 
@@ -129,6 +107,7 @@ int tlsc_keyd_new(uv_loop_t *loop, const tlsc_keyd_options_t *o, tlsc_keyd_t **o
         kd->o.ping_interval_ms = 15000;
     if (kd->o.connect_timeout_ms == 0)
         kd->o.connect_timeout_ms = 5000;
+    snprintf(name, sizeof(name), "keyd %s", o->address);
     kd->address = strdup(o->address);
     kd->node = strdup(o->node && o->node[0] ? o->node : "worker");
     if (kd->address == NULL || kd->node == NULL) {
@@ -150,13 +129,23 @@ int tlsc_keyd_new(uv_loop_t *loop, const tlsc_keyd_options_t *o, tlsc_keyd_t **o
         rc = UV_EINVAL;
         goto fail;
     }
-    if ((rc = uv_timer_init(loop, &kd->timer)) != 0)
+    dopt.name = name;
+    dopt.host = kd->host;
+    dopt.port = kd->port != NULL ? (unsigned)strtoul(kd->port, NULL, 10) : 0;
+    dopt.path = kd->path;
+    dopt.timeout_ms = kd->o.connect_timeout_ms;
+    dopt.backoff_min_ms = kd->o.backoff_min_ms;
+    dopt.backoff_max_ms = kd->o.backoff_max_ms;
+    dopt.permanent_backoff_ms = PERMANENT_BACKOFF_MS;
+    dopt.on_connect = on_dial_connect;
+    dopt.data = kd;
+    if ((rc = tlsc_dial_new(loop, &dopt, &kd->dial)) != 0)
         goto fail_link;
+    uv_timer_init(loop, &kd->timer); /* cannot fail on unix */
     kd->timer.data = kd;
-    kd->pending_handles = 1;
+    kd->pending_handles = 2; /* the timer and the dial */
+    kd->state = KEYD_DIALING;
     uv_timer_start(&kd->timer, on_tick, TICK_MS, TICK_MS);
-    kd->backoff_ms = kd->o.backoff_min_ms;
-    start_connect(kd);
     *out = kd;
     return 0;
 
@@ -172,167 +161,54 @@ fail:
 
 static void maybe_free(tlsc_keyd_t *kd)
 {
-    if (kd->state != KEYD_CLOSED || kd->pending_handles > 0 || kd->gai_pending || kd->in_callback)
+    if (kd->state != KEYD_CLOSED || kd->pending_handles > 0 || kd->in_callback)
         return;
     tlsc_keyproto_link_free(kd->link);
     free_strings(kd);
-    OPENSSL_cleanse(kd->rbuf, sizeof(kd->rbuf));
     free(kd);
 }
 
-/* Drops the current link (if any) and schedules the next attempt with jittered backoff. */
-static void disconnect(tlsc_keyd_t *kd, const char *why)
+/*
+ * Drops the current link: the dial logs `why` if it is news (with the address), closes the
+ * stream and tries again after its jittered backoff.
+ */
+static void disconnect(tlsc_keyd_t *kd, tlsc_dial_fault_t fault, const char *why)
 {
-    conn_t *c = kd->conn;
-    unsigned jitter;
-
-    if (c != NULL) {
-        kd->conn = NULL;
-        c->kd = NULL;
-        if (!uv_is_closing(&c->h.handle))
-            uv_close(&c->h.handle, on_conn_closed);
+    if (kd->kl != NULL) {
+        tlsc_keylink_free(kd->kl);
+        kd->kl = NULL;
     }
-    if (kd->state == KEYD_CLOSED)
+    if (kd->state == KEYD_CLOSED || kd->state == KEYD_DIALING)
         return;
-    if (why != NULL) {
-        if (kd->state == KEYD_OPEN)
-            tlsc_log_warn("keyd %s: link lost: %s", kd->address, why);
-        else
-            tlsc_log_debug("keyd %s: %s", kd->address, why);
-        kd->stats.failures++;
-    }
+    kd->stats.failures++;
     kd->stats.connected = 0;
-    kd->state = KEYD_WAITING;
-    RAND_bytes((unsigned char *)&jitter, sizeof(jitter));
-    kd->deadline_ms = tlsc_now_ms() + kd->backoff_ms / 2 + jitter % (kd->backoff_ms / 2 + 1);
-    kd->backoff_ms = kd->backoff_ms * 2 > kd->o.backoff_max_ms ? kd->o.backoff_max_ms : kd->backoff_ms * 2;
-}
-
-static void start_connect(tlsc_keyd_t *kd)
-{
-    struct addrinfo hints;
-
-    if (kd->gai_pending) { /* an abandoned lookup still owns kd->gai: try again shortly */
-        kd->deadline_ms = tlsc_now_ms() + TICK_MS;
-        return;
-    }
-    kd->deadline_ms = tlsc_now_ms() + kd->o.connect_timeout_ms;
-    if (kd->path != NULL) {
-        open_conn(kd, NULL);
-        return;
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    kd->gai.data = kd;
-    kd->state = KEYD_RESOLVING;
-    if (uv_getaddrinfo(kd->loop, &kd->gai, on_resolved, kd->host, kd->port, &hints) != 0) {
-        disconnect(kd, "resolve failed");
-        return;
-    }
-    kd->gai_pending = 1;
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    tlsc_keyd_t *kd = req->data;
-
-    kd->gai_pending = 0;
-    if (kd->state != KEYD_RESOLVING) { /* closed, or timed out meanwhile */
-        uv_freeaddrinfo(res);
-        maybe_free(kd);
-        return;
-    }
-    if (status != 0 || res == NULL) {
-        uv_freeaddrinfo(res);
-        disconnect(kd, status ? uv_strerror(status) : "no address");
-        return;
-    }
-    open_conn(kd, res->ai_addr);
-    uv_freeaddrinfo(res);
-}
-
-/* Sends whatever ciphertext the TLS session has ready. */
-static int flush(tlsc_keyd_t *kd)
-{
-    conn_t *c = kd->conn;
-    size_t n;
-
-    if (c == NULL)
-        return UV_ENOTCONN;
-    /* Bounded: each pass drains up to 64 KiB of a pair that holds at most 64 KiB. */
-    for (int i = 0; i < 4 && (n = tlsc_keyproto_conn_pending(c->tls)) > 0; i++) {
-        uv_write_t *req = malloc(sizeof(*req) + n);
-        if (req == NULL)
-            return UV_ENOMEM;
-        unsigned char *data = (unsigned char *)(req + 1);
-        uv_buf_t buf = uv_buf_init((char *)data, (unsigned)tlsc_keyproto_conn_take(c->tls, data, n));
-        req->data = (void *)(uintptr_t)buf.len;
-        int rc = uv_write(req, &c->h.stream, &buf, 1, on_write);
-        if (rc != 0) {
-            free(req);
-            return rc;
-        }
-    }
-    return 0;
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-    free(req); /* ciphertext only: nothing to wipe */
+    kd->state = KEYD_DIALING;
+    tlsc_dial_fail(kd->dial, fault, "%s", why);
 }
 
 static void send_msg(tlsc_keyd_t *kd, const tlsc_keyproto_msg_t *m)
 {
     int rc;
 
-    if (kd->conn == NULL)
-        return;
-    if ((rc = tlsc_keyproto_conn_send(kd->conn->tls, m)) != 0) {
-        disconnect(kd, tlsc_keyproto_strerror(rc));
-        return;
-    }
-    if (flush(kd) != 0)
-        disconnect(kd, "write failed");
+    if (kd->kl != NULL && (rc = tlsc_keylink_send(kd->kl, m)) != 0)
+        disconnect(kd, TLSC_DIAL_TRANSIENT, rc == UV_EINVAL ? "cannot encode a message" : uv_strerror(rc));
 }
 
-static void open_conn(tlsc_keyd_t *kd, const struct sockaddr *sa)
+/* Connected: start TLS; the HELLO waits in the session until the handshake completes. */
+static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
 {
+    tlsc_keyd_t *kd = data;
     tlsc_keyproto_msg_t *hello;
-    conn_t *c;
     int rc;
 
-    if ((c = calloc(1, sizeof(*c))) == NULL || (c->tls = tlsc_keyproto_conn_new(kd->link)) == NULL) {
-        free(c);
-        disconnect(kd, "out of memory");
+    kd->state = KEYD_HANDSHAKE;
+    kd->deadline_ms = tlsc_now_ms() + kd->o.connect_timeout_ms;
+    if ((kd->kl = tlsc_keylink_start(stream, kd->link, on_msg, on_link_fail, kd)) == NULL) {
+        disconnect(kd, TLSC_DIAL_TRANSIENT, "cannot start TLS (out of memory?)");
         return;
     }
-    rc = sa ? uv_tcp_init(kd->loop, &c->h.tcp) : uv_pipe_init(kd->loop, &c->h.pipe, 0);
-    if (rc != 0) {
-        tlsc_keyproto_conn_free(c->tls);
-        free(c);
-        disconnect(kd, uv_strerror(rc));
-        return;
-    }
-    c->h.handle.data = c;
-    c->kd = c->owner = kd;
-    kd->conn = c;
-    kd->pending_handles++;
-    kd->state = KEYD_CONNECTING;
-    c->connect_req.data = c;
-    if (sa) {
-        uv_tcp_nodelay(&c->h.tcp, 1);
-        rc = uv_tcp_connect(&c->connect_req, &c->h.tcp, sa, on_connected);
-    } else {
-        uv_pipe_connect(&c->connect_req, &c->h.pipe, kd->path, on_connected);
-        rc = 0;
-    }
-    if (rc != 0) {
-        disconnect(kd, uv_strerror(rc));
-        return;
-    }
-    /* The HELLO waits in the TLS session until the handshake completes. */
     if ((hello = calloc(1, sizeof(*hello))) == NULL) {
-        disconnect(kd, "out of memory");
+        disconnect(kd, TLSC_DIAL_TRANSIENT, "out of memory");
         return;
     }
     hello->type = TLSC_KEYPROTO_HELLO;
@@ -342,54 +218,35 @@ static void open_conn(tlsc_keyd_t *kd, const struct sockaddr *sa)
     snprintf(hello->u.hello.node, sizeof(hello->u.hello.node), "%s", kd->node);
     if (kd->o.get_held != NULL)
         kd->o.get_held(kd, &hello->u.hello.held, kd->o.data);
-    rc = tlsc_keyproto_conn_send(c->tls, hello);
+    rc = tlsc_keylink_send(kd->kl, hello);
     tlsc_keyproto_msg_wipe(hello);
     free(hello);
     if (rc != 0)
-        disconnect(kd, "cannot encode HELLO (held key set invalid?)");
+        disconnect(kd, TLSC_DIAL_TRANSIENT, rc == UV_EINVAL ? "cannot encode HELLO (held key set invalid?)" : uv_strerror(rc));
 }
 
-static void on_connected(uv_connect_t *req, int status)
+/* A wrong secret is the operator's to fix: said at error level, retried slowly. */
+static void on_link_fail(tlsc_keylink_t *kl, tlsc_keylink_where_t where, int code, void *data)
 {
-    conn_t *c = req->data;
-    tlsc_keyd_t *kd = c->kd;
+    tlsc_keyd_t *kd = data;
+    char why[300];
 
-    if (kd == NULL) /* detached while connecting */
-        return;
-    if (status != 0) {
-        disconnect(kd, uv_strerror(status));
-        return;
-    }
-    kd->state = KEYD_HANDSHAKE;
-    if (uv_read_start(&c->h.stream, on_alloc, on_read) != 0 || flush(kd) != 0)
-        disconnect(kd, "cannot start reading");
-}
-
-static void on_conn_closed(uv_handle_t *h)
-{
-    conn_t *c = h->data;
-    tlsc_keyd_t *kd = c->owner;
-
-    tlsc_keyproto_conn_free(c->tls);
-    free(c);
-    kd->pending_handles--;
-    maybe_free(kd);
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    conn_t *c = h->data;
-
-    if (c->kd == NULL) {
-        buf->base = NULL;
-        buf->len = 0;
+    if (where == TLSC_KEYLINK_TLS && code == TLSC_KEYPROTO_EAUTH) {
+        snprintf(why, sizeof(why), "TLS handshake failed: is --keyd-secret-file the daemon's --secret-file? (%s)",
+                 tlsc_keylink_reason(kl));
+        disconnect(kd, TLSC_DIAL_PERMANENT, why);
         return;
     }
-    buf->base = (char *)c->kd->rbuf;
-    buf->len = sizeof(c->kd->rbuf);
+    if (where == TLSC_KEYLINK_READ && code == UV_EOF)
+        snprintf(why, sizeof(why), "closed by the daemon%s", kd->state == KEYD_HANDSHAKE ? " during the handshake" : "");
+    else if (where == TLSC_KEYLINK_FRAME)
+        snprintf(why, sizeof(why), "bad frame from the daemon: %s", tlsc_keylink_strerror(where, code));
+    else
+        snprintf(why, sizeof(why), "%s", tlsc_keylink_strerror(where, code));
+    disconnect(kd, TLSC_DIAL_TRANSIENT, why);
 }
 
-static void handle_msg(tlsc_keyd_t *kd, tlsc_keyproto_msg_t *m)
+static void handle_msg(tlsc_keyd_t *kd, const tlsc_keyproto_msg_t *m)
 {
     tlsc_keyproto_msg_t reply;
     int rc;
@@ -399,28 +256,29 @@ static void handle_msg(tlsc_keyd_t *kd, tlsc_keyproto_msg_t *m)
     case TLSC_KEYPROTO_HELLO:
         if (kd->state != KEYD_HANDSHAKE || m->u.hello.version_min != m->u.hello.version_max ||
             m->u.hello.version_max > TLSC_KEYPROTO_VERSION || m->u.hello.version_min < TLSC_KEYPROTO_VERSION_MIN) {
-            disconnect(kd, "unexpected HELLO");
+            disconnect(kd, TLSC_DIAL_TRANSIENT, "unexpected HELLO");
             return;
         }
         kd->state = KEYD_OPEN;
         kd->stats.connects++;
         kd->stats.connected = 1;
-        kd->backoff_ms = kd->o.backoff_min_ms;
         kd->next_ping_ms = tlsc_now_ms() + kd->o.ping_interval_ms;
         kd->pings_out = 0;
-        tlsc_log_info("keyd %s: connected (daemon %s, protocol v%u)", kd->address, m->u.hello.node,
-                      (unsigned)m->u.hello.version_max);
+        tlsc_dial_up(kd->dial); /* logs "connected" or "connected again" */
+        tlsc_log_debug("keyd %s: daemon %s, protocol v%u", kd->address, m->u.hello.node, (unsigned)m->u.hello.version_max);
         return;
     case TLSC_KEYPROTO_KEYSET:
         if (kd->state != KEYD_OPEN) {
-            disconnect(kd, "KEYSET before HELLO");
+            disconnect(kd, TLSC_DIAL_TRANSIENT, "KEYSET before HELLO");
             return;
         }
         kd->in_callback++;
         rc = kd->o.on_keyset(kd, &m->u.keyset, kd->o.data);
         kd->in_callback--;
-        if (kd->state == KEYD_CLOSED)
+        if (kd->state == KEYD_CLOSED) {
+            maybe_free(kd);
             return;
+        }
         if (rc != 0) {
             kd->stats.rejected++;
             tlsc_log_warn("keyd %s: key set epoch %llu not applied (%d)", kd->address, (unsigned long long)m->u.keyset.epoch, rc);
@@ -442,55 +300,22 @@ static void handle_msg(tlsc_keyd_t *kd, tlsc_keyproto_msg_t *m)
             kd->pings_out = 0;
         return;
     case TLSC_KEYPROTO_ERROR:
-        tlsc_log_warn("keyd %s: daemon says error %u: %s", kd->address, (unsigned)m->u.error.code, m->u.error.text);
-        disconnect(kd, "error from daemon");
+        {
+            char why[TLSC_KEYPROTO_MAX_ERROR_TEXT + 64];
+
+            snprintf(why, sizeof(why), "the daemon says error %u: %s", (unsigned)m->u.error.code, m->u.error.text);
+            disconnect(kd, TLSC_DIAL_TRANSIENT, why);
+        }
         return;
     default:
-        disconnect(kd, "unexpected message");
+        disconnect(kd, TLSC_DIAL_TRANSIENT, "unexpected message");
         return;
     }
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_msg(tlsc_keylink_t *kl, const tlsc_keyproto_msg_t *m, void *data)
 {
-    conn_t *c = s->data;
-    tlsc_keyd_t *kd = c->kd;
-    tlsc_keyproto_msg_t *m;
-    int rc;
-
-    if (kd == NULL)
-        return;
-    if (nread < 0) {
-        disconnect(kd, nread == UV_EOF ? "closed by daemon" : uv_strerror((int)nread));
-        return;
-    }
-    rc = tlsc_keyproto_conn_recv(c->tls, buf->base, (size_t)nread);
-    OPENSSL_cleanse(buf->base, (size_t)nread);
-    flush(kd); /* handshake replies, or an alert */
-    if (rc != 0) {
-        if (rc == TLSC_KEYPROTO_EAUTH)
-            tlsc_log_error("keyd %s: TLS handshake failed (wrong --keyd-secret-file?): %s", kd->address,
-                           tlsc_keyproto_conn_reason(c->tls));
-        disconnect(kd, tlsc_keyproto_strerror(rc));
-        return;
-    }
-    if ((m = malloc(sizeof(*m))) == NULL) {
-        disconnect(kd, "out of memory");
-        return;
-    }
-    /* Bounded by the bytes just fed; stops when the link drops. */
-    while (kd->conn == c && (rc = tlsc_keyproto_conn_next(c->tls, m)) == 1) {
-        handle_msg(kd, m);
-        tlsc_keyproto_msg_wipe(m);
-    }
-    tlsc_keyproto_msg_wipe(m);
-    free(m);
-    if (kd->conn == c && rc < 0) {
-        tlsc_log_warn("keyd %s: bad frame from daemon: %s", kd->address, tlsc_keyproto_strerror(rc));
-        disconnect(kd, "protocol error");
-    }
-    if (kd->state == KEYD_CLOSED)
-        maybe_free(kd);
+    handle_msg(data, m);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -500,21 +325,15 @@ static void on_tick(uv_timer_t *t)
     tlsc_keyproto_msg_t ping;
 
     switch (kd->state) {
-    case KEYD_WAITING:
-        if (now >= kd->deadline_ms)
-            start_connect(kd);
-        break;
-    case KEYD_RESOLVING:
-    case KEYD_CONNECTING:
     case KEYD_HANDSHAKE:
         if (now >= kd->deadline_ms)
-            disconnect(kd, "timed out");
+            disconnect(kd, TLSC_DIAL_TRANSIENT, "no TLS handshake and HELLO within --keyd's connect timeout");
         break;
     case KEYD_OPEN:
         if (now < kd->next_ping_ms)
             break;
         if (kd->pings_out >= 3) {
-            disconnect(kd, "3 pings unanswered");
+            disconnect(kd, TLSC_DIAL_TRANSIENT, "3 pings unanswered");
             break;
         }
         memset(&ping, 0, sizeof(ping));
@@ -524,6 +343,7 @@ static void on_tick(uv_timer_t *t)
         kd->next_ping_ms = now + kd->o.ping_interval_ms;
         send_msg(kd, &ping);
         break;
+    case KEYD_DIALING:
     case KEYD_CLOSED:
         break;
     }
@@ -533,7 +353,12 @@ static void on_tick(uv_timer_t *t)
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    tlsc_keyd_t *kd = h->data;
+    on_dial_closed(h->data);
+}
+
+static void on_dial_closed(void *data)
+{
+    tlsc_keyd_t *kd = data;
 
     kd->pending_handles--;
     maybe_free(kd);
@@ -543,9 +368,13 @@ void tlsc_keyd_close(tlsc_keyd_t *kd)
 {
     if (kd == NULL || kd->state == KEYD_CLOSED)
         return;
-    disconnect(kd, NULL);
+    if (kd->kl != NULL) {
+        tlsc_keylink_free(kd->kl); /* freed on its way out when we are inside its callback */
+        kd->kl = NULL;
+    }
     kd->state = KEYD_CLOSED;
     kd->stats.connected = 0;
+    tlsc_dial_close(kd->dial, on_dial_closed, kd);
     uv_close((uv_handle_t *)&kd->timer, on_timer_closed);
 }
 

@@ -2,17 +2,20 @@
 #define TLSC_KEYD_H
 
 /*
- * The client side of the link to tlscache-daemon, on a libuv loop: connect to HOST:PORT or
- * unix:PATH, authenticate with the cluster PSK (TLS 1.3), send HELLO with the key set already
- * held (so a restarted daemon re-learns it), hand every KEYSET to a callback and ACK it, ping,
- * and reconnect with jittered exponential backoff. Nothing here blocks the loop.
+ * This file's one job: a worker's client link to tlscache-daemon, on the worker's libuv loop.
+ * It connects to HOST:PORT or unix:PATH (a tlsc_dial_t: resolve, connect, jittered
+ * exponential backoff, each state change of the link logged with the address and the reason),
+ * authenticates with the cluster PSK over TLS 1.3 (a tlsc_keylink_t), sends HELLO with the key
+ * set already held (so a restarted daemon re-learns it), hands every KEYSET to a callback and
+ * ACKs it, and pings. Nothing here blocks the loop. A wrong --keyd-secret-file is an error
+ * that says so, retried every 30 s.
  *
- * Wiring (simplest): the master runs one keyd client on its loop into its own tlsc_tickets_t
- * (no SSL_CTX), and writes each applied set, encoded with tlsc_keyproto_encode() as a KEYSET
- * frame, down each worker's pipe; a worker feeds the pipe to a tlsc_keyproto_reader_t and
- * applies with tlsc_tickets_apply(set, pushed = 0). A respawned worker gets the master's
- * tlsc_tickets_export() first thing. Workers may instead (or also) run their own client: the
- * API is the same, with tlsc_keyd_tickets_apply / tlsc_keyd_tickets_held as callbacks.
+ * Wiring: every worker runs its own client (server/keyring.c) into its own tlsc_tickets_t,
+ * with callbacks like tlsc_keyd_tickets_apply / tlsc_keyd_tickets_held, and relays each
+ * applied set to the master over its socketpair as a KEYSET frame (tlsc_keyproto_encode). The
+ * master runs no client: it reads those frames (server/master.c, read_link) into its own
+ * holder, so that a worker respawned while the daemon is away starts with the master's
+ * tlsc_tickets_export().
  */
 
 #include <stddef.h>
@@ -37,7 +40,7 @@ typedef struct {
     unsigned backoff_min_ms;     /* default 100 */
     unsigned backoff_max_ms;     /* default 5000 */
     unsigned ping_interval_ms;   /* default 15000; 3 unanswered pings drop the link */
-    unsigned connect_timeout_ms; /* TCP connect + TLS handshake + HELLO, default 5000 */
+    unsigned connect_timeout_ms; /* resolve + connect, then again TLS handshake + HELLO; default 5000 */
     tlsc_keyd_keyset_cb on_keyset;
     tlsc_keyd_held_cb get_held; /* may be NULL */
     void *data;
@@ -45,7 +48,7 @@ typedef struct {
 
 typedef struct {
     uint64_t connects;   /* links that reached HELLO */
-    uint64_t failures;   /* connect, handshake or protocol failures */
+    uint64_t failures;   /* handshake or protocol failures, and links lost, after a connect */
     uint64_t keysets;    /* KEYSETs applied */
     uint64_t rejected;   /* KEYSETs the callback refused */
     int connected;       /* non-zero while a link is open */
