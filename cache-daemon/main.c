@@ -22,12 +22,11 @@
 extern char **environ;
 
 #define WEEK_SEC     (7u * 86400u) /* RFC 8446 §4.6.1: no ticket is used longer than 7 days */
-#define DEFAULT_ROTATE 3600u
 #define MAX_PATH_LEN 4096
 
 /* ---------------------------------------------------------------- the flags */
 
-/* What the flags fill in; 0 means "not given" for the numbers with a derived default. */
+/* What the flags fill in; 0 means "not given" for the numbers whose default derives from --rotate. */
 typedef struct {
     tlsc_daemon_options_t o;
     const char *secret_file;
@@ -126,12 +125,12 @@ static const tlsc_opt_t options[] = {
     {"unix", "PATH", 0, apply_unix, NULL, "Unix socket for workers on this host (same TLS); one of the two is needed", 0},
     {"secret-file", "FILE", 0, apply_secret_file, NULL,
      "cluster secret, >= 32 random bytes raw or hex; mode 0600 (required)", 0},
-    {"rotate", "SEC", 0, apply_rotate, "3600", "a key encrypts new tickets for SEC seconds, 1..604800", 0},
+    {"rotate", "SEC", TLSC_OPT_DEFAULT, apply_rotate, "3600", "a key encrypts new tickets for SEC seconds, 1..604800", 0},
     {"ticket-lifetime", "SEC", 0, apply_lifetime, "--rotate", "a retired key still opens tickets for SEC seconds", 0},
     {"lead", "SEC", 0, apply_lead, "--rotate / 2", "a next key is pushed at least SEC before it encrypts, 1..--rotate", 0},
-    {"grace-ms", "MS", 0, apply_grace, "2000", "after a start, wait MS for workers to report their keys, 0..600000", 0},
+    {"grace-ms", "MS", TLSC_OPT_DEFAULT, apply_grace, "2000", "after a start, wait MS for workers to report their keys, 0..600000", 0},
     {"node", "NAME", 0, apply_node, "the host name", "name in logs and HELLO ([A-Za-z0-9._:-], <= 64)", 0},
-    {"log-level", "LEVEL", 0, apply_log_level, "info", "error, warn, info or debug", 0},
+    {"log-level", "LEVEL", TLSC_OPT_DEFAULT, apply_log_level, "info", "error, warn, info or debug", 0},
     {"help", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print this help and exit", 0},
     {"version", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print the version and exit", 0},
 };
@@ -157,8 +156,6 @@ static const tlsc_opts_spec_t spec = {
  */
 static int check_window(tlsc_daemon_options_t *o, char *err, size_t errlen)
 {
-    if (o->rotate_sec == 0)
-        o->rotate_sec = DEFAULT_ROTATE;
     if (o->ticket_lifetime_sec == 0)
         o->ticket_lifetime_sec = o->rotate_sec;
     if (o->lead_sec == 0)
@@ -184,9 +181,7 @@ static int parse_cli(cli_t *c, int argc, char **argv, char *err, size_t errlen)
 {
     int rc;
 
-    memset(c, 0, sizeof(*c));
-    c->level = TLSC_LOG_INFO;
-    c->o.grace_ms = 2000;
+    memset(c, 0, sizeof(*c)); /* the literal defaults come from the table */
     if ((rc = tlsc_opts_parse(&spec, c, argc, argv, environ, err, errlen)) != 0)
         return rc;
     if (c->secret_file == NULL)

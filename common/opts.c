@@ -275,7 +275,24 @@ static int collect_env(const tlsc_opts_spec_t *spec, slot_t *slots, char **envp,
     return 0;
 }
 
-/* ---------------------------------------------------------------- the entry point */
+/* ---------------------------------------------------------------- the entry points */
+
+int tlsc_opts_defaults(const tlsc_opts_spec_t *spec, void *ctx, char *err, size_t errlen)
+{
+    char label[96];
+    int rc;
+
+    for (size_t i = 0; i < spec->n_opts; i++) {
+        const tlsc_opt_t *o = &spec->opts[i];
+
+        if (!(o->flags & TLSC_OPT_DEFAULT) || o->defval == NULL || o->apply == NULL)
+            continue;
+        snprintf(label, sizeof(label), "--%s", o->name);
+        if ((rc = o->apply(ctx, label, o->defval, err, errlen)) != 0)
+            return rc;
+    }
+    return 0;
+}
 
 static int from_argv(const tlsc_opts_spec_t *spec, const slot_t *slots, size_t i)
 {
@@ -322,6 +339,12 @@ int tlsc_opts_parse(const tlsc_opts_spec_t *spec, void *ctx, int argc, char **ar
         for (size_t j = 0; j < (use_argv ? s->n_argv : s->n_env); j++)
             if ((rc = o->apply(ctx, label, use_argv ? s->argv_vals[j] : s->env_vals[j], err, errlen)) != 0)
                 goto done;
+        /* Given nowhere: the table's default, so it is written in one place only. */
+        if (!use_argv && s->n_env == 0 && (o->flags & TLSC_OPT_DEFAULT) && o->defval != NULL) {
+            snprintf(label, sizeof(label), "--%s", o->name);
+            if ((rc = o->apply(ctx, label, o->defval, err, errlen)) != 0)
+                goto done;
+        }
     }
     rc = 0;
 

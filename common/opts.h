@@ -12,7 +12,8 @@
  *   a flag on the command line wins over its variable; an empty variable counts as unset;
  *   a repeatable flag's variable is a comma list.
  *   Values are applied in table order once everything is collected, so checks that involve
- *   two flags can run in the apply functions of the later one or after the parse.
+ *   two flags can run in the apply functions of the later one or after the parse. A flag
+ *   given nowhere gets its table default (TLSC_OPT_DEFAULT), through the same apply function.
  *   Every error is one line that starts with the flag (and the variable, when the value came
  *   from one) and quotes the value with control bytes escaped.
  *
@@ -35,7 +36,7 @@ enum {
     TLSC_OPT_NOARG = 2,  /* a switch: takes no value (apply gets NULL) */
     TLSC_OPT_NOENV = 4,  /* has no environment variable */
     TLSC_OPT_OPTARG = 8, /* the value is optional: --flag=V, or the next argument unless it starts with "-" */
-    TLSC_OPT_SECRET = 16, /* never echo the value in an error */
+    TLSC_OPT_DEFAULT = 16, /* `defval` is a value: applied when the flag is not given, so it is written once */
 };
 
 /** Applies one value (NULL for a switch) to `ctx`; 0, or a negative code with `err` set via tlsc_opts_fail. */
@@ -78,6 +79,13 @@ typedef struct {
  * TLSC_EXIT_USAGE).
  */
 int tlsc_opts_parse(const tlsc_opts_spec_t *spec, void *ctx, int argc, char **argv, char **envp, char *err, size_t errlen);
+
+/**
+ * Applies the `defval` of every TLSC_OPT_DEFAULT option to `ctx` (tlsc_opts_parse does this
+ * itself for the options not given; this is for a caller that wants the defaults without a
+ * command line). Returns 0 or the first apply error.
+ */
+int tlsc_opts_defaults(const tlsc_opts_spec_t *spec, void *ctx, char *err, size_t errlen);
 
 /** Writes the --help text: usage, one entry per flag with its default and variable, footer. */
 void tlsc_opts_help(const tlsc_opts_spec_t *spec, FILE *f);

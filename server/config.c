@@ -350,6 +350,14 @@ static int apply_keyd(void *ctx, const char *label, const char *value, char *err
     return set_path(label, value, &cfg->keyd, err, errlen);
 }
 
+/* A switch: given (or its variable set to 1/true/yes), this node joins a port already in use. */
+static int apply_reuseport_share(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    (void)label, (void)value, (void)err, (void)errlen;
+    ((ctx_t *)ctx)->cfg->reuseport_share = 1;
+    return 0;
+}
+
 static int apply_keyd_secret_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -384,17 +392,18 @@ enum {
     IDX_DRAIN_TIMEOUT,
     IDX_KEYD,
     IDX_KEYD_SECRET_FILE,
+    IDX_REUSEPORT_SHARE,
     IDX_HELP,
     IDX_VERSION,
     N_OPTIONS
 };
 
 static const tlsc_opt_t options[N_OPTIONS] = {
-    [IDX_LISTEN] = {"listen", "HOST:PORT", TLSC_OPT_REPEAT, apply_listen, DEFAULT_LISTEN,
+    [IDX_LISTEN] = {"listen", "HOST:PORT", TLSC_OPT_REPEAT | TLSC_OPT_DEFAULT, apply_listen, DEFAULT_LISTEN,
                     "address to accept TLS on; repeatable; [::1]:443, *:8443"},
     [IDX_WORKERS] = {"workers", "N", 0, apply_workers, "number of online cores", "worker processes, 1..256"},
     [IDX_NODE] = {"node", "NAME", 0, apply_node, "the host name", "this node's name in Redis and logs ([A-Za-z0-9._-], <= 64)"},
-    [IDX_CLUSTER] = {"cluster", "NAME", 0, apply_cluster, "tlscache", "cluster name; sessions resume on every node of one cluster"},
+    [IDX_CLUSTER] = {"cluster", "NAME", TLSC_OPT_DEFAULT, apply_cluster, "tlscache", "cluster name; sessions resume on every node of one cluster"},
     [IDX_CERT] = {"cert", "FILE", TLSC_OPT_REPEAT, apply_cert, NULL,
                   "PEM certificate chain; repeatable, paired in order with --key; the first is the default", 1},
     [IDX_KEY] = {"key", "FILE", TLSC_OPT_REPEAT, apply_key, NULL, "PEM private key of the --cert at the same position", 1},
@@ -404,26 +413,28 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_ALPN] = {"alpn", "LIST", 0, apply_alpn, "none", "ALPN protocols in server preference order, e.g. h2,http/1.1"},
     [IDX_GROUPS] = {"groups", "LIST", 0, apply_groups, "OpenSSL's default", "ECDHE groups, e.g. X25519:P-256"},
     [IDX_DHPARAM] = {"dhparam", "FILE", 0, apply_dhparam, "none (no DHE)", "PEM DH parameters, enables DHE"},
-    [IDX_MIN_TLS] = {"min-tls", "1.2|1.3", 0, apply_min_tls, "1.2", "lowest TLS version"},
-    [IDX_MAX_TLS] = {"max-tls", "1.2|1.3", 0, apply_max_tls, "1.3", "highest TLS version"},
+    [IDX_MIN_TLS] = {"min-tls", "1.2|1.3", TLSC_OPT_DEFAULT, apply_min_tls, "1.2", "lowest TLS version"},
+    [IDX_MAX_TLS] = {"max-tls", "1.2|1.3", TLSC_OPT_DEFAULT, apply_max_tls, "1.3", "highest TLS version"},
     [IDX_CIPHERS] = {"ciphers", "LIST", 0, apply_ciphers, "OpenSSL's default", "TLS 1.2 cipher list"},
     [IDX_CIPHERSUITES] = {"ciphersuites", "LIST", 0, apply_ciphersuites, "OpenSSL's default", "TLS 1.3 ciphersuites"},
-    [IDX_SESSION_TIMEOUT] = {"session-timeout", "SEC", 0, apply_session_timeout, "300",
+    [IDX_SESSION_TIMEOUT] = {"session-timeout", "SEC", TLSC_OPT_DEFAULT, apply_session_timeout, "300",
                              "session lifetime, also the Redis TTL, 1..86400"},
-    [IDX_REDIS] = {"redis", "URL", 0, apply_redis, DEFAULT_REDIS, "redis://[user:pass@]host:port[/db] or unix:///path"},
-    [IDX_REDIS_PREFIX] = {"redis-prefix", "P", 0, apply_redis_prefix, "tlscache",
+    [IDX_REDIS] = {"redis", "URL", TLSC_OPT_DEFAULT, apply_redis, DEFAULT_REDIS, "redis://[user:pass@]host:port[/db] or unix:///path"},
+    [IDX_REDIS_PREFIX] = {"redis-prefix", "P", TLSC_OPT_DEFAULT, apply_redis_prefix, "tlscache",
                           "prefix of every Redis key ([A-Za-z0-9._:-], <= 64)"},
-    [IDX_LOOKUP_TIMEOUT] = {"lookup-timeout", "MS", 0, apply_lookup_timeout, "10",
+    [IDX_LOOKUP_TIMEOUT] = {"lookup-timeout", "MS", TLSC_OPT_DEFAULT, apply_lookup_timeout, "10",
                             "how long a handshake waits for a Redis lookup, 1..10000"},
-    [IDX_STORE_TIMEOUT] = {"store-timeout", "MS", 0, apply_store_timeout, "50",
+    [IDX_STORE_TIMEOUT] = {"store-timeout", "MS", TLSC_OPT_DEFAULT, apply_store_timeout, "50",
                            "how long a new session's bytes wait for the Redis write, 1..10000"},
-    [IDX_RESUMPTION] = {"resumption", "MODE", 0, apply_resumption, "cache", "cache, tickets or both; tickets need --keyd"},
-    [IDX_LOG_LEVEL] = {"log-level", "LEVEL", 0, apply_log_level, "info", "error, warn, info or debug"},
-    [IDX_DRAIN_TIMEOUT] = {"drain-timeout", "SEC", 0, apply_drain_timeout, "10",
+    [IDX_RESUMPTION] = {"resumption", "MODE", TLSC_OPT_DEFAULT, apply_resumption, "cache", "cache, tickets or both; tickets need --keyd"},
+    [IDX_LOG_LEVEL] = {"log-level", "LEVEL", TLSC_OPT_DEFAULT, apply_log_level, "info", "error, warn, info or debug"},
+    [IDX_DRAIN_TIMEOUT] = {"drain-timeout", "SEC", TLSC_OPT_DEFAULT, apply_drain_timeout, "10",
                            "how long SIGTERM waits for open connections, 0..3600"},
     [IDX_KEYD] = {"keyd", "ADDR", 0, apply_keyd, "none", "ticket-key daemon, HOST:PORT or unix:PATH"},
     [IDX_KEYD_SECRET_FILE] = {"keyd-secret-file", "FILE", 0, apply_keyd_secret_file, NULL,
                               "file holding the cluster secret for the --keyd link, mode 0600"},
+    [IDX_REUSEPORT_SHARE] = {"reuseport-share", NULL, TLSC_OPT_NOARG, apply_reuseport_share, "off",
+                             "join a --listen port another process already listens on (blue/green hand-over)"},
     [IDX_HELP] = {"help", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print this help and exit"},
     [IDX_VERSION] = {"version", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print the version and exit"},
 };
@@ -471,8 +482,6 @@ static int set_defaults(ctx_t *ctx, char *err, size_t errlen)
     tlsc_config_t *cfg = ctx->cfg;
     char host[256];
 
-    if (cfg->n_listen == 0 && apply_listen(ctx, "--listen", DEFAULT_LISTEN, err, errlen) != 0)
-        return -EINVAL;
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
@@ -492,10 +501,6 @@ static int set_defaults(ctx_t *ctx, char *err, size_t errlen)
         if ((cfg->node = strdup(host)) == NULL)
             return fail(err, errlen, "--node", "out of memory");
     }
-    if ((cfg->cluster == NULL && (cfg->cluster = strdup("tlscache")) == NULL) ||
-        (cfg->redis_prefix == NULL && (cfg->redis_prefix = strdup("tlscache")) == NULL) ||
-        (cfg->redis_url_str == NULL && (cfg->redis_url_str = strdup(DEFAULT_REDIS)) == NULL))
-        return fail(err, errlen, "tlscache-server", "out of memory");
     return 0;
 }
 
@@ -573,14 +578,7 @@ int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, ch
     memset(cfg, 0, sizeof(*cfg));
     if (err != NULL && errlen > 0)
         err[0] = '\0';
-    cfg->min_tls = TLS1_2_VERSION;
-    cfg->max_tls = TLS1_3_VERSION;
-    cfg->session_timeout = 300;
-    cfg->lookup_timeout_ms = 10;
-    cfg->store_timeout_ms = 50;
-    cfg->resumption = TLSC_RESUME_CACHE;
-    cfg->log_level = TLSC_LOG_INFO;
-    cfg->drain_timeout_sec = 10;
+    /* Every literal default is in the table (TLSC_OPT_DEFAULT) and applied by the parser. */
     ctx.cfg = cfg;
     snprintf(ctx.redis_label, sizeof(ctx.redis_label), "--redis");
 

@@ -60,6 +60,7 @@ typedef struct tlsc_config_s {
     unsigned drain_timeout_sec;   /* --drain-timeout SEC, default 10 */
     char *keyd;                   /* --keyd HOST:PORT|unix:PATH (daemon issue) */
     char *keyd_secret_file;       /* --keyd-secret-file FILE */
+    int reuseport_share;          /* --reuseport-share: join a port another process already listens on */
 } tlsc_config_t;
 
 /**

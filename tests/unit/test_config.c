@@ -349,6 +349,24 @@ TEST(bad_values_name_the_flag_and_value)
     }
 }
 
+TEST(switch_from_flag_or_env)
+{
+    const char *on[] = {"TLSCACHE_REUSEPORT_SHARE=yes", NULL};
+    const char *off[] = {"TLSCACHE_REUSEPORT_SHARE=0", NULL};
+    const char *bad[] = {"TLSCACHE_REUSEPORT_SHARE=maybe", NULL};
+
+    ASSERT_EQ(parse(CERT, NULL), 0);
+    ASSERT_EQ(cfg.reuseport_share, 0);
+    ASSERT_EQ(parse(CERT, "--reuseport-share", NULL), 0);
+    ASSERT_EQ(cfg.reuseport_share, 1);
+    ASSERT_EQ(parse_env(on, CERT, NULL), 0);
+    ASSERT_EQ(cfg.reuseport_share, 1);
+    ASSERT_EQ(parse_env(off, CERT, NULL), 0);
+    ASSERT_EQ(cfg.reuseport_share, 0);
+    expect_error(parse_env(bad, CERT, NULL), "--reuseport-share (from TLSCACHE_REUSEPORT_SHARE): ", "\"maybe\"");
+    expect_error(parse(CERT, "--reuseport-share=1", NULL), "--reuseport-share: ", "takes no value");
+}
+
 TEST(cross_checks)
 {
     expect_error(parse(CERT, "--min-tls", "1.3", "--max-tls", "1.2", NULL), "--min-tls: ", "above --max-tls 1.2");
@@ -543,6 +561,7 @@ int main(void)
     RUN(env_errors_name_flag_and_variable);
     RUN(listen_forms);
     RUN(bad_values_name_the_flag_and_value);
+    RUN(switch_from_flag_or_env);
     RUN(cross_checks);
     RUN(command_line_shape_errors);
     RUN(passphrase_is_never_taken_or_echoed_from_argv);
