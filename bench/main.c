@@ -1,6 +1,8 @@
 /*
  * tlscache-bench: the resumption benchmark. Parses the command line, reads the servers' Redis
  * stats (optional), runs the timed part, reads the stats again and writes the reports.
+ * Exit codes as every binary (common/opts.h): 0 at least one handshake succeeded (or --help),
+ * 1 a failure at run time (no handshake succeeded, a report not written), 2 bad usage.
  */
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 
 #include "bench.h"
 #include "log.h"
+#include "opts.h"
 #include "report.h"
 
 static int write_file(const char *flag, const char *path, const char *data, char *err, size_t errlen)
@@ -58,20 +61,15 @@ int main(int argc, char **argv)
     tlsc_log_set_tag("tlscache-bench");
     tlsc_bench_options_init(&o);
     rv = tlsc_bench_options_parse(&o, argc, argv, err, sizeof(err));
-    if (rv == 1) {
-        if (argc > 1 && strncmp(argv[argc - 1], "--version", 9) == 0)
-            printf("tlscache-bench %s (%s)\n", TLSC_VERSION, OpenSSL_version(OPENSSL_VERSION));
-        else
-            tlsc_bench_usage(stdout);
-        return 0;
-    }
+    if (rv == 1)
+        return TLSC_EXIT_OK; /* --help or --version, printed */
     if (rv != 0) {
         fprintf(stderr, "tlscache-bench: %s\n", err);
-        return 1;
+        return TLSC_EXIT_USAGE;
     }
     if (tlsc_bench_result_init(&r, o.ntargets) != 0) {
         fprintf(stderr, "tlscache-bench: out of memory\n");
-        return 1;
+        return TLSC_EXIT_FAILURE;
     }
 
     /* The servers' counters are read outside the timed part, before and after. */
@@ -86,7 +84,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tlscache-bench: %s\n", err);
         tlsc_bench_rs_free(&before);
         tlsc_bench_result_free(&r);
-        return 1;
+        return TLSC_EXIT_FAILURE;
     }
 
     if (have_before) {
@@ -113,23 +111,23 @@ int main(int argc, char **argv)
         tlsc_bench_report_json(&j, &o, &r, &sv);
         if ((doc = tlsc_json_result(&j)) == NULL) {
             fprintf(stderr, "tlscache-bench: --json %s: could not build the document\n", o.json_file);
-            status = 1;
+            status = TLSC_EXIT_FAILURE;
         } else if (write_file("--json", o.json_file, doc, err, sizeof(err)) != 0) {
             fprintf(stderr, "tlscache-bench: %s\n", err);
-            status = 1;
+            status = TLSC_EXIT_FAILURE;
         }
         tlsc_json_free(&j);
     }
     if (o.csv_file != NULL && append_csv(&o, &r, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-bench: %s\n", err);
-        status = 1;
+        status = TLSC_EXIT_FAILURE;
     }
     if (o.plot_file != NULL && tlsc_bench_plot(o.plot_file, &o, &r, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-bench: %s\n", err);
-        status = 1;
+        status = TLSC_EXIT_FAILURE;
     }
     if (status == 0 && r.full + r.resumed == 0)
-        status = 2;
+        status = TLSC_EXIT_FAILURE; /* nothing was measured */
 
     tlsc_bench_rs_free(&before);
     tlsc_bench_rs_free(&after);

@@ -61,18 +61,19 @@ typedef struct {
 /** Fills the defaults (one target is still required). */
 void tlsc_bench_options_init(tlsc_bench_options_t *o);
 /**
- * Parses argv[1..argc-1] ("--flag value" or "--flag=value"); strings point into argv.
- * Returns 0, 1 when --help or --version was asked (nothing else checked), or -1 with a message
- * naming the flag and the value in `err`.
+ * Parses argv[1..argc-1] ("--flag value" or "--flag=value") with the common option parser
+ * (common/opts.h); strings point into argv. Returns 0; 1 after printing --help or --version
+ * to stdout (nothing else checked; exit 0); or -1 with one line naming the flag and the value
+ * in `err` (exit 2, bad usage).
  */
 int tlsc_bench_options_parse(tlsc_bench_options_t *o, int argc, char **argv, char *err, size_t errlen);
-/** Parses "host:port", "[v6]:port"; returns 0 or -1 with a reason in `err`. */
+/** Parses "host:port", "[v6]:port" (common/addr.h); returns 0 or -1 with a reason in `err`. */
 int tlsc_bench_target_parse(const char *s, tlsc_bench_target_t *t, char *err, size_t errlen);
 /** Turns "h2,http/1.1" into ALPN wire format; returns the length or -1 if a name is empty or too long. */
 int tlsc_bench_alpn_wire(const char *list, unsigned char *out, size_t cap);
 /** The name printed for a mode: "full", "id", "ticket". */
 const char *tlsc_bench_mode_name(tlsc_bench_mode_t m);
-/** Writes the --help text. */
+/** Writes the --help text, made from the same table as the parser. */
 void tlsc_bench_usage(FILE *out);
 
 #endif

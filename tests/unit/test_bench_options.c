@@ -149,30 +149,34 @@ TEST(options_errors_name_the_flag_and_value)
         const char *expect;
     } cases[] = {
         {{"--concurrency", "8", NULL}, "--target"},
-        {{"--target", "localhost", NULL}, "--target localhost"},
-        {{"--target", "h:0", NULL}, "--target h:0"},
-        {{"--target", "h:65536", NULL}, "--target h:65536"},
-        {{"--target", "h:-1", NULL}, "--target h:-1"},
-        {{"--target", ":443", NULL}, "--target :443"},
-        {{"--target", "::1:443", NULL}, "--target ::1:443"},
-        {{"--target", "[::1]443", NULL}, "--target [::1]443"},
-        {{"--target", "h:1", "--concurrency", "0", NULL}, "--concurrency 0"},
-        {{"--target", "h:1", "--concurrency", "x", NULL}, "--concurrency x"},
-        {{"--target", "h:1", "--connections", "-5", NULL}, "--connections -5"},
-        {{"--target", "h:1", "--duration", "0", NULL}, "--duration 0"},
+        {{"--target", "localhost", NULL}, "--target: \"localhost\": missing port"},
+        {{"--target", "h:0", NULL}, "--target: \"h:0\": bad port"},
+        {{"--target", "h:65536", NULL}, "--target: \"h:65536\": bad port"},
+        {{"--target", "h:-1", NULL}, "--target: \"h:-1\": bad port"},
+        {{"--target", ":443", NULL}, "--target: \":443\": missing host"},
+        {{"--target", "::1:443", NULL}, "--target: \"::1:443\": put an IPv6 address in brackets"},
+        {{"--target", "[::1]443", NULL}, "--target: \"[::1]443\": garbage after"},
+        {{"--target", "h:1", "--concurrency", "0", NULL}, "--concurrency: \"0\" is not a number in 1..100000"},
+        {{"--target", "h:1", "--concurrency", "x", NULL}, "--concurrency: \"x\""},
+        {{"--target", "h:1", "--connections", "-5", NULL}, "--connections: \"-5\""},
+        {{"--target", "h:1", "--duration", "0", NULL}, "--duration: \"0\""},
         {{"--target", "h:1", "--duration", "1", "--connections", "5", NULL}, "exclude"},
-        {{"--target", "h:1", "--tls", "1.1", NULL}, "--tls 1.1"},
-        {{"--target", "h:1", "--mode", "psk", NULL}, "--mode psk"},
-        {{"--target", "h:1", "--balance", "hash", NULL}, "--balance hash"},
-        {{"--target", "h:1", "--alpn", "h2,,x", NULL}, "--alpn h2,,x"},
-        {{"--target", "h:1", "--timeout", "0", NULL}, "--timeout 0"},
-        {{"--target", "h:1", "--timeout", NULL}, "--timeout needs a value"},
+        {{"--target", "h:1", "--tls", "1.1", NULL}, "--tls: \"1.1\""},
+        {{"--target", "h:1", "--mode", "psk", NULL}, "--mode: \"psk\""},
+        {{"--target", "h:1", "--balance", "hash", NULL}, "--balance: \"hash\""},
+        {{"--target", "h:1", "--alpn", "h2,,x", NULL}, "--alpn: \"h2,,x\""},
+        {{"--target", "h:1", "--timeout", "0", NULL}, "--timeout: \"0\""},
+        {{"--target", "h:1", "--timeout", NULL}, "--timeout: needs a value"},
         {{"--target", "h:1", "--mode", "full", "--new-session-every", "2", NULL}, "--new-session-every"},
-        {{"--target", "h:1", "--redis-prefix", "a*", NULL}, "--redis-prefix a*"},
-        {{"--target", "h:1", "--quiet=yes", NULL}, "--quiet takes no value"},
-        {{"--target", "h:1", "--request", "x", NULL}, "unexpected argument x"},
+        {{"--target", "h:1", "--redis-prefix", "a*", NULL}, "--redis-prefix: \"a*\""},
+        {{"--target", "h:1", "--quiet=yes", NULL}, "--quiet: takes no value"},
+        {{"--target", "h:1", "--request", "x", NULL}, "--request: \"x\" is not a path"},
         {{"--target", "h:1", "--sni", "a", "--no-sni", NULL}, "--no-sni"},
-        {{"--target", "h:1", "--nope", NULL}, "unknown flag --nope"},
+        {{"--target", "h:1", "--nope", NULL}, "\"--nope\": unknown flag"},
+        {{"--target", "h:1", "stray", NULL}, "\"stray\": unexpected argument"},
+        {{"--target", "h\n:1", NULL}, "\"h\\x0a:1\": bad character in host"},
+        {{"--target", "h:1", "--timeout", "4294967297", NULL}, "--timeout: \"4294967297\""},
+        {{"--target", "h:1", "--seed", "18446744073709551616", NULL}, "--seed: \"18446744073709551616\""},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -198,10 +202,39 @@ TEST(options_at_most_64_targets)
     }
     tlsc_bench_options_init(&o);
     ASSERT_EQ(tlsc_bench_options_parse(&o, argc, argv, err, sizeof(err)), -1);
-    ASSERT(strstr(err, "at most 64 targets") != NULL);
+    ASSERT(strstr(err, "--target: given more than 64 times") != NULL);
     tlsc_bench_options_init(&o);
     ASSERT_EQ(tlsc_bench_options_parse(&o, argc - 2, argv, err, sizeof(err)), 0);
     ASSERT_EQ(o.ntargets, TLSC_BENCH_MAX_TARGETS);
+}
+
+/* --help is printed from the parser's own table: every flag, its default, the exit codes. */
+TEST(help_lists_every_flag_with_its_default_and_the_exit_codes)
+{
+    static const char *want[] = {"--target HOST:PORT ...", "--concurrency C", "default: 8", "--timeout MS", "default: 5000",
+                                 "--redis-settle MS", "default: 1500", "--request [PATH]", "--no-sni", "2 bad usage"};
+    tlsc_bench_options_t o;
+    char buf[16384];
+    size_t n;
+    FILE *f = tmpfile();
+
+    ASSERT(f != NULL);
+    tlsc_bench_usage(f);
+    rewind(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (strstr(buf, want[i]) == NULL) {
+            fprintf(stderr, "--help lacks \"%s\"\n", want[i]);
+            ASSERT(0);
+        }
+    }
+    /* The defaults the help shows are the ones a parse gives. */
+    tlsc_bench_options_init(&o);
+    ASSERT_EQ(o.concurrency, 8);
+    ASSERT_EQ(o.timeout_ms, 5000);
+    ASSERT_EQ(o.redis_settle_ms, 1500);
 }
 
 TEST(alpn_wire_format)
@@ -223,6 +256,7 @@ int main(void)
     RUN(options_help_and_version_win);
     RUN(options_errors_name_the_flag_and_value);
     RUN(options_at_most_64_targets);
+    RUN(help_lists_every_flag_with_its_default_and_the_exit_codes);
     RUN(alpn_wire_format);
     TEST_DONE();
 }
