@@ -3,6 +3,10 @@
 # its certificate, a wrong PFX passphrase, a malformed dhparam file, a bad Redis URL and bad flag
 # values each make tlscache-server exit non-zero at once with exactly one line on stderr naming
 # the flag and the file or value, without echoing a secret, and with nothing left listening.
+# The exit code follows the one convention of every binary (common/opts.h): 2 for bad usage
+# (the command line or a variable is wrong), 1 for what start-up finds (files, keys, OpenSSL).
+# Secret files that group or others can read are refused with the chmod to run, and the
+# daemon and the bench use the same exit codes.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 need openssl python3 redis-server
@@ -10,6 +14,10 @@ trap cleanup EXIT
 tlsc_tmpdir
 
 SERVER=$TLSC_BIN/server/tlscache-server
+DAEMON=$TLSC_BIN/cache-daemon/tlscache-daemon
+BENCH=$TLSC_BIN/bench/tlscache-bench
+BIN=$SERVER # the binary bad() runs
+WANT=1      # the exit code bad() expects
 if [ ! -x "$SERVER" ]; then
     echo "not ok - $SERVER is not built" >&2
     exit 1
@@ -23,8 +31,8 @@ GOOD=(--cert "$P/a.pem" --key "$P/a.key")
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# bad NAME [ENV=VALUE ...] -- ARGS... ++ EXPECT...: runs the server with ARGS (and the env
-# assignments), expects a prompt non-zero exit with one stderr line that contains every EXPECT
+# bad NAME [ENV=VALUE ...] -- ARGS... ++ EXPECT...: runs $BIN with ARGS (and the env
+# assignments), expects a prompt exit with code $WANT and one stderr line that contains every EXPECT
 # string and none of the "!STRING" ones, and nothing listening on its port afterwards.
 bad() {
     local name=$1 port rc lines why="" s
@@ -36,14 +44,14 @@ bad() {
     shift
     expects=("$@")
     port=$(free_port)
-    timeout -k 2 15 env "${envs[@]}" "$SERVER" --listen "127.0.0.1:$port" "${args[@]}" \
+    timeout -k 2 15 env "${envs[@]}" "$BIN" --listen "127.0.0.1:$port" "${args[@]}" \
         >"$TLSC_TMP/out" 2>"$TLSC_TMP/err" </dev/null
     rc=$?
     lines=$(wc -l <"$TLSC_TMP/err")
-    if [ "$rc" -eq 0 ]; then
-        why="exit code 0"
-    elif [ "$rc" -eq 124 ] || [ "$rc" -ge 128 ]; then
+    if [ "$rc" -eq 124 ] || [ "$rc" -ge 128 ]; then
         why="did not exit promptly or crashed (exit $rc)"
+    elif [ "$rc" -ne "$WANT" ]; then
+        why="exit code $rc, want $WANT"
     elif [ "$lines" -ne 1 ]; then
         why="$lines lines on stderr, want 1"
     fi
@@ -68,7 +76,9 @@ bad() {
     fi
 }
 
-# ---------------------------------------------------------------- certificate files
+# ---------------------------------------------------------------- certificate files (exit 1)
+
+WANT=1
 
 bad missing_cert_names_flag_and_file -- --cert "$P/nope.pem" --key "$P/a.key" \
     ++ "--cert" "$P/nope.pem" "No such file"
@@ -92,10 +102,12 @@ bad key_of_other_type_mismatch -- --cert "$P/a.pem" --key "$P/b.key" \
     ++ "--key" "$P/b.key" "does not match"
 bad second_pair_mismatch_is_caught -- "${GOOD[@]}" --cert "$P/b.pem" --key "$P/wild.key" \
     ++ "--key" "$P/wild.key" "$P/b.pem"
+WANT=2
 bad cert_without_key -- --cert "$P/a.pem" \
     ++ "--cert" "$P/a.pem" "no matching --key"
 bad no_certificate_at_all -- \
     ++ "--cert/--key or --pfx"
+WANT=1
 
 # ---------------------------------------------------------------- PKCS#12
 
@@ -109,8 +121,10 @@ bad missing_pfx_pass_file -- --pfx "$P/p12.pfx" --pfx-pass-file "$P/nope.pass" \
     ++ "--pfx-pass-file" "$P/nope.pass"
 bad pem_given_as_pfx -- --pfx "$P/a.pem" --pfx-pass-file "$P/p12.pass" \
     ++ "--pfx" "$P/a.pem" "not a PKCS#12"
+WANT=2
 bad passphrase_on_command_line_refused -- "${GOOD[@]}" --pfx-pass hunter2 \
     ++ "--pfx-pass" "not accepted on the command line" "!hunter2"
+WANT=1
 
 # ---------------------------------------------------------------- DH parameters, ciphers, groups
 
@@ -127,7 +141,9 @@ bad unknown_ciphers -- "${GOOD[@]}" --ciphers "NOSUCHCIPHER" \
 bad unknown_ciphersuites -- "${GOOD[@]}" --ciphersuites "TLS_NOSUCH" \
     ++ "--ciphersuites" "TLS_NOSUCH"
 
-# ---------------------------------------------------------------- Redis URL
+# ---------------------------------------------------------------- Redis URL (exit 2 from here on)
+
+WANT=2
 
 bad redis_url_bad_port_hides_password -- "${GOOD[@]}" --redis "redis://app:topsecretpw@127.0.0.1:99999" \
     ++ "--redis" "bad URL" "99999" "!topsecretpw"
@@ -178,6 +194,54 @@ bad stray_argument -- "${GOOD[@]}" extra \
     ++ "\"extra\"" "unexpected argument"
 bad flag_without_value -- "${GOOD[@]}" --workers \
     ++ "--workers" "needs a value"
+
+# ---------------------------------------------------------------- secret files (exit 1)
+
+WANT=1
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$P/open.secret"
+chmod 644 "$P/open.secret"
+cp "$P/p12.pass" "$P/open.pass" && chmod 640 "$P/open.pass"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$P/closed.secret"
+chmod 600 "$P/closed.secret"
+bad keyd_secret_readable_by_others_is_refused -- "${GOOD[@]}" --keyd 127.0.0.1:1 --keyd-secret-file "$P/open.secret" \
+    ++ "--keyd-secret-file" "0644" "chmod 600 $P/open.secret"
+bad pfx_pass_file_readable_by_group_is_refused -- --pfx "$P/p12.pfx" --pfx-pass-file "$P/open.pass" \
+    ++ "--pfx-pass-file" "0640" "chmod 600 $P/open.pass" "!correct horse"
+BIN=$DAEMON
+bad daemon_secret_readable_by_others_is_refused -- --secret-file "$P/open.secret" \
+    ++ "--secret-file" "chmod 600 $P/open.secret"
+
+# ---------------------------------------------------------------- the daemon: usage (exit 2)
+
+WANT=2
+bad daemon_lead_above_rotate -- --secret-file "$P/closed.secret" --rotate 60 --lead 61 \
+    ++ "--lead" "--rotate 60"
+bad daemon_lead_above_rotate_from_env TLSCACHE_DAEMON_ROTATE=60 TLSCACHE_DAEMON_LEAD=120 -- --secret-file "$P/closed.secret" \
+    ++ "--lead" "--rotate 60"
+bad daemon_window_over_a_week -- --secret-file "$P/closed.secret" --rotate 86400 --ticket-lifetime 604800 \
+    ++ "--ticket-lifetime" "7 days"
+bad daemon_window_over_64_keys -- --secret-file "$P/closed.secret" --rotate 1 --ticket-lifetime 62 \
+    ++ "--ticket-lifetime" "61 x --rotate"
+bad daemon_bad_number_from_env TLSCACHE_DAEMON_ROTATE=1h -- --secret-file "$P/closed.secret" \
+    ++ "--rotate (from TLSCACHE_DAEMON_ROTATE)" "\"1h\""
+bad daemon_without_secret_file -- \
+    ++ "--secret-file" "required"
+bad daemon_unknown_flag -- --secret-file "$P/closed.secret" --rotat 5 \
+    ++ "--rotat" "unknown flag"
+bad daemon_flag_wins_over_env TLSCACHE_DAEMON_LEAD=1 -- --secret-file "$P/closed.secret" --rotate 10 --lead 11 \
+    ++ "--lead" "11"
+BIN=$SERVER
+
+# ---------------------------------------------------------------- the bench: the same codes
+
+"$BENCH" --target 127.0.0.1:0 >/dev/null 2>"$TLSC_TMP/bench.err"
+check "bench_bad_target_exits_2" [ "$?/$(wc -l <"$TLSC_TMP/bench.err")" = 2/1 ]
+"$BENCH" --help >/dev/null 2>&1
+check "bench_help_exits_0" [ "$?" = 0 ]
+"$DAEMON" --help >"$TLSC_TMP/daemon.help" 2>&1
+check "daemon_help_exits_0_and_names_the_exit_codes" grep -q "2 bad usage" "$TLSC_TMP/daemon.help"
+"$SERVER" --version >/dev/null 2>&1
+check "server_version_exits_0" [ "$?" = 0 ]
 
 # ---------------------------------------------------------------- the check itself
 
