@@ -63,6 +63,7 @@ struct tlsc_dial_s {
     char last_reason[400];
     unsigned tokens, suppressed;
     uint64_t tokens_at;
+    uv_timer_t quiet; /* after lines were left out: says the state the link ended in */
     unsigned pending; /* handles not yet closed */
     tlsc_dial_closed_cb closed_cb;
     void *closed_data;
@@ -75,12 +76,15 @@ static void on_connect(uv_connect_t *req, int status);
 static void on_timer(uv_timer_t *t);
 static void on_sock_closed(uv_handle_t *h);
 static void on_timer_closed(uv_handle_t *h);
+static void on_quiet(uv_timer_t *t);
 
 /* ================================ logging ================================ */
 
 /*
  * A state-change line may go out now: a burst of LOG_BURST, then one per LOG_REFILL_MS.
- * Lines left out are counted and the count rides on the next line that goes out.
+ * Lines left out are counted and the count rides on the next line that goes out; if none
+ * does within LOG_REFILL_MS, on_quiet says the state the link is in by then, so the last line
+ * about a link is never stale.
  */
 static int log_allowed(tlsc_dial_t *d)
 {
@@ -97,11 +101,23 @@ static int log_allowed(tlsc_dial_t *d)
     if (d->tokens == LOG_BURST)
         d->tokens_at = now;
     if (d->tokens == 0) {
-        d->suppressed++;
+        if (d->suppressed++ == 0)
+            uv_timer_start(&d->quiet, on_quiet, LOG_REFILL_MS, 0);
         return 0;
     }
     d->tokens--;
     return 1;
+}
+
+static void emit(tlsc_dial_t *d, tlsc_log_level_t level, const char *line)
+{
+    if (d->suppressed > 0)
+        tlsc_log(level, "%s: %s (%u earlier change%s of this link not logged)", d->name, line, d->suppressed,
+                 d->suppressed == 1 ? "" : "s");
+    else
+        tlsc_log(level, "%s: %s", d->name, line);
+    d->suppressed = 0;
+    uv_timer_stop(&d->quiet);
 }
 
 static void log_change(tlsc_dial_t *d, tlsc_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -115,12 +131,20 @@ static void log_change(tlsc_dial_t *d, tlsc_log_level_t level, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (d->suppressed > 0)
-        tlsc_log(level, "%s: %s (%u earlier change%s of this link not logged)", d->name, line, d->suppressed,
-                 d->suppressed == 1 ? "" : "s");
-    else
-        tlsc_log(level, "%s: %s", d->name, line);
-    d->suppressed = 0;
+    emit(d, level, line);
+}
+
+/* Lines were left out and none went out since: say where the link stands now. */
+static void on_quiet(uv_timer_t *t)
+{
+    tlsc_dial_t *d = t->data;
+    char line[sizeof(d->last_reason) + 16];
+
+    if (d->suppressed == 0 || d->state == DIAL_CLOSED)
+        return;
+    snprintf(line, sizeof(line), "%s%s", d->state == DIAL_UP ? "up" : "down: ",
+             d->state == DIAL_UP ? "" : d->last_reason[0] != '\0' ? d->last_reason : "connecting");
+    emit(d, d->state == DIAL_UP ? TLSC_LOG_INFO : TLSC_LOG_WARN, line);
 }
 
 /* ================================ attempts ================================ */
@@ -423,8 +447,9 @@ int tlsc_dial_new(uv_loop_t *loop, const tlsc_dial_options_t *o, tlsc_dial_t **o
         d->o.permanent_backoff_ms = DEFAULT_PERMANENT_MS;
     d->backoff_ms = d->o.backoff_min_ms;
     uv_timer_init(loop, &d->timer);
-    d->timer.data = d;
-    d->pending = 1; /* the timer */
+    uv_timer_init(loop, &d->quiet);
+    d->timer.data = d->quiet.data = d;
+    d->pending = 2; /* the timers */
     attempt_start(d);
     *out = d;
     return 0;
@@ -489,4 +514,5 @@ void tlsc_dial_close(tlsc_dial_t *d, tlsc_dial_closed_cb cb, void *data)
     abandon_resolve(d);
     drop_sock(d);
     uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&d->quiet, on_timer_closed);
 }

@@ -20,8 +20,8 @@
  * - Logs: "cannot connect: REASON" (warn), "connection lost: REASON" (warn), a permanent
  *   failure at error level, "connected" the first time and "connected again" after a loss
  *   (info). A failure with the reason last logged is a debug line. State-change lines are
- *   rate-limited (a flapping link logs a burst, then one line per interval with a count of
- *   what was left out).
+ *   rate-limited: a flapping link logs a burst, then one line per interval with a count of
+ *   what was left out, and a line with the state it ended in once it has been quiet.
  */
 
 #include <stddef.h>

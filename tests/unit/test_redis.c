@@ -933,6 +933,195 @@ TEST(nothing_listening_means_enotconn_and_a_clean_close)
     client_close(&c); /* in backoff: the timers close, nothing leaks */
 }
 
+/* ================================ what the link logs ================================ */
+
+/* Sends the log lines (stderr) to a file until log_end; returns the saved stderr. */
+static int log_begin(char *path, size_t len)
+{
+    int fd, saved;
+
+    snprintf(path, len, "/tmp/tlsc-redis-log-XXXXXX");
+    ASSERT((fd = mkstemp(path)) >= 0);
+    fflush(stderr);
+    ASSERT((saved = dup(STDERR_FILENO)) >= 0);
+    ASSERT(dup2(fd, STDERR_FILENO) >= 0);
+    close(fd);
+    return saved;
+}
+
+static void log_end(int saved)
+{
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+}
+
+/* Lines of the file holding every one of the needles (NULL-terminated). */
+static int log_count(const char *path, const char *const *needles)
+{
+    char line[1200];
+    int n = 0;
+    FILE *f = fopen(path, "r");
+
+    ASSERT(f != NULL);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        int all = 1;
+
+        for (const char *const *k = needles; *k != NULL && all; k++)
+            all = strstr(line, *k) != NULL;
+        n += all;
+    }
+    fclose(f);
+    return n;
+}
+
+#define LOG_COUNT(path, ...) log_count(path, (const char *const[]){__VA_ARGS__, NULL})
+
+/* Redis's INFO field `name` (an integer), read behind the client's back; `auth` is "AUTH pw\r\n" or "". */
+static long long info_field(unsigned port, const char *auth, const char *name)
+{
+    char out[8192], cmd[128], *p;
+
+    snprintf(cmd, sizeof(cmd), "%sINFO stats\r\n", auth);
+    sync_cmd(port, cmd, 8, out, sizeof(out));
+    ASSERT((p = strstr(out, name)) != NULL);
+    return atoll(p + strlen(name) + 1);
+}
+
+TEST(handshake_errors_only_an_operator_can_fix_name_the_flag)
+{
+    static const char *const fatal[] = {
+        "WRONGPASS invalid username-password pair or user is disabled.",
+        "NOAUTH Authentication required.",
+        "NOPERM this user has no permissions to run the 'select' command",
+        "ERR DB index is out of range",
+        "ERR invalid DB index",
+        "ERR invalid password",
+    };
+
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+        const char *hint = tlsc_redis_error_hint(fatal[i], strlen(fatal[i]));
+
+        ASSERT(hint != NULL);
+        ASSERT(strstr(hint, "--redis") != NULL);
+    }
+    ASSERT(tlsc_redis_error_hint("LOADING Redis is loading the dataset in memory", 46) == NULL);
+    ASSERT(tlsc_redis_error_hint("WRONG", 5) == NULL); /* a prefix of a prefix is not enough */
+}
+
+TEST(wrong_password_is_one_error_naming_wrongpass_and_the_flag)
+{
+    static const char *const args[] = {"--requirepass", "right", NULL};
+    tlsc_redis_options_t o = {.permanent_backoff_ms = 60}; /* many attempts, one line */
+    redis_srv_t s = {0};
+    client_t c;
+    char url[128], path[64];
+    int saved;
+
+    redis_start(&s, args);
+    url_for(url, sizeof(url), ":wrong@", &s, "");
+    saved = log_begin(path, sizeof(path));
+    client_open_opts(&c, url, &o);
+    run_until(&c, never, NULL, 500);
+    client_close(&c);
+    log_end(saved);
+    ASSERT_EQ(LOG_COUNT(path, " error: redis ", "AUTH refused: WRONGPASS", "--redis"), 1);
+    ASSERT_EQ(LOG_COUNT(path, "wrong"), 0); /* never the password */
+    ASSERT_EQ(LOG_COUNT(path, "connected"), 0);
+    ASSERT_EQ(LOG_COUNT(path, "cannot connect"), 0); /* not the "try again" of a passing fault */
+    unlink(path);
+    redis_cleanup(&s);
+}
+
+TEST(a_permanent_refusal_is_retried_slowly)
+{
+    static const char *const args[] = {"--requirepass", "right", NULL};
+    redis_srv_t s = {0};
+    client_t c;
+    char url[128];
+    long long before, after;
+
+    redis_start(&s, args);
+    url_for(url, sizeof(url), ":wrong@", &s, "");
+    before = info_field(s.port, "AUTH right\r\n", "total_connections_received");
+    client_open(&c, url); /* the default permanent backoff: 5 s, jittered down to 2.5 s at least */
+    run_until(&c, never, NULL, 1500);
+    after = info_field(s.port, "AUTH right\r\n", "total_connections_received");
+    client_close(&c);
+    /* Ours: one attempt and the INFO connection. A passing fault would have retried ~5 times. */
+    ASSERT_EQ(after - before, 2);
+    redis_cleanup(&s);
+}
+
+TEST(db_out_of_range_is_an_error_naming_the_db)
+{
+    redis_srv_t s = {0};
+    client_t c;
+    char url[128], path[64];
+    int saved;
+
+    redis_start(&s, NULL);
+    url_for(url, sizeof(url), "", &s, "/99");
+    saved = log_begin(path, sizeof(path));
+    client_open(&c, url);
+    run_until(&c, never, NULL, 300);
+    ASSERT(!tlsc_redis_ready(c.r));
+    client_close(&c);
+    log_end(saved);
+    ASSERT_EQ(LOG_COUNT(path, " error: redis ", "SELECT refused: ERR DB index is out of range", "--redis"), 1);
+    unlink(path);
+    redis_cleanup(&s);
+}
+
+TEST(first_connect_is_connected_and_a_restart_is_lost_then_connected_again)
+{
+    redis_srv_t s = {0};
+    client_t c;
+    char url[128], path[64];
+    int saved;
+
+    redis_start(&s, NULL);
+    url_for(url, sizeof(url), "", &s, "");
+    saved = log_begin(path, sizeof(path));
+    client_open(&c, url);
+    ASSERT(run_until(&c, is_ready, c.r, 3000));
+    redis_stop(&s);
+    run_until(&c, never, NULL, 300); /* lost, then a few refused attempts */
+    redis_start(&s, NULL);           /* same port */
+    ASSERT(run_until(&c, is_ready, c.r, 5000));
+    client_close(&c);
+    log_end(saved);
+    ASSERT_EQ(LOG_COUNT(path, ": connected\n"), 1);
+    ASSERT_EQ(LOG_COUNT(path, " warn: ", "connection lost"), 1);
+    ASSERT_EQ(LOG_COUNT(path, " warn: "), 1); /* the refused attempts after it are not news */
+    ASSERT_EQ(LOG_COUNT(path, "connected again"), 1);
+    unlink(path);
+    redis_cleanup(&s);
+}
+
+TEST(redis_down_at_start_is_connected_after_attempts_not_again)
+{
+    redis_srv_t s = {0};
+    client_t c;
+    char url[128], path[64];
+    int saved;
+
+    s.port = free_port();
+    url_for(url, sizeof(url), "", &s, "");
+    saved = log_begin(path, sizeof(path));
+    client_open(&c, url);
+    run_until(&c, never, NULL, 200);
+    redis_start(&s, NULL);
+    ASSERT(run_until(&c, is_ready, c.r, 5000));
+    client_close(&c);
+    log_end(saved);
+    ASSERT_EQ(LOG_COUNT(path, " warn: ", "cannot connect: connection refused"), 1);
+    ASSERT_EQ(LOG_COUNT(path, ": connected after "), 1);
+    ASSERT_EQ(LOG_COUNT(path, "again"), 0);
+    unlink(path);
+    redis_cleanup(&s);
+}
+
 static void watched(void (*test)(void))
 {
     alarm(WATCHDOG_SEC);
@@ -973,5 +1162,11 @@ int main(void)
     RUN_WATCHED(close_drops_pending_callbacks_even_from_a_callback);
     RUN_WATCHED(host_name_is_resolved);
     RUN_WATCHED(nothing_listening_means_enotconn_and_a_clean_close);
+    RUN_WATCHED(handshake_errors_only_an_operator_can_fix_name_the_flag);
+    RUN_WATCHED(wrong_password_is_one_error_naming_wrongpass_and_the_flag);
+    RUN_WATCHED(a_permanent_refusal_is_retried_slowly);
+    RUN_WATCHED(db_out_of_range_is_an_error_naming_the_db);
+    RUN_WATCHED(first_connect_is_connected_and_a_restart_is_lost_then_connected_again);
+    RUN_WATCHED(redis_down_at_start_is_connected_after_attempts_not_again);
     TEST_DONE();
 }
