@@ -1,9 +1,16 @@
-/* The key protocol codec, reader and PSK link: roundtrips, hostile inputs, wrong secrets. */
+/*
+ * The key protocol codec, reader and PSK link: roundtrips, hostile inputs, wrong secrets; and
+ * the same link carried over libuv streams by common/keylink.c.
+ */
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
+#include <uv.h>
 
+#include "keylink.h"
 #include "keyproto.h"
 #include "test.h"
 
@@ -342,8 +349,182 @@ TEST(link_with_wrong_psk_fails_handshake_and_leaks_nothing)
     tlsc_keyproto_link_free(cl);
 }
 
+/* ================================ keylink over a socketpair ================================ */
+
+typedef struct {
+    uv_pipe_t pipe;
+    tlsc_keylink_t *kl;
+    int msgs, last_type, fails, where, code;
+    int free_on_msg; /* frees its link from inside the message callback */
+} end_t;
+
+static void on_end_msg(tlsc_keylink_t *kl, const tlsc_keyproto_msg_t *m, void *data)
+{
+    end_t *e = data;
+    tlsc_keyproto_msg_t ping;
+
+    e->msgs++;
+    e->last_type = (int)m->type;
+    if (m->type == TLSC_KEYPROTO_HELLO) { /* the "daemon" answers with a PING */
+        memset(&ping, 0, sizeof(ping));
+        ping.type = TLSC_KEYPROTO_PING;
+        ping.u.nonce = 42;
+        ASSERT_EQ(tlsc_keylink_send(kl, &ping), 0);
+    }
+    if (e->free_on_msg) {
+        tlsc_keylink_free(kl);
+        e->kl = NULL;
+    }
+}
+
+static void on_end_fail(tlsc_keylink_t *kl, tlsc_keylink_where_t where, int code, void *data)
+{
+    end_t *e = data;
+
+    e->fails++;
+    e->where = (int)where;
+    e->code = code;
+}
+
+/* Two ends of a socketpair on one loop: `srv` with server_psk, `cli` with client_psk. */
+static void pair_open(uv_loop_t *loop, end_t *srv, end_t *cli, const unsigned char *server_psk, const unsigned char *client_psk,
+                      tlsc_keyproto_link_t **sl, tlsc_keyproto_link_t **cl)
+{
+    char err[256];
+    int sv[2];
+
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ASSERT_EQ(tlsc_keyproto_link_new(1, server_psk, sl, err, sizeof(err)), 0);
+    ASSERT_EQ(tlsc_keyproto_link_new(0, client_psk, cl, err, sizeof(err)), 0);
+    ASSERT_EQ(uv_pipe_init(loop, &srv->pipe, 0), 0);
+    ASSERT_EQ(uv_pipe_init(loop, &cli->pipe, 0), 0);
+    ASSERT_EQ(uv_pipe_open(&srv->pipe, sv[0]), 0);
+    ASSERT_EQ(uv_pipe_open(&cli->pipe, sv[1]), 0);
+    ASSERT((srv->kl = tlsc_keylink_start((uv_stream_t *)&srv->pipe, *sl, on_end_msg, on_end_fail, srv)) != NULL);
+    ASSERT((cli->kl = tlsc_keylink_start((uv_stream_t *)&cli->pipe, *cl, on_end_msg, on_end_fail, cli)) != NULL);
+}
+
+/* Runs the loop until cond() or 3 s. */
+static int run_until(uv_loop_t *loop, int (*cond)(const end_t *, const end_t *), const end_t *a, const end_t *b)
+{
+    uint64_t until;
+
+    uv_update_time(loop);
+    until = uv_now(loop) + 3000;
+    while (!cond(a, b) && uv_now(loop) < until)
+        uv_run(loop, UV_RUN_NOWAIT), usleep(1000), uv_update_time(loop);
+    return cond(a, b);
+}
+
+static void pair_close(uv_loop_t *loop, end_t *srv, end_t *cli, tlsc_keyproto_link_t *sl, tlsc_keyproto_link_t *cl)
+{
+    tlsc_keylink_free(srv->kl);
+    tlsc_keylink_free(cli->kl);
+    uv_close((uv_handle_t *)&srv->pipe, NULL);
+    uv_close((uv_handle_t *)&cli->pipe, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    tlsc_keyproto_link_free(sl);
+    tlsc_keyproto_link_free(cl);
+    ASSERT_EQ(uv_loop_close(loop), 0);
+}
+
+static int ping_arrived(const end_t *srv, const end_t *cli)
+{
+    return cli->last_type == TLSC_KEYPROTO_PING;
+}
+
+static int both_failed(const end_t *srv, const end_t *cli)
+{
+    return srv->fails > 0 && cli->fails > 0;
+}
+
+static int server_failed(const end_t *srv, const end_t *cli)
+{
+    return srv->fails > 0;
+}
+
+TEST(keylink_carries_messages_both_ways_and_frees_from_its_callback)
+{
+    uv_loop_t loop;
+    end_t srv = {0}, cli = {0};
+    tlsc_keyproto_link_t *sl, *cl;
+    tlsc_keyproto_msg_t hello;
+    unsigned char psk[32];
+
+    RAND_bytes(psk, 32);
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    pair_open(&loop, &srv, &cli, psk, psk, &sl, &cl);
+    memset(&hello, 0, sizeof(hello));
+    hello.type = TLSC_KEYPROTO_HELLO;
+    hello.u.hello.version_min = hello.u.hello.version_max = 1;
+    snprintf(hello.u.hello.node, sizeof(hello.u.hello.node), "w");
+    ASSERT_EQ(tlsc_keylink_send(cli.kl, &hello), 0); /* queued until the handshake is done */
+    cli.free_on_msg = 1;
+    ASSERT(run_until(&loop, ping_arrived, &srv, &cli));
+    ASSERT_EQ(srv.msgs, 1);
+    ASSERT_EQ(cli.msgs, 1);
+    ASSERT(cli.kl == NULL); /* freed inside its callback, after it returned */
+    ASSERT(tlsc_keylink_established(srv.kl));
+    ASSERT_EQ(srv.fails + cli.fails, 0);
+    pair_close(&loop, &srv, &cli, sl, cl);
+}
+
+TEST(keylink_with_a_wrong_secret_fails_with_eauth_once_and_delivers_nothing)
+{
+    uv_loop_t loop;
+    end_t srv = {0}, cli = {0};
+    tlsc_keyproto_link_t *sl, *cl;
+    tlsc_keyproto_msg_t hello;
+    unsigned char psk1[32], psk2[32];
+
+    RAND_bytes(psk1, 32);
+    RAND_bytes(psk2, 32);
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    pair_open(&loop, &srv, &cli, psk1, psk2, &sl, &cl);
+    memset(&hello, 0, sizeof(hello));
+    hello.type = TLSC_KEYPROTO_HELLO;
+    hello.u.hello.version_min = hello.u.hello.version_max = 1;
+    snprintf(hello.u.hello.node, sizeof(hello.u.hello.node), "w");
+    ASSERT_EQ(tlsc_keylink_send(cli.kl, &hello), 0);
+    ASSERT(run_until(&loop, both_failed, &srv, &cli));
+    ASSERT_EQ(srv.where, TLSC_KEYLINK_TLS);
+    ASSERT_EQ(srv.code, TLSC_KEYPROTO_EAUTH);
+    ASSERT(tlsc_keylink_reason(srv.kl) != NULL);
+    ASSERT_EQ(srv.msgs + cli.msgs, 0);
+    ASSERT_EQ(srv.fails, 1);
+    ASSERT_EQ(cli.fails, 1);
+    pair_close(&loop, &srv, &cli, sl, cl);
+}
+
+TEST(keylink_peer_hanging_up_is_a_read_failure_with_eof)
+{
+    uv_loop_t loop;
+    end_t srv = {0}, cli = {0};
+    tlsc_keyproto_link_t *sl, *cl;
+    unsigned char psk[32];
+
+    RAND_bytes(psk, 32);
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    pair_open(&loop, &srv, &cli, psk, psk, &sl, &cl);
+    tlsc_keylink_free(cli.kl);
+    cli.kl = NULL;
+    uv_close((uv_handle_t *)&cli.pipe, NULL);
+    ASSERT(run_until(&loop, server_failed, &srv, &cli));
+    ASSERT_EQ(srv.where, TLSC_KEYLINK_READ);
+    ASSERT_EQ(srv.code, UV_EOF);
+    ASSERT_STREQ(tlsc_keylink_strerror(TLSC_KEYLINK_READ, UV_EOF), "closed by the peer");
+    tlsc_keylink_free(srv.kl);
+    srv.kl = NULL;
+    uv_close((uv_handle_t *)&srv.pipe, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    tlsc_keyproto_link_free(sl);
+    tlsc_keyproto_link_free(cl);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as every program that writes to sockets: a hung-up peer is EPIPE */
     RUN(every_message_roundtrips);
     RUN(encoder_refuses_what_the_decoder_would);
     RUN(decoder_rejects_hostile_bodies);
@@ -353,5 +534,8 @@ int main(void)
     RUN(secret_file_hex_and_raw_and_too_short);
     RUN(link_with_same_psk_carries_messages);
     RUN(link_with_wrong_psk_fails_handshake_and_leaks_nothing);
+    RUN(keylink_carries_messages_both_ways_and_frees_from_its_callback);
+    RUN(keylink_with_a_wrong_secret_fails_with_eauth_once_and_delivers_nothing);
+    RUN(keylink_peer_hanging_up_is_a_read_failure_with_eof);
     TEST_DONE();
 }
