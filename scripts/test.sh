@@ -31,29 +31,39 @@ if stage unit; then
     done
 fi
 
-if stage integration; then
-    # Every tests/integration/*.sh through ctest against the sanitized build (TLSC_BIN is
-    # build-asan, set by tests/integration/CMakeLists.txt); the scripts take free ports, so
-    # two run at a time. One record per script, from ctest's result lines
-    # ("  3/7 Test #18: integration.tickets ........***Failed   81.20 sec").
-    jobs=${TLSC_TEST_JOBS:-2}
-    log=$ROOT/build-asan/integration-ctest.log
-    echo "== integration tests (build-asan, $jobs at a time)"
+# ctest_records BUILD LABEL JOBS WANT SUFFIX: runs the ctest cases of LABEL in BUILD, JOBS at a
+# time, and records one result per script from ctest's result lines
+# ("  3/7 Test #18: integration.tickets ........***Failed   81.20 sec"); a skipped script
+# (exit 77) counts as a failure, and so does running fewer scripts than WANT.
+ctest_records() {
+    local build=$1 label=$2 jobs=$3 want=$4 suffix=$5 log=$ROOT/$1/$2-ctest.log start ran=0 name result
     start=$(date +%s)
-    ctest --test-dir build-asan -L integration -j"$jobs" --output-on-failure --timeout 900 2>&1 | tee "$log"
+    ctest --test-dir "$build" -L "$label" -j"$jobs" --output-on-failure --timeout 900 2>&1 | tee "$log"
     echo "   ($(($(date +%s) - start)) s)"
-    ran=0
     while read -r name result; do
         ran=$((ran + 1))
         case $result in
-        Passed) record "$name" 0 ;;
+        Passed) record "$name$suffix" 0 ;;
         Skipped) echo "   $name skipped: a tool it needs is not installed (see its output); CI must not skip"
-            record "$name (skipped)" 1 ;;
-        *) record "$name ($result)" 1 ;;
+            record "$name$suffix (skipped)" 1 ;;
+        *) record "$name$suffix ($result)" 1 ;;
         esac
     done < <(sed -n 's/^ *[0-9]*\/[0-9]* *Test *#[0-9]*: \(integration\.[A-Za-z0-9_]*\) \.*[ *]*\([A-Za-z]*\).*/\1 \2/p' "$log")
-    want=$(find tests/integration -maxdepth 1 -name '*.sh' | wc -l)
-    [ "$ran" -eq "$want" ] || record "integration: ctest ran $ran of $want scripts" 1
+    [ "$ran" -eq "$want" ] || record "$label: ctest ran $ran of $want scripts in $build" 1
+}
+
+if stage integration; then
+    # Every tests/integration/*.sh against the sanitized build (TLSC_BIN=build-asan, set by
+    # tests/integration/CMakeLists.txt), two at a time (the scripts take free ports); there
+    # the nodes get generous lookup/store timeouts, the sanitizer is for memory errors.
+    jobs=${TLSC_TEST_JOBS:-2}
+    echo "== integration tests (build-asan, $jobs at a time)"
+    ctest_records build-asan integration "$jobs" "$(find tests/integration -maxdepth 1 -name '*.sh' | wc -l)" ""
+    # The scripts labelled "defaults" again, on the optimized build, at the server's default
+    # --lookup-timeout / --store-timeout (10 / 50 ms): the budgets users get, end to end.
+    echo "== integration tests at the default timeouts (build, one at a time)"
+    ctest_records build defaults 1 "$(sed -n 's/^set(TLSC_DEFAULTS_TESTS \(.*\))$/\1/p' tests/integration/CMakeLists.txt | wc -w)" \
+        " (build, default timeouts)"
 fi
 
 if stage fuzz; then

@@ -7,7 +7,8 @@ SERVER_BIN=${SERVER_BIN:-$TLSC_BIN/server/tlscache-server}
 # 127.0.0.1:PORT against $REDIS_PORT; sets NODE_PID_<NAME>. Logs in $TLSC_TMP/NAME.log.
 # The nodes run with the server's default --lookup-timeout / --store-timeout (10 / 50 ms), the
 # values users get; a test that stalls Redis on purpose opts in to generous ones with
-# GENEROUS_TIMEOUTS=1 (--lookup-timeout 200 --store-timeout 500).
+# GENEROUS_TIMEOUTS=1 (--lookup-timeout 200 --store-timeout 500), and so does every test in a
+# sanitizer build (ctest sets it there: see tests/integration/CMakeLists.txt).
 start_node() {
     local name=$1 port=$2 timeouts=()
     shift 2
