@@ -2,9 +2,10 @@
 #define TLSC_DAEMON_H
 
 /*
- * tlscache-daemon's core: the key window (next / current / previous), its rotation, and the
- * listeners that push it to every connected worker over the PSK-authenticated link
- * (docs/protocol.md, docs/keys.md). Runs on a libuv loop.
+ * This file's one job: the interface of tlscache-daemon's core — the key window (next /
+ * current / previous), its rotation, and the listeners that push it to every connected
+ * worker over the PSK-authenticated link (docs/protocol.md, docs/keys.md). Runs on a libuv
+ * loop; each link is a tlsc_keylink_t (common/keylink.h).
  */
 
 #include <stddef.h>

@@ -1,5 +1,6 @@
 /*
- * tlscache-keyd-probe: a test-only client of tlscache-daemon.
+ * This file's one job: tlscache-keyd-probe, a test-only client of tlscache-daemon that plays a
+ * worker (through server/keyd.c) or a hostile peer (blocking, straight on proto/keyproto).
  *
  *   --hold SEC        behave as a worker for SEC seconds (server/keyd.c into a ticket key
  *                     holder, reconnecting as needed) and print a line per key set applied
