@@ -1,3 +1,4 @@
+/* This file's one job: prove server/redis.c (and the dial under it) against a real redis-server. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
