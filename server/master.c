@@ -1,7 +1,8 @@
 /*
- * The master process: binds, forks, supervises. It runs no event loop: signals are blocked
- * and read from a signalfd, polled together with one socketpair per worker, which keeps the
- * control flow in one place and leaves nothing of a loop for the children to inherit.
+ * This file's one job: the master process — bind, fork, supervise. It runs no event loop:
+ * signals are blocked and read from a signalfd, polled together with one socketpair per
+ * worker, which keeps the control flow in one place and leaves nothing of a loop for the
+ * children to inherit.
  *
  * The socketpairs carry ticket key sets up from the workers (each worker has its own link to
  * tlscache-daemon): the master keeps the newest set, so a respawned worker starts with it —
@@ -12,8 +13,8 @@
 
 #include <errno.h>
 #include <netdb.h>
-#include <poll.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #define BACKOFF_MIN_MS  100
 #define BACKOFF_MAX_MS  5000
 #define STABLE_AFTER_MS 2000
+#define LISTEN_BACKLOG  1024
 
 typedef struct {
     pid_t pid;
@@ -50,73 +52,121 @@ typedef struct {
     const tlsc_config_t *cfg;
     tlsc_tls_t *tls;
     slot_t *slots;
+    struct pollfd *pfds;
     tlsc_tickets_t *keys; /* NULL without --keyd */
     sigset_t oldmask;
     int sfd;
+    int stopping;
+    uint64_t stop_deadline_ms;
+    unsigned crashed; /* workers that ended abnormally while stopping */
+    int rc;
 } master_t;
 
-static int bind_one(const tlsc_listen_t *l, int *out, char *err, size_t errlen)
+/* ------------------------------------------------------------------------------------------ */
+/* Binding                                                                                      */
+
+/*
+ * Is the address free for us? Every slot binds with SO_REUSEPORT, which would let a second
+ * tlscache-server (another certificate, another version) silently take part of the traffic.
+ * A probe without SO_REUSEPORT fails with EADDRINUSE when anyone listens there already.
+ */
+static int probe_free(const struct addrinfo *ai)
+{
+    int fd, one = 1, rc = 0;
+
+    if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) < 0)
+        return errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        rc = errno;
+    close(fd);
+    return rc;
+}
+
+/* A listening SO_REUSEPORT socket on `ai`, or -1 with errno in *saved. */
+static int listen_on(const struct addrinfo *ai, int *saved)
+{
+    int fd, one = 1;
+
+    if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol)) < 0) {
+        *saved = errno;
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
+        return fd;
+    *saved = errno;
+    close(fd);
+    return -1;
+}
+
+/* Binds one slot's socket for `l`; the first slot (`first`) also checks that nobody else listens. */
+static int bind_one(const tlsc_listen_t *l, int first, int share, int *out, char *err, size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res, *ai;
     const char *host = (l->host[0] == '\0' || strcmp(l->host, "*") == 0) ? NULL : l->host;
-    int fd = -1, one = 1, rc, saved = 0;
+    int fd = -1, rc, saved = 0;
 
     if ((rc = getaddrinfo(host, l->port, &hints, &res)) != 0) {
         snprintf(err, errlen, "--listen %s:%s: %s", l->host, l->port, gai_strerror(rc));
         return -1;
     }
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol)) < 0) {
-            saved = errno;
+    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+        if (first && !share && (saved = probe_free(ai)) != 0)
             continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-        if (ai->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-            break;
-        saved = errno;
-        close(fd);
-        fd = -1;
+        fd = listen_on(ai, &saved);
     }
     freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(err, errlen, "--listen %s:%s: %s", l->host, l->port, strerror(saved));
-        return -1;
+    if (fd >= 0) {
+        *out = fd;
+        return 0;
     }
-    *out = fd;
+    if (saved == EADDRINUSE)
+        snprintf(err, errlen, "--listen %s:%s: address already in use (another process listens there; --reuseport-share joins it on purpose)",
+                 l->host, l->port);
+    else
+        snprintf(err, errlen, "--listen %s:%s: %s", l->host, l->port, strerror(saved));
+    return -1;
+}
+
+/* Every slot's sockets, before anything forks: a bad address is one line and exit 1. */
+static int bind_all(master_t *m)
+{
+    const tlsc_config_t *cfg = m->cfg;
+    char err[512];
+
+    for (unsigned i = 0; i < cfg->workers; i++) {
+        slot_t *slot = &m->slots[i];
+
+        if ((slot->fds = malloc(cfg->n_listen * sizeof(int))) == NULL)
+            return -1;
+        for (size_t j = 0; j < cfg->n_listen; j++)
+            slot->fds[j] = -1;
+        for (size_t j = 0; j < cfg->n_listen; j++) {
+            if (bind_one(&cfg->listen[j], i == 0, cfg->reuseport_share, &slot->fds[j], err, sizeof(err)) != 0) {
+                fprintf(stderr, "tlscache-server: %s\n", err);
+                return -1;
+            }
+        }
+    }
     return 0;
 }
 
-static pid_t spawn(master_t *m, unsigned id)
+/* ------------------------------------------------------------------------------------------ */
+/* Workers                                                                                      */
+
+/* In the child: keep only this slot's sockets, take signals the normal way again, run. */
+static void run_child(master_t *m, unsigned id, int link)
 {
     const tlsc_config_t *cfg = m->cfg;
-    slot_t *slot = &m->slots[id - 1];
     tlsc_keyproto_keyset_t *held = NULL;
-    int sv[2] = {-1, -1};
-    pid_t pid;
 
-    if (m->keys != NULL && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
-        tlsc_log_warn("worker %u: socketpair: %s (its key sets will not reach the master)", id, strerror(errno));
-    if ((pid = fork()) != 0) {
-        if (sv[1] >= 0)
-            close(sv[1]);
-        if (pid > 0 && sv[0] >= 0) {
-            if (slot->link >= 0)
-                close(slot->link);
-            slot->link = sv[0];
-            tlsc_keyproto_reader_free(slot->reader);
-            slot->reader = tlsc_keyproto_reader_new();
-        } else if (sv[0] >= 0) {
-            close(sv[0]);
-        }
-        return pid;
-    }
-    /* Child: keep only this slot's sockets, take signals the normal way again. */
-    if (sv[0] >= 0)
-        close(sv[0]);
     close(m->sfd);
     for (unsigned i = 0; i < cfg->workers; i++) {
         if (m->slots[i].link >= 0)
@@ -129,7 +179,34 @@ static pid_t spawn(master_t *m, unsigned id)
     if (m->keys != NULL && (held = calloc(1, sizeof(*held))) != NULL)
         tlsc_tickets_export(m->keys, held);
     sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
-    _exit(tlsc_worker_run(cfg, m->tls, id, slot->fds, cfg->n_listen, held, sv[1]));
+    _exit(tlsc_worker_run(cfg, m->tls, id, m->slots[id - 1].fds, cfg->n_listen, held, link));
+}
+
+static pid_t spawn(master_t *m, unsigned id)
+{
+    slot_t *slot = &m->slots[id - 1];
+    int sv[2] = {-1, -1};
+    pid_t pid;
+
+    if (m->keys != NULL && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
+        tlsc_log_warn("worker %u: socketpair: %s (its key sets will not reach the master)", id, strerror(errno));
+    if ((pid = fork()) == 0) {
+        if (sv[0] >= 0)
+            close(sv[0]);
+        run_child(m, id, sv[1]);
+    }
+    if (sv[1] >= 0)
+        close(sv[1]);
+    if (pid > 0 && sv[0] >= 0) {
+        if (slot->link >= 0)
+            close(slot->link);
+        slot->link = sv[0];
+        tlsc_keyproto_reader_free(slot->reader);
+        slot->reader = tlsc_keyproto_reader_new();
+    } else if (sv[0] >= 0) {
+        close(sv[0]);
+    }
+    return pid;
 }
 
 /* Reads key sets a worker relayed; keeps the newest. A worker's garbage costs only its link. */
@@ -169,176 +246,237 @@ static void read_link(master_t *m, slot_t *slot)
     }
 }
 
+/* "exited with status 1", "exited on signal 6": nginx's words. */
 static void describe_exit(int status, char *out, size_t outlen)
 {
     if (WIFSIGNALED(status))
-        snprintf(out, outlen, "killed by signal %d", WTERMSIG(status));
+        snprintf(out, outlen, "exited on signal %d%s", WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
     else
         snprintf(out, outlen, "exited with status %d", WEXITSTATUS(status));
 }
 
-int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
+/* A worker ended: while stopping, anything but a clean exit is a crash; else respawn it. */
+static void on_worker_exit(master_t *m, unsigned i, pid_t pid, int status, uint64_t now)
 {
-    master_t m = {.cfg = cfg, .tls = tls};
-    slot_t *slots;
-    sigset_t set;
-    struct pollfd *pfds;
-    char err[512];
-    int stopping = 0, rc = 0, sfd;
-    uint64_t stop_deadline = 0;
+    slot_t *slot = &m->slots[i];
+    char what[128];
 
-    if ((slots = calloc(cfg->workers, sizeof(*slots))) == NULL || (pfds = calloc(cfg->workers + 1, sizeof(*pfds))) == NULL)
-        return 1;
-    m.slots = slots;
-    if (cfg->keyd != NULL && (m.keys = tlsc_tickets_new(NULL, NULL)) == NULL) {
-        fprintf(stderr, "tlscache-server: cannot allocate the ticket key store\n");
-        return 1;
+    slot->pid = 0;
+    describe_exit(status, what, sizeof(what));
+    if (m->stopping) {
+        if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0) {
+            tlsc_log_error("worker %u (pid %d) %s while stopping", i + 1, (int)pid, what);
+            m->crashed++;
+        }
+        return;
     }
-    for (unsigned i = 0; i < cfg->workers; i++) {
-        slots[i].link = -1;
-        if ((slots[i].fds = calloc(cfg->n_listen, sizeof(int))) == NULL)
-            return 1;
-        for (size_t j = 0; j < cfg->n_listen; j++) {
-            if (bind_one(&cfg->listen[j], &slots[i].fds[j], err, sizeof(err)) != 0) {
-                fprintf(stderr, "tlscache-server: %s\n", err);
-                return 1;
+    /* A worker that dies young waits longer each time; a stable one comes back at once. */
+    if (now - slot->started_ms >= STABLE_AFTER_MS)
+        slot->backoff_ms = BACKOFF_MIN_MS;
+    slot->respawn_at_ms = now + slot->backoff_ms;
+    tlsc_log_warn("worker %u (pid %d) %s; respawning in %u ms", i + 1, (int)pid, what, slot->backoff_ms);
+    slot->backoff_ms = slot->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : slot->backoff_ms * 2;
+}
+
+static void reap(master_t *m, uint64_t now)
+{
+    pid_t pid;
+    int status;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (unsigned i = 0; i < m->cfg->workers; i++) {
+            if (m->slots[i].pid == pid) {
+                on_worker_exit(m, i, pid, status, now);
+                break;
             }
         }
     }
+}
+
+static void signal_workers(master_t *m, int sig)
+{
+    for (unsigned i = 0; i < m->cfg->workers; i++) {
+        if (m->slots[i].pid > 0)
+            kill(m->slots[i].pid, sig);
+    }
+}
+
+static void begin_stop(master_t *m, int sig, uint64_t now)
+{
+    m->stopping = 1;
+    m->stop_deadline_ms = now + (uint64_t)m->cfg->drain_timeout_sec * 1000 + 2000;
+    tlsc_log_info("%s: stopping workers (drain deadline %us)", sig == SIGTERM ? "SIGTERM" : "SIGINT", m->cfg->drain_timeout_sec);
+    signal_workers(m, SIGTERM);
+}
+
+/* Validates the certificates here first, so a broken file is reported once and no worker tries it. */
+static void reload(master_t *m)
+{
+    tlsc_tls_t *check;
+    char err[512];
+
+    if (tlsc_tls_new(m->cfg, &check, err, sizeof(err)) != 0) {
+        tlsc_log_error("SIGHUP: reload refused, keeping the current certificates: %s", err);
+        return;
+    }
+    tlsc_tls_free(check);
+    tlsc_log_info("SIGHUP: reloading certificates in %u worker(s)", m->cfg->workers);
+    signal_workers(m, SIGHUP);
+}
+
+/* Respawns the workers whose backoff passed; returns how many are alive. */
+static unsigned respawn_due(master_t *m, uint64_t now)
+{
+    unsigned alive = 0;
+
+    for (unsigned i = 0; i < m->cfg->workers; i++) {
+        slot_t *slot = &m->slots[i];
+
+        if (!m->stopping && slot->pid == 0 && slot->respawn_at_ms != 0 && now >= slot->respawn_at_ms) {
+            slot->respawn_at_ms = 0;
+            slot->started_ms = now;
+            if ((slot->pid = spawn(m, i + 1)) < 0) {
+                tlsc_log_error("fork for worker %u: %s", i + 1, strerror(errno));
+                slot->pid = 0;
+                slot->respawn_at_ms = now + slot->backoff_ms;
+            }
+        }
+        if (slot->pid > 0)
+            alive++;
+    }
+    return alive;
+}
+
+/* Past the drain deadline, stragglers are killed (and the exit code says so). */
+static void enforce_deadline(master_t *m, uint64_t now)
+{
+    if (now < m->stop_deadline_ms)
+        return;
+    for (unsigned i = 0; i < m->cfg->workers; i++) {
+        if (m->slots[i].pid > 0) {
+            tlsc_log_warn("worker %u (pid %d) missed the drain deadline: SIGKILL", i + 1, (int)m->slots[i].pid);
+            kill(m->slots[i].pid, SIGKILL);
+        }
+    }
+    m->stop_deadline_ms = now + 60000;
+    m->rc = 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The loop                                                                                     */
+
+/* Waits up to 100 ms for a signal or a worker's key set; returns the signal or 0. */
+static int wait_event(master_t *m)
+{
+    struct signalfd_siginfo info;
+    nfds_t n = 1;
+
+    m->pfds[0] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
+    for (unsigned i = 0; i < m->cfg->workers; i++) {
+        if (m->slots[i].link >= 0)
+            m->pfds[n++] = (struct pollfd){.fd = m->slots[i].link, .events = POLLIN};
+    }
+    if (poll(m->pfds, n, 100) <= 0)
+        return 0;
+    for (nfds_t k = 1; k < n; k++) {
+        for (unsigned i = 0; m->pfds[k].revents != 0 && i < m->cfg->workers; i++) {
+            if (m->slots[i].link == m->pfds[k].fd)
+                read_link(m, &m->slots[i]);
+        }
+    }
+    if ((m->pfds[0].revents & POLLIN) && read(m->sfd, &info, sizeof(info)) == (ssize_t)sizeof(info))
+        return (int)info.ssi_signo;
+    return 0;
+}
+
+static int setup_signals(master_t *m)
+{
+    sigset_t set;
 
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    sigprocmask(SIG_BLOCK, &set, &m.oldmask);
+    sigprocmask(SIG_BLOCK, &set, &m->oldmask);
     signal(SIGPIPE, SIG_IGN);
-    if ((sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+    if ((m->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
         fprintf(stderr, "tlscache-server: signalfd: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void supervise(master_t *m)
+{
+    for (;;) {
+        int sig = wait_event(m);
+        uint64_t now = tlsc_now_ms();
+
+        if (sig == SIGCHLD)
+            reap(m, now);
+        else if ((sig == SIGTERM || sig == SIGINT) && !m->stopping)
+            begin_stop(m, sig, now);
+        else if (sig == SIGHUP && !m->stopping)
+            reload(m);
+        unsigned alive = respawn_due(m, now);
+        if (m->stopping && alive == 0)
+            return;
+        if (m->stopping)
+            enforce_deadline(m, now);
+    }
+}
+
+static void master_free(master_t *m)
+{
+    for (unsigned i = 0; m->slots != NULL && i < m->cfg->workers; i++) {
+        for (size_t j = 0; m->slots[i].fds != NULL && j < m->cfg->n_listen; j++) {
+            if (m->slots[i].fds[j] >= 0)
+                close(m->slots[i].fds[j]);
+        }
+        if (m->slots[i].link >= 0)
+            close(m->slots[i].link);
+        tlsc_keyproto_reader_free(m->slots[i].reader);
+        free(m->slots[i].fds);
+    }
+    if (m->sfd >= 0)
+        close(m->sfd);
+    tlsc_tickets_free(m->keys);
+    free(m->pfds);
+    free(m->slots);
+}
+
+int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
+{
+    master_t m = {.cfg = cfg, .tls = tls, .sfd = -1};
+
+    if ((m.slots = calloc(cfg->workers, sizeof(*m.slots))) == NULL || (m.pfds = calloc(cfg->workers + 1, sizeof(*m.pfds))) == NULL ||
+        (cfg->keyd != NULL && (m.keys = tlsc_tickets_new(NULL, NULL)) == NULL)) {
+        fprintf(stderr, "tlscache-server: out of memory\n");
+        master_free(&m);
         return 1;
     }
-    m.sfd = sfd;
-
+    for (unsigned i = 0; i < cfg->workers; i++)
+        m.slots[i].link = -1;
+    if (bind_all(&m) != 0 || setup_signals(&m) != 0) {
+        master_free(&m);
+        return 1;
+    }
     for (unsigned i = 0; i < cfg->workers; i++) {
-        slots[i].pid = spawn(&m, i + 1);
-        slots[i].started_ms = tlsc_now_ms();
-        slots[i].backoff_ms = BACKOFF_MIN_MS;
+        m.slots[i].pid = spawn(&m, i + 1);
+        m.slots[i].started_ms = tlsc_now_ms();
+        m.slots[i].backoff_ms = BACKOFF_MIN_MS;
     }
     for (size_t j = 0; j < cfg->n_listen; j++)
         tlsc_log_info("listening on %s:%s with %u worker(s), cluster \"%s\"", cfg->listen[j].host, cfg->listen[j].port,
                       cfg->workers, cfg->cluster);
-
-    for (;;) {
-        struct signalfd_siginfo info;
-        nfds_t npfds = 1;
-        int sig = 0;
-        uint64_t now;
-        unsigned alive = 0;
-
-        pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        for (unsigned i = 0; i < cfg->workers; i++) {
-            if (slots[i].link >= 0)
-                pfds[npfds++] = (struct pollfd){.fd = slots[i].link, .events = POLLIN};
-        }
-        if (poll(pfds, npfds, 100) > 0) {
-            for (nfds_t k = 1; k < npfds; k++) {
-                if (pfds[k].revents == 0)
-                    continue;
-                for (unsigned i = 0; i < cfg->workers; i++) {
-                    if (slots[i].link == pfds[k].fd)
-                        read_link(&m, &slots[i]);
-                }
-            }
-            if ((pfds[0].revents & POLLIN) && read(sfd, &info, sizeof(info)) == (ssize_t)sizeof(info))
-                sig = (int)info.ssi_signo;
-        }
-        now = tlsc_now_ms();
-
-        if (sig == SIGCHLD) {
-            pid_t pid;
-            int status;
-            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-                for (unsigned i = 0; i < cfg->workers; i++) {
-                    if (slots[i].pid != pid)
-                        continue;
-                    slots[i].pid = 0;
-                    if (stopping)
-                        break;
-                    describe_exit(status, err, sizeof(err));
-                    /* A worker that dies young waits longer each time; a stable one comes back at once. */
-                    if (now - slots[i].started_ms >= STABLE_AFTER_MS)
-                        slots[i].backoff_ms = BACKOFF_MIN_MS;
-                    slots[i].respawn_at_ms = now + slots[i].backoff_ms;
-                    tlsc_log_warn("worker %u (pid %d) %s; respawning in %u ms", i + 1, (int)pid, err, slots[i].backoff_ms);
-                    slots[i].backoff_ms = slots[i].backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : slots[i].backoff_ms * 2;
-                    break;
-                }
-            }
-        } else if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
-            stopping = 1;
-            stop_deadline = now + (uint64_t)cfg->drain_timeout_sec * 1000 + 2000;
-            tlsc_log_info("%s: stopping workers (drain deadline %us)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                          cfg->drain_timeout_sec);
-            for (unsigned i = 0; i < cfg->workers; i++) {
-                if (slots[i].pid > 0)
-                    kill(slots[i].pid, SIGTERM);
-            }
-        } else if (sig == SIGHUP && !stopping) {
-            tlsc_tls_t *check;
-            /* Validate here first, so a broken file is reported once and no worker tries it. */
-            if (tlsc_tls_new(cfg, &check, err, sizeof(err)) != 0) {
-                tlsc_log_error("SIGHUP: reload refused, keeping the current certificates: %s", err);
-            } else {
-                tlsc_tls_free(check);
-                tlsc_log_info("SIGHUP: reloading certificates in %u worker(s)", cfg->workers);
-                for (unsigned i = 0; i < cfg->workers; i++) {
-                    if (slots[i].pid > 0)
-                        kill(slots[i].pid, SIGHUP);
-                }
-            }
-        }
-
-        for (unsigned i = 0; i < cfg->workers; i++) {
-            if (!stopping && slots[i].pid == 0 && slots[i].respawn_at_ms != 0 && now >= slots[i].respawn_at_ms) {
-                slots[i].respawn_at_ms = 0;
-                slots[i].started_ms = now;
-                slots[i].pid = spawn(&m, i + 1);
-                if (slots[i].pid < 0) {
-                    tlsc_log_error("fork for worker %u: %s", i + 1, strerror(errno));
-                    slots[i].pid = 0;
-                    slots[i].respawn_at_ms = now + slots[i].backoff_ms;
-                }
-            }
-            if (slots[i].pid > 0)
-                alive++;
-        }
-        if (stopping) {
-            if (alive == 0)
-                break;
-            if (now >= stop_deadline) {
-                for (unsigned i = 0; i < cfg->workers; i++) {
-                    if (slots[i].pid > 0) {
-                        tlsc_log_warn("worker %u (pid %d) missed the drain deadline: SIGKILL", i + 1, (int)slots[i].pid);
-                        kill(slots[i].pid, SIGKILL);
-                    }
-                }
-                stop_deadline = now + 60000;
-                rc = 1;
-            }
-        }
+    supervise(&m);
+    if (m.crashed > 0) {
+        tlsc_log_error("all workers stopped, %u of them abnormally", m.crashed);
+        m.rc = 1;
+    } else {
+        tlsc_log_info("all workers stopped");
     }
-    tlsc_log_info("all workers stopped");
-    for (unsigned i = 0; i < cfg->workers; i++) {
-        for (size_t j = 0; j < cfg->n_listen; j++)
-            close(slots[i].fds[j]);
-        if (slots[i].link >= 0)
-            close(slots[i].link);
-        tlsc_keyproto_reader_free(slots[i].reader);
-        free(slots[i].fds);
-    }
-    close(sfd);
-    tlsc_tickets_free(m.keys);
-    free(pfds);
-    free(slots);
-    return rc;
+    master_free(&m);
+    return m.rc;
 }

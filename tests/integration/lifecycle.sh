@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Process life: SIGTERM and SIGINT stop a node cleanly in every --resumption mode, with and
+# without the daemon and Redis (no abort, no sanitizer report, exit 0, no worker exiting
+# abnormally); a worker that crashes while the node stops makes the master exit non-zero and
+# say so; a second node on a port already served is refused with one line, unless
+# --reuseport-share asks for sharing; a restart right after a stop binds again.
+. "$(dirname "$0")/../lib/common.sh"
+. "$TLSC_ROOT/tests/lib/certs.sh"
+. "$TLSC_ROOT/tests/lib/server.sh"
+need redis-server redis-cli openssl jq python3
+trap cleanup EXIT
+tlsc_tmpdir
+make_test_pki "$TLSC_TMP/pki" || exit 1
+start_redis || exit 1
+DAEMON=$TLSC_BIN/cache-daemon/tlscache-daemon
+SECRET=$TLSC_TMP/cluster.secret
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRET"
+chmod 600 "$SECRET"
+DPORT=$(free_port)
+"$DAEMON" --listen "127.0.0.1:$DPORT" --secret-file "$SECRET" --node d >>"$TLSC_TMP/daemon.log" 2>&1 &
+track $!
+wait_port "$DPORT" 10 || exit 1
+DEAD_PORT=$(free_port) # nothing listens here: "Redis down" / "daemon down"
+
+# exits_within SECS PID: waits (bounded) for PID, a child of this shell, to end; sets status
+# to "exit status N", or to "" when it is still running.
+exits_within() {
+    local secs=$1 pid=$2
+    status=""
+    wait_for "$secs" "pid $pid to exit" bash -c "! kill -0 $pid 2>/dev/null" || return 1
+    wait "$pid"
+    status="exit status $?"
+}
+
+# stop_case NAME SIGNAL FLAGS...: starts a node with FLAGS, makes one request, sends SIGNAL to
+# the master and checks it exits 0 with no abnormal worker exit and no sanitizer report.
+stop_case() {
+    local name=$1 sig=$2 port
+    shift 2
+    port=$(free_port)
+    start_node "$name" "$port" "$@" || { fail "$name: node started"; return; }
+    local pid_var=NODE_PID_$name
+    local pid=${!pid_var}
+    sget "$port" 1.3 a.example "" "" >/dev/null # a served connection: its teardown runs too
+    kill -"$sig" "$pid"
+    exits_within 30 "$pid"
+    check "$name: SIG$sig stops the node with exit 0 ($status)" [ "$status" = "exit status 0" ]
+    check "$name: no worker ended abnormally" bash -c "! grep -E 'exited on signal|abnormally|Assertion' '$TLSC_TMP/$name.log'"
+    check "$name: no sanitizer report" bash -c "[ -z \"\$(ls -A '$TLSC_TMP/san')\" ]"
+}
+
+# exited_nonzero STATUS: STATUS (from exits_within) says the process ended, with a non-zero code.
+exited_nonzero() { [ -n "$1" ] && [ "$1" != "exit status 0" ]; }
+
+REDIS_UP=$REDIS_PORT
+n=0
+for sig in TERM INT; do
+    for redis in up down; do
+        [ "$redis" = up ] && REDIS_PORT=$REDIS_UP || REDIS_PORT=$DEAD_PORT
+        n=$((n + 1)); stop_case "c${n}_cache_redis_$redis" "$sig" --resumption cache
+        for daemon in up down; do
+            [ "$daemon" = up ] && kd=$DPORT || kd=$DEAD_PORT
+            for mode in cache tickets both; do
+                n=$((n + 1))
+                stop_case "c${n}_${mode}_keyd_${daemon}_redis_$redis" "$sig" --resumption "$mode" \
+                    --keyd "127.0.0.1:$kd" --keyd-secret-file "$SECRET"
+            done
+        done
+    done
+done
+REDIS_PORT=$REDIS_UP
+
+# A worker that crashes while the node stops: the master says so and exits non-zero.
+port=$(free_port)
+start_node crash "$port" || exit 1
+workers=$(worker_pids "$NODE_PID_crash")
+kill -STOP $workers          # hold the workers so the SIGTERM below cannot finish them first
+kill -TERM "$NODE_PID_crash" # the master starts stopping ...
+wait_for 10 "the master to start stopping" log_has "$TLSC_TMP/crash.log" 'SIGTERM: stopping workers'
+kill -ABRT $workers # ... and the workers die abnormally
+kill -CONT $workers
+exits_within 30 "$NODE_PID_crash"
+check "a worker crashing during shutdown makes the master exit non-zero (${status:-still running})" exited_nonzero "$status"
+check "the master names the signal the worker died of" log_has "$TLSC_TMP/crash.log" 'exited on signal 6'
+rm -f "$TLSC_TMP"/san/* # the abort above was on purpose
+
+# A busy port is refused, unless sharing is asked for.
+port=$(free_port)
+start_node first "$port" || exit 1
+"$SERVER_BIN" --listen "127.0.0.1:$port" --workers 1 --node second --cert "$TLSC_TMP/pki/b.pem" --key "$TLSC_TMP/pki/b.key" \
+    --redis "redis://127.0.0.1:$REDIS_PORT" >"$TLSC_TMP/second.log" 2>&1 &
+second=$!
+track $second
+exits_within 15 $second
+check "a second server on a port in use exits non-zero (${status:-still running})" exited_nonzero "$status"
+check "... with one line that names the flag and says why" \
+    bash -c "[ \$(wc -l <'$TLSC_TMP/second.log') = 1 ] && grep -q -- '--listen 127.0.0.1:$port: address already in use' '$TLSC_TMP/second.log'"
+start_node shared "$port" --reuseport-share || exit 1
+# served_by PORT NODE: one request lands on NODE (SO_REUSEPORT spreads connections by 4-tuple).
+served_by() { local r; r=$(sget "$1" 1.3 a.example "" ""); echo "answered by: ${r:-nothing}"; [ "$(jfield "$r" node)" = "$2" ]; }
+check "--reuseport-share joins the port on purpose: the second node takes part of the traffic" \
+    wait_for 20 "node shared to answer" served_by "$port" shared
+stop_pid "$NODE_PID_shared"
+stop_pid "$NODE_PID_first"
+start_node again "$port" || exit 1
+check "a restart right after a stop binds the port again" sget "$port" 1.3 a.example "" ""
+
+finish
