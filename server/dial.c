@@ -58,7 +58,8 @@ struct tlsc_dial_s {
     resolve_t *resolving;
     struct sockaddr_storage addrs[MAX_ADDRS];
     size_t naddrs, next_addr;
-    unsigned backoff_ms, failures;
+    unsigned backoff_ms, failures; /* failures: since the link was last up */
+    uint64_t failures_total;
     int ever_up, was_up; /* was_up: the failure being retried ended an up link */
     char last_reason[400];
     unsigned tokens, suppressed;
@@ -143,7 +144,9 @@ static void on_quiet(uv_timer_t *t)
     if (d->suppressed == 0 || d->state == DIAL_CLOSED)
         return;
     snprintf(line, sizeof(line), "%s%s", d->state == DIAL_UP ? "up" : "down: ",
-             d->state == DIAL_UP ? "" : d->last_reason[0] != '\0' ? d->last_reason : "connecting");
+             d->state == DIAL_UP         ? ""
+             : d->last_reason[0] != '\0' ? d->last_reason
+                                         : "connecting");
     emit(d, d->state == DIAL_UP ? TLSC_LOG_INFO : TLSC_LOG_WARN, line);
 }
 
@@ -230,6 +233,7 @@ static void fail(tlsc_dial_t *d, tlsc_dial_fault_t fault, const char *reason)
     abandon_resolve(d);
     drop_sock(d);
     d->failures++;
+    d->failures_total++;
     if (was == DIAL_UP) {
         d->was_up = 1;
         log_change(d, fault == TLSC_DIAL_PERMANENT ? TLSC_LOG_ERROR : TLSC_LOG_WARN, "connection lost: %s", reason);
@@ -466,8 +470,7 @@ void tlsc_dial_up(tlsc_dial_t *d)
     else if (!d->ever_up)
         log_change(d, TLSC_LOG_INFO, "connected after %u failed attempt%s", d->failures, d->failures == 1 ? "" : "s");
     else if (d->failures > 1)
-        log_change(d, TLSC_LOG_INFO, "connected again after %u failed attempt%s", d->failures - 1,
-                   d->failures == 2 ? "" : "s");
+        log_change(d, TLSC_LOG_INFO, "connected again after %u failed attempt%s", d->failures - 1, d->failures == 2 ? "" : "s");
     else
         log_change(d, TLSC_LOG_INFO, "connected again");
     d->ever_up = 1;
@@ -499,9 +502,9 @@ int tlsc_dial_is_up(const tlsc_dial_t *d)
     return d != NULL && d->state == DIAL_UP;
 }
 
-unsigned tlsc_dial_failures(const tlsc_dial_t *d)
+uint64_t tlsc_dial_failures(const tlsc_dial_t *d)
 {
-    return d->failures;
+    return d->failures_total;
 }
 
 void tlsc_dial_close(tlsc_dial_t *d, tlsc_dial_closed_cb cb, void *data)

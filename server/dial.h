@@ -25,6 +25,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -44,13 +45,13 @@ typedef void (*tlsc_dial_connect_cb)(tlsc_dial_t *d, uv_stream_t *stream, void *
 typedef void (*tlsc_dial_closed_cb)(void *data);
 
 typedef struct {
-    const char *name;            /* the prefix of every log line, e.g. "redis 10.0.0.5:6379/0" (copied) */
-    const char *host;            /* a name or a numeric address (copied) ... */
-    unsigned port;               /* ... and a port 1..65535; or */
-    const char *path;            /* a unix socket path (copied) */
-    unsigned timeout_ms;         /* resolve + connect, all addresses; default 1000 */
-    unsigned backoff_min_ms;     /* default 50 */
-    unsigned backoff_max_ms;     /* default 2000 */
+    const char *name;              /* the prefix of every log line, e.g. "redis 10.0.0.5:6379/0" (copied) */
+    const char *host;              /* a name or a numeric address (copied) ... */
+    unsigned port;                 /* ... and a port 1..65535; or */
+    const char *path;              /* a unix socket path (copied) */
+    unsigned timeout_ms;           /* resolve + connect, all addresses; default 1000 */
+    unsigned backoff_min_ms;       /* default 50 */
+    unsigned backoff_max_ms;       /* default 2000 */
     unsigned permanent_backoff_ms; /* after a TLSC_DIAL_PERMANENT failure; default 10000 */
     tlsc_dial_connect_cb on_connect;
     void *data;
@@ -75,8 +76,8 @@ uv_stream_t *tlsc_dial_stream(const tlsc_dial_t *d);
 /** Non-zero between tlsc_dial_up() and the next failure. */
 int tlsc_dial_is_up(const tlsc_dial_t *d);
 
-/** Failed attempts since the link was last up (or since the start). */
-unsigned tlsc_dial_failures(const tlsc_dial_t *d);
+/** Failed attempts and lost links since the start. */
+uint64_t tlsc_dial_failures(const tlsc_dial_t *d);
 
 /**
  * Stops; no callback but `cb` runs after this returns (it may be NULL). Safe from inside

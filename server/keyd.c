@@ -180,7 +180,6 @@ static void disconnect(tlsc_keyd_t *kd, tlsc_dial_fault_t fault, const char *why
     }
     if (kd->state == KEYD_CLOSED || kd->state == KEYD_DIALING)
         return;
-    kd->stats.failures++;
     kd->stats.connected = 0;
     kd->state = KEYD_DIALING;
     tlsc_dial_fail(kd->dial, fault, "%s", why);
@@ -299,14 +298,13 @@ static void handle_msg(tlsc_keyd_t *kd, const tlsc_keyproto_msg_t *m)
         if (m->u.nonce == kd->ping_nonce)
             kd->pings_out = 0;
         return;
-    case TLSC_KEYPROTO_ERROR:
-        {
-            char why[TLSC_KEYPROTO_MAX_ERROR_TEXT + 64];
+    case TLSC_KEYPROTO_ERROR: {
+        char why[TLSC_KEYPROTO_MAX_ERROR_TEXT + 64];
 
-            snprintf(why, sizeof(why), "the daemon says error %u: %s", (unsigned)m->u.error.code, m->u.error.text);
-            disconnect(kd, TLSC_DIAL_TRANSIENT, why);
-        }
+        snprintf(why, sizeof(why), "the daemon says error %u: %s", (unsigned)m->u.error.code, m->u.error.text);
+        disconnect(kd, TLSC_DIAL_TRANSIENT, why);
         return;
+    }
     default:
         disconnect(kd, TLSC_DIAL_TRANSIENT, "unexpected message");
         return;
@@ -381,6 +379,7 @@ void tlsc_keyd_close(tlsc_keyd_t *kd)
 void tlsc_keyd_stats(const tlsc_keyd_t *kd, tlsc_keyd_stats_t *out)
 {
     *out = kd->stats;
+    out->failures = tlsc_dial_failures(kd->dial); /* it hears of every failure, ours included */
 }
 
 int tlsc_keyd_tickets_apply(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *tickets)

@@ -48,7 +48,7 @@ typedef struct {
 
 typedef struct {
     uint64_t connects;   /* links that reached HELLO */
-    uint64_t failures;   /* handshake or protocol failures, and links lost, after a connect */
+    uint64_t failures;   /* connect, handshake or protocol failures, and links lost */
     uint64_t keysets;    /* KEYSETs applied */
     uint64_t rejected;   /* KEYSETs the callback refused */
     int connected;       /* non-zero while a link is open */

@@ -43,10 +43,10 @@ typedef struct tlsc_redis_s tlsc_redis_t;
 typedef struct tlsc_redis_req_s tlsc_redis_req_t;
 
 typedef struct {
-    const tlsc_redis_url_t *url; /* copied */
-    unsigned connect_timeout_ms; /* default 1000 */
-    unsigned max_inflight;       /* default 1024 */
-    unsigned stall_ms;           /* default 1000 */
+    const tlsc_redis_url_t *url;   /* copied */
+    unsigned connect_timeout_ms;   /* default 1000 */
+    unsigned max_inflight;         /* default 1024 */
+    unsigned stall_ms;             /* default 1000 */
     unsigned permanent_backoff_ms; /* retry delay after a refusal only an operator can fix; default 5000 */
 } tlsc_redis_options_t;
 
