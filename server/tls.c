@@ -15,6 +15,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/x509v3.h>
 
+#include "log.h"
 #include "util.h"
 
 /*
@@ -102,7 +103,34 @@ static void init_alpn_index(void)
     alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_alpn);
 }
 
-/* Server preference: the first of our protocols the client offers wins; none means no ALPN. */
+/*
+ * Can what runs after the handshake speak `proto`? Today that is the built-in HTTP/1.x
+ * responder: agreeing to h2 would make an h2 client (curl) send a preface it cannot answer.
+ * A --backend route that takes h2 will widen this per connection.
+ */
+static int handler_speaks(const unsigned char *proto, size_t len)
+{
+    return (len == 8 && memcmp(proto, "http/1.1", 8) == 0) || (len == 8 && memcmp(proto, "http/1.0", 8) == 0);
+}
+
+/* Says once per process which --alpn protocols are never selected, and why. */
+static void warn_unspoken(const alpn_list_t *a)
+{
+    static int warned;
+
+    for (size_t i = 0; !warned && i < a->len; i += 1 + (size_t)a->wire[i]) {
+        if (!handler_speaks(a->wire + i + 1, a->wire[i])) {
+            tlsc_log_warn("--alpn: \"%.*s\" is never selected: the built-in responder speaks HTTP/1.x only", (int)a->wire[i],
+                          (const char *)a->wire + i + 1);
+            warned = 1;
+        }
+    }
+}
+
+/*
+ * Server preference: the first of our protocols the client offers, and that the handler
+ * speaks, wins; none means no ALPN.
+ */
 static int on_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in, unsigned int inlen,
                           void *arg)
 {
@@ -113,6 +141,8 @@ static int on_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *ou
     for (size_t i = 0; i < ours->len; i += 1 + (size_t)ours->wire[i]) {
         const unsigned char *proto = ours->wire + i + 1;
         size_t plen = ours->wire[i];
+        if (!handler_speaks(proto, plen))
+            continue;
         for (unsigned int j = 0; j < inlen;) {
             unsigned int clen = in[j];
             if (clen == 0 || clen > inlen - j - 1) /* malformed: OpenSSL checks too, but do not trust */
@@ -227,6 +257,7 @@ static int configure_ctx(SSL_CTX *ctx, const tlsc_config_t *cfg, EVP_PKEY *dh, c
     if (cfg->alpn != NULL) {
         if ((alpn = make_alpn(cfg->alpn)) == NULL)
             return tls_fail(err, errlen, "--alpn: \"%s\" is not a list of 1..255-byte names", cfg->alpn);
+        warn_unspoken(alpn);
         if (SSL_CTX_set_ex_data(ctx, alpn_index, alpn) != 1) {
             free(alpn);
             return tls_fail(err, errlen, "--alpn: out of memory");

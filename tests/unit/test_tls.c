@@ -234,11 +234,12 @@ TEST(alpn_uses_server_preference_and_no_overlap_is_not_fatal)
 {
     result_t r;
 
-    ASSERT_EQ(load("--cert", f("a.pem"), "--key", f("a.key"), "--alpn", "h2,http/1.1", NULL), 0);
-    r = handshake("a.example", "\x08http/1.1\x02h2", 12, NULL, 0);
+    ASSERT_EQ(load("--cert", f("a.pem"), "--key", f("a.key"), "--alpn", "http/1.0,http/1.1", NULL), 0);
+    r = handshake("a.example", "\x08http/1.1\x08http/1.0", 18, NULL, 0);
     ASSERT(r.ok);
-    ASSERT_STREQ(r.alpn, "h2");
+    ASSERT_STREQ(r.alpn, "http/1.0");
     X509_free(r.peer);
+    ASSERT_EQ(load("--cert", f("a.pem"), "--key", f("a.key"), "--alpn", "h2,http/1.1", NULL), 0);
     r = handshake("a.example", "\x08http/1.1", 9, NULL, 0);
     ASSERT(r.ok);
     ASSERT_STREQ(r.alpn, "http/1.1");
@@ -248,6 +249,22 @@ TEST(alpn_uses_server_preference_and_no_overlap_is_not_fatal)
     ASSERT_STREQ(r.alpn, "");
     X509_free(r.peer);
     r = handshake("a.example", NULL, 0, NULL, 0);
+    ASSERT(r.ok);
+    ASSERT_STREQ(r.alpn, "");
+    X509_free(r.peer);
+}
+
+TEST(alpn_never_selects_a_protocol_the_responder_cannot_speak)
+{
+    result_t r;
+
+    /* The README's example: curl offers h2 first; agreeing to it gave curl an empty reply. */
+    ASSERT_EQ(load("--cert", f("a.pem"), "--key", f("a.key"), "--alpn", "h2,http/1.1", NULL), 0);
+    r = handshake("a.example", "\x02h2\x08http/1.1", 12, NULL, 0);
+    ASSERT(r.ok);
+    ASSERT_STREQ(r.alpn, "http/1.1");
+    X509_free(r.peer);
+    r = handshake("a.example", "\x02h2", 3, NULL, 0);
     ASSERT(r.ok);
     ASSERT_STREQ(r.alpn, "");
     X509_free(r.peer);
@@ -349,6 +366,7 @@ int main(void)
     RUN(handshake_serves_the_certificate_for_the_sni_name);
     RUN(shared_settings_are_applied_to_every_context);
     RUN(alpn_uses_server_preference_and_no_overlap_is_not_fatal);
+    RUN(alpn_never_selects_a_protocol_the_responder_cannot_speak);
     RUN(dhparam_enables_dhe);
     RUN(pfx_passphrase_from_file_or_env);
     RUN(bad_certificate_files_name_flag_and_file);
