@@ -1,3 +1,4 @@
+/* This file's one job: hold the ticket keys and answer OpenSSL's ticket key callback with them. */
 #include "tickets.h"
 
 #include <string.h>

@@ -1,3 +1,4 @@
+/* This file's one job: build the SSL_CTX set — certificates by SNI, PKCS#12, ALPN, groups, DH, versions. */
 #include "tls.h"
 
 #include <errno.h>
