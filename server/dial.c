@@ -60,7 +60,7 @@ struct tlsc_dial_s {
     size_t naddrs, next_addr;
     unsigned backoff_ms, failures; /* failures: since the link was last up */
     uint64_t failures_total;
-    int ever_up, was_up; /* was_up: the failure being retried ended an up link */
+    int ever_up;
     char last_reason[400];
     unsigned tokens, suppressed;
     uint64_t tokens_at;
@@ -235,7 +235,6 @@ static void fail(tlsc_dial_t *d, tlsc_dial_fault_t fault, const char *reason)
     d->failures++;
     d->failures_total++;
     if (was == DIAL_UP) {
-        d->was_up = 1;
         log_change(d, fault == TLSC_DIAL_PERMANENT ? TLSC_LOG_ERROR : TLSC_LOG_WARN, "connection lost: %s", reason);
     } else if (strcmp(reason, d->last_reason) != 0) {
         /* The link is down already (lost, or never up): a new reason is news, not a new state. */
@@ -474,7 +473,6 @@ void tlsc_dial_up(tlsc_dial_t *d)
     else
         log_change(d, TLSC_LOG_INFO, "connected again");
     d->ever_up = 1;
-    d->was_up = 0;
     d->failures = 0;
     d->last_reason[0] = '\0';
 }
