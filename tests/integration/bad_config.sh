@@ -174,6 +174,9 @@ bad node_with_bad_characters -- "${GOOD[@]}" --node "a/b" \
     ++ "--node" "\"a/b\""
 bad node_with_newline_stays_one_line -- "${GOOD[@]}" --node $'evil\nforged line' \
     ++ "--node" '\x0a'
+# 70 control bytes, each quoted as \xNN: the quoted value once overflowed its buffer (exit 139).
+bad node_of_control_bytes_is_quoted_without_overflow -- "${GOOD[@]}" --node "$(printf '\001%.0s' $(seq 70))" \
+    ++ "--node" '\x01\x01' '"...'
 bad empty_alpn -- "${GOOD[@]}" --alpn "" \
     ++ "--alpn" "empty"
 bad min_above_max -- "${GOOD[@]}" --min-tls 1.3 --max-tls 1.2 \
