@@ -319,6 +319,13 @@ static void reload(master_t *m)
         tlsc_log_error("SIGHUP: reload refused, keeping the current certificates: %s", err);
         return;
     }
+    for (size_t i = 0; i < tlsc_tls_count(check); i++) {
+        char line[1024];
+        int expiring;
+
+        tlsc_tls_describe(check, line, sizeof(line), i, &expiring);
+        tlsc_log(expiring ? TLSC_LOG_WARN : TLSC_LOG_INFO, "SIGHUP: certificate %zu: %s", i + 1, line);
+    }
     tlsc_tls_free(check);
     tlsc_log_info("SIGHUP: reloading certificates in %u worker(s)", m->cfg->workers);
     signal_workers(m, SIGHUP);

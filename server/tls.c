@@ -588,3 +588,77 @@ SSL_CTX *tlsc_tls_select(const tlsc_tls_t *tls, const char *sni)
     }
     return tls->ctxs[0];
 }
+
+/* ---------------------------------------------------------------- description */
+
+/* "EC P-256", "RSA 2048", "ED25519" ... */
+static void key_type(const X509 *x, char *out, size_t outlen)
+{
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    char group[64];
+    size_t glen = 0;
+
+    if (pk == NULL) {
+        snprintf(out, outlen, "unknown key");
+    } else if (EVP_PKEY_get_group_name(pk, group, sizeof(group), &glen) == 1) {
+        snprintf(out, outlen, "%s %s", EVP_PKEY_get0_type_name(pk), group);
+    } else {
+        snprintf(out, outlen, "%s %d", EVP_PKEY_get0_type_name(pk), EVP_PKEY_get_bits(pk));
+    }
+    ERR_clear_error();
+}
+
+/* The DNS and IP SANs, comma-separated (truncated to fit). */
+static void san_list(X509 *x, char *out, size_t outlen)
+{
+    GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    size_t n = 0;
+
+    out[0] = '\0';
+    for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && n + 1 < outlen; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        const unsigned char *d;
+        int len;
+
+        if (g->type == GEN_DNS) {
+            d = ASN1_STRING_get0_data(g->d.dNSName);
+            len = ASN1_STRING_length(g->d.dNSName);
+            n += (size_t)snprintf(out + n, outlen - n, "%s%.*s", n ? "," : "", len, (const char *)d);
+        } else if (g->type == GEN_IPADD) {
+            n += (size_t)snprintf(out + n, outlen - n, "%s(IP)", n ? "," : "");
+        }
+        if (n >= outlen)
+            n = outlen - 1;
+    }
+    GENERAL_NAMES_free(sans);
+    ERR_clear_error();
+}
+
+int tlsc_tls_describe(const tlsc_tls_t *tls, char *out, size_t outlen, size_t i, int *expiring)
+{
+    X509 *x = SSL_CTX_get0_certificate(tls->ctxs[i]);
+    char subject[256], sans[512], key[96], until[64];
+    int days = 0, secs = 0;
+    BIO *b;
+
+    *expiring = 0;
+    if (x == NULL) {
+        snprintf(out, outlen, "context %zu: no certificate", i);
+        return -1;
+    }
+    X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+    san_list(x, sans, sizeof(sans));
+    key_type(x, key, sizeof(key));
+    until[0] = '\0';
+    if ((b = BIO_new(BIO_s_mem())) != NULL) {
+        int n = ASN1_TIME_print(b, X509_get0_notAfter(x)) == 1 ? BIO_read(b, until, sizeof(until) - 1) : 0;
+        until[n > 0 ? n : 0] = '\0';
+        BIO_free(b);
+    }
+    if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) == 1)
+        *expiring = days < 14;
+    snprintf(out, outlen, "%s; SAN %s; %s; expires %s (%d day(s))%s", subject, sans[0] ? sans : "none", key, until, days,
+             *expiring ? (days < 0 || secs < 0 ? " EXPIRED" : " WARNING: expires within 14 days") : "");
+    ERR_clear_error();
+    return 0;
+}

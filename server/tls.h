@@ -39,4 +39,10 @@ SSL_CTX *tlsc_tls_ctx_at(const tlsc_tls_t *tls, size_t i);
 /** The context whose certificate matches `sni` (lowercase, no trailing dot), or the default. */
 SSL_CTX *tlsc_tls_select(const tlsc_tls_t *tls, const char *sni);
 
+/**
+ * One line about context `i` for --check and reload logs: subject, SANs, key type, expiry.
+ * *expiring is set when the certificate expires within 14 days (or has). Returns 0 or -1.
+ */
+int tlsc_tls_describe(const tlsc_tls_t *tls, char *out, size_t outlen, size_t i, int *expiring);
+
 #endif
