@@ -220,7 +220,9 @@ static void conn_read_app(tlsc_conn_t *c)
         if (r <= 0) {
             int err = SSL_get_error(c->ssl, r);
             ERR_clear_error();
-            if (err != SSL_ERROR_WANT_READ)
+            if (err == SSL_ERROR_SSL)
+                c->ending = 1; /* a bad record: the fatal alert OpenSSL wrote goes out, then close */
+            else if (err != SSL_ERROR_WANT_READ)
                 tlsc_conn_close(c);
             return;
         }

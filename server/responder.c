@@ -38,14 +38,15 @@ size_t tlsc_responder_json_escape(char *out, size_t cap, const char *s, size_t l
     return n;
 }
 
+/* The whole reply in one buffer and one SSL_write: one TLS record, as clients expect. */
 static void reply(const tlsc_responder_t *r, tlsc_conn_t *c, int status)
 {
     SSL *ssl = tlsc_conn_ssl(c);
     const unsigned char *alpn = NULL;
     unsigned int alpn_len = 0;
     const char *sni = tlsc_conn_sni(c), *group = NULL;
-    char body[768], head[256], alpn_js[300], sni_js[300];
-    int blen, hlen, nid;
+    char body[1024], out[1400], alpn_js[300], sni_js[300];
+    int blen, n, nid;
 
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
     tlsc_responder_json_escape(alpn_js, sizeof(alpn_js), (const char *)alpn, alpn_len);
@@ -57,10 +58,19 @@ static void reply(const tlsc_responder_t *r, tlsc_conn_t *c, int status)
                     "\"sni\":\"%s\",\"alpn\":\"%s\",\"resumed\":%s}\n",
                     r->node, r->worker, r->pid, SSL_get_version(ssl), SSL_get_cipher_name(ssl), group ? group : "", sni_js,
                     alpn_js, SSL_session_reused(ssl) ? "true" : "false");
-    hlen = snprintf(head, sizeof(head),
-                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", status,
-                    status == 200 ? "OK" : "Request Header Fields Too Large", blen);
-    if (tlsc_conn_write(c, head, (size_t)hlen) == 0 && tlsc_conn_write(c, body, (size_t)blen) == 0)
+    /* Every part is bounded (names escaped into 300 bytes, a node name is at most 64); still, check. */
+    if (blen < 0 || (size_t)blen >= sizeof(body)) {
+        tlsc_conn_close(c);
+        return;
+    }
+    n = snprintf(out, sizeof(out),
+                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", status,
+                 status == 200 ? "OK" : "Request Header Fields Too Large", blen, body);
+    if (n < 0 || (size_t)n >= sizeof(out)) {
+        tlsc_conn_close(c);
+        return;
+    }
+    if (tlsc_conn_write(c, out, (size_t)n) == 0)
         tlsc_conn_end(c);
 }
 

@@ -64,23 +64,25 @@ static size_t make_key(const tlsc_session_t *s, const unsigned char *id, size_t 
     return s->prefix_len + 2 * id_len;
 }
 
-/* SHA-256 of the cluster name and the SNI: one context per (cluster, name). */
-static void derive_sid_ctx(const tlsc_session_t *s, const char *sni, unsigned char out[SSL_MAX_SID_CTX_LENGTH])
+/* SHA-256 of the cluster name and the SNI: one context per (cluster, name). 0 = ok. */
+static int derive_sid_ctx(const tlsc_session_t *s, const char *sni, unsigned char out[SSL_MAX_SID_CTX_LENGTH])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     const char *cluster = s->o.cfg->cluster;
     unsigned int n = 0;
+    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, "tlscache-sid-ctx", 17) == 1 &&
+             EVP_DigestUpdate(md, cluster, strlen(cluster) + 1) == 1 && EVP_DigestUpdate(md, sni, strlen(sni)) == 1 &&
+             EVP_DigestFinal_ex(md, out, &n) == 1 && n == SSL_MAX_SID_CTX_LENGTH;
 
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(md, "tlscache-sid-ctx", 17) != 1 ||
-        EVP_DigestUpdate(md, cluster, strlen(cluster) + 1) != 1 || EVP_DigestUpdate(md, sni, strlen(sni)) != 1 ||
-        EVP_DigestFinal_ex(md, out, &n) != 1) {
-        /* Only allocation can fail here; fall back to a context that matches nothing stored. */
-        memset(out, 0xff, SSL_MAX_SID_CTX_LENGTH);
-    }
     EVP_MD_CTX_free(md);
+    return ok ? 0 : -1;
 }
 
-/* derive_sid_ctx through a small direct-mapped cache: the same few names come again and again. */
+/*
+ * derive_sid_ctx through a small direct-mapped cache: the same few names come again and again.
+ * NULL when it cannot be computed (out of memory): the handshake then fails rather than share
+ * a context with another name.
+ */
 static const unsigned char *sid_ctx_for(tlsc_session_t *s, const char *sni)
 {
     uint32_t h = 2166136261u;
@@ -90,7 +92,9 @@ static const unsigned char *sid_ctx_for(tlsc_session_t *s, const char *sni)
         h = (h ^ (unsigned char)*p) * 16777619u;
     slot = h % SID_CACHE_SLOTS;
     if (strcmp(s->sid_cache[slot].sni, sni) != 0) {
-        derive_sid_ctx(s, sni, s->sid_cache[slot].sid_ctx);
+        s->sid_cache[slot].sni[0] = '\0';
+        if (derive_sid_ctx(s, sni, s->sid_cache[slot].sid_ctx) != 0)
+            return NULL;
         snprintf(s->sid_cache[slot].sni, sizeof(s->sid_cache[slot].sni), "%s", sni);
     }
     return s->sid_cache[slot].sid_ctx;
@@ -137,7 +141,12 @@ static int bind_name(tlsc_session_hs_t *hs, SSL *ssl, int *al)
         *al = SSL_AD_INTERNAL_ERROR;
         return 0;
     }
-    SSL_set_session_id_context(ssl, sid_ctx_for(s, hs->sni), SSL_MAX_SID_CTX_LENGTH);
+    const unsigned char *sid_ctx = sid_ctx_for(s, hs->sni);
+    if (sid_ctx == NULL) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return 0;
+    }
+    SSL_set_session_id_context(ssl, sid_ctx, SSL_MAX_SID_CTX_LENGTH);
     return 1;
 }
 
@@ -284,15 +293,19 @@ static void on_lookup_done(int status, const unsigned char *value, size_t len, v
     hs->io->resume(hs->conn);
 }
 
+/*
+ * OpenSSL may ask twice in one handshake: after a HelloRetryRequest the second ClientHello is
+ * looked up again, and a TLS 1.3 ticket was already taken from the store. So the fetched
+ * session stays ours until the handshake ends (detach), and OpenSSL gets its own reference.
+ */
 static SSL_SESSION *on_get_session(SSL *ssl, const unsigned char *id, int id_len, int *copy)
 {
     tlsc_session_hs_t *hs = SSL_get_app_data(ssl);
     SSL_SESSION *sess = hs->fetched;
 
-    *copy = 0; /* OpenSSL takes over our reference */
+    *copy = 1; /* OpenSSL takes a reference of its own */
     if (sess == NULL || (size_t)id_len != hs->id_len || memcmp(id, hs->id, hs->id_len) != 0)
         return NULL;
-    hs->fetched = NULL;
     return sess;
 }
 
@@ -396,11 +409,10 @@ tlsc_session_t *tlsc_session_new(const tlsc_session_options_t *o)
         return NULL;
     s->o = *o;
     s->prefix_len = (size_t)snprintf(s->prefix, sizeof(s->prefix), "%s:sess:", o->cfg->redis_prefix);
-    if (s->prefix_len >= sizeof(s->prefix)) {
+    if (s->prefix_len >= sizeof(s->prefix) || derive_sid_ctx(s, "", s->sid_ctx_default) != 0) {
         free(s);
         return NULL;
     }
-    derive_sid_ctx(s, "", s->sid_ctx_default);
     return s;
 }
 
@@ -435,6 +447,16 @@ void tlsc_session_install(tlsc_session_t *s, tlsc_tls_t *tls)
     }
 }
 
+/* A key that encrypts tickets now (held keys may all be next ones, not current yet). */
+static int has_current_key(tlsc_tickets_t *t)
+{
+    unsigned char name[TLSC_KEYPROTO_NAME_LEN], key[32];
+    int rc = tlsc_tickets_current_seal_key(t, name, key);
+
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc == 0;
+}
+
 int tlsc_session_attach(tlsc_session_t *s, tlsc_session_hs_t *hs, SSL *ssl, const tlsc_session_io_t *io, void *conn)
 {
     memset(hs, 0, sizeof(*hs));
@@ -445,7 +467,7 @@ int tlsc_session_attach(tlsc_session_t *s, tlsc_session_hs_t *hs, SSL *ssl, cons
      * With both modes and no ticket key held yet (daemon not reached, or every key expired),
      * TLS 1.3 falls back to stateful tickets through the store instead of issuing none.
      */
-    if (s->o.cfg->resumption == TLSC_RESUME_BOTH && s->o.tickets != NULL && tlsc_tickets_count(s->o.tickets) == 0)
+    if (s->o.cfg->resumption == TLSC_RESUME_BOTH && s->o.tickets != NULL && !has_current_key(s->o.tickets))
         SSL_set_options(ssl, SSL_OP_NO_TICKET);
     return SSL_set_app_data(ssl, hs) == 1 ? 0 : -1;
 }

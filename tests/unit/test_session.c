@@ -237,7 +237,7 @@ static const char *f(const char *name)
     return p;
 }
 
-static void worker_start(worker_t *w, const char *node, const char *extra, const char *secret)
+static void worker_start(worker_t *w, const char *node, const char *const *extra, const char *secret)
 {
     char err[512];
     const char *argv[32];
@@ -260,10 +260,8 @@ static void worker_start(worker_t *w, const char *node, const char *extra, const
     argv[argc++] = f("b.pem");
     argv[argc++] = "--key";
     argv[argc++] = f("b.key");
-    if (extra != NULL) {
-        argv[argc++] = "--cluster";
-        argv[argc++] = extra;
-    }
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+        argv[argc++] = extra[i];
     argv[argc] = NULL;
     if (tlsc_config_parse(&w->cfg, argc, (char **)argv, env, err, sizeof(err)) != 0) {
         fprintf(stderr, "config: %s\n", err);
@@ -306,6 +304,8 @@ typedef struct {
  * (NULL: none) and `version`. Stops when both sides finished, or when nothing moves (a lookup
  * or store the test left unanswered). `s` is left attached: call server_end().
  */
+static const char *client_groups; /* NULL: OpenSSL's default key shares */
+
 static void handshake(worker_t *w, server_t *s, SSL_SESSION *offer, const char *sni, int version, run_t *run)
 {
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
@@ -318,6 +318,8 @@ static void handshake(worker_t *w, server_t *s, SSL_SESSION *offer, const char *
     SSL_set_connect_state(c);
     if (sni != NULL)
         SSL_set_tlsext_host_name(c, sni);
+    if (client_groups != NULL)
+        ASSERT_EQ(SSL_set1_groups_list(c, client_groups), 1);
     if (offer != NULL)
         ASSERT_EQ(SSL_set_session(c, offer), 1);
     memset(s, 0, sizeof(*s));
@@ -441,6 +443,31 @@ TEST(tls13_stateful_ticket_resumes_once_across_the_cluster)
     SSL_SESSION_free(r1.session);
     SSL_SESSION_free(r2.session);
     SSL_SESSION_free(r3.session);
+    worker_stop(&a);
+    worker_stop(&b);
+}
+
+TEST(tls13_ticket_survives_a_hello_retry_request)
+{
+    static const char *const p256[] = {"--groups", "P-256", NULL};
+    worker_t a, b;
+    server_t s;
+    run_t r1 = {.answer_store = 1}, r2 = {.answer_store = 1};
+
+    reset_store();
+    worker_start(&a, "A", p256, NULL);
+    worker_start(&b, "B", p256, NULL);
+    client_groups = "X25519:P-256"; /* the first key share is one the server does not take: HRR */
+    handshake(&a, &s, NULL, "a.example", TLS1_3_VERSION, &r1);
+    server_end(&s);
+    handshake(&b, &s, r1.session, "a.example", TLS1_3_VERSION, &r2);
+    server_end(&s);
+    client_groups = NULL;
+    ASSERT(r2.done && r2.reused);
+    ASSERT_EQ(b.stats.lookups_hit, 1);
+    ASSERT_EQ(store.gets, 1); /* one lookup for both ClientHellos */
+    SSL_SESSION_free(r1.session);
+    SSL_SESSION_free(r2.session);
     worker_stop(&a);
     worker_stop(&b);
 }
@@ -579,6 +606,7 @@ int main(void)
     RUN(session_from_worker_a_resumes_on_worker_b_through_the_store);
     RUN(new_session_last_flight_is_held_until_the_store_answers);
     RUN(tls13_stateful_ticket_resumes_once_across_the_cluster);
+    RUN(tls13_ticket_survives_a_hello_retry_request);
     RUN(session_made_for_one_name_never_resumes_for_another);
     RUN(store_down_or_failing_means_full_handshakes_counted_by_cause);
     RUN(tampered_or_foreign_records_are_refused_counted_and_a_full_handshake);
