@@ -124,7 +124,7 @@ static const tlsc_opt_t options[] = {
     {"listen", "HOST:PORT", 0, apply_listen, NULL, "TCP address for workers (TLS 1.3, cluster PSK); [::]:9443 for IPv6", 0},
     {"unix", "PATH", 0, apply_unix, NULL, "Unix socket for workers on this host (same TLS); one of the two is needed", 0},
     {"secret-file", "FILE", 0, apply_secret_file, NULL,
-     "cluster secret, >= 32 random bytes raw or hex; mode 0600 (required)", 0},
+     "cluster secret: >= 32 random bytes as hex (head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'); mode 0600 (required)", 0},
     {"rotate", "SEC", TLSC_OPT_DEFAULT, apply_rotate, "3600", "a key encrypts new tickets for SEC seconds, 1..604800", 0},
     {"ticket-lifetime", "SEC", 0, apply_lifetime, "--rotate", "a retired key still opens tickets for SEC seconds", 0},
     {"lead", "SEC", 0, apply_lead, "--rotate / 2", "a next key is pushed at least SEC before it encrypts, 1..--rotate", 0},

@@ -439,6 +439,27 @@ void tlsc_keyproto_name_tag(const unsigned char name[TLSC_KEYPROTO_NAME_LEN], ch
     tlsc_hex_encode(out, md, 4);
 }
 
+/*
+ * A secret that is not random hex is refused, with the one command that makes a good one: a
+ * passphrase (or any text) would let one recorded link handshake be brute-forced offline.
+ * Random bytes are recognised by what text never is: 32 random bytes are all printable with
+ * probability (95/256)^32 < 10^-13, and show fewer than 16 distinct values far less often.
+ */
+#define SECRET_HOWTO "make one with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > FILE; chmod 600 FILE"
+
+static int looks_random(const unsigned char *p, size_t len)
+{
+    unsigned char seen[256] = {0};
+    size_t distinct = 0, printable = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        distinct += !seen[p[i]];
+        seen[p[i]] = 1;
+        printable += p[i] >= 0x20 && p[i] <= 0x7e;
+    }
+    return distinct >= 16 && printable < len;
+}
+
 int tlsc_keyproto_psk_load(const char *path, unsigned char psk[TLSC_KEYPROTO_PSK_LEN], char *err, size_t errlen)
 {
     char *data = NULL, why[512];
@@ -451,9 +472,11 @@ int tlsc_keyproto_psk_load(const char *path, unsigned char psk[TLSC_KEYPROTO_PSK
         snprintf(err, errlen, "secret file %s", why);
         return TLSC_KEYPROTO_EINVAL;
     }
-    /* Hex when every byte before the trailing newline is a hex digit; raw bytes otherwise. */
+    /* Hex digits only, one trailing newline (LF or CRLF) allowed: what docs tell users to make. */
     stripped = len;
-    while (stripped > 0 && (data[stripped - 1] == '\n' || data[stripped - 1] == '\r'))
+    if (stripped > 0 && data[stripped - 1] == '\n')
+        stripped--;
+    if (stripped > 0 && data[stripped - 1] == '\r')
         stripped--;
     if ((raw = malloc(len + 1)) == NULL) {
         tlsc_secure_free(data, len + 1);
@@ -461,16 +484,15 @@ int tlsc_keyproto_psk_load(const char *path, unsigned char psk[TLSC_KEYPROTO_PSK
         return TLSC_KEYPROTO_ENOMEM;
     }
     n = tlsc_hex_decode(raw, len, data, stripped);
-    if (n >= 0) {
-        rawlen = (size_t)n;
-    } else {
-        memcpy(raw, data, len);
-        rawlen = len;
-    }
     tlsc_secure_free(data, len + 1);
-    if (rawlen < 32) {
+    rawlen = n > 0 ? (size_t)n : 0;
+    if (n < 0 || rawlen < 32 || !looks_random(raw, rawlen)) {
         tlsc_secure_free(raw, len + 1);
-        snprintf(err, errlen, "secret file %s: needs at least 32 random bytes (raw) or 64 hex digits", path);
+        snprintf(err, errlen, "secret file %s: %s; it must hold at least 32 random bytes as hex (64+ digits); " SECRET_HOWTO,
+                 path,
+                 n < 0        ? "not hex digits"
+                 : rawlen < 32 ? "too short"
+                               : "does not look random");
         return TLSC_KEYPROTO_EINVAL;
     }
     rc = hkdf(raw, rawlen, NULL, 0, "tlscache keyd link psk v1", psk, TLSC_KEYPROTO_PSK_LEN);

@@ -166,9 +166,10 @@ int tlsc_keyproto_derive(const unsigned char secret[TLSC_KEYPROTO_SECRET_LEN], c
 void tlsc_keyproto_name_tag(const unsigned char name[TLSC_KEYPROTO_NAME_LEN], char out[9]);
 
 /**
- * Reads a cluster secret file (raw bytes, or hex digits with an optional trailing newline; at
- * least 32 bytes either way) and derives the link PSK from it. Returns 0 or
- * TLSC_KEYPROTO_EINVAL with a message naming the file in `err`. The file's bytes are wiped.
+ * Reads a cluster secret file — at least 32 random bytes as hex digits (64+), one trailing
+ * newline allowed — and derives the link PSK from it. Anything else (raw bytes, a passphrase,
+ * hex of text) is TLSC_KEYPROTO_EINVAL with one line in `err` naming the file and saying how
+ * to make a good one. The file's bytes are wiped.
  */
 int tlsc_keyproto_psk_load(const char *path, unsigned char psk[TLSC_KEYPROTO_PSK_LEN], char *err, size_t errlen);
 

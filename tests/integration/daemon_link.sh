@@ -14,7 +14,7 @@ tlsc_tmpdir
 trap cleanup EXIT
 S=$TLSC_TMP/secret
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$S"
-head -c 32 /dev/urandom >"$TLSC_TMP/wrong"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TLSC_TMP/wrong"
 chmod 600 "$S" "$TLSC_TMP/wrong" # secret files others can read are refused
 PORT=$(free_port)
 SOCK=$TLSC_TMP/keyd.sock

@@ -2,6 +2,7 @@
  * The key protocol codec, reader and PSK link: roundtrips, hostile inputs, wrong secrets; and
  * the same link carried over libuv streams by common/keylink.c.
  */
+#include <ctype.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -240,20 +241,26 @@ TEST(secret_file_hex_and_raw_and_too_short)
 {
     char path[] = "/tmp/tlsc-keyproto-secret-XXXXXX", err[256];
     unsigned char raw[32], psk1[32], psk2[32];
-    char hex[66];
+    char hex[67], upper[67];
     int fd = mkstemp(path);
 
     ASSERT(fd >= 0);
     RAND_bytes(raw, 32);
-    raw[0] = 0xff; /* not a hex digit, so the file reads as raw */
+    raw[0] = 0xff; /* not printable: a random secret is never all text */
     for (int i = 0; i < 32; i++)
         sprintf(hex + 2 * i, "%02x", raw[i]);
+    for (int i = 0; i < 64; i++)
+        upper[i] = (char)toupper((unsigned char)hex[i]);
     hex[64] = '\n';
-    ASSERT_EQ(write_file(path, raw, 32), 0);
+    ASSERT_EQ(write_file(path, hex, 64), 0);
     ASSERT_EQ(tlsc_keyproto_psk_load(path, psk1, err, sizeof(err)), 0);
     ASSERT_EQ(write_file(path, hex, 65), 0);
     ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), 0);
-    ASSERT(memcmp(psk1, psk2, 32) == 0); /* same secret either way */
+    ASSERT(memcmp(psk1, psk2, 32) == 0); /* a trailing newline does not change the secret */
+    upper[64] = '\r', upper[65] = '\n';
+    ASSERT_EQ(write_file(path, upper, 66), 0);
+    ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), 0);
+    ASSERT(memcmp(psk1, psk2, 32) == 0);
     ASSERT_EQ(write_file(path, hex, 62), 0);
     ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), TLSC_KEYPROTO_EINVAL);
     ASSERT(strstr(err, path) != NULL);
@@ -266,6 +273,53 @@ TEST(secret_file_hex_and_raw_and_too_short)
     ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), 0);
     unlink(path);
     ASSERT_EQ(tlsc_keyproto_psk_load(path, psk2, err, sizeof(err)), TLSC_KEYPROTO_EINVAL);
+    close(fd);
+}
+
+/*
+ * Only what the docs tell users to make opens the link: 32+ random bytes as hex. A passphrase
+ * (which one recorded handshake would let anyone brute-force offline), raw bytes, hex of a
+ * passphrase and hex with a low-entropy pattern are refused with one line saying how to make one.
+ */
+TEST(secret_file_that_is_not_random_hex_is_refused_with_how_to_make_one)
+{
+    char path[] = "/tmp/tlsc-keyproto-secret-XXXXXX", err[512], hex[2 * 48 + 2];
+    static const char pass[] = "correct horse battery staple and then some more words\n";
+    unsigned char raw[32], psk[32];
+    int fd = mkstemp(path);
+
+    ASSERT(fd >= 0);
+    RAND_bytes(raw, 32);
+    raw[0] = 0xff;
+    const struct {
+        const char *what;
+        const void *data;
+        size_t len;
+    } bad[] = {
+        {"passphrase", pass, sizeof(pass) - 1},
+        {"raw random bytes", raw, sizeof(raw)},
+        {"hex of a passphrase", "636f727265637420686f727365206261747465727920737461706c6520616e64207468656e\n", 75},
+        {"repeated hex pattern", "00112233001122330011223300112233001122330011223300112233001122330011223300\n", 75},
+        {"hex with inner space", "00 11", 5},
+        {"empty", "", 0},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fprintf(stderr, "[%s] ", bad[i].what);
+        ASSERT_EQ(write_file(path, bad[i].data, bad[i].len), 0);
+        ASSERT_EQ(tlsc_keyproto_psk_load(path, psk, err, sizeof(err)), TLSC_KEYPROTO_EINVAL);
+        ASSERT(strstr(err, path) != NULL);
+        ASSERT(strstr(err, "head -c 32 /dev/urandom | od -An -tx1") != NULL);
+        ASSERT(strchr(err, '\n') == NULL);
+    }
+    /* 48 random bytes as hex: longer is fine. */
+    unsigned char more[48];
+    RAND_bytes(more, sizeof(more));
+    more[0] = 0x80;
+    for (size_t i = 0; i < sizeof(more); i++)
+        sprintf(hex + 2 * i, "%02x", more[i]);
+    ASSERT_EQ(write_file(path, hex, 96), 0);
+    ASSERT_EQ(tlsc_keyproto_psk_load(path, psk, err, sizeof(err)), 0);
+    unlink(path);
     close(fd);
 }
 
@@ -532,6 +586,7 @@ int main(void)
     RUN(reader_rejects_oversized_frame_before_its_body);
     RUN(derive_separates_uses_and_keys);
     RUN(secret_file_hex_and_raw_and_too_short);
+    RUN(secret_file_that_is_not_random_hex_is_refused_with_how_to_make_one);
     RUN(link_with_same_psk_carries_messages);
     RUN(link_with_wrong_psk_fails_handshake_and_leaks_nothing);
     RUN(keylink_carries_messages_both_ways_and_frees_from_its_callback);
