@@ -63,8 +63,7 @@ int main(int argc, char **argv)
         tlsc_config_free(&cfg);
         return TLSC_EXIT_FAILURE;
     }
-    rc = tlsc_master_run(&cfg, tls);
-    tlsc_tls_free(tls);
+    rc = tlsc_master_run(&cfg, tls); /* frees tls */
     tlsc_config_free(&cfg);
     return rc;
 }

@@ -60,6 +60,8 @@ typedef struct {
     uint64_t stop_deadline_ms;
     unsigned crashed; /* workers that ended abnormally while stopping */
     int rc;
+    pid_t *retired; /* workers replaced by a reload, still draining */
+    size_t n_retired;
 } master_t;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -278,12 +280,16 @@ static void on_worker_exit(master_t *m, unsigned i, pid_t pid, int status, uint6
     slot->backoff_ms = slot->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : slot->backoff_ms * 2;
 }
 
+static int reap_retired(master_t *m, pid_t pid, int status);
+
 static void reap(master_t *m, uint64_t now)
 {
     pid_t pid;
     int status;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (reap_retired(m, pid, status))
+            continue;
         for (unsigned i = 0; i < m->cfg->workers; i++) {
             if (m->slots[i].pid == pid) {
                 on_worker_exit(m, i, pid, status, now);
@@ -299,6 +305,8 @@ static void signal_workers(master_t *m, int sig)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, sig);
     }
+    for (size_t i = 0; i < m->n_retired; i++)
+        kill(m->retired[i], sig);
 }
 
 static void begin_stop(master_t *m, int sig, uint64_t now)
@@ -309,26 +317,71 @@ static void begin_stop(master_t *m, int sig, uint64_t now)
     signal_workers(m, SIGTERM);
 }
 
-/* Validates the certificates here first, so a broken file is reported once and no worker tries it. */
+/*
+ * SIGHUP: the master loads the certificates (it can read what workers may not, with --user),
+ * then replaces the workers one slot at a time: a new worker forks with the new contexts and
+ * the old one drains. The slot's sockets stay open throughout, so no connection is refused.
+ */
 static void reload(master_t *m)
 {
-    tlsc_tls_t *check;
+    tlsc_tls_t *fresh;
     char err[512];
 
-    if (tlsc_tls_new(m->cfg, &check, err, sizeof(err)) != 0) {
+    if (tlsc_tls_new(m->cfg, &fresh, err, sizeof(err)) != 0) {
         tlsc_log_error("SIGHUP: reload refused, keeping the current certificates: %s", err);
         return;
     }
-    for (size_t i = 0; i < tlsc_tls_count(check); i++) {
+    for (size_t i = 0; i < tlsc_tls_count(fresh); i++) {
         char line[1024];
         int expiring;
 
-        tlsc_tls_describe(check, line, sizeof(line), i, &expiring);
+        tlsc_tls_describe(fresh, line, sizeof(line), i, &expiring);
         tlsc_log(expiring ? TLSC_LOG_WARN : TLSC_LOG_INFO, "SIGHUP: certificate %zu: %s", i + 1, line);
     }
-    tlsc_tls_free(check);
-    tlsc_log_info("SIGHUP: reloading certificates in %u worker(s)", m->cfg->workers);
-    signal_workers(m, SIGHUP);
+    tlsc_tls_free(m->tls); /* workers forked before hold their own copy */
+    m->tls = fresh;
+    for (unsigned i = 0; i < m->cfg->workers; i++) {
+        slot_t *slot = &m->slots[i];
+        pid_t old = slot->pid, pid;
+        pid_t *grown;
+
+        if (old <= 0)
+            continue; /* a slot waiting for its respawn gets the new contexts then */
+        if ((grown = realloc(m->retired, (m->n_retired + 1) * sizeof(*grown))) == NULL ||
+            (pid = spawn(m, i + 1)) < 0) {
+            tlsc_log_error("SIGHUP: cannot start a new worker %u: %s (it keeps the old certificates)", i + 1, strerror(errno));
+            if (grown != NULL)
+                m->retired = grown;
+            continue;
+        }
+        m->retired = grown;
+        m->retired[m->n_retired++] = old;
+        slot->pid = pid;
+        slot->started_ms = tlsc_now_ms();
+        kill(old, SIGTERM);
+    }
+    tlsc_log_info("SIGHUP: certificates reloaded: %u worker(s) replaced, the old ones drain", m->cfg->workers);
+}
+
+/* A worker replaced by a reload ended. Returns 1 when `pid` was one. */
+static int reap_retired(master_t *m, pid_t pid, int status)
+{
+    char what[128];
+
+    for (size_t i = 0; i < m->n_retired; i++) {
+        if (m->retired[i] != pid)
+            continue;
+        m->retired[i] = m->retired[--m->n_retired];
+        describe_exit(status, what, sizeof(what));
+        if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0) {
+            tlsc_log_error("replaced worker (pid %d) %s while draining", (int)pid, what);
+            m->crashed += m->stopping != 0;
+        } else {
+            tlsc_log_info("replaced worker (pid %d) drained and %s", (int)pid, what);
+        }
+        return 1;
+    }
+    return 0;
 }
 
 /* Respawns the workers whose backoff passed; returns how many are alive. */
@@ -351,7 +404,7 @@ static unsigned respawn_due(master_t *m, uint64_t now)
         if (slot->pid > 0)
             alive++;
     }
-    return alive;
+    return alive + (unsigned)m->n_retired;
 }
 
 /* Past the drain deadline, stragglers are killed (and the exit code says so). */
@@ -364,6 +417,10 @@ static void enforce_deadline(master_t *m, uint64_t now)
             tlsc_log_warn("worker %u (pid %d) missed the drain deadline: SIGKILL", i + 1, (int)m->slots[i].pid);
             kill(m->slots[i].pid, SIGKILL);
         }
+    }
+    for (size_t i = 0; i < m->n_retired; i++) {
+        tlsc_log_warn("replaced worker (pid %d) missed the drain deadline: SIGKILL", (int)m->retired[i]);
+        kill(m->retired[i], SIGKILL);
     }
     m->stop_deadline_ms = now + 60000;
     m->rc = 1;
@@ -449,6 +506,8 @@ static void master_free(master_t *m)
     if (m->sfd >= 0)
         close(m->sfd);
     tlsc_tickets_free(m->keys);
+    tlsc_tls_free(m->tls);
+    free(m->retired);
     free(m->pfds);
     free(m->slots);
 }

@@ -1,7 +1,7 @@
 /*
  * This file's one job: a worker process's life — set up its loop, store, keys, session hooks
  * and connections; wait for the store before accepting (warm-up); tick once a second
- * (deadlines, counters); reload certificates on SIGHUP; drain on SIGTERM/SIGINT; tear down.
+ * (deadlines, counters); drain on SIGTERM/SIGINT; tear down. (A reload replaces the worker.)
  */
 
 #include "worker.h"
@@ -35,7 +35,7 @@ typedef struct {
     unsigned id;
     uv_tcp_t *listeners;
     size_t n_listeners;
-    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_signal_t sig_term, sig_int;
     uv_timer_t tick;   /* once a second: deadlines, counters */
     uv_timer_t warmup; /* until the store answers (bounded): accept nothing yet */
     uint64_t warmup_until_ms;
@@ -119,30 +119,11 @@ static void begin_drain(worker_t *w, const char *why)
     tlsc_conns_drain(w->conns);
 }
 
-static void reload(worker_t *w)
-{
-    char err[512];
-    tlsc_tls_t *fresh;
-
-    if (tlsc_tls_new(w->cfg, &fresh, err, sizeof(err)) != 0) {
-        tlsc_log_error("SIGHUP: keeping the current certificates: %s", err);
-        return;
-    }
-    tlsc_session_install(w->session, fresh);
-    tlsc_conns_set_tls(w->conns, fresh);
-    tlsc_tls_free(w->tls); /* connections still using the old contexts hold references */
-    w->tls = fresh;
-    tlsc_log_info("SIGHUP: certificates reloaded (%zu context(s))", tlsc_tls_count(fresh));
-}
-
 static void on_signal(uv_signal_t *s, int signum)
 {
     worker_t *w = s->data;
 
-    if (signum == SIGHUP)
-        reload(w);
-    else
-        begin_drain(w, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    begin_drain(w, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -213,11 +194,9 @@ static void setup_timers_and_signals(worker_t *w)
     uv_timer_start(&w->tick, on_tick, 1000, 1000);
     uv_signal_init(&w->loop, &w->sig_term);
     uv_signal_init(&w->loop, &w->sig_int);
-    uv_signal_init(&w->loop, &w->sig_hup);
-    w->sig_term.data = w->sig_int.data = w->sig_hup.data = w;
+    w->sig_term.data = w->sig_int.data = w;
     uv_signal_start(&w->sig_term, on_signal, SIGTERM);
     uv_signal_start(&w->sig_int, on_signal, SIGINT);
-    uv_signal_start(&w->sig_hup, on_signal, SIGHUP);
 }
 
 static void walk_close(uv_handle_t *h, void *arg)
@@ -265,6 +244,7 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
     tlsc_log_set_tag(tag);
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* a worker never outlives its master */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN); /* reloads are the master's: it replaces the workers */
 
     if ((w = calloc(1, sizeof(*w))) == NULL || uv_loop_init(&w->loop) != 0) {
         free(w);

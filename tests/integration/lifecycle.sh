@@ -84,6 +84,35 @@ check "a worker crashing during shutdown makes the master exit non-zero (${statu
 check "the master names the signal the worker died of" log_has "$TLSC_TMP/crash.log" 'exited on signal 6'
 rm -f "$TLSC_TMP"/san/* # the abort above was on purpose
 
+# SIGHUP: the master loads the new certificate and replaces the workers; the old ones drain.
+served_subject() { # PORT: the subject of the certificate served without SNI
+    openssl s_client -connect "127.0.0.1:$1" -noservername </dev/null 2>/dev/null | openssl x509 -noout -subject 2>/dev/null
+}
+subject_is() { local got; got=$(served_subject "$1"); echo "served: ${got:-nothing}"; grep -q "$2" <<<"$got"; }
+cp "$TLSC_TMP/pki/default.pem" "$TLSC_TMP/cur.pem"
+cp "$TLSC_TMP/pki/default.key" "$TLSC_TMP/cur.key"
+port=$(free_port)
+"$SERVER_BIN" --listen "127.0.0.1:$port" --workers 2 --node reload --cert "$TLSC_TMP/cur.pem" --key "$TLSC_TMP/cur.key" \
+    --redis "redis://127.0.0.1:$REDIS_PORT" >"$TLSC_TMP/reload.log" 2>&1 &
+reload_pid=$!
+track $reload_pid
+wait_port "$port" 15 || exit 1
+check "before the reload the old certificate is served" subject_is "$port" "CN *= *localhost"
+old_workers=$(worker_pids $reload_pid | sort | tr '\n' ' ')
+cp "$TLSC_TMP/pki/a.pem" "$TLSC_TMP/cur.pem"
+cp "$TLSC_TMP/pki/a.key" "$TLSC_TMP/cur.key"
+kill -HUP $reload_pid
+check "SIGHUP: the reload names the certificate it loaded" \
+    wait_for 10 "the reload in reload.log" log_has "$TLSC_TMP/reload.log" "SIGHUP: certificate 1: .*a.example"
+check "SIGHUP: the new certificate is served" wait_for 10 "the new certificate" subject_is "$port" "CN *= *a.example"
+check "SIGHUP: the old workers drain and exit 0" \
+    wait_for 15 "two drained workers" bash -c "[ \$(grep -c 'drained and exited with status 0' '$TLSC_TMP/reload.log') = 2 ]"
+new_workers=$(worker_pids $reload_pid | sort | tr '\n' ' ')
+check "SIGHUP: new worker processes serve ($old_workers -> $new_workers)" [ "$old_workers" != "$new_workers" ]
+kill -TERM $reload_pid
+exits_within 30 $reload_pid
+check "after a reload, SIGTERM still stops with exit 0 ($status)" [ "$status" = "exit status 0" ]
+
 # A busy port is refused, unless sharing is asked for.
 port=$(free_port)
 start_node first "$port" || exit 1
