@@ -28,6 +28,7 @@
 #include <openssl/rand.h>
 #include <uv.h>
 
+#include "addr.h"
 #include "keyd.h"
 #include "keyproto.h"
 #include "log.h"
@@ -68,27 +69,28 @@ static void print_set(const char *what, const tlsc_keyproto_keyset_t *set)
 
 static int dial(void)
 {
+    struct addrinfo hints, *res;
+    tlsc_addr_t a;
+    char why[128];
     int fd;
 
-    if (strncmp(address, "unix:", 5) == 0) {
+    /* The common address parser, as every binary's flags use. */
+    if (tlsc_addr_parse_str(address, TLSC_ADDR_ALLOW_UNIX, &a, why, sizeof(why)) != 0) {
+        fprintf(stderr, "tlscache-keyd-probe: --connect %s: %s\n", address, why);
+        return -1;
+    }
+    if (a.kind == TLSC_ADDR_UNIX) {
         struct sockaddr_un sun;
         memset(&sun, 0, sizeof(sun));
         sun.sun_family = AF_UNIX;
-        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", address + 5);
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", a.path);
         if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
             return -1;
         return fd;
     }
-    char host[256];
-    const char *colon = strrchr(address, ':');
-    struct addrinfo hints, *res;
-    if (colon == NULL || (size_t)(colon - address) >= sizeof(host))
-        return -1;
-    memcpy(host, address, (size_t)(colon - address));
-    host[colon - address] = '\0';
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+    if (getaddrinfo(a.host, a.port_str, &hints, &res) != 0)
         return -1;
     fd = socket(res->ai_family, SOCK_STREAM, 0);
     if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
@@ -314,10 +316,16 @@ int main(int argc, char **argv)
             node = optarg;
             break;
         case 't':
-            timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+            if (tlsc_parse_uint32(optarg, 1, 600000, &timeout_ms) != 0) {
+                fprintf(stderr, "tlscache-keyd-probe: --timeout-ms %s: expected 1..600000\n", optarg);
+                return 2;
+            }
             break;
         case 'H':
-            hold = (unsigned)strtoul(optarg, NULL, 10);
+            if (tlsc_parse_uint32(optarg, 0, 86400, &hold) != 0) {
+                fprintf(stderr, "tlscache-keyd-probe: --hold %s: expected 0..86400 seconds\n", optarg);
+                return 2;
+            }
             mode = "hold";
             break;
         case 'o':
