@@ -84,7 +84,7 @@ tree_ticks() {
 # --- the peers: start PEER CONFIG NODES sets PORTS (space separated) and PIDS ------------------
 # CONFIG is "cache" (session IDs, TLS 1.3 stateful tickets) or "tickets" (stateless tickets).
 start_tlscache() {
-    local config=$1 nodes=$2 i port res=(--resumption cache)
+    local config=$1 nodes=$2 i port res=(--resumption cache --seal-secret-file "$TMP/secret")
     local rport
     rport=$(free_port)
     redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --daemonize no \

@@ -94,16 +94,29 @@ void tlsc_opts_env_name(const tlsc_opts_spec_t *spec, const char *name, char *ou
     out[o] = '\0';
 }
 
+/* The one-letter alias of flag `name`, or 0. */
+static char alias_of(const tlsc_opts_spec_t *spec, const char *name)
+{
+    for (const tlsc_opt_alias_t *a = spec->aliases; a != NULL && a->name != NULL; a++)
+        if (strcmp(a->name, name) == 0)
+            return a->letter;
+    return 0;
+}
+
 void tlsc_opts_help(const tlsc_opts_spec_t *spec, FILE *f)
 {
-    char env[96], left[64];
+    char env[96], left[64], alias[8];
 
     fputs(spec->usage, f);
     for (size_t i = 0; i < spec->n_opts; i++) {
         const tlsc_opt_t *o = &spec->opts[i];
         int has_env = spec->env_prefix != NULL && !(o->flags & TLSC_OPT_NOENV);
+        char letter = alias_of(spec, o->name);
 
-        snprintf(left, sizeof(left), "--%s%s%s%s%s", o->name, o->metavar ? ((o->flags & TLSC_OPT_OPTARG) ? " [" : " ") : "",
+        alias[0] = '\0';
+        if (letter != 0)
+            snprintf(alias, sizeof(alias), "-%c, ", letter);
+        snprintf(left, sizeof(left), "%s--%s%s%s%s%s", alias, o->name, o->metavar ? ((o->flags & TLSC_OPT_OPTARG) ? " [" : " ") : "",
                  o->metavar ? o->metavar : "", o->metavar && (o->flags & TLSC_OPT_OPTARG) ? "]" : "",
                  (o->flags & TLSC_OPT_REPEAT) ? " ..." : "");
         fprintf(f, "  %-28s %s\n", left, o->help);
@@ -130,6 +143,15 @@ static int find_option(const tlsc_opts_spec_t *spec, const char *name, size_t le
             return (int)i;
     return -1;
 }
+
+static int find_short(const tlsc_opts_spec_t *spec, char c)
+{
+    for (const tlsc_opt_alias_t *a = spec->aliases; a != NULL && a->name != NULL; a++)
+        if (a->letter == c)
+            return find_option(spec, a->name, strlen(a->name));
+    return -1;
+}
+
 
 static int add_value(slot_t *s, const char *label, const char *value, int from_env, char *err, size_t errlen)
 {
@@ -185,11 +207,17 @@ static int collect_argv(const tlsc_opts_spec_t *spec, slot_t *slots, int argc, c
         size_t len;
         int idx;
 
-        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+        if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0' && arg[2] == '\0' && (idx = find_short(spec, arg[1])) >= 0) {
+            name = spec->opts[idx].name; /* "-t": the flag's one-letter alias */
+            eq = NULL;
+            len = strlen(name);
+        } else if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
             return tlsc_opts_fail(err, errlen, tlsc_opts_quote(q, arg), "unexpected argument (flags start with --; see --help)");
-        name = arg + 2;
-        eq = strchr(name, '=');
-        len = eq ? (size_t)(eq - name) : strlen(name);
+        } else {
+            name = arg + 2;
+            eq = strchr(name, '=');
+            len = eq ? (size_t)(eq - name) : strlen(name);
+        }
         if ((idx = find_option(spec, name, len)) < 0)
             return refuse_unknown(spec, arg, name, len, eq, err, errlen);
         o = &spec->opts[idx];

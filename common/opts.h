@@ -7,7 +7,8 @@
  * environment variables and the --help text, so a default is written once.
  *
  * Rules, the same for tlscache-server, tlscache-daemon and tlscache-bench:
- *   --flag VALUE or --flag=VALUE; -h is --help; nothing positional.
+ *   --flag VALUE or --flag=VALUE; -h is --help; a flag may have a one-letter alias (-t);
+ *   nothing positional.
  *   With an env prefix, flag "session-timeout" is also read from PREFIX + "SESSION_TIMEOUT";
  *   a flag on the command line wins over its variable; an empty variable counts as unset;
  *   a repeatable flag's variable is a comma list.
@@ -52,6 +53,12 @@ typedef struct {
     int group; /* options of one non-zero group take their values from one source (argv or env) */
 } tlsc_opt_t;
 
+/* A one-letter alias: -t for --check. */
+typedef struct {
+    char letter;
+    const char *name;
+} tlsc_opt_alias_t;
+
 /* A flag that is refused by name, with a message, and whose value is never echoed. */
 typedef struct {
     const char *name;
@@ -67,6 +74,7 @@ typedef struct {
     const tlsc_opt_t *opts;
     size_t n_opts;
     const tlsc_opt_refused_t *refused; /* terminated by {NULL, NULL}, or NULL */
+    const tlsc_opt_alias_t *aliases;    /* terminated by {0, NULL}, or NULL */
 } tlsc_opts_spec_t;
 
 #define TLSC_OPTS_HELP    1 /* tlsc_opts_parse printed --help or --version */

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +366,52 @@ static int apply_keyd_secret_file(void *ctx, const char *label, const char *valu
     return set_path(label, value, &cfg->keyd_secret_file, err, errlen);
 }
 
+static int apply_seal_secret_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->seal_secret_file, err, errlen);
+}
+
+static int apply_insecure_plain_records(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    (void)label, (void)value, (void)err, (void)errlen;
+    ((ctx_t *)ctx)->cfg->insecure_plain_records = 1;
+    return 0;
+}
+
+static int apply_check(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    (void)label, (void)value, (void)err, (void)errlen;
+    ((ctx_t *)ctx)->cfg->check = 1;
+    return 0;
+}
+
+/* NAME or NAME:GROUP, resolved now: an unknown user is a usage error, not a worker that dies. */
+static int apply_user(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    char q[QUOTE_MAX], name[256];
+    const char *colon = strchr(value, ':');
+    size_t nlen = colon ? (size_t)(colon - value) : strlen(value);
+    struct passwd *pw;
+    struct group *gr;
+
+    if (nlen == 0 || nlen >= sizeof(name) || (colon != NULL && colon[1] == '\0'))
+        return fail(err, errlen, label, "%s is not NAME or NAME:GROUP", quote(q, value));
+    memcpy(name, value, nlen);
+    name[nlen] = '\0';
+    if ((pw = getpwnam(name)) == NULL)
+        return fail(err, errlen, label, "no such user %s", quote(q, name));
+    cfg->run_uid = (unsigned)pw->pw_uid;
+    cfg->run_gid = (unsigned)pw->pw_gid;
+    if (colon != NULL) {
+        if ((gr = getgrnam(colon + 1)) == NULL)
+            return fail(err, errlen, label, "no such group %s", quote(q, colon + 1));
+        cfg->run_gid = (unsigned)gr->gr_gid;
+    }
+    return set_path(label, value, &cfg->user, err, errlen);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 enum {
@@ -393,6 +441,10 @@ enum {
     IDX_KEYD,
     IDX_KEYD_SECRET_FILE,
     IDX_REUSEPORT_SHARE,
+    IDX_SEAL_SECRET_FILE,
+    IDX_INSECURE_PLAIN_RECORDS,
+    IDX_USER,
+    IDX_CHECK,
     IDX_HELP,
     IDX_VERSION,
     N_OPTIONS
@@ -435,6 +487,13 @@ static const tlsc_opt_t options[N_OPTIONS] = {
                               "file holding the cluster secret for the --keyd link, mode 0600"},
     [IDX_REUSEPORT_SHARE] = {"reuseport-share", NULL, TLSC_OPT_NOARG, apply_reuseport_share, "off",
                              "join a --listen port another process already listens on (blue/green hand-over)"},
+    [IDX_SEAL_SECRET_FILE] = {"seal-secret-file", "FILE", 0, apply_seal_secret_file, "--keyd-secret-file",
+                              "cluster secret that seals session records in Redis (32+ random bytes as hex, mode 0600)"},
+    [IDX_INSECURE_PLAIN_RECORDS] = {"insecure-plain-records", NULL, TLSC_OPT_NOARG, apply_insecure_plain_records, "off",
+                                    "store sessions readable in Redis (their master secrets too); every start warns"},
+    [IDX_USER] = {"user", "NAME[:GROUP]", 0, apply_user, "stay", "workers drop to this user after reading their files"},
+    [IDX_CHECK] = {"check", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, apply_check, NULL,
+                   "validate everything a start would, bind and connect nothing, print what would be served, exit 0 or 1"},
     [IDX_HELP] = {"help", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print this help and exit"},
     [IDX_VERSION] = {"version", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print the version and exit"},
 };
@@ -442,6 +501,11 @@ static const tlsc_opt_t options[N_OPTIONS] = {
 static const tlsc_opt_refused_t refused[] = {
     {"pfx-pass", "passphrases are not accepted on the command line; use --pfx-pass-file or " ENV_PFX_PASS},
     {NULL, NULL},
+};
+
+static const tlsc_opt_alias_t aliases[] = {
+    {'t', "check"}, /* nginx -t */
+    {0, NULL},
 };
 
 static const tlsc_opts_spec_t spec = {
@@ -454,10 +518,11 @@ static const tlsc_opts_spec_t spec = {
              "Repeatable flags take a comma list in their variable (TLSCACHE_LISTEN=\"a:1,b:2\").\n"
              "An empty variable counts as unset.\n\n",
     .footer = "\n  env " ENV_PFX_PASS "            the --pfx passphrase, when --pfx-pass-file is not given\n"
-              "  Secret files (--keyd-secret-file, --pfx-pass-file) must not be readable by group or others.\n",
+              "  Secret files (--keyd-secret-file, --seal-secret-file, --pfx-pass-file) must not be readable by group or others.\n",
     .opts = options,
     .n_opts = N_OPTIONS,
     .refused = refused,
+    .aliases = aliases,
 };
 
 /* TLSCACHE_PFX_PASS is a secret, not a flag: it is picked up alone and never echoed. */
@@ -560,6 +625,16 @@ static int check_config(tlsc_config_t *cfg, const char *redis_label, char *err, 
     if ((cfg->resumption & TLSC_RESUME_TICKETS) && cfg->keyd == NULL)
         return fail(err, errlen, "--resumption", "\"%s\" needs --keyd (ticket keys come from tlscache-daemon)",
                     cfg->resumption == TLSC_RESUME_BOTH ? "both" : "tickets");
+    /* Redis never holds a readable master secret unless the operator says so in as many words. */
+    if (cfg->insecure_plain_records && (cfg->seal_secret_file != NULL || cfg->keyd_secret_file != NULL))
+        return fail(err, errlen, "--insecure-plain-records", "conflicts with %s (records are sealed with it)",
+                    cfg->seal_secret_file != NULL ? "--seal-secret-file" : "--keyd-secret-file");
+    if ((cfg->resumption & TLSC_RESUME_CACHE) && !cfg->insecure_plain_records && cfg->seal_secret_file == NULL &&
+        cfg->keyd_secret_file == NULL)
+        return fail(err, errlen, "--seal-secret-file",
+                    "required with --resumption cache or both, so that Redis never holds a readable session: give the cluster "
+                    "secret (openssl rand -hex 32 > FILE; chmod 600 FILE; --keyd-secret-file also serves), or "
+                    "--insecure-plain-records");
     if (cfg->pfx_pass_file != NULL && cfg->pfx_pass != NULL) {
         /* The file wins; the variable's copy is not kept around. */
         tlsc_secure_free(cfg->pfx_pass, strlen(cfg->pfx_pass));
@@ -619,5 +694,7 @@ void tlsc_config_free(tlsc_config_t *cfg)
     free(cfg->redis_prefix);
     free(cfg->keyd);
     free(cfg->keyd_secret_file);
+    free(cfg->seal_secret_file);
+    free(cfg->user);
     memset(cfg, 0, sizeof(*cfg));
 }

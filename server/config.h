@@ -61,6 +61,11 @@ typedef struct tlsc_config_s {
     char *keyd;                   /* --keyd HOST:PORT|unix:PATH (daemon issue) */
     char *keyd_secret_file;       /* --keyd-secret-file FILE */
     int reuseport_share;          /* --reuseport-share: join a port another process already listens on */
+    char *seal_secret_file;       /* --seal-secret-file FILE: seals session records without the daemon */
+    int insecure_plain_records;   /* --insecure-plain-records: records readable in Redis (warned at every start) */
+    char *user;                   /* --user NAME[:GROUP]: what workers run as; NULL = stay */
+    unsigned run_uid, run_gid;    /* resolved from --user */
+    int check;                    /* --check / -t: validate, print what would be served, exit */
 } tlsc_config_t;
 
 /**

@@ -137,7 +137,7 @@ static int decode_sealed(tlsc_records_t *r, const unsigned char *rec, size_t len
     if (key_for(r, name, key) != 0)
         return TLSC_RECORDS_EUNKNOWN_KEY;
     if (tlsc_unseal(key, aad, rec, len, der, sizeof(der), &der_len) != 0) {
-        rc = TLSC_RECORDS_EAUTH;
+        rc = memcmp(name, fallback_name, TLSC_SEAL_NAME_LEN) == 0 ? TLSC_RECORDS_EFOREIGN : TLSC_RECORDS_EAUTH;
     } else {
         *out = tlsc_record_decode_der(der, der_len, id, id_len, version);
         rc = *out != NULL ? 0 : TLSC_RECORDS_EDECODE;
@@ -184,6 +184,8 @@ const char *tlsc_records_strerror(int code)
         return "does not open: tampered, or bound to another key, SNI or TLS version";
     case TLSC_RECORDS_EDECODE:
         return "opens but is not the session asked for";
+    case TLSC_RECORDS_EFOREIGN:
+        return "sealed under another cluster secret (--seal-secret-file differs between nodes?), or tampered";
     default:
         return "out of memory";
     }

@@ -34,6 +34,7 @@ typedef enum {
     TLSC_RECORDS_EAUTH = -5,        /* does not open: tampered, or bound to another key/SNI/version */
     TLSC_RECORDS_EDECODE = -6,      /* opens, but is not the session asked for */
     TLSC_RECORDS_ENOMEM = -7,
+    TLSC_RECORDS_EFOREIGN = -8,     /* under the fallback key, but does not open: another cluster secret, or tampered */
 } tlsc_records_err_t;
 
 /**

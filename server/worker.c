@@ -6,6 +6,8 @@
 
 #include "worker.h"
 
+#include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,8 +143,11 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
             return -1;
         tickets = tlsc_keyring_tickets(w->keyring);
     }
-    if (tlsc_records_new(tickets, cfg->keyd != NULL ? cfg->keyd_secret_file : NULL, &w->records, err, sizeof(err)) != 0) {
-        tlsc_log_error("--keyd-secret-file: cannot set up sealing keys: %s", err);
+    /* --seal-secret-file, else the --keyd link's secret; neither: --insecure-plain-records. */
+    const char *seal_secret = cfg->seal_secret_file != NULL ? cfg->seal_secret_file : cfg->keyd_secret_file;
+    if (tlsc_records_new(tickets, seal_secret, &w->records, err, sizeof(err)) != 0) {
+        tlsc_log_error("%s: cannot set up sealing keys: %s", cfg->seal_secret_file != NULL ? "--seal-secret-file" : "--keyd-secret-file",
+                       err);
         return -1;
     }
     tlsc_redis_options_t ro = {.url = &cfg->redis, .connect_timeout_ms = 1000, .max_inflight = 4096, .stall_ms = 1000};
@@ -180,6 +185,29 @@ static int setup_listeners(worker_t *w, const int *fds, size_t nfds)
             return -1;
         }
     }
+    return 0;
+}
+
+/*
+ * --user: what needs privileges is done (the secret files are read; the listening sockets are
+ * the master's), so drop for good before serving. The store and daemon links connect later,
+ * as the user. A credential change clears the parent-death signal, so it is set again.
+ */
+static int drop_privileges(const tlsc_config_t *cfg)
+{
+    gid_t gid = (gid_t)cfg->run_gid;
+
+    if (cfg->user == NULL)
+        return 0;
+    if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid((uid_t)cfg->run_uid) != 0) {
+        tlsc_log_error("--user %s: cannot switch to uid %u gid %u: %s", cfg->user, cfg->run_uid, cfg->run_gid, strerror(errno));
+        return -1;
+    }
+    if (cfg->run_uid != 0 && setuid(0) == 0) {
+        tlsc_log_error("--user %s: could regain root after dropping it", cfg->user);
+        return -1;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     return 0;
 }
 
@@ -243,6 +271,7 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
     snprintf(tag, sizeof(tag), "tlscache-server[%s/w%u]", cfg->node, id);
     tlsc_log_set_tag(tag);
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* a worker never outlives its master */
+    prctl(PR_SET_DUMPABLE, 0);        /* it holds secrets: no core dump, no ptrace by its user */
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN); /* reloads are the master's: it replaces the workers */
 
@@ -257,7 +286,7 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
     w->cfg = cfg;
     w->tls = tls;
     w->id = id;
-    if (setup_parts(w, held, master_link) == 0 && setup_listeners(w, fds, nfds) == 0) {
+    if (setup_parts(w, held, master_link) == 0 && setup_listeners(w, fds, nfds) == 0 && drop_privileges(cfg) == 0) {
         setup_timers_and_signals(w);
         tlsc_log_debug("worker %u serving %zu socket(s)", id, nfds);
         uv_run(&w->loop, UV_RUN_DEFAULT);

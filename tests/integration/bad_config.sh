@@ -24,6 +24,8 @@ if [ ! -x "$SERVER" ]; then
 fi
 # The caller's TLSCACHE_* variables would change what is being tested.
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^TLSCACHE_')
+# ... except the sealing secret every server needs with the cache (tlsc_tmpdir made it, 0600).
+export TLSCACHE_SEAL_SECRET_FILE=$TLSC_TMP/seal.secret
 
 P=$TLSC_TMP/pki
 make_test_pki "$P" || exit 1
@@ -210,6 +212,10 @@ bad keyd_secret_readable_by_others_is_refused -- "${GOOD[@]}" --keyd 127.0.0.1:1
     ++ "--keyd-secret-file" "0644" "chmod 600 $P/open.secret"
 bad pfx_pass_file_readable_by_group_is_refused -- --pfx "$P/p12.pfx" --pfx-pass-file "$P/open.pass" \
     ++ "--pfx-pass-file" "0640" "chmod 600 $P/open.pass" "!correct horse"
+bad seal_secret_readable_by_others_is_refused -- "${GOOD[@]}" --seal-secret-file "$P/open.secret" \
+    ++ "--seal-secret-file" "0644" "chmod 600 $P/open.secret"
+bad seal_secret_missing_is_refused -- "${GOOD[@]}" --seal-secret-file "$P/nope.secret" \
+    ++ "--seal-secret-file" "$P/nope.secret"
 BIN=$DAEMON
 bad daemon_secret_readable_by_others_is_refused -- --secret-file "$P/open.secret" \
     ++ "--secret-file" "chmod 600 $P/open.secret"

@@ -113,6 +113,50 @@ kill -TERM $reload_pid
 exits_within 30 $reload_pid
 check "after a reload, SIGTERM still stops with exit 0 ($status)" [ "$status" = "exit status 0" ]
 
+# --check / -t: validates, binds and connects nothing, prints what would be served.
+port=$(free_port)
+(umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 5 -subj /CN=soon.example \
+    -addext subjectAltName=DNS:soon.example -keyout "$TLSC_TMP/soon.key" -out "$TLSC_TMP/soon.pem" 2>/dev/null)
+out=$("$SERVER_BIN" --check --listen "127.0.0.1:$port" --cert "$TLSC_TMP/pki/a.pem" --key "$TLSC_TMP/pki/a.key" \
+    --cert "$TLSC_TMP/soon.pem" --key "$TLSC_TMP/soon.key" --redis "redis://u:hunter2@127.0.0.1:1/3" --alpn http/1.1 2>&1)
+rc=$?
+echo "$out"
+check "--check: exit 0 on a good configuration ($rc)" [ "$rc" = 0 ]
+check "--check: names the listen address" grep -q "listen .*127.0.0.1:$port" <<<"$out"
+check "--check: each certificate with subject, SANs, key type and expiry" \
+    bash -c 'grep -q "certificate  1: .*a.example.*SAN .*a.example.*EC.*expires" <<<"$1"' _ "$out"
+check "--check: warns about a certificate that expires within 14 days" grep -q "soon.example.*WARNING: expires within 14 days" <<<"$out"
+check "--check: the Redis password is masked" bash -c '! grep -q hunter2 <<<"$1" && grep -q "redis://u:\*\*\*@127.0.0.1:1/3" <<<"$1"' _ "$out"
+check "--check: binds nothing" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
+out=$("$SERVER_BIN" -t --cert "$TLSC_TMP/pki/a.pem" --key "$TLSC_TMP/pki/b.key" 2>&1)
+rc=$?
+check "-t: a key that does not match its certificate is exit 1 with one line ($rc: $out)" \
+    bash -c '[ "$1" = 1 ] && [ "$(wc -l <<<"$2")" = 1 ]' _ "$rc" "$out"
+
+# --user: the master binds and reads the files as root, the workers serve as the user; a reload
+# still works with certificate and key readable by root only (the master reads them).
+(umask 077 && cp "$TLSC_TMP/pki/default.pem" "$TLSC_TMP/cur.pem" && cp "$TLSC_TMP/pki/default.key" "$TLSC_TMP/cur.key")
+chmod 711 "$TLSC_TMP" && chmod 1777 "$TLSC_TMP/san" # sanitizer reports of the dropped workers still land
+port=$(free_port)
+"$SERVER_BIN" --listen "127.0.0.1:$port" --workers 2 --node user --cert "$TLSC_TMP/cur.pem" --key "$TLSC_TMP/cur.key" \
+    --user nobody --redis "redis://127.0.0.1:$REDIS_PORT" >"$TLSC_TMP/user.log" 2>&1 &
+user_pid=$!
+track $user_pid
+wait_port "$port" 15 || exit 1
+worker_users() { ps -o user= --ppid "$1" | sort -u | tr -d ' \n'; }
+check "--user: the workers run as nobody ($(worker_users $user_pid))" [ "$(worker_users $user_pid)" = nobody ]
+check "--user: the master stays root to bind and reload ($(ps -o user= -p $user_pid))" [ "$(ps -o user= -p $user_pid | tr -d ' ')" = root ]
+check "--user: the workers serve" sget "$port" 1.3 a.example "" ""
+check "--user: the worker cannot read the key file" bash -c "! runuser -u nobody -- cat '$TLSC_TMP/cur.key' >/dev/null 2>&1"
+cp "$TLSC_TMP/pki/a.pem" "$TLSC_TMP/cur.pem"
+cp "$TLSC_TMP/pki/a.key" "$TLSC_TMP/cur.key"
+kill -HUP $user_pid
+check "--user: a reload serves the new certificate (read by the master)" wait_for 10 "the new certificate" subject_is "$port" "CN *= *a.example"
+check "--user: the new workers run as nobody too" wait_for 10 "only nobody's workers" bash -c "[ \"\$(ps -o user= --ppid $user_pid | sort -u | tr -d ' \n')\" = nobody ]"
+kill -TERM $user_pid
+exits_within 30 $user_pid
+check "--user: SIGTERM stops with exit 0 ($status)" [ "$status" = "exit status 0" ]
+
 # A busy port is refused, unless sharing is asked for.
 port=$(free_port)
 start_node first "$port" || exit 1

@@ -16,6 +16,10 @@ tlsc_tmpdir() {
     mkdir -p "$TLSC_TMP/san"
     export ASAN_OPTIONS="log_path=$TLSC_TMP/san/asan:abort_on_error=1:detect_leaks=0"
     export UBSAN_OPTIONS="log_path=$TLSC_TMP/san/ubsan:print_stacktrace=1:halt_on_error=1"
+    # Every server a test starts seals its session records (the server refuses to store them
+    # readable unless told --insecure-plain-records): one cluster secret per test, 0600.
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TLSC_TMP/seal.secret")
+    export TLSCACHE_SEAL_SECRET_FILE=$TLSC_TMP/seal.secret
 }
 
 track() { TLSC_PIDS+=("$1"); }

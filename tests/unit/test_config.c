@@ -54,7 +54,8 @@ static int parse(const char *first, ...)
     return rc;
 }
 
-#define CERT "--cert", "c.pem", "--key", "k.pem"
+/* A certificate, and the secret that seals session records (required with the cache). */
+#define CERT "--cert", "c.pem", "--key", "k.pem", "--seal-secret-file", "seal.secret"
 
 /* The error is one line, starts with `prefix`, and contains `part` (when not NULL). */
 static void expect_error(int rc, const char *prefix, const char *part)
@@ -64,6 +65,37 @@ static void expect_error(int rc, const char *prefix, const char *part)
         fprintf(stderr, "\n    rc=%d, error \"%s\", wanted prefix \"%s\" and \"%s\"\n", rc, err, prefix, part ? part : "");
         ASSERT(0);
     }
+}
+
+TEST(records_are_sealed_unless_plain_is_asked_for_in_as_many_words)
+{
+    expect_error(parse("--cert", "c.pem", "--key", "k.pem", NULL), "--seal-secret-file: ", "--insecure-plain-records");
+    expect_error(parse("--cert", "c.pem", "--key", "k.pem", "--resumption", "both", NULL), "--resumption: ", "--keyd");
+    ASSERT_EQ(parse("--cert", "c.pem", "--key", "k.pem", "--insecure-plain-records", NULL), 0);
+    ASSERT_EQ(cfg.insecure_plain_records, 1);
+    ASSERT_EQ(parse("--cert", "c.pem", "--key", "k.pem", "--keyd", "127.0.0.1:9", "--keyd-secret-file", "k.secret", NULL), 0);
+    ASSERT_EQ(cfg.seal_secret_file == NULL, 1); /* the link's secret serves */
+    expect_error(parse(CERT, "--insecure-plain-records", NULL), "--insecure-plain-records: ", "--seal-secret-file");
+    ASSERT_EQ(parse("--cert", "c.pem", "--key", "k.pem", "--resumption", "tickets", "--keyd", "127.0.0.1:9", "--keyd-secret-file",
+                    "k.secret", NULL),
+              0); /* no records stored: nothing to seal, but the link's secret is there anyway */
+}
+
+TEST(check_and_its_alias_and_user)
+{
+    ASSERT_EQ(parse(CERT, "--check", NULL), 0);
+    ASSERT_EQ(cfg.check, 1);
+    ASSERT_EQ(parse(CERT, "-t", NULL), 0);
+    ASSERT_EQ(cfg.check, 1);
+    expect_error(parse(CERT, "-x", NULL), "\"-x\": ", "unexpected argument");
+    ASSERT_EQ(parse(CERT, "--user", "root", NULL), 0);
+    ASSERT_EQ(cfg.run_uid, 0);
+    ASSERT_STREQ(cfg.user, "root");
+    ASSERT_EQ(parse(CERT, "--user", "root:root", NULL), 0);
+    ASSERT_EQ(cfg.run_gid, 0);
+    expect_error(parse(CERT, "--user", "no-such-user-here", NULL), "--user: ", "no such user");
+    expect_error(parse(CERT, "--user", "root:no-such-group", NULL), "--user: ", "no such group");
+    expect_error(parse(CERT, "--user", "root:", NULL), "--user: ", "NAME:GROUP");
 }
 
 TEST(defaults_with_only_a_certificate)
@@ -208,9 +240,9 @@ TEST(flag_wins_over_env)
 {
     const char *env[] = {"TLSCACHE_SESSION_TIMEOUT=100", "TLSCACHE_LISTEN=10.0.0.1:1,10.0.0.2:2",
                          "TLSCACHE_CERT=e1.pem,e2.pem",  "TLSCACHE_KEY=e1.key,e2.key",
-                         "TLSCACHE_NODE=from-env",       NULL};
+                         "TLSCACHE_NODE=from-env",       "TLSCACHE_SEAL_SECRET_FILE=s", NULL};
 
-    ASSERT_EQ(parse_env(env, "--session-timeout", "200", "--listen", "*:8000", "--cert", "f.pem", "--key", "f.key", NULL), 0);
+    ASSERT_EQ(parse_env(env, "--session-timeout", "200", "--listen", "*:8000", "--cert", "f.pem", "--key", "f.key", "--seal-secret-file", "s", NULL), 0);
     ASSERT_EQ(cfg.session_timeout, 200);
     ASSERT_EQ(cfg.n_listen, 1);
     ASSERT_STREQ(cfg.listen[0].host, ""); /* any: "*" and "" mean the same */
@@ -381,10 +413,10 @@ TEST(cross_checks)
     expect_error(parse(CERT, "--resumption", "both", NULL), "--resumption: ", "needs --keyd");
     ASSERT_EQ(parse(CERT, "--resumption", "tickets", "--keyd", "127.0.0.1:7000", NULL), 0);
     ASSERT_EQ(cfg.resumption, TLSC_RESUME_TICKETS);
-    ASSERT_EQ(parse("--pfx", "p.pfx", NULL), 0); /* a PKCS#12 alone is enough */
+    ASSERT_EQ(parse("--pfx", "p.pfx", "--seal-secret-file", "s", NULL), 0); /* a PKCS#12 alone is enough */
     ASSERT_EQ(cfg.n_certs, 0);
     /* Pairs are matched in order even when all --cert come first. */
-    ASSERT_EQ(parse("--cert", "a.pem", "--cert", "b.pem", "--key", "a.key", "--key", "b.key", NULL), 0);
+    ASSERT_EQ(parse("--cert", "a.pem", "--cert", "b.pem", "--key", "a.key", "--key", "b.key", "--insecure-plain-records", NULL), 0);
     ASSERT_STREQ(cfg.certs[1].key_file, "b.key");
 }
 
@@ -429,9 +461,9 @@ TEST(pfx_passphrase_from_env_unless_a_file_is_given)
 {
     const char *env[] = {"TLSCACHE_PFX_PASS=s3cret pass", NULL};
 
-    ASSERT_EQ(parse_env(env, "--pfx", "p.pfx", NULL), 0);
+    ASSERT_EQ(parse_env(env, "--pfx", "p.pfx", "--seal-secret-file", "s", NULL), 0);
     ASSERT_STREQ(cfg.pfx_pass, "s3cret pass");
-    ASSERT_EQ(parse_env(env, "--pfx", "p.pfx", "--pfx-pass-file", "p.pass", NULL), 0);
+    ASSERT_EQ(parse_env(env, "--pfx", "p.pfx", "--pfx-pass-file", "p.pass", "--seal-secret-file", "s", NULL), 0);
     ASSERT(cfg.pfx_pass == NULL);
     ASSERT_STREQ(cfg.pfx_pass_file, "p.pass");
 }
@@ -552,6 +584,8 @@ TEST(help_lists_every_flag_with_env_and_default)
 
 int main(void)
 {
+    RUN(records_are_sealed_unless_plain_is_asked_for_in_as_many_words);
+    RUN(check_and_its_alias_and_user);
     RUN(defaults_with_only_a_certificate);
     RUN(every_flag_with_separate_value);
     RUN(every_flag_with_equals_value);

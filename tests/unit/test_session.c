@@ -262,6 +262,12 @@ static void worker_start(worker_t *w, const char *node, const char *const *extra
     argv[argc++] = f("b.key");
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
         argv[argc++] = extra[i];
+    if (secret != NULL) {
+        argv[argc++] = "--seal-secret-file";
+        argv[argc++] = secret;
+    } else {
+        argv[argc++] = "--insecure-plain-records";
+    }
     argv[argc] = NULL;
     if (tlsc_config_parse(&w->cfg, argc, (char **)argv, env, err, sizeof(err)) != 0) {
         fprintf(stderr, "config: %s\n", err);
