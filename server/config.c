@@ -1,3 +1,4 @@
+/* This file's one job: the server's flags and TLSCACHE_* variables, one table for parsing, defaults and --help. */
 #include "config.h"
 
 #include <arpa/inet.h>
