@@ -1,6 +1,6 @@
 /*
  * This file's one job: session records — encode and seal, open and decode — and the choice of
- * the sealing key (the daemon's, or the fallback derived from the cluster secret).
+ * the sealing key (the daemon's, or the day's fallback key derived from the cluster secret).
  */
 
 #include "records.h"
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -17,53 +18,120 @@
 #include "util.h"
 
 /*
- * The fallback key: HKDF(PSK of the cluster secret, salt = this name, "tlscache fallback seal
- * v1"). Records sealed under it carry this name, which no daemon key can have (daemon names are
- * random), so a reader knows which key opens them (docs/protocol.md).
+ * The fallback keys, one per UTC day: HKDF(ikm = the link PSK of the cluster secret, salt = the
+ * key's name, "tlscache fallback seal v2"). A record sealed under one carries its name,
+ * "tlsc:fb:" and the day number (8 bytes, big-endian), which no daemon key can have by chance
+ * (daemon names are random), so a reader knows which key opens it (docs/protocol.md). A leaked
+ * day key opens that day's records only; a record lives at most a day (--session-timeout), so
+ * keys of the two days before today and of tomorrow (clock skew) still open.
  */
-static const unsigned char fallback_name[TLSC_SEAL_NAME_LEN] = "tlscache-psk-v1";
+#define FALLBACK_TAG     "tlsc:fb:"
+#define FALLBACK_TAG_LEN 8
+#define FALLBACK_INFO    "tlscache fallback seal v2"
+#define DAY_SEC          86400
+#define FALLBACK_PAST    2
+#define FALLBACK_FUTURE  1
+#define FALLBACK_CACHE   4 /* derived day keys kept */
 
+/* Lives in one locked, non-dumpable mapping: it holds the PSK and keys derived from it. */
 struct tlsc_records_s {
     tlsc_tickets_t *tickets; /* may be NULL */
     int sealed;
-    unsigned char fallback_key[TLSC_SEAL_KEY_LEN];
+    uint64_t (*now)(void *);
+    void *now_data;
+    unsigned char psk[TLSC_KEYPROTO_PSK_LEN];
+    struct {
+        uint64_t day; /* 0 = empty */
+        unsigned char key[TLSC_SEAL_KEY_LEN];
+    } day_keys[FALLBACK_CACHE];
 };
+
+static uint64_t wall_now(void *unused)
+{
+    return tlsc_wall_sec();
+}
+
+static tlsc_records_t *locked_alloc(void)
+{
+    tlsc_records_t *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (r == MAP_FAILED)
+        return NULL;
+    memset(r, 0, sizeof(*r));
+    (void)mlock(r, sizeof(*r)); /* best effort, as for the ticket keys: RLIMIT_MEMLOCK may say no */
+    (void)madvise(r, sizeof(*r), MADV_DONTDUMP);
+    return r;
+}
 
 int tlsc_records_new(tlsc_tickets_t *tickets, const char *secret_file, tlsc_records_t **out, char *err, size_t errlen)
 {
-    unsigned char psk[TLSC_KEYPROTO_PSK_LEN];
     tlsc_records_t *r;
 
-    if ((r = calloc(1, sizeof(*r))) == NULL) {
+    if ((r = locked_alloc()) == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     r->tickets = tickets;
+    r->now = wall_now;
     if (secret_file != NULL) {
-        if (tlsc_keyproto_psk_load(secret_file, psk, err, errlen) != 0)
-            goto fail;
-        if (tlsc_keyproto_derive(psk, fallback_name, "tlscache fallback seal v1", r->fallback_key, sizeof(r->fallback_key)) != 0) {
-            snprintf(err, errlen, "%s: cannot derive the record sealing key", secret_file);
-            goto fail;
+        if (tlsc_keyproto_psk_load(secret_file, r->psk, err, errlen) != 0) {
+            tlsc_records_free(r);
+            return -1;
         }
-        OPENSSL_cleanse(psk, sizeof(psk));
         r->sealed = 1;
     }
     *out = r;
     return 0;
+}
 
-fail:
-    OPENSSL_cleanse(psk, sizeof(psk));
-    tlsc_records_free(r);
-    return -1;
+void tlsc_records_set_clock(tlsc_records_t *r, uint64_t (*now)(void *), void *data)
+{
+    r->now = now != NULL ? now : wall_now;
+    r->now_data = data;
 }
 
 void tlsc_records_free(tlsc_records_t *r)
 {
     if (r == NULL)
         return;
-    OPENSSL_cleanse(r->fallback_key, sizeof(r->fallback_key));
-    free(r);
+    OPENSSL_cleanse(r, sizeof(*r));
+    (void)munlock(r, sizeof(*r));
+    munmap(r, sizeof(*r));
+}
+
+static void day_name(uint64_t day, unsigned char name[TLSC_SEAL_NAME_LEN])
+{
+    memcpy(name, FALLBACK_TAG, FALLBACK_TAG_LEN);
+    for (int i = 0; i < 8; i++)
+        name[FALLBACK_TAG_LEN + i] = (unsigned char)(day >> (56 - 8 * i));
+}
+
+/* The fallback key of `day`, derived once and cached. 0 = ok. */
+static int day_key(tlsc_records_t *r, uint64_t day, unsigned char key[TLSC_SEAL_KEY_LEN])
+{
+    unsigned char name[TLSC_SEAL_NAME_LEN];
+    size_t slot = (size_t)(day % FALLBACK_CACHE);
+
+    if (r->day_keys[slot].day != day) {
+        day_name(day, name);
+        r->day_keys[slot].day = 0;
+        if (tlsc_keyproto_derive(r->psk, name, FALLBACK_INFO, r->day_keys[slot].key, TLSC_SEAL_KEY_LEN) != 0)
+            return -1;
+        r->day_keys[slot].day = day;
+    }
+    memcpy(key, r->day_keys[slot].key, TLSC_SEAL_KEY_LEN);
+    return 0;
+}
+
+/* Is `name` a fallback key's name? Then *day is its day. */
+static int is_fallback(const unsigned char name[TLSC_SEAL_NAME_LEN], uint64_t *day)
+{
+    if (memcmp(name, FALLBACK_TAG, FALLBACK_TAG_LEN) != 0)
+        return 0;
+    *day = 0;
+    for (int i = 0; i < 8; i++)
+        *day = *day << 8 | name[FALLBACK_TAG_LEN + i];
+    return 1;
 }
 
 int tlsc_records_sealed(const tlsc_records_t *r)
@@ -71,25 +139,30 @@ int tlsc_records_sealed(const tlsc_records_t *r)
     return r->sealed;
 }
 
-/* The key that opens records named `name`: the fallback, or a daemon key still held. */
+/* The key that opens records named `name`: a fallback day key still in its window, or a daemon key held. */
 static int key_for(tlsc_records_t *r, const unsigned char name[TLSC_SEAL_NAME_LEN], unsigned char key[TLSC_SEAL_KEY_LEN])
 {
-    if (memcmp(name, fallback_name, TLSC_SEAL_NAME_LEN) == 0) {
-        memcpy(key, r->fallback_key, TLSC_SEAL_KEY_LEN);
-        return 0;
+    uint64_t day, today = r->now(r->now_data) / DAY_SEC;
+
+    if (is_fallback(name, &day)) {
+        if (day + FALLBACK_PAST < today || day > today + FALLBACK_FUTURE)
+            return -1;
+        return day_key(r, day, key);
     }
     if (r->tickets == NULL)
         return -1;
     return tlsc_tickets_seal_key(r->tickets, name, key);
 }
 
-/* The key that seals a new record: the daemon's current one, else the fallback. */
-static void current_key(tlsc_records_t *r, unsigned char name[TLSC_SEAL_NAME_LEN], unsigned char key[TLSC_SEAL_KEY_LEN])
+/* The key that seals a new record: the daemon's current one, else today's fallback key. */
+static int current_key(tlsc_records_t *r, unsigned char name[TLSC_SEAL_NAME_LEN], unsigned char key[TLSC_SEAL_KEY_LEN])
 {
+    uint64_t today = r->now(r->now_data) / DAY_SEC;
+
     if (r->tickets != NULL && tlsc_tickets_current_seal_key(r->tickets, name, key) == 0)
-        return;
-    memcpy(name, fallback_name, TLSC_SEAL_NAME_LEN);
-    memcpy(key, r->fallback_key, TLSC_SEAL_KEY_LEN);
+        return 0;
+    day_name(today, name);
+    return day_key(r, today, key);
 }
 
 int tlsc_records_encode(tlsc_records_t *r, SSL_SESSION *sess, tlsc_seal_aad_t *aad, unsigned char **out, size_t *outlen)
@@ -105,7 +178,8 @@ int tlsc_records_encode(tlsc_records_t *r, SSL_SESSION *sess, tlsc_seal_aad_t *a
         *outlen = plain_len;
         return 0;
     }
-    current_key(r, name, key);
+    if (current_key(r, name, key) != 0)
+        goto done;
     if ((rec = malloc(plain_len + TLSC_SEAL_OVERHEAD)) == NULL)
         goto done;
     rec[0] = TLSC_RECORD_SEALED;
@@ -137,7 +211,8 @@ static int decode_sealed(tlsc_records_t *r, const unsigned char *rec, size_t len
     if (key_for(r, name, key) != 0)
         return TLSC_RECORDS_EUNKNOWN_KEY;
     if (tlsc_unseal(key, aad, rec, len, der, sizeof(der), &der_len) != 0) {
-        rc = memcmp(name, fallback_name, TLSC_SEAL_NAME_LEN) == 0 ? TLSC_RECORDS_EFOREIGN : TLSC_RECORDS_EAUTH;
+        uint64_t day;
+        rc = is_fallback(name, &day) ? TLSC_RECORDS_EFOREIGN : TLSC_RECORDS_EAUTH;
     } else {
         *out = tlsc_record_decode_der(der, der_len, id, id_len, version);
         rc = *out != NULL ? 0 : TLSC_RECORDS_EDECODE;

@@ -6,8 +6,8 @@
  * and that chooses the sealing key (docs/protocol.md, "Session records").
  *
  * - With a key secret (--keyd-secret-file) every record is sealed (AES-256-GCM, proto/seal.c):
- *   under the daemon's current key when one is held, else under the fallback key derived from
- *   the cluster secret. Only sealed records are accepted then; a plain one planted in the store
+ *   under the daemon's current key when one is held, else under today's fallback key derived
+ *   from the cluster secret (one key per UTC day; a record opens for two days after). Only sealed records are accepted then; a plain one planted in the store
  *   is refused.
  * - Without one, records are plain DER (proto/record.c) and only plain ones are accepted.
  *
@@ -43,6 +43,9 @@ typedef enum {
  * Returns 0, or -1 with a message naming the file in `err`.
  */
 int tlsc_records_new(tlsc_tickets_t *tickets, const char *secret_file, tlsc_records_t **out, char *err, size_t errlen);
+
+/** Replaces the wall clock (seconds since the epoch) that picks the fallback day key; for tests. */
+void tlsc_records_set_clock(tlsc_records_t *r, uint64_t (*now)(void *), void *data);
 
 /** Wipes the keys and frees (NULL is fine). */
 void tlsc_records_free(tlsc_records_t *r);
