@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,7 +21,13 @@
 
 #define TICK_MS 250
 #define HISTORY 256 /* fingerprints of past keys, to refuse a repeat */
-#define BACKLOG 128
+#define BACKLOG 1024 /* a burst of connections waits in the kernel rather than being dropped */
+#define ADDR_LEN 48 /* an IPv6 address as text, or "unix" */
+
+/* Restart grace period: key sets reported by workers, grouped by lineage (docs/keys.md). */
+#define MAX_CANDIDATES    8  /* distinct lineages remembered */
+#define MAX_WITNESSES     32 /* distinct source addresses remembered per lineage */
+#define LINEAGES_PER_ADDR 2  /* one address can put forward at most this many lineages */
 
 typedef enum {
     CONN_HANDSHAKE, /* TLS handshake, then the worker's HELLO */
@@ -40,17 +47,29 @@ typedef struct conn_s {
     tlsc_keylink_t *kl; /* TLS + frames on h (which is first: the close callback finds us by it) */
     conn_state_t state;
     uint64_t deadline_ms; /* handshake deadline, then idle deadline */
+    uint64_t since_ms;    /* accepted at */
     uint64_t acked_epoch;
     uint32_t worker;
     char node[TLSC_KEYPROTO_MAX_NODE + 1];
     char peer[64];
+    char addr[ADDR_LEN]; /* the source address without the port: the unit of fairness and of witness */
 } conn_t;
+
+/* One lineage offered during the grace period: a key set and who reported it. */
+typedef struct {
+    tlsc_keyproto_keyset_t set;   /* the highest-epoch report of this lineage, filtered */
+    unsigned char lineage[32];    /* SHA-256 of its anchor key's name and secret */
+    char addrs[MAX_WITNESSES][ADDR_LEN];
+    size_t naddrs;                /* distinct source addresses that reported it */
+    unsigned links;               /* HELLOs that reported it */
+} candidate_t;
 
 /* Keys and their history live in one locked, non-dumpable mapping. */
 typedef struct {
-    tlsc_keyproto_keyset_t window;    /* roles are recomputed when sent */
-    tlsc_keyproto_keyset_t candidate; /* newest key set reported by a worker during the grace period */
-    int have_candidate;
+    tlsc_keyproto_keyset_t window; /* roles are recomputed when sent */
+    tlsc_keyproto_keyset_t scratch;
+    candidate_t cand[MAX_CANDIDATES];
+    size_t ncand;
     unsigned char seen[HISTORY][32]; /* SHA-256 of past secrets and names */
     size_t seen_count, seen_next;
 } vault_t;
@@ -71,12 +90,15 @@ struct tlsc_daemon_s {
     tlsc_keyproto_link_t *link;
     vault_t *vault;
     conn_t *conns;
-    size_t nconns;
+    size_t nconns;   /* all links */
+    size_t npending; /* ... of which not authenticated yet (TLS handshake, then HELLO) */
+    size_t window_max;
+    uint64_t grace_max_epoch; /* highest acceptable epoch reported during the grace period */
     int pending_handles, closing;
     uint64_t grace_until_ms; /* 0 once the window is decided */
     uint64_t epoch;
     tlsc_daemon_stats_t stats;
-    ratelimit_t rl_auth, rl_proto;
+    ratelimit_t rl_auth, rl_proto, rl_evict, rl_refused, rl_bounds;
     char *unix_path;
 };
 
@@ -231,14 +253,36 @@ static int maintain_window(tlsc_daemon_t *d, uint64_t now)
         w->count = 1;
         changed = 1;
     }
-    /* Bounded by the window's capacity. */
-    while (w->count < TLSC_KEYPROTO_MAX_KEYS) {
-        const tlsc_keyproto_key_t *latest = &w->keys[0];
+    /*
+     * Rotation always proceeds: when the window is at its maximum (lifetime / rotate + a
+     * margin), the key that expires first makes room, never the current one. Bounded: one
+     * pass makes a next key, the second sees it.
+     */
+    for (int round = 0; round < 4; round++) {
+        size_t li = 0;
         for (size_t i = 1; i < w->count; i++)
-            if (w->keys[i].not_before > latest->not_before)
-                latest = &w->keys[i];
-        if (latest->not_before > now)
+            if (w->keys[i].not_before > w->keys[li].not_before)
+                li = i;
+        if (w->keys[li].not_before > now)
             break; /* a next key exists */
+        if (w->count >= d->window_max) {
+            size_t oi = li == 0 ? 1 : 0;
+            for (size_t i = 0; i < w->count; i++)
+                if (i != li && w->keys[i].not_after < w->keys[oi].not_after)
+                    oi = i;
+            char tag[9];
+            tlsc_keyproto_name_tag(w->keys[oi].name, tag);
+            tlsc_log_warn("window full (%zu keys, max %zu): key %s dropped before it expired so rotation goes on", w->count,
+                          d->window_max, tag);
+            OPENSSL_cleanse(&w->keys[oi], sizeof(w->keys[oi]));
+            memmove(&w->keys[oi], &w->keys[oi + 1], (w->count - oi - 1) * sizeof(w->keys[0]));
+            OPENSSL_cleanse(&w->keys[w->count - 1], sizeof(w->keys[0]));
+            w->count--;
+            if (li > oi)
+                li--;
+            changed = 1;
+        }
+        const tlsc_keyproto_key_t *latest = &w->keys[li];
         uint64_t nb = latest->not_before + d->o.rotate_sec;
         if (nb < now + d->o.lead_sec)
             nb = now + d->o.lead_sec;
@@ -277,6 +321,8 @@ static void close_conn(conn_t *c)
 
     if (c->state == CONN_CLOSING)
         return;
+    if (c->state == CONN_HANDSHAKE)
+        d->npending--;
     c->state = CONN_CLOSING;
     if (c->prev)
         c->prev->next = c->next;
@@ -339,63 +385,205 @@ static void broadcast(tlsc_daemon_t *d)
     }
 }
 
-/* The window changed: a new epoch, pushed to every open link. */
+/* The window changed: a new epoch, pushed to every open link. The epoch never wraps. */
 static void publish(tlsc_daemon_t *d)
 {
+    if (d->epoch == UINT64_MAX) {
+        tlsc_log_error("epoch %llu is the last one: not publishing (restart the daemon and its workers)",
+                       (unsigned long long)d->epoch);
+        return;
+    }
     d->epoch++;
     d->stats.epoch = d->epoch;
     d->stats.keys = d->vault->window.count;
     broadcast(d);
 }
 
-/* ================================================================ restart grace */
+/* ================================================================ bounds */
 
 /*
- * During the grace period after a start, a worker's HELLO may carry the window of the daemon
- * that ran before us; the newest (highest epoch) set with a key still valid wins.
+ * The highest epoch a worker may report: one day of epochs above `wall-clock seconds x 1000`
+ * (where every daemon starts), or our own epoch if that is higher. A HELLO above it comes from
+ * a broken clock or from someone holding the cluster secret; following it would let one link
+ * move the cluster's epoch anywhere, up to a wrap to 0.
  */
-static void offer_candidate(tlsc_daemon_t *d, const tlsc_keyproto_keyset_t *held, uint64_t now)
+static uint64_t epoch_limit(const tlsc_daemon_t *d)
+{
+    uint64_t limit = tlsc_wall_sec() * 1000 + TLSC_DAEMON_EPOCH_AHEAD_MAX;
+
+    return limit > d->epoch ? limit : d->epoch;
+}
+
+/*
+ * Copies into `out` the unexpired keys of `in` that fit our window: alive at most rotate +
+ * lifetime, and pushed at most one rotation (plus clock skew) before they encrypt. Returns how
+ * many keys were refused.
+ */
+static size_t filter_keys(const tlsc_daemon_t *d, const tlsc_keyproto_keyset_t *in, uint64_t now, tlsc_keyproto_keyset_t *out)
+{
+    uint64_t life = (uint64_t)d->o.rotate_sec + d->o.ticket_lifetime_sec;
+    uint64_t ahead = (uint64_t)d->o.rotate_sec + TLSC_DAEMON_SKEW_SEC;
+    size_t refused = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->epoch = in->epoch;
+    for (size_t i = 0; i < in->count && i < TLSC_KEYPROTO_MAX_KEYS; i++) {
+        const tlsc_keyproto_key_t *k = &in->keys[i];
+        if (k->not_after <= now)
+            continue;
+        if (!tlsc_keyproto_key_bounded(k, now, life, ahead)) {
+            refused++;
+            continue;
+        }
+        out->keys[out->count++] = *k;
+    }
+    return refused;
+}
+
+/* ================================================================ restart grace */
+
+/* A lineage is named by its anchor: the current key (latest not_before <= now), else the first next one. */
+static void lineage_of(const tlsc_keyproto_keyset_t *set, uint64_t now, unsigned char out[32])
+{
+    const tlsc_keyproto_key_t *a = NULL;
+    unsigned char buf[TLSC_KEYPROTO_NAME_LEN + TLSC_KEYPROTO_SECRET_LEN];
+
+    for (size_t i = 0; i < set->count; i++) {
+        const tlsc_keyproto_key_t *k = &set->keys[i];
+        if (k->not_before <= now && (a == NULL || a->not_before > now || k->not_before > a->not_before))
+            a = k;
+        else if (k->not_before > now && (a == NULL || (a->not_before > now && k->not_before < a->not_before)))
+            a = k;
+    }
+    memcpy(buf, a->name, TLSC_KEYPROTO_NAME_LEN);
+    memcpy(buf + TLSC_KEYPROTO_NAME_LEN, a->secret, TLSC_KEYPROTO_SECRET_LEN);
+    fingerprint(buf, sizeof(buf), out);
+    OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+static int witnessed(const candidate_t *cand, const char *addr)
+{
+    for (size_t i = 0; i < cand->naddrs; i++)
+        if (strcmp(cand->addrs[i], addr) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * During the grace period after a start, workers' HELLOs carry the window of the daemon that
+ * ran before us. Each report is filtered to the window's bounds and counted as a vote for its
+ * lineage, one vote per source address: a node (or an attacker on it) opening many links does
+ * not outvote the rest of the cluster, and one address can put forward at most two lineages.
+ */
+static void offer_candidate(tlsc_daemon_t *d, const conn_t *c, const tlsc_keyproto_keyset_t *held, uint64_t now)
 {
     vault_t *v = d->vault;
-    int useful = 0;
+    tlsc_keyproto_keyset_t *set = &v->scratch;
+    candidate_t *cand = NULL;
+    unsigned char fp[32];
+    size_t refused = filter_keys(d, held, now, set);
+    unsigned supp;
 
-    for (size_t i = 0; i < held->count; i++)
-        useful |= held->keys[i].not_after > now;
-    if (!useful || (v->have_candidate && held->epoch <= v->candidate.epoch))
-        return;
-    OPENSSL_cleanse(&v->candidate, sizeof(v->candidate));
-    v->candidate = *held;
-    v->have_candidate = 1;
+    if (refused > 0) {
+        d->stats.keys_refused += refused;
+        if (ratelimit(&d->rl_bounds, &supp))
+            tlsc_log_warn("%s: worker %s/%u offered %zu keys outside the window's bounds (alive over --rotate + "
+                          "--ticket-lifetime = %us, or starting over %us ahead); not adopted (%u similar suppressed)",
+                          c->peer, c->node, (unsigned)c->worker, refused, d->o.rotate_sec + d->o.ticket_lifetime_sec,
+                          d->o.rotate_sec + TLSC_DAEMON_SKEW_SEC, supp);
+    }
+    if (set->count == 0)
+        goto out;
+    lineage_of(set, now, fp);
+    for (size_t i = 0; i < v->ncand && cand == NULL; i++)
+        if (memcmp(v->cand[i].lineage, fp, sizeof(fp)) == 0)
+            cand = &v->cand[i];
+    if (cand == NULL) {
+        size_t by_addr = 0;
+        for (size_t i = 0; i < v->ncand; i++)
+            by_addr += witnessed(&v->cand[i], c->addr);
+        if (by_addr >= LINEAGES_PER_ADDR || v->ncand == MAX_CANDIDATES) {
+            if (ratelimit(&d->rl_bounds, &supp))
+                tlsc_log_warn("%s: worker %s/%u offers yet another key set (%s); ignored (%u similar suppressed)", c->peer,
+                              c->node, (unsigned)c->worker,
+                              by_addr >= LINEAGES_PER_ADDR ? "its address already offered two" : "eight already offered", supp);
+            goto out;
+        }
+        cand = &v->cand[v->ncand++];
+        memset(cand, 0, sizeof(*cand));
+        memcpy(cand->lineage, fp, sizeof(fp));
+        cand->set = *set;
+    } else if (set->epoch > cand->set.epoch) {
+        OPENSSL_cleanse(&cand->set, sizeof(cand->set));
+        cand->set = *set;
+    }
+    cand->links++;
+    if (!witnessed(cand, c->addr) && cand->naddrs < MAX_WITNESSES)
+        snprintf(cand->addrs[cand->naddrs++], ADDR_LEN, "%s", c->addr);
+out:
+    OPENSSL_cleanse(set, sizeof(*set));
+}
+
+/* The lineage most addresses reported wins; then most links; then the highest epoch. */
+static candidate_t *best_candidate(vault_t *v)
+{
+    candidate_t *best = NULL;
+
+    for (size_t i = 0; i < v->ncand; i++) {
+        candidate_t *c = &v->cand[i];
+        if (best == NULL || c->naddrs > best->naddrs || (c->naddrs == best->naddrs && c->links > best->links) ||
+            (c->naddrs == best->naddrs && c->links == best->links && c->set.epoch > best->set.epoch))
+            best = c;
+    }
+    return best;
 }
 
 static void end_grace(tlsc_daemon_t *d)
 {
     vault_t *v = d->vault;
     uint64_t now = tlsc_wall_sec();
+    candidate_t *best = best_candidate(v);
 
     d->grace_until_ms = 0;
-    if (v->have_candidate) {
-        for (size_t i = 0; i < v->candidate.count; i++) {
-            const tlsc_keyproto_key_t *k = &v->candidate.keys[i];
+    if (best != NULL) {
+        tlsc_keyproto_keyset_t *set = &best->set;
+        /* At most the window's maximum, less one for a next key: the keys expiring first go. */
+        while (set->count > 0 && set->count > d->window_max - 1) {
+            size_t oi = 0;
+            for (size_t i = 1; i < set->count; i++)
+                if (set->keys[i].not_after < set->keys[oi].not_after)
+                    oi = i;
+            set->keys[oi] = set->keys[set->count - 1];
+            OPENSSL_cleanse(&set->keys[set->count - 1], sizeof(set->keys[0]));
+            set->count--;
+        }
+        for (size_t i = 0; i < set->count; i++) {
+            const tlsc_keyproto_key_t *k = &set->keys[i];
             unsigned char fp[32];
-            if (k->not_after <= now)
-                continue;
             v->window.keys[v->window.count++] = *k;
             fingerprint(k->secret, sizeof(k->secret), fp);
             remember(v, fp);
             fingerprint(k->name, sizeof(k->name), fp);
             remember(v, fp);
         }
-        if (v->candidate.epoch >= d->epoch)
-            d->epoch = v->candidate.epoch;
+        if (set->epoch >= d->epoch)
+            d->epoch = set->epoch;
         d->stats.adopted = 1;
-        tlsc_log_info("adopted %zu keys (epoch %llu) from a reconnecting worker", v->window.count,
-                      (unsigned long long)v->candidate.epoch);
-        OPENSSL_cleanse(&v->candidate, sizeof(v->candidate));
-        v->have_candidate = 0;
+        tlsc_log_info("adopted %zu keys (epoch %llu) reported by %zu addresses over %u links; %zu other key sets not adopted",
+                      v->window.count, (unsigned long long)set->epoch, best->naddrs, best->links, v->ncand - 1);
+        for (size_t i = 0; i < v->ncand; i++)
+            if (&v->cand[i] != best)
+                tlsc_log_warn("not adopted: a key set (epoch %llu, %zu keys) reported by %zu addresses (first %s) over %u links",
+                              (unsigned long long)v->cand[i].set.epoch, v->cand[i].set.count, v->cand[i].naddrs,
+                              v->cand[i].addrs[0], v->cand[i].links);
     } else {
         tlsc_log_info("no worker offered keys within the grace period: making fresh keys");
     }
+    OPENSSL_cleanse(v->cand, sizeof(v->cand));
+    v->ncand = 0;
+    /* Every epoch a worker reported (and we accepted) is passed, so no push of ours is stale. */
+    if (d->grace_max_epoch > d->epoch)
+        d->epoch = d->grace_max_epoch;
     maintain_window(d, now);
     publish(d);
 }
@@ -429,7 +617,28 @@ static void handle_msg(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m
             close_conn(c);
             return;
         }
+        uint64_t reported = m->u.hello.held.epoch;
+        if (reported > epoch_limit(d)) {
+            d->stats.epochs_refused++;
+            if (ratelimit(&d->rl_proto, &supp))
+                tlsc_log_warn("%s: worker %s/%u reports epoch %llu, more than a day ahead of ours (%llu); refused (%u similar "
+                              "suppressed)",
+                              c->peer, m->u.hello.node, (unsigned)m->u.hello.worker, (unsigned long long)reported,
+                              (unsigned long long)d->epoch, supp);
+            send_error(c, TLSC_KEYPROTO_ERR_LIMIT, "reported epoch is far ahead of the daemon's; refused");
+            close_conn(c);
+            return;
+        }
+        if (d->nconns - d->npending >= d->o.max_conns) {
+            if (ratelimit(&d->rl_proto, &supp))
+                tlsc_log_warn("%s: refused: %zu worker links open (max %u) (%u similar suppressed)", c->peer,
+                              d->nconns - d->npending, d->o.max_conns, supp);
+            send_error(c, TLSC_KEYPROTO_ERR_LIMIT, "too many worker links");
+            close_conn(c);
+            return;
+        }
         c->state = CONN_OPEN;
+        d->npending--;
         c->worker = m->u.hello.worker;
         snprintf(c->node, sizeof(c->node), "%s", m->u.hello.node);
         c->deadline_ms = tlsc_now_ms() + d->o.idle_timeout_ms;
@@ -440,12 +649,16 @@ static void handle_msg(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m
         snprintf(reply.u.hello.node, sizeof(reply.u.hello.node), "%s", d->node);
         send_msg(c, &reply);
         if (d->grace_until_ms != 0) {
-            offer_candidate(d, &m->u.hello.held, tlsc_wall_sec());
+            if (reported > d->grace_max_epoch)
+                d->grace_max_epoch = reported;
+            offer_candidate(d, c, &m->u.hello.held, tlsc_wall_sec());
             return; /* the window is pushed when the grace period ends */
         }
-        if (m->u.hello.held.epoch >= d->epoch) {
-            /* A worker that saw a later epoch than ours: move past it so our pushes count. */
-            d->epoch = m->u.hello.held.epoch;
+        if (reported >= d->epoch) {
+            /* A worker that saw a later epoch than ours (within bounds): move past it so our pushes count. */
+            tlsc_log_info("%s: worker %s/%u applied epoch %llu, ours is %llu: moving past it", c->peer, c->node,
+                          (unsigned)c->worker, (unsigned long long)reported, (unsigned long long)d->epoch);
+            d->epoch = reported;
             publish(d);
             return;
         }
@@ -469,8 +682,17 @@ static void handle_msg(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m
     case TLSC_KEYPROTO_PONG:
         return;
     case TLSC_KEYPROTO_ERROR:
-        tlsc_log_warn("%s: worker %s/%u says error %u: %s", c->peer, c->node, (unsigned)c->worker, (unsigned)m->u.error.code,
-                      m->u.error.text);
+        /* A worker that will not apply our push says so (it used to ACK a stale one silently). */
+        if (m->u.error.code == TLSC_KEYPROTO_ERR_STALE || m->u.error.code == TLSC_KEYPROTO_ERR_REFUSED) {
+            d->stats.refused_by_workers++;
+            if (ratelimit(&d->rl_refused, &supp))
+                tlsc_log_warn("%s: worker %s/%u refused our key set (epoch %llu) as %s: %s (%u similar suppressed)", c->peer,
+                              c->node, (unsigned)c->worker, (unsigned long long)d->epoch,
+                              m->u.error.code == TLSC_KEYPROTO_ERR_STALE ? "stale" : "invalid", m->u.error.text, supp);
+        } else {
+            tlsc_log_warn("%s: worker %s/%u says error %u: %s", c->peer, c->node, (unsigned)c->worker,
+                          (unsigned)m->u.error.code, m->u.error.text);
+        }
         close_conn(c);
         return;
     default: /* a KEYSET: workers push nothing */
@@ -552,10 +774,12 @@ static void peer_name(conn_t *c)
 
     if (c->h.handle.type == UV_NAMED_PIPE) {
         snprintf(c->peer, sizeof(c->peer), "unix peer");
+        snprintf(c->addr, sizeof(c->addr), "unix");
         return;
     }
     if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) {
         snprintf(c->peer, sizeof(c->peer), "tcp peer");
+        snprintf(c->addr, sizeof(c->addr), "tcp");
         return;
     }
     if (ss.ss_family == AF_INET6) {
@@ -565,6 +789,101 @@ static void peer_name(conn_t *c)
         uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
         snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(((struct sockaddr_in *)&ss)->sin_port));
     }
+    snprintf(c->addr, sizeof(c->addr), "%s", host);
+}
+
+/* ================================================================ unauthenticated links */
+
+/* Unauthenticated links from `addr`, not counting `except`. */
+static size_t pending_from(const tlsc_daemon_t *d, const char *addr, const conn_t *except)
+{
+    size_t n = 0;
+
+    for (const conn_t *c = d->conns; c != NULL; c = c->next)
+        n += c != except && c->state == CONN_HANDSHAKE && strcmp(c->addr, addr) == 0;
+    return n;
+}
+
+/* The source address with the most unauthenticated links (a scan of at most max_pending links). */
+static const char *heaviest_addr(const tlsc_daemon_t *d, const conn_t *except)
+{
+    const char *best = NULL;
+    size_t best_n = 0;
+
+    for (const conn_t *c = d->conns; c != NULL; c = c->next) {
+        if (c == except || c->state != CONN_HANDSHAKE)
+            continue;
+        size_t n = pending_from(d, c->addr, except);
+        if (n > best_n) {
+            best = c->addr;
+            best_n = n;
+        }
+    }
+    return best;
+}
+
+/*
+ * Whether a link has sent anything: bytes read already, or waiting in the socket (a worker
+ * sends its ClientHello at once, so it has spoken by the time a burst of accepts reaches it).
+ */
+static int has_spoken(const conn_t *c)
+{
+    uv_os_fd_t fd;
+    char b;
+
+    if (c->kl != NULL && tlsc_keylink_bytes_in(c->kl) > 0)
+        return 1;
+    if (uv_fileno(&c->h.handle, &fd) != 0)
+        return 0;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* Among unauthenticated links from `addr`: one that has sent nothing yet, else the oldest. */
+static conn_t *pick_victim(tlsc_daemon_t *d, const char *addr, const conn_t *except)
+{
+    conn_t *best = NULL;
+    int best_idle = 0;
+
+    for (conn_t *c = d->conns; c != NULL; c = c->next) {
+        if (c == except || c->state != CONN_HANDSHAKE || strcmp(c->addr, addr) != 0)
+            continue;
+        int idle = !has_spoken(c);
+        if (best == NULL || idle > best_idle || (idle == best_idle && c->since_ms < best->since_ms)) {
+            best = c;
+            best_idle = idle;
+        }
+    }
+    return best;
+}
+
+/*
+ * Links that have not authenticated yet have a budget of their own (max_pending, at most
+ * max_pending_per_addr from one address) and a short deadline, so idle or slow connections
+ * can never crowd out a worker. A newcomer beyond the budget makes room: at the per-address
+ * limit its own address gives up a link, else the address holding the most; either way an
+ * idle link (nothing received yet) before one mid-handshake, the oldest first. A flood from
+ * one address thus only ever displaces itself, and a worker, which speaks at once, outlasts
+ * idle connections even from the same address.
+ */
+static void make_room(tlsc_daemon_t *d, const conn_t *newcomer)
+{
+    const char *from = NULL;
+    conn_t *victim;
+    unsigned supp;
+
+    /* npending counts the newcomer already. */
+    if (pending_from(d, newcomer->addr, newcomer) >= d->o.max_pending_per_addr)
+        from = newcomer->addr;
+    else if (d->npending > d->o.max_pending)
+        from = heaviest_addr(d, newcomer);
+    if (from == NULL || (victim = pick_victim(d, from, newcomer)) == NULL)
+        return;
+    d->stats.evicted++;
+    if (ratelimit(&d->rl_evict, &supp))
+        tlsc_log_warn("%s: %zu unauthenticated links (max %u, %u per address): dropped one from %s to make room (%u similar "
+                      "suppressed)",
+                      newcomer->peer, d->npending, d->o.max_pending, d->o.max_pending_per_addr, from, supp);
+    close_conn(victim);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -590,21 +909,17 @@ static void on_connection(uv_stream_t *server, int status)
         d->conns->prev = c;
     d->conns = c;
     d->nconns++;
+    d->npending++;
     c->state = CONN_HANDSHAKE;
+    c->since_ms = tlsc_now_ms();
     if (uv_accept(server, &c->h.stream) != 0) {
         close_conn(c);
         return;
     }
     peer_name(c);
     d->stats.accepted++;
-    if (d->nconns > d->o.max_conns) {
-        unsigned supp;
-        if (ratelimit(&d->rl_proto, &supp))
-            tlsc_log_warn("%s: refused: %zu links open (max %u)", c->peer, d->nconns, d->o.max_conns);
-        close_conn(c);
-        return;
-    }
-    c->deadline_ms = tlsc_now_ms() + d->o.handshake_timeout_ms;
+    make_room(d, c);
+    c->deadline_ms = c->since_ms + d->o.handshake_timeout_ms;
     if (server->type == UV_TCP)
         uv_tcp_nodelay(&c->h.tcp, 1);
     if ((c->kl = tlsc_keylink_start(&c->h.stream, d->link, on_msg, on_link_fail, c)) == NULL)
@@ -741,8 +1056,12 @@ int tlsc_daemon_new(uv_loop_t *loop, const tlsc_daemon_options_t *o, const unsig
         d->o.lead_sec = d->o.rotate_sec / 2 ? d->o.rotate_sec / 2 : 1;
     if (d->o.max_conns == 0)
         d->o.max_conns = 1024;
+    if (d->o.max_pending == 0)
+        d->o.max_pending = 64;
+    if (d->o.max_pending_per_addr == 0)
+        d->o.max_pending_per_addr = 16;
     if (d->o.handshake_timeout_ms == 0)
-        d->o.handshake_timeout_ms = 5000;
+        d->o.handshake_timeout_ms = 2000;
     if (d->o.idle_timeout_ms == 0)
         d->o.idle_timeout_ms = 60000;
     /* The window holds every key still decrypting, one next and one current. */
@@ -752,6 +1071,10 @@ int tlsc_daemon_new(uv_loop_t *loop, const tlsc_daemon_options_t *o, const unsig
         free(d);
         return UV_EINVAL;
     }
+    /* Keys alive at once: those still decrypting, one current, one next, one spare. */
+    d->window_max = d->o.ticket_lifetime_sec / d->o.rotate_sec + 4;
+    if (d->window_max > TLSC_KEYPROTO_MAX_KEYS)
+        d->window_max = TLSC_KEYPROTO_MAX_KEYS;
     d->node = strdup(o->node && o->node[0] ? o->node : "daemon");
     d->vault = mmap(NULL, sizeof(vault_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (d->node == NULL || d->vault == MAP_FAILED) {
@@ -810,7 +1133,8 @@ void tlsc_daemon_close(tlsc_daemon_t *d)
         return;
     d->closing = 1;
     OPENSSL_cleanse(&d->vault->window, sizeof(d->vault->window));
-    OPENSSL_cleanse(&d->vault->candidate, sizeof(d->vault->candidate));
+    OPENSSL_cleanse(d->vault->cand, sizeof(d->vault->cand));
+    OPENSSL_cleanse(&d->vault->scratch, sizeof(d->vault->scratch));
     if (d->unix_path)
         unlink(d->unix_path);
     for (c = d->conns; c != NULL; c = next) {
@@ -828,6 +1152,7 @@ void tlsc_daemon_stats(const tlsc_daemon_t *d, tlsc_daemon_stats_t *out)
 {
     *out = d->stats;
     out->conns = d->nconns;
+    out->pending = d->npending;
     out->keys = d->vault->window.count;
     out->epoch = d->epoch;
 }

@@ -25,17 +25,28 @@ typedef struct {
     unsigned ticket_lifetime_sec;  /* a retired key decrypts for this long; default = rotate_sec */
     unsigned lead_sec;             /* minimum pre-distribution time of a next key; default rotate_sec / 2 (>= 1) */
     unsigned grace_ms;             /* after start, wait this long for workers' key sets; default 2000 */
-    unsigned max_conns;            /* default 1024 */
-    unsigned handshake_timeout_ms; /* TLS + HELLO, default 5000 */
+    unsigned max_conns;            /* authenticated worker links; default 1024 */
+    unsigned max_pending;          /* links still in the TLS handshake / before HELLO; default 64 */
+    unsigned max_pending_per_addr; /* ... from one source address (all Unix peers are one); default 16 */
+    unsigned handshake_timeout_ms; /* TLS + HELLO, default 2000 */
     unsigned idle_timeout_ms;      /* no frame for this long drops the link; default 60000 */
 } tlsc_daemon_options_t;
 
 typedef struct {
     uint64_t accepted, auth_failed, protocol_errors, rotations, pushes, acks;
+    uint64_t refused_by_workers; /* ERROR STALE / REFUSED answers to our KEYSETs */
+    uint64_t epochs_refused;     /* HELLOs reporting an epoch far ahead of ours */
+    uint64_t keys_refused;       /* offered keys outside the window's bounds */
+    uint64_t evicted;            /* unauthenticated links closed to make room */
     uint64_t epoch;
-    size_t keys, conns;
-    int adopted; /* the window came from a worker's HELLO after a restart */
+    size_t keys, conns, pending;
+    int adopted; /* the window came from workers' HELLOs after a restart */
 } tlsc_daemon_stats_t;
+
+/** A reported epoch may be at most this far above `wall-clock seconds x 1000` (one day). */
+#define TLSC_DAEMON_EPOCH_AHEAD_MAX (86400ull * 1000)
+/** Clock skew tolerated between the daemon that made a key and the one that checks it, seconds. */
+#define TLSC_DAEMON_SKEW_SEC 300
 
 /**
  * Checks the options, binds the listeners and starts the restart grace period. `psk` is

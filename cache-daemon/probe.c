@@ -9,6 +9,12 @@
  *   --oversize        after the handshake, announce a 2 GiB frame; exit 0 if the daemon hangs up
  *   --bad-frame       after the handshake, send a frame of unknown type; exit 0 if it hangs up
  *
+ * Hostile HELLOs (with --once): --hello-epoch N reports epoch N; --offer-keys K offers K
+ * random keys, key i starting at now - 1 - i x --offer-spread SEC (default 1) and living
+ * --offer-life SEC (default 120) or until --offer-not-after T; --bind IP picks the source
+ * address (127.0.0.2 plays another host). With --hold, --hide-epoch N makes the worker hold
+ * epoch N already but offer nothing in its HELLO, so the daemon's pushes are stale to it.
+ *
  * Prints only key name tags (hashes), never key bytes. Exit 2 means the TLS handshake failed.
  */
 #include <errno.h>
@@ -21,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 
 #include <openssl/crypto.h>
 #include <unistd.h>
@@ -38,6 +45,9 @@
 static const char *address, *secret_file, *node = "probe";
 static unsigned timeout_ms = 5000;
 static int print_secrets; /* test only: the leak tests need the bytes they scan for */
+static const char *bind_ip;
+static uint64_t hello_epoch, offer_not_after, hide_epoch;
+static unsigned offer_keys, offer_life = 120, offer_spread = 1;
 
 static void print_set(const char *what, const tlsc_keyproto_keyset_t *set)
 {
@@ -93,6 +103,15 @@ static int dial(void)
     if (getaddrinfo(a.host, a.port_str, &hints, &res) != 0)
         return -1;
     fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && bind_ip != NULL) {
+        struct sockaddr_in src;
+        memset(&src, 0, sizeof(src));
+        src.sin_family = AF_INET;
+        if (inet_pton(AF_INET, bind_ip, &src.sin_addr) != 1 || bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
     if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
         close(fd);
         fd = -1;
@@ -171,7 +190,19 @@ static int run_blocking(const char *mode)
     m.type = TLSC_KEYPROTO_HELLO;
     m.u.hello.version_min = m.u.hello.version_max = TLSC_KEYPROTO_VERSION;
     snprintf(m.u.hello.node, sizeof(m.u.hello.node), "%s", node);
-    tlsc_keyproto_conn_send(c, &m);
+    m.u.hello.held.epoch = hello_epoch;
+    for (unsigned i = 0; i < offer_keys && i < TLSC_KEYPROTO_MAX_KEYS; i++) {
+        tlsc_keyproto_key_t *k = &m.u.hello.held.keys[m.u.hello.held.count++];
+        RAND_bytes(k->name, sizeof(k->name));
+        RAND_bytes(k->secret, sizeof(k->secret));
+        k->secret[0] |= 1;
+        k->not_before = tlsc_wall_sec() - 1 - (uint64_t)i * offer_spread;
+        k->not_after = offer_not_after ? offer_not_after : k->not_before + offer_life;
+        k->role = i == 0 ? TLSC_KEYPROTO_ROLE_CURRENT : TLSC_KEYPROTO_ROLE_PREVIOUS;
+    }
+    if (tlsc_keyproto_conn_send(c, &m) != 0)
+        fprintf(stderr, "probe: cannot encode the HELLO\n");
+    tlsc_keyproto_msg_wipe(&m);
     if (strcmp(mode, "oversize") == 0) {
         static const unsigned char big[5] = {0x7f, 0xff, 0xff, 0xff, TLSC_KEYPROTO_KEYSET};
         tlsc_keyproto_conn_send_raw(c, big, sizeof(big));
@@ -254,6 +285,12 @@ static void on_stop(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
 }
 
+/* --hide-epoch: offer nothing, so the daemon cannot know which epoch this worker applied. */
+static void held_hidden(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *data)
+{
+    memset(out, 0, sizeof(*out));
+}
+
 static int run_hold(unsigned sec)
 {
     uv_loop_t *loop = uv_default_loop();
@@ -271,6 +308,25 @@ static int run_hold(unsigned sec)
     o.on_keyset = on_keyset;
     o.get_held = tlsc_keyd_tickets_held;
     o.data = tickets = tlsc_tickets_new(NULL, NULL);
+    if (hide_epoch != 0) {
+        tlsc_keyproto_keyset_t *set = calloc(1, sizeof(*set));
+        if (set == NULL)
+            return 4;
+        set->epoch = hide_epoch;
+        set->count = 1;
+        RAND_bytes(set->keys[0].name, TLSC_KEYPROTO_NAME_LEN);
+        RAND_bytes(set->keys[0].secret, TLSC_KEYPROTO_SECRET_LEN);
+        set->keys[0].secret[0] |= 1;
+        set->keys[0].role = TLSC_KEYPROTO_ROLE_CURRENT;
+        set->keys[0].not_before = tlsc_wall_sec() - 1;
+        set->keys[0].not_after = tlsc_wall_sec() + 60;
+        int rc = tlsc_tickets_apply(tickets, set, 1);
+        OPENSSL_cleanse(set, sizeof(*set));
+        free(set);
+        if (rc != 0)
+            return 4;
+        o.get_held = held_hidden;
+    }
     if (tlsc_keyd_new(loop, &o, &keyd, err, sizeof(err)) != 0) {
         fprintf(stderr, "probe: %s\n", err);
         return 4;
@@ -296,6 +352,13 @@ int main(int argc, char **argv)
         {"oversize", no_argument, NULL, 'O'},
         {"bad-frame", no_argument, NULL, 'b'},
         {"print-secrets", no_argument, NULL, 'P'},
+        {"bind", required_argument, NULL, 'B'},
+        {"hello-epoch", required_argument, NULL, 'E'},
+        {"offer-keys", required_argument, NULL, 'K'},
+        {"offer-life", required_argument, NULL, 'L'},
+        {"offer-spread", required_argument, NULL, 'S'},
+        {"offer-not-after", required_argument, NULL, 'A'},
+        {"hide-epoch", required_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *mode = "once";
@@ -342,6 +405,27 @@ int main(int argc, char **argv)
             break;
         case 'P':
             print_secrets = 1;
+            break;
+        case 'B':
+            bind_ip = optarg;
+            break;
+        case 'E':
+            hello_epoch = strtoull(optarg, NULL, 10);
+            break;
+        case 'K':
+            offer_keys = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'L':
+            offer_life = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'S':
+            offer_spread = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'A':
+            offer_not_after = strtoull(optarg, NULL, 10);
+            break;
+        case 'h':
+            hide_epoch = strtoull(optarg, NULL, 10);
             break;
         default:
             fprintf(stderr, "usage: tlscache-keyd-probe --connect ADDR --secret-file F [--once [--print-secrets]|--hold "

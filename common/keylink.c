@@ -9,13 +9,15 @@
 
 struct tlsc_keylink_s {
     uv_stream_t *stream;
-    tlsc_keyproto_conn_t *tls;
+    tlsc_keyproto_link_t *link;
+    tlsc_keyproto_conn_t *tls; /* server side: made when the peer first speaks */
     tlsc_keylink_msg_cb on_msg;
     tlsc_keylink_fail_cb on_fail;
     void *data;
     unsigned in_cb; /* inside on_read: tlsc_keylink_free defers the free to the way out */
     int failed;     /* the fail callback ran: nothing else will */
     int dead;       /* tlsc_keylink_free was called */
+    uint64_t bytes_in;
 };
 
 /*
@@ -35,11 +37,25 @@ static void destroy(tlsc_keylink_t *kl)
     free(kl);
 }
 
+/*
+ * The TLS session (an SSL, a frame reader, buffers: a few hundred KiB) is made only once it is
+ * needed: at start for a client, which speaks first, and at the peer's first bytes for a
+ * server, so a connection that never speaks costs the daemon almost nothing.
+ */
+static int ensure_tls(tlsc_keylink_t *kl)
+{
+    if (kl->tls == NULL && (kl->tls = tlsc_keyproto_conn_new(kl->link)) == NULL)
+        return UV_ENOMEM;
+    return 0;
+}
+
 /* Writes whatever ciphertext the session has ready: handshake flights, alerts, frames. */
 static int flush(tlsc_keylink_t *kl)
 {
     size_t n;
 
+    if (kl->tls == NULL)
+        return 0;
     /* Bounded: each pass drains up to 64 KiB of a pair that holds at most 64 KiB. */
     for (int i = 0; i < 4 && (n = tlsc_keyproto_conn_pending(kl->tls)) > 0; i++) {
         uv_write_t *req = malloc(sizeof(*req) + n);
@@ -92,6 +108,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         fail(kl, TLSC_KEYLINK_READ, (int)nread);
         goto out;
     }
+    kl->bytes_in += (uint64_t)nread;
+    if (ensure_tls(kl) != 0) {
+        OPENSSL_cleanse(buf->base, (size_t)nread);
+        fail(kl, TLSC_KEYLINK_TLS, TLSC_KEYPROTO_ENOMEM);
+        goto out;
+    }
     rc = tlsc_keyproto_conn_recv(kl->tls, buf->base, (size_t)nread);
     OPENSSL_cleanse(buf->base, (size_t)nread);
     wrc = flush(kl); /* handshake replies, or the alert that says why we hang up */
@@ -128,7 +150,8 @@ tlsc_keylink_t *tlsc_keylink_start(uv_stream_t *stream, tlsc_keyproto_link_t *li
 
     if (on_msg == NULL || on_fail == NULL || (kl = calloc(1, sizeof(*kl))) == NULL)
         return NULL;
-    if ((kl->tls = tlsc_keyproto_conn_new(link)) == NULL)
+    kl->link = link;
+    if (!tlsc_keyproto_link_is_server(link) && ensure_tls(kl) != 0)
         goto fail;
     kl->stream = stream;
     kl->on_msg = on_msg;
@@ -154,6 +177,8 @@ int tlsc_keylink_send(tlsc_keylink_t *kl, const tlsc_keyproto_msg_t *m)
 
     if (kl->dead)
         return UV_ENOTCONN; /* after a failure it still may say why (an ERROR frame) */
+    if ((rc = ensure_tls(kl)) != 0)
+        return rc;
     if ((rc = tlsc_keyproto_conn_send(kl->tls, m)) != 0)
         return rc == TLSC_KEYPROTO_ENOMEM ? UV_ENOMEM : UV_EINVAL;
     return flush(kl);
@@ -161,12 +186,17 @@ int tlsc_keylink_send(tlsc_keylink_t *kl, const tlsc_keyproto_msg_t *m)
 
 int tlsc_keylink_established(const tlsc_keylink_t *kl)
 {
-    return tlsc_keyproto_conn_established(kl->tls);
+    return kl->tls != NULL && tlsc_keyproto_conn_established(kl->tls);
+}
+
+uint64_t tlsc_keylink_bytes_in(const tlsc_keylink_t *kl)
+{
+    return kl->bytes_in;
 }
 
 const char *tlsc_keylink_reason(const tlsc_keylink_t *kl)
 {
-    return tlsc_keyproto_conn_reason(kl->tls);
+    return kl->tls != NULL ? tlsc_keyproto_conn_reason(kl->tls) : "nothing received";
 }
 
 const char *tlsc_keylink_strerror(tlsc_keylink_where_t where, int code)

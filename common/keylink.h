@@ -13,6 +13,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -38,7 +39,8 @@ typedef void (*tlsc_keylink_fail_cb)(tlsc_keylink_t *kl, tlsc_keylink_where_t wh
 
 /**
  * Attaches a new TLS session from `link` to a connected stream and starts reading; a client
- * sends its first handshake flight at once. Returns NULL when out of memory or when reading
+ * sends its first handshake flight at once, a server makes its session only when the peer
+ * first speaks (an idle connection holds no TLS state). Returns NULL when out of memory or when reading
  * cannot start (the callbacks do not run then).
  */
 tlsc_keylink_t *tlsc_keylink_start(uv_stream_t *stream, tlsc_keyproto_link_t *link, tlsc_keylink_msg_cb on_msg,
@@ -54,6 +56,9 @@ int tlsc_keylink_send(tlsc_keylink_t *kl, const tlsc_keyproto_msg_t *m);
 
 /** Non-zero once the TLS handshake has completed. */
 int tlsc_keylink_established(const tlsc_keylink_t *kl);
+
+/** Ciphertext bytes read from the peer so far (0: it has said nothing yet). */
+uint64_t tlsc_keylink_bytes_in(const tlsc_keylink_t *kl);
 
 /** OpenSSL's reason for a TLS failure, for logs (never contains secrets). */
 const char *tlsc_keylink_reason(const tlsc_keylink_t *kl);

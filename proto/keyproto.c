@@ -147,6 +147,11 @@ int tlsc_keyproto_keyset_validate(const tlsc_keyproto_keyset_t *set)
     return 0;
 }
 
+int tlsc_keyproto_key_bounded(const tlsc_keyproto_key_t *k, uint64_t now, uint64_t max_life, uint64_t max_ahead)
+{
+    return k->not_before < k->not_after && k->not_after - k->not_before <= max_life && k->not_before <= now + max_ahead;
+}
+
 /* A node name is 1..64 characters of [A-Za-z0-9._:-]: it ends up in logs and Redis keys. */
 static int node_valid(const char *s, size_t len)
 {
@@ -597,6 +602,11 @@ fail:
     snprintf(err, errlen, "key link TLS context: %s", ERR_reason_error_string(ERR_peek_last_error()));
     ERR_clear_error();
     return TLSC_KEYPROTO_EINVAL;
+}
+
+int tlsc_keyproto_link_is_server(const tlsc_keyproto_link_t *link)
+{
+    return link->is_server;
 }
 
 void tlsc_keyproto_link_free(tlsc_keyproto_link_t *link)

@@ -66,6 +66,9 @@ typedef enum {
     TLSC_KEYPROTO_ERR_PROTOCOL = 1,
     TLSC_KEYPROTO_ERR_VERSION = 2,
     TLSC_KEYPROTO_ERR_INTERNAL = 3,
+    TLSC_KEYPROTO_ERR_STALE = 4,   /* worker: a KEYSET's epoch is below the one it applied */
+    TLSC_KEYPROTO_ERR_REFUSED = 5, /* worker: a KEYSET it will not apply (a key out of bounds ...) */
+    TLSC_KEYPROTO_ERR_LIMIT = 6,   /* daemon: too many links, or an epoch far ahead of its own */
 } tlsc_keyproto_errcode_t;
 
 typedef struct {
@@ -111,6 +114,14 @@ const char *tlsc_keyproto_strerror(int err);
  * not_after, no all-zero secret, names unique. Returns 0 or TLSC_KEYPROTO_EMSG.
  */
 int tlsc_keyproto_keyset_validate(const tlsc_keyproto_keyset_t *set);
+
+/**
+ * Non-zero when key `k` fits a window whose keys open tickets for at most `max_life` seconds
+ * (rotate + ticket lifetime) and are pushed at most `max_ahead` seconds before they encrypt:
+ * not_after - not_before <= max_life and not_before <= now + max_ahead (so not_after is at most
+ * now + max_ahead + max_life). docs/keys.md, "Bounds".
+ */
+int tlsc_keyproto_key_bounded(const tlsc_keyproto_key_t *k, uint64_t now, uint64_t max_life, uint64_t max_ahead);
 
 /**
  * Encodes `msg` as one frame (header included) into `out`. Returns 0 and sets `*len`, or
@@ -184,6 +195,8 @@ typedef struct tlsc_keyproto_conn_s tlsc_keyproto_conn_t;
  */
 int tlsc_keyproto_link_new(int is_server, const unsigned char psk[TLSC_KEYPROTO_PSK_LEN], tlsc_keyproto_link_t **out, char *err,
                            size_t errlen);
+/** Non-zero for a server-side (daemon) context. */
+int tlsc_keyproto_link_is_server(const tlsc_keyproto_link_t *link);
 /** Frees the context; connections made from it keep working until freed. */
 void tlsc_keyproto_link_free(tlsc_keyproto_link_t *link);
 

@@ -279,8 +279,19 @@ static void handle_msg(tlsc_keyd_t *kd, const tlsc_keyproto_msg_t *m)
             return;
         }
         if (rc != 0) {
+            /*
+             * Never a silent ACK: the daemon hears why (ERROR STALE or REFUSED, which it logs)
+             * and we reconnect, so our HELLO tells it the epoch we hold and it can move past it.
+             */
+            char why[TLSC_KEYPROTO_MAX_ERROR_TEXT + 1];
             kd->stats.rejected++;
-            tlsc_log_warn("keyd %s: key set epoch %llu not applied (%d)", kd->address, (unsigned long long)m->u.keyset.epoch, rc);
+            snprintf(why, sizeof(why), "key set epoch %llu %s", (unsigned long long)m->u.keyset.epoch,
+                     rc == TLSC_TICKETS_ESTALE ? "is below the epoch this worker applied" : "refused (a key out of bounds or invalid)");
+            reply.type = TLSC_KEYPROTO_ERROR;
+            reply.u.error.code = rc == TLSC_TICKETS_ESTALE ? TLSC_KEYPROTO_ERR_STALE : TLSC_KEYPROTO_ERR_REFUSED;
+            snprintf(reply.u.error.text, sizeof(reply.u.error.text), "%s", why);
+            send_msg(kd, &reply);
+            disconnect(kd, TLSC_DIAL_TRANSIENT, why);
             return;
         }
         kd->stats.keysets++;
@@ -386,8 +397,8 @@ int tlsc_keyd_tickets_apply(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, 
 {
     int rc = tlsc_tickets_apply(tickets, set, 1);
 
-    /* A replayed epoch (e.g. the daemon re-sending after a reconnect) is already applied. */
-    return rc == TLSC_TICKETS_ESTALE ? 0 : rc;
+    /* The epoch already applied, re-sent after a reconnect, is a replay; a lower one is stale. */
+    return rc == TLSC_TICKETS_ESTALE && set->epoch == tlsc_tickets_epoch(tickets) ? 0 : rc;
 }
 
 void tlsc_keyd_tickets_held(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *tickets)

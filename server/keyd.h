@@ -27,7 +27,11 @@
 
 typedef struct tlsc_keyd_s tlsc_keyd_t;
 
-/** A pushed key set; return 0 once applied (the epoch is then ACKed) or a negative code. */
+/**
+ * A pushed key set; return 0 once applied (the epoch is then ACKed) or a negative code: then
+ * the daemon gets ERROR STALE (for TLSC_TICKETS_ESTALE) or REFUSED, and the link is made again
+ * so that the HELLO tells the daemon the epoch held.
+ */
 typedef int (*tlsc_keyd_keyset_cb)(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *data);
 /** Fills the key set to offer in HELLO (leave `out` empty for none). */
 typedef void (*tlsc_keyd_held_cb)(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *data);
@@ -70,7 +74,10 @@ void tlsc_keyd_close(tlsc_keyd_t *kd);
 /** Copies the counters. */
 void tlsc_keyd_stats(const tlsc_keyd_t *kd, tlsc_keyd_stats_t *out);
 
-/** Ready-made callbacks for a `tlsc_tickets_t *` passed as `data`. */
+/**
+ * Ready-made callbacks for a `tlsc_tickets_t *` passed as `data`. The apply callback treats a
+ * re-sent epoch equal to the one applied as a replay (0) and a lower one as stale.
+ */
 int tlsc_keyd_tickets_apply(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *tickets);
 void tlsc_keyd_tickets_held(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *tickets);
 

@@ -24,6 +24,7 @@ struct tlsc_tickets_s {
     slot_t live[TLSC_TICKETS_MAX];
     slot_t staging[TLSC_TICKETS_MAX]; /* apply() builds here, then commits in one copy */
     uint64_t epoch;
+    uint64_t max_life; /* tlsc_tickets_set_max_life() */
     uint64_t (*now)(void *);
     void *now_data;
     tlsc_tickets_stats_t stats;
@@ -55,6 +56,7 @@ tlsc_tickets_t *tlsc_tickets_new(uint64_t (*now)(void *), void *now_data)
     (void)madvise(t, sizeof(*t), MADV_DONTDUMP);
     t->now = now ? now : wall_now;
     t->now_data = now_data;
+    t->max_life = TLSC_TICKETS_MAX_LIFE_DEFAULT;
     return t;
 }
 
@@ -113,6 +115,21 @@ static slot_t *free_slot(slot_t *slots, uint64_t not_after)
     return victim;
 }
 
+static int bounded(const tlsc_tickets_t *t, const tlsc_keyproto_key_t *k, uint64_t now)
+{
+    return tlsc_keyproto_key_bounded(k, now, t->max_life, t->max_life + TLSC_TICKETS_SKEW_SEC);
+}
+
+void tlsc_tickets_set_max_life(tlsc_tickets_t *t, unsigned sec)
+{
+    uint64_t now = t->now(t->now_data);
+
+    t->max_life = sec != 0 ? sec : TLSC_TICKETS_MAX_LIFE_DEFAULT;
+    for (size_t i = 0; i < TLSC_TICKETS_MAX; i++)
+        if (t->live[i].used && !bounded(t, &t->live[i].key, now))
+            drop(&t->live[i]);
+}
+
 int tlsc_tickets_apply(tlsc_tickets_t *t, const tlsc_keyproto_keyset_t *set, int pushed)
 {
     uint64_t now = t->now(t->now_data);
@@ -120,6 +137,21 @@ int tlsc_tickets_apply(tlsc_tickets_t *t, const tlsc_keyproto_keyset_t *set, int
 
     if (tlsc_keyproto_keyset_validate(set) != 0)
         return TLSC_TICKETS_EINVAL;
+    /*
+     * A key that would open tickets longer than any window allows (or start far in the future)
+     * comes from a broken or hostile peer: refusing the whole set keeps it out of this holder,
+     * and so out of the HELLO that would offer it to a restarted daemon.
+     */
+    for (size_t i = 0; i < set->count; i++)
+        if (set->keys[i].not_after > now && !bounded(t, &set->keys[i], now)) {
+            char tag[9];
+            tlsc_keyproto_name_tag(set->keys[i].name, tag);
+            tlsc_log_warn("tickets: key %s refused: lives %llus (max %llus) or starts too far ahead; key set epoch %llu not "
+                          "applied",
+                          tag, (unsigned long long)(set->keys[i].not_after - set->keys[i].not_before),
+                          (unsigned long long)t->max_life, (unsigned long long)set->epoch);
+            return TLSC_TICKETS_EINVAL;
+        }
     if (pushed && set->epoch <= t->epoch)
         return TLSC_TICKETS_ESTALE;
     tlsc_tickets_expire(t);

@@ -26,6 +26,14 @@ typedef struct tlsc_tickets_s tlsc_tickets_t;
 
 #define TLSC_TICKETS_MAX 128 /* keys held at once; the oldest-expiring go first */
 
+/*
+ * The longest a key may live (not_after - not_before), unless tlsc_tickets_set_max_life()
+ * says otherwise: the daemon's own hard cap on --rotate + --ticket-lifetime (7 days, RFC 8446
+ * §4.6.1). A key may also start at most that long (plus clock skew) after now.
+ */
+#define TLSC_TICKETS_MAX_LIFE_DEFAULT 604800u
+#define TLSC_TICKETS_SKEW_SEC         300u
+
 #define TLSC_TICKETS_ESTALE (-1) /* a pushed set's epoch is not above the last one applied */
 #define TLSC_TICKETS_EINVAL (-2) /* an invalid set, or a known name with a different secret */
 #define TLSC_TICKETS_ENOENT (-3) /* no such key / no current key */
@@ -46,10 +54,20 @@ tlsc_tickets_t *tlsc_tickets_new(uint64_t (*now)(void *), void *now_data);
 void tlsc_tickets_free(tlsc_tickets_t *t);
 
 /**
+ * Bounds the keys this holder accepts: a key living longer than `sec` (the daemon's --rotate +
+ * --ticket-lifetime), or starting more than `sec` + TLSC_TICKETS_SKEW_SEC after now, makes
+ * tlsc_tickets_apply() refuse its whole set; keys already held outside the bound are dropped.
+ * 0 restores TLSC_TICKETS_MAX_LIFE_DEFAULT.
+ */
+void tlsc_tickets_set_max_life(tlsc_tickets_t *t, unsigned sec);
+
+/**
  * Applies a key set atomically: all keys merged or none. A `pushed` set (a KEYSET from the
  * daemon) must have an epoch above the last pushed one (else TLSC_TICKETS_ESTALE, nothing
  * changes); a set that is not pushed (the master's copy handed to a new worker) merges whatever
- * its epoch. Keys already expired are skipped. Returns 0 or a negative TLSC_TICKETS_E* code.
+ * its epoch. Keys already expired are skipped; a key outside the bounds of
+ * tlsc_tickets_set_max_life() refuses the set (TLSC_TICKETS_EINVAL). Returns 0 or a negative
+ * TLSC_TICKETS_E* code.
  */
 int tlsc_tickets_apply(tlsc_tickets_t *t, const tlsc_keyproto_keyset_t *set, int pushed);
 

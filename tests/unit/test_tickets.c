@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "keyd.h"
 #include "test.h"
 #include "tickets.h"
 
@@ -262,6 +263,70 @@ TEST(apply_is_atomic_merges_by_name_and_refuses_stale_epochs)
     tlsc_tickets_free(t2);
 }
 
+/*
+ * A key that would open tickets longer than any window allows is refused with its whole set:
+ * 64 keys valid until 2^62 were once adopted and pushed, and every worker kept and re-offered
+ * them at each restart.
+ */
+TEST(keys_outside_the_window_bounds_are_refused)
+{
+    tlsc_tickets_t *t = tlsc_tickets_new(clock_fn, NULL);
+    tlsc_keyproto_keyset_t set;
+
+    memset(&set, 0, sizeof(set));
+    set.epoch = 1;
+    set.count = 1;
+    make_key(&set.keys[0], fake_now - 1, (uint64_t)1 << 62);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), TLSC_TICKETS_EINVAL);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 0), TLSC_TICKETS_EINVAL); /* the master's copy too */
+    ASSERT_EQ(tlsc_tickets_count(t), 0);
+    ASSERT_EQ(tlsc_tickets_epoch(t), 0);
+    /* The default bound is the daemon's own cap on --rotate + --ticket-lifetime: 7 days. */
+    make_key(&set.keys[0], fake_now - 1, fake_now - 1 + TLSC_TICKETS_MAX_LIFE_DEFAULT + 1);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), TLSC_TICKETS_EINVAL);
+    make_key(&set.keys[0], fake_now - 1, fake_now - 1 + TLSC_TICKETS_MAX_LIFE_DEFAULT);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), 0);
+    /* A key starting further ahead than a rotation can push it. */
+    set.epoch = 2;
+    make_key(&set.keys[0], fake_now + TLSC_TICKETS_MAX_LIFE_DEFAULT + TLSC_TICKETS_SKEW_SEC + 1,
+             fake_now + TLSC_TICKETS_MAX_LIFE_DEFAULT + TLSC_TICKETS_SKEW_SEC + 100);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), TLSC_TICKETS_EINVAL);
+    /* One bad key refuses the whole set. */
+    window(&set, 3);
+    set.count = 3;
+    make_key(&set.keys[2], fake_now - 1, (uint64_t)1 << 62);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), TLSC_TICKETS_EINVAL);
+    ASSERT_EQ(tlsc_tickets_count(t), 1);
+    /* A tighter bound (rotate + lifetime = 2 h) drops what no longer fits, and refuses the same. */
+    tlsc_tickets_set_max_life(t, 7200);
+    ASSERT_EQ(tlsc_tickets_count(t), 0);
+    window(&set, 4); /* keys living 110 and 150 s */
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), 0);
+    set.epoch = 5;
+    set.count = 1;
+    make_key(&set.keys[0], fake_now - 1, fake_now - 1 + 7201);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), TLSC_TICKETS_EINVAL);
+    ASSERT_EQ(tlsc_tickets_count(t), 2);
+    tlsc_tickets_free(t);
+}
+
+/* A push below the applied epoch is an error the daemon hears about; the same epoch re-sent is a replay. */
+TEST(stale_push_is_refused_and_a_replay_is_not)
+{
+    tlsc_tickets_t *t = tlsc_tickets_new(clock_fn, NULL);
+    tlsc_keyproto_keyset_t set;
+
+    window(&set, 5);
+    ASSERT_EQ(tlsc_keyd_tickets_apply(NULL, &set, t), 0);
+    ASSERT_EQ(tlsc_keyd_tickets_apply(NULL, &set, t), 0);
+    set.epoch = 4;
+    ASSERT_EQ(tlsc_keyd_tickets_apply(NULL, &set, t), TLSC_TICKETS_ESTALE);
+    set.epoch = 0; /* what a daemon whose epoch wrapped pushes */
+    ASSERT_EQ(tlsc_keyd_tickets_apply(NULL, &set, t), TLSC_TICKETS_ESTALE);
+    ASSERT_EQ(tlsc_tickets_epoch(t), 5);
+    tlsc_tickets_free(t);
+}
+
 int main(void)
 {
     make_cert();
@@ -269,6 +334,8 @@ int main(void)
     RUN(ticket_from_old_key_is_renewed_and_expired_key_is_full_handshake);
     RUN(no_key_held_issues_no_ticket_and_handshake_succeeds);
     RUN(apply_is_atomic_merges_by_name_and_refuses_stale_epochs);
+    RUN(keys_outside_the_window_bounds_are_refused);
+    RUN(stale_push_is_refused_and_a_replay_is_not);
     X509_free(cert);
     EVP_PKEY_free(pkey);
     TEST_DONE();
