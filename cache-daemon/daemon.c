@@ -19,10 +19,10 @@
 #include "log.h"
 #include "util.h"
 
-#define TICK_MS 250
-#define HISTORY 256 /* fingerprints of past keys, to refuse a repeat */
-#define BACKLOG 1024 /* a burst of connections waits in the kernel rather than being dropped */
-#define ADDR_LEN 48 /* an IPv6 address as text, or "unix" */
+#define TICK_MS  250
+#define HISTORY  256  /* fingerprints of past keys, to refuse a repeat */
+#define BACKLOG  1024 /* a burst of connections waits in the kernel rather than being dropped */
+#define ADDR_LEN 48   /* an IPv6 address as text, or "unix" */
 
 /* Restart grace period: key sets reported by workers, grouped by lineage (docs/keys.md). */
 #define MAX_CANDIDATES    8  /* distinct lineages remembered */
@@ -57,11 +57,11 @@ typedef struct conn_s {
 
 /* One lineage offered during the grace period: a key set and who reported it. */
 typedef struct {
-    tlsc_keyproto_keyset_t set;   /* the highest-epoch report of this lineage, filtered */
-    unsigned char lineage[32];    /* SHA-256 of its anchor key's name and secret */
+    tlsc_keyproto_keyset_t set; /* the highest-epoch report of this lineage, filtered */
+    unsigned char lineage[32];  /* SHA-256 of its anchor key's name and secret */
     char addrs[MAX_WITNESSES][ADDR_LEN];
-    size_t naddrs;                /* distinct source addresses that reported it */
-    unsigned links;               /* HELLOs that reported it */
+    size_t naddrs;  /* distinct source addresses that reported it */
+    unsigned links; /* HELLOs that reported it */
 } candidate_t;
 
 /* Keys and their history live in one locked, non-dumpable mapping. */
@@ -504,8 +504,8 @@ static void offer_candidate(tlsc_daemon_t *d, const conn_t *c, const tlsc_keypro
             by_addr += witnessed(&v->cand[i], c->addr);
         if (by_addr >= LINEAGES_PER_ADDR || v->ncand == MAX_CANDIDATES) {
             if (ratelimit(&d->rl_bounds, &supp))
-                tlsc_log_warn("%s: worker %s/%u offers yet another key set (%s); ignored (%u similar suppressed)", c->peer,
-                              c->node, (unsigned)c->worker,
+                tlsc_log_warn("%s: worker %s/%u offers yet another key set (%s); ignored (%u similar suppressed)", c->peer, c->node,
+                              (unsigned)c->worker,
                               by_addr >= LINEAGES_PER_ADDR ? "its address already offered two" : "eight already offered", supp);
             goto out;
         }
@@ -690,8 +690,8 @@ static void handle_msg(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m
                               c->node, (unsigned)c->worker, (unsigned long long)d->epoch,
                               m->u.error.code == TLSC_KEYPROTO_ERR_STALE ? "stale" : "invalid", m->u.error.text, supp);
         } else {
-            tlsc_log_warn("%s: worker %s/%u says error %u: %s", c->peer, c->node, (unsigned)c->worker,
-                          (unsigned)m->u.error.code, m->u.error.text);
+            tlsc_log_warn("%s: worker %s/%u says error %u: %s", c->peer, c->node, (unsigned)c->worker, (unsigned)m->u.error.code,
+                          m->u.error.text);
         }
         close_conn(c);
         return;

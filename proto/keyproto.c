@@ -493,9 +493,8 @@ int tlsc_keyproto_psk_load(const char *path, unsigned char psk[TLSC_KEYPROTO_PSK
     rawlen = n > 0 ? (size_t)n : 0;
     if (n < 0 || rawlen < 32 || !looks_random(raw, rawlen)) {
         tlsc_secure_free(raw, len + 1);
-        snprintf(err, errlen, "secret file %s: %s; it must hold at least 32 random bytes as hex (64+ digits); " SECRET_HOWTO,
-                 path,
-                 n < 0        ? "not hex digits"
+        snprintf(err, errlen, "secret file %s: %s; it must hold at least 32 random bytes as hex (64+ digits); " SECRET_HOWTO, path,
+                 n < 0         ? "not hex digits"
                  : rawlen < 32 ? "too short"
                                : "does not look random");
         return TLSC_KEYPROTO_EINVAL;

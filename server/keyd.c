@@ -286,7 +286,8 @@ static void handle_msg(tlsc_keyd_t *kd, const tlsc_keyproto_msg_t *m)
             char why[TLSC_KEYPROTO_MAX_ERROR_TEXT + 1];
             kd->stats.rejected++;
             snprintf(why, sizeof(why), "key set epoch %llu %s", (unsigned long long)m->u.keyset.epoch,
-                     rc == TLSC_TICKETS_ESTALE ? "is below the epoch this worker applied" : "refused (a key out of bounds or invalid)");
+                     rc == TLSC_TICKETS_ESTALE ? "is below the epoch this worker applied"
+                                               : "refused (a key out of bounds or invalid)");
             reply.type = TLSC_KEYPROTO_ERROR;
             reply.u.error.code = rc == TLSC_TICKETS_ESTALE ? TLSC_KEYPROTO_ERR_STALE : TLSC_KEYPROTO_ERR_REFUSED;
             snprintf(reply.u.error.text, sizeof(reply.u.error.text), "%s", why);
