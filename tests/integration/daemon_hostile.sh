@@ -46,6 +46,15 @@ applied_count() { grep -c '^applied' "$1"; }
 applied_at_least() { echo "applied $(applied_count "$1")"; [ "$(applied_count "$1")" -ge "$2" ]; }
 epoch_now() { echo $(($(date +%s) * 1000)); }
 
+# ---- 0. a passphrase is not a cluster secret: the daemon refuses it with how to make one.
+printf 'correct horse battery staple, and then some more words\n' >"$TLSC_TMP/pass"
+chmod 600 "$TLSC_TMP/pass"
+"$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$TLSC_TMP/pass" 2>"$TLSC_TMP/pass.err"
+rc=$?
+check "passphrase_secret_file_is_refused" test "$rc" -eq 1
+check "refusal_is_one_line_saying_how_to_make_a_secret" bash -c \
+    "test \$(wc -l <'$TLSC_TMP/pass.err') -eq 1 && grep -q 'head -c 32 /dev/urandom | od -An -tx1' '$TLSC_TMP/pass.err'"
+
 # ---- 1. epochs: a huge reported epoch is refused, never wraps; a stale push is heard.
 start_daemon --rotate 2 --grace-ms 300
 "$PROBE" --connect "unix:$SOCK" --secret-file "$S" --hold 30 >"$TLSC_TMP/w1.out" 2>"$TLSC_TMP/w1.err" &
