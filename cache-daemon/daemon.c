@@ -648,6 +648,15 @@ static void handle_msg(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m
         reply.u.hello.version_min = reply.u.hello.version_max = (uint16_t)v;
         snprintf(reply.u.hello.node, sizeof(reply.u.hello.node), "%s", d->node);
         send_msg(c, &reply);
+        if (v >= 2) {
+            /* Protocol 2: tell the worker our window, so it can bound the keys it accepts. */
+            memset(&reply, 0, sizeof(reply));
+            reply.type = TLSC_KEYPROTO_WINDOW;
+            reply.u.window.rotate_sec = d->o.rotate_sec;
+            reply.u.window.lifetime_sec = d->o.ticket_lifetime_sec;
+            reply.u.window.lead_sec = d->o.lead_sec;
+            send_msg(c, &reply);
+        }
         if (d->grace_until_ms != 0) {
             if (reported > d->grace_max_epoch)
                 d->grace_max_epoch = reported;
@@ -695,7 +704,7 @@ static void handle_msg(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m
         }
         close_conn(c);
         return;
-    default: /* a KEYSET: workers push nothing */
+    default: /* a KEYSET or a WINDOW: workers push nothing */
         d->stats.protocol_errors++;
         if (ratelimit(&d->rl_proto, &supp))
             tlsc_log_warn("%s: unexpected message type %d from a worker; dropped (%u similar suppressed)", c->peer, (int)m->type,

@@ -244,6 +244,9 @@ static int run_blocking(const char *mode)
                     result = 0;
                     done = 1;
                 }
+            } else if (m.type == TLSC_KEYPROTO_WINDOW) {
+                printf("window rotate=%u lifetime=%u lead=%u\n", (unsigned)m.u.window.rotate_sec, (unsigned)m.u.window.lifetime_sec,
+                       (unsigned)m.u.window.lead_sec);
             } else if (m.type == TLSC_KEYPROTO_ERROR) {
                 printf("error %u: %s\n", (unsigned)m.u.error.code, m.u.error.text);
             }
@@ -279,6 +282,13 @@ static int on_keyset(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *d
     return rc;
 }
 
+static void on_window(tlsc_keyd_t *kd, uint32_t rotate_sec, uint32_t lifetime_sec, uint32_t lead_sec, void *data)
+{
+    printf("window rotate=%u lifetime=%u lead=%u\n", (unsigned)rotate_sec, (unsigned)lifetime_sec, (unsigned)lead_sec);
+    fflush(stdout);
+    tlsc_keyd_tickets_window(kd, rotate_sec, lifetime_sec, lead_sec, data);
+}
+
 static void on_stop(uv_timer_t *t)
 {
     tlsc_keyd_close(keyd);
@@ -307,6 +317,7 @@ static int run_hold(unsigned sec)
     o.ping_interval_ms = 1000;
     o.on_keyset = on_keyset;
     o.get_held = tlsc_keyd_tickets_held;
+    o.on_window = on_window;
     o.data = tickets = tlsc_tickets_new(NULL, NULL);
     if (hide_epoch != 0) {
         tlsc_keyproto_keyset_t *set = calloc(1, sizeof(*set));

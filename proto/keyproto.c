@@ -175,6 +175,14 @@ static int text_valid(const char *s, size_t len)
     return 1;
 }
 
+/* A window the daemon could run (docs/keys.md): 1 <= lead <= rotate, lifetime >= 1, rotate + lifetime <= 7 days. */
+static int window_valid(const tlsc_keyproto_msg_t *m)
+{
+    uint64_t r = m->u.window.rotate_sec, l = m->u.window.lifetime_sec, lead = m->u.window.lead_sec;
+
+    return r >= 1 && l >= 1 && lead >= 1 && lead <= r && r + l <= 604800;
+}
+
 /* ================================================================ encode */
 
 static void put_keyset(writer_t *w, const tlsc_keyproto_keyset_t *set)
@@ -225,6 +233,13 @@ int tlsc_keyproto_encode(const tlsc_keyproto_msg_t *msg, unsigned char *out, siz
     case TLSC_KEYPROTO_PING:
     case TLSC_KEYPROTO_PONG:
         put_be(&w, msg->u.nonce, 8);
+        break;
+    case TLSC_KEYPROTO_WINDOW:
+        if (!window_valid(msg))
+            return TLSC_KEYPROTO_EMSG;
+        put_be(&w, msg->u.window.rotate_sec, 4);
+        put_be(&w, msg->u.window.lifetime_sec, 4);
+        put_be(&w, msg->u.window.lead_sec, 4);
         break;
     case TLSC_KEYPROTO_ERROR:
         n = strnlen(msg->u.error.text, sizeof(msg->u.error.text));
@@ -308,6 +323,13 @@ int tlsc_keyproto_decode(const unsigned char *body, size_t len, tlsc_keyproto_ms
     case TLSC_KEYPROTO_PING:
     case TLSC_KEYPROTO_PONG:
         msg->u.nonce = take_be(&c, 8);
+        break;
+    case TLSC_KEYPROTO_WINDOW:
+        msg->u.window.rotate_sec = (uint32_t)take_be(&c, 4);
+        msg->u.window.lifetime_sec = (uint32_t)take_be(&c, 4);
+        msg->u.window.lead_sec = (uint32_t)take_be(&c, 4);
+        if (!window_valid(msg))
+            goto bad;
         break;
     case TLSC_KEYPROTO_ERROR:
         msg->u.error.code = (uint16_t)take_be(&c, 2);

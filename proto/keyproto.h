@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TLSC_KEYPROTO_VERSION        1
+#define TLSC_KEYPROTO_VERSION        2 /* 2: the daemon announces its window (WINDOW) */
 #define TLSC_KEYPROTO_VERSION_MIN    1
 #define TLSC_KEYPROTO_HEADER_LEN     4
 #define TLSC_KEYPROTO_MAX_FRAME      65536 /* type byte + body */
@@ -54,6 +54,7 @@ typedef enum {
     TLSC_KEYPROTO_PING = 4,
     TLSC_KEYPROTO_PONG = 5,
     TLSC_KEYPROTO_ERROR = 6,
+    TLSC_KEYPROTO_WINDOW = 7, /* protocol 2: daemon -> worker after its HELLO */
 } tlsc_keyproto_type_t;
 
 typedef enum {
@@ -97,6 +98,9 @@ typedef struct {
         tlsc_keyproto_keyset_t keyset; /* KEYSET */
         uint64_t epoch;                /* ACK */
         uint64_t nonce;                /* PING, PONG */
+        struct {
+            uint32_t rotate_sec, lifetime_sec, lead_sec; /* the daemon's --rotate, --ticket-lifetime, --lead */
+        } window;
         struct {
             uint16_t code;
             char text[TLSC_KEYPROTO_MAX_ERROR_TEXT + 1];

@@ -301,6 +301,21 @@ static void handle_msg(tlsc_keyd_t *kd, const tlsc_keyproto_msg_t *m)
         reply.u.epoch = m->u.keyset.epoch;
         send_msg(kd, &reply);
         return;
+    case TLSC_KEYPROTO_WINDOW:
+        if (kd->state != KEYD_OPEN) {
+            disconnect(kd, TLSC_DIAL_TRANSIENT, "WINDOW before HELLO");
+            return;
+        }
+        tlsc_log_debug("keyd %s: daemon window: rotate %us, ticket lifetime %us, lead %us", kd->address,
+                       (unsigned)m->u.window.rotate_sec, (unsigned)m->u.window.lifetime_sec, (unsigned)m->u.window.lead_sec);
+        if (kd->o.on_window != NULL) {
+            kd->in_callback++;
+            kd->o.on_window(kd, m->u.window.rotate_sec, m->u.window.lifetime_sec, m->u.window.lead_sec, kd->o.data);
+            kd->in_callback--;
+            if (kd->state == KEYD_CLOSED)
+                maybe_free(kd);
+        }
+        return;
     case TLSC_KEYPROTO_PING:
         reply.type = TLSC_KEYPROTO_PONG;
         reply.u.nonce = m->u.nonce;
@@ -405,4 +420,9 @@ int tlsc_keyd_tickets_apply(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, 
 void tlsc_keyd_tickets_held(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *tickets)
 {
     tlsc_tickets_export(tickets, out);
+}
+
+void tlsc_keyd_tickets_window(tlsc_keyd_t *kd, uint32_t rotate_sec, uint32_t lifetime_sec, uint32_t lead_sec, void *tickets)
+{
+    tlsc_tickets_set_max_life(tickets, rotate_sec + lifetime_sec); /* the decoder bounded the sum to 7 days */
 }

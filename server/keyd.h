@@ -33,6 +33,8 @@ typedef struct tlsc_keyd_s tlsc_keyd_t;
  * so that the HELLO tells the daemon the epoch held.
  */
 typedef int (*tlsc_keyd_keyset_cb)(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *data);
+/** Protocol 2: the daemon's window (its --rotate, --ticket-lifetime, --lead), before any KEYSET. */
+typedef void (*tlsc_keyd_window_cb)(tlsc_keyd_t *kd, uint32_t rotate_sec, uint32_t lifetime_sec, uint32_t lead_sec, void *data);
 /** Fills the key set to offer in HELLO (leave `out` empty for none). */
 typedef void (*tlsc_keyd_held_cb)(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *data);
 
@@ -46,7 +48,8 @@ typedef struct {
     unsigned ping_interval_ms;   /* default 15000; 3 unanswered pings drop the link */
     unsigned connect_timeout_ms; /* resolve + connect, then again TLS handshake + HELLO; default 5000 */
     tlsc_keyd_keyset_cb on_keyset;
-    tlsc_keyd_held_cb get_held; /* may be NULL */
+    tlsc_keyd_held_cb get_held;    /* may be NULL */
+    tlsc_keyd_window_cb on_window; /* may be NULL */
     void *data;
 } tlsc_keyd_options_t;
 
@@ -80,5 +83,7 @@ void tlsc_keyd_stats(const tlsc_keyd_t *kd, tlsc_keyd_stats_t *out);
  */
 int tlsc_keyd_tickets_apply(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *tickets);
 void tlsc_keyd_tickets_held(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *tickets);
+/** Bounds the holder's keys by the announced window: tlsc_tickets_set_max_life(rotate + lifetime). */
+void tlsc_keyd_tickets_window(tlsc_keyd_t *kd, uint32_t rotate_sec, uint32_t lifetime_sec, uint32_t lead_sec, void *tickets);
 
 #endif

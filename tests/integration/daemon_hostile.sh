@@ -61,6 +61,7 @@ start_daemon --rotate 2 --grace-ms 300
 W1=$!
 track "$W1"
 check "worker_receives_window" wait_for 5 "the worker to apply a window" log_has "$TLSC_TMP/w1.out" '^applied'
+check "daemon_announces_its_window_bounds" grep -q '^window rotate=2 lifetime=2 lead=1$' "$TLSC_TMP/w1.out"
 # (This order matters on the code before the fix: the wrap to 0 came last, nothing undid it.)
 FAR=$(($(epoch_now) + 2 * 86400000))
 probe --once --timeout-ms 2000 --node evil --hello-epoch "$FAR" >"$TLSC_TMP/far.out"

@@ -88,6 +88,35 @@ TEST(every_message_roundtrips)
     ASSERT_STREQ(out.u.error.text, "no common version");
 }
 
+/* Protocol 2's WINDOW carries the daemon's window; one the daemon could not run does not decode. */
+TEST(window_roundtrips_and_an_impossible_window_is_refused)
+{
+    tlsc_keyproto_msg_t in, out;
+    unsigned char buf[TLSC_KEYPROTO_ENCODE_MAX];
+    size_t len;
+
+    memset(&in, 0, sizeof(in));
+    in.type = TLSC_KEYPROTO_WINDOW;
+    in.u.window.rotate_sec = 3600;
+    in.u.window.lifetime_sec = 7200;
+    in.u.window.lead_sec = 1800;
+    len = encode(&in, buf);
+    ASSERT_EQ(len, 4 + 1 + 12);
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, &out), 0);
+    ASSERT_EQ(out.type, TLSC_KEYPROTO_WINDOW);
+    ASSERT_EQ(out.u.window.rotate_sec, 3600);
+    ASSERT_EQ(out.u.window.lifetime_sec, 7200);
+    ASSERT_EQ(out.u.window.lead_sec, 1800);
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4 - 1, &out), TLSC_KEYPROTO_EMSG);
+    buf[4 + 1 + 11] = 0x11; /* lead 0x0e11 = 3601 > rotate */
+    buf[4 + 1 + 10] = 0x0e;
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, &out), TLSC_KEYPROTO_EMSG);
+    in.u.window.lifetime_sec = 604800; /* rotate + lifetime over 7 days */
+    ASSERT_EQ(tlsc_keyproto_encode(&in, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+    in.u.window.lifetime_sec = 0;
+    ASSERT_EQ(tlsc_keyproto_encode(&in, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+}
+
 TEST(encoder_refuses_what_the_decoder_would)
 {
     tlsc_keyproto_msg_t m;
@@ -580,6 +609,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as every program that writes to sockets: a hung-up peer is EPIPE */
     RUN(every_message_roundtrips);
+    RUN(window_roundtrips_and_an_impossible_window_is_refused);
     RUN(encoder_refuses_what_the_decoder_would);
     RUN(decoder_rejects_hostile_bodies);
     RUN(reader_handles_byte_at_a_time_and_many_frames);

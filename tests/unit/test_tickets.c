@@ -327,6 +327,29 @@ TEST(stale_push_is_refused_and_a_replay_is_not)
     tlsc_tickets_free(t);
 }
 
+/* The window a daemon announces (protocol 2) bounds the keys a worker accepts to rotate + lifetime. */
+TEST(announced_window_bounds_the_keys_a_worker_accepts)
+{
+    tlsc_tickets_t *t = tlsc_tickets_new(clock_fn, NULL);
+    tlsc_keyproto_keyset_t set;
+
+    memset(&set, 0, sizeof(set));
+    set.epoch = 1;
+    set.count = 1;
+    make_key(&set.keys[0], fake_now - 1, fake_now - 1 + 7200);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), 0); /* fine under the 7-day default */
+    tlsc_keyd_tickets_window(NULL, 1800, 1800, 900, t);
+    ASSERT_EQ(tlsc_tickets_count(t), 0); /* dropped: lives longer than 3600 s */
+    set.epoch = 2;
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), TLSC_TICKETS_EINVAL);
+    make_key(&set.keys[0], fake_now - 1, fake_now - 1 + 3600);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), 0);
+    set.epoch = 3;
+    make_key(&set.keys[0], fake_now + 3600 + TLSC_TICKETS_SKEW_SEC + 1, fake_now + 3600 + TLSC_TICKETS_SKEW_SEC + 2);
+    ASSERT_EQ(tlsc_tickets_apply(t, &set, 1), TLSC_TICKETS_EINVAL);
+    tlsc_tickets_free(t);
+}
+
 int main(void)
 {
     make_cert();
@@ -336,6 +359,7 @@ int main(void)
     RUN(apply_is_atomic_merges_by_name_and_refuses_stale_epochs);
     RUN(keys_outside_the_window_bounds_are_refused);
     RUN(stale_push_is_refused_and_a_replay_is_not);
+    RUN(announced_window_bounds_the_keys_a_worker_accepts);
     X509_free(cert);
     EVP_PKEY_free(pkey);
     TEST_DONE();
