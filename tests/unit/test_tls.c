@@ -271,6 +271,27 @@ TEST(alpn_never_selects_a_protocol_the_responder_cannot_speak)
     X509_free(r.peer);
 }
 
+TEST(default_tls12_ciphers_are_aead_only)
+{
+    result_t r;
+
+    ASSERT_EQ(load("--cert", f("b.pem"), "--key", f("b.key"), NULL), 0);
+    r = handshake("b.example", NULL, 0, "ECDHE-RSA-AES128-SHA", TLS1_2_VERSION); /* CBC: refused */
+    ASSERT(!r.ok);
+    X509_free(r.peer);
+    r = handshake("b.example", NULL, 0, "ECDHE-RSA-AES128-GCM-SHA256", TLS1_2_VERSION);
+    ASSERT(r.ok);
+    X509_free(r.peer);
+    r = handshake("b.example", NULL, 0, "DHE-RSA-AES128-GCM-SHA256", TLS1_2_VERSION); /* no --dhparam: no DHE */
+    ASSERT(!r.ok);
+    X509_free(r.peer);
+    ASSERT_EQ(load("--cert", f("b.pem"), "--key", f("b.key"), "--ciphers", "ECDHE-RSA-AES128-SHA", NULL), 0);
+    r = handshake("b.example", NULL, 0, "ECDHE-RSA-AES128-SHA", TLS1_2_VERSION); /* --ciphers still overrides */
+    ASSERT(r.ok);
+    X509_free(r.peer);
+    ERR_clear_error();
+}
+
 TEST(dhparam_enables_dhe)
 {
     result_t r;
@@ -368,6 +389,7 @@ int main(void)
     RUN(shared_settings_are_applied_to_every_context);
     RUN(alpn_uses_server_preference_and_no_overlap_is_not_fatal);
     RUN(alpn_never_selects_a_protocol_the_responder_cannot_speak);
+    RUN(default_tls12_ciphers_are_aead_only);
     RUN(dhparam_enables_dhe);
     RUN(pfx_passphrase_from_file_or_env);
     RUN(bad_certificate_files_name_flag_and_file);
