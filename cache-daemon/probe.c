@@ -155,11 +155,11 @@ static int run_blocking(const char *mode)
     int fd, rc, result = 3;
     ssize_t n;
 
-    if ((fd = dial()) < 0) {
-        fprintf(stderr, "probe: cannot connect to %s: %s\n", address, strerror(errno));
-        return 4;
-    }
     if (strcmp(mode, "garbage") == 0) {
+        if ((fd = dial()) < 0) {
+            fprintf(stderr, "probe: cannot connect to %s: %s\n", address, strerror(errno));
+            return 4;
+        }
         RAND_bytes(buf, 4096);
         buf[0] = 0x16; /* looks like a TLS record at first glance */
         if (write(fd, buf, 4096) < 0) {
@@ -180,12 +180,19 @@ static int run_blocking(const char *mode)
         printf("daemon kept the connection\n");
         return 1;
     }
+    /* TLS is ready before the connect, so the ClientHello follows it at once, as a worker's does. */
     if (tlsc_keyproto_psk_load(secret_file, psk, err, sizeof(err)) != 0 ||
         tlsc_keyproto_link_new(0, psk, &link, err, sizeof(err)) != 0) {
         fprintf(stderr, "probe: %s\n", err);
         return 4;
     }
     c = tlsc_keyproto_conn_new(link);
+    if ((fd = dial()) < 0) {
+        fprintf(stderr, "probe: cannot connect to %s: %s\n", address, strerror(errno));
+        tlsc_keyproto_conn_free(c);
+        tlsc_keyproto_link_free(link);
+        return 4;
+    }
     memset(&m, 0, sizeof(m));
     m.type = TLSC_KEYPROTO_HELLO;
     m.u.hello.version_min = m.u.hello.version_max = TLSC_KEYPROTO_VERSION;

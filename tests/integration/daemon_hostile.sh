@@ -192,7 +192,7 @@ PY
 flooded() { local c; c=$(cat "$TLSC_TMP/$1.count" 2>/dev/null); echo "established: ${c:-0}"; [ "${c:-0}" -ge 1100 ]; }
 start_flood flood1
 check "flood_is_running" wait_for 10 "1100 idle connections" flooded flood1
-fresh=$(probe --once --timeout-ms 3000)
+fresh=$(probe --once --timeout-ms 3000 2>&1); echo "# fresh: $(tr "\n" " " <<<"$fresh")"
 check "fresh_worker_gets_keys_during_the_flood" test -n "$(current_of <<<"$fresh")"
 check "flood_links_are_dropped_to_make_room" log_has "$LOG" 'unauthenticated links .*dropped one from 127\.0\.0\.1'
 kill -TERM "$FLOOD"
