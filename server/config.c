@@ -335,6 +335,18 @@ static int apply_log_level(void *ctx, const char *label, const char *value, char
     return 0;
 }
 
+static int apply_handshake_timeout(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_uint(label, value, 1, 3600, &cfg->handshake_timeout_sec, err, errlen);
+}
+
+static int apply_max_conns(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_uint(label, value, 1, 10000000, &cfg->max_conns, err, errlen);
+}
+
 static int apply_drain_timeout(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -439,6 +451,8 @@ enum {
     IDX_RESUMPTION,
     IDX_LOG_LEVEL,
     IDX_DRAIN_TIMEOUT,
+    IDX_HANDSHAKE_TIMEOUT,
+    IDX_MAX_CONNS,
     IDX_KEYD,
     IDX_KEYD_SECRET_FILE,
     IDX_REUSEPORT_SHARE,
@@ -468,7 +482,7 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_DHPARAM] = {"dhparam", "FILE", 0, apply_dhparam, "none (no DHE)", "PEM DH parameters, enables DHE"},
     [IDX_MIN_TLS] = {"min-tls", "1.2|1.3", TLSC_OPT_DEFAULT, apply_min_tls, "1.2", "lowest TLS version"},
     [IDX_MAX_TLS] = {"max-tls", "1.2|1.3", TLSC_OPT_DEFAULT, apply_max_tls, "1.3", "highest TLS version"},
-    [IDX_CIPHERS] = {"ciphers", "LIST", 0, apply_ciphers, "OpenSSL's default", "TLS 1.2 cipher list"},
+    [IDX_CIPHERS] = {"ciphers", "LIST", 0, apply_ciphers, "ECDHE (+DHE) with AEAD only", "TLS 1.2 cipher list"},
     [IDX_CIPHERSUITES] = {"ciphersuites", "LIST", 0, apply_ciphersuites, "OpenSSL's default", "TLS 1.3 ciphersuites"},
     [IDX_SESSION_TIMEOUT] = {"session-timeout", "SEC", TLSC_OPT_DEFAULT, apply_session_timeout, "300",
                              "session lifetime, also the Redis TTL, 1..86400"},
@@ -483,6 +497,10 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_LOG_LEVEL] = {"log-level", "LEVEL", TLSC_OPT_DEFAULT, apply_log_level, "info", "error, warn, info or debug"},
     [IDX_DRAIN_TIMEOUT] = {"drain-timeout", "SEC", TLSC_OPT_DEFAULT, apply_drain_timeout, "10",
                            "how long SIGTERM waits for open connections, 0..3600"},
+    [IDX_HANDSHAKE_TIMEOUT] = {"handshake-timeout", "SEC", TLSC_OPT_DEFAULT, apply_handshake_timeout, "10",
+                               "a connection that has not finished its handshake by then is closed, 1..3600"},
+    [IDX_MAX_CONNS] = {"max-conns", "N", 0, apply_max_conns, "the fd limit less a reserve",
+                       "connections per worker; at the limit new clients wait in the kernel's queue"},
     [IDX_KEYD] = {"keyd", "ADDR", 0, apply_keyd, "none", "ticket-key daemon, HOST:PORT or unix:PATH"},
     [IDX_KEYD_SECRET_FILE] = {"keyd-secret-file", "FILE", 0, apply_keyd_secret_file, NULL,
                               "file holding the cluster secret for the --keyd link, mode 0600"},

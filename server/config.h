@@ -58,6 +58,8 @@ typedef struct tlsc_config_s {
     tlsc_resumption_t resumption; /* --resumption, default cache */
     int log_level;                /* --log-level error|warn|info|debug (tlsc_log_level_t) */
     unsigned drain_timeout_sec;   /* --drain-timeout SEC, default 10 */
+    unsigned handshake_timeout_sec; /* --handshake-timeout SEC, default 10 */
+    unsigned max_conns;           /* --max-conns N per worker; 0 = from the fd limit */
     char *keyd;                   /* --keyd HOST:PORT|unix:PATH (daemon issue) */
     char *keyd_secret_file;       /* --keyd-secret-file FILE */
     int reuseport_share;          /* --reuseport-share: join a port another process already listens on */

@@ -15,9 +15,8 @@
 #include "log.h"
 #include "util.h"
 
-#define HANDSHAKE_TIMEOUT_MS 10000
-#define REQUEST_TIMEOUT_MS   10000
-#define RBIO_MAX             (256 * 1024) /* bytes a peer may queue before we read them */
+#define REQUEST_TIMEOUT_MS 10000
+#define MAX_WAITING        16 /* listeners that may each hold one client while at max_conns */
 
 struct tlsc_conn_s {
     tlsc_conns_t *set;
@@ -40,6 +39,8 @@ struct tlsc_conns_s {
     tlsc_conn_t *list;
     size_t count;
     int draining;
+    uv_stream_t *waiting[MAX_WAITING]; /* listeners holding a client we did not accept yet */
+    size_t n_waiting;
     char readbuf[65536]; /* socket reads: consumed (into the read BIO) before the next read */
     char appbuf[16384];  /* plaintext: consumed by the handler before the next SSL_read */
 };
@@ -107,7 +108,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    if (BIO_ctrl_pending(c->rbio) + (size_t)nread > RBIO_MAX || BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+    size_t cap = c->state == TLSC_CONN_OPEN ? TLSC_CONN_RBIO_OPEN : TLSC_CONN_RBIO_HANDSHAKE;
+    if (BIO_ctrl_pending(c->rbio) + (size_t)nread > cap || BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
         tlsc_conn_close(c);
         return;
     }
@@ -141,6 +143,17 @@ static void on_connection(uv_stream_t *server, int status)
 
     if (status < 0 || cs->draining)
         return;
+    /*
+     * At the limit, leave the client unaccepted: libuv stops watching this listener until
+     * uv_accept, so the rest wait in the kernel's queue. on_close takes it when one closes.
+     */
+    if (cs->count >= cs->o.max_conns && cs->n_waiting < MAX_WAITING) {
+        for (size_t i = 0; i < cs->n_waiting; i++)
+            if (cs->waiting[i] == server)
+                return;
+        cs->waiting[cs->n_waiting++] = server;
+        return;
+    }
     if ((c = calloc(1, sizeof(*c))) == NULL)
         return;
     c->set = cs;
@@ -158,7 +171,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    c->deadline_ms = tlsc_now_ms() + HANDSHAKE_TIMEOUT_MS;
+    c->deadline_ms = tlsc_now_ms() + cs->o.handshake_timeout_ms;
     cs->o.stats->connections++;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         tlsc_conn_close(c);
@@ -345,6 +358,8 @@ static void on_close(uv_handle_t *h)
     free(c);
     if (cs->draining && cs->count == 0)
         cs->o.on_drained(cs->o.data);
+    else if (!cs->draining && cs->n_waiting > 0 && cs->count < cs->o.max_conns)
+        on_connection(cs->waiting[--cs->n_waiting], 0); /* the client that waited is accepted now */
 }
 
 void tlsc_conn_close(tlsc_conn_t *c)
@@ -419,6 +434,7 @@ void tlsc_conns_sweep(tlsc_conns_t *cs, uint64_t now_ms, uint64_t drain_deadline
 void tlsc_conns_drain(tlsc_conns_t *cs)
 {
     cs->draining = 1;
+    cs->n_waiting = 0; /* their listeners are closing */
     if (cs->count == 0)
         cs->o.on_drained(cs->o.data);
 }

@@ -16,7 +16,16 @@
  *   CLOSING   closed or closing; nothing runs any more
  * so a connection goes HELLO → (LOOKUP) → HANDSHAKE → OPEN → CLOSING, and may jump to CLOSING
  * from any state.
+ *
+ * Bounds: at most max_conns connections per worker (past it the worker leaves new clients in
+ * the kernel's accept queue, one held per listener); a handshake must finish within
+ * handshake_timeout_ms; a peer may have at most TLSC_CONN_RBIO_HANDSHAKE bytes unread before the
+ * handshake is done and TLSC_CONN_RBIO_OPEN after. docs/design.md adds up what one connection
+ * may hold.
  */
+
+#define TLSC_CONN_RBIO_HANDSHAKE (64 * 1024)
+#define TLSC_CONN_RBIO_OPEN      (256 * 1024)
 
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +64,8 @@ typedef struct {
     tlsc_session_t *session;
     tlsc_stats_t *stats;
     const tlsc_handler_t *handler;
+    unsigned handshake_timeout_ms; /* a handshake not done by then is closed */
+    size_t max_conns;              /* at this many, accept nothing until one closes */
     /** Called when draining and the last connection has closed. */
     void (*on_drained)(void *data);
     void *data;

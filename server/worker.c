@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -29,6 +30,7 @@
 
 #define WARMUP_MAX_MS 500
 #define BACKLOG       1024
+#define FD_RESERVE    64 /* descriptors a worker keeps for its own links, listeners and logs */
 
 typedef struct {
     uv_loop_t loop;
@@ -131,6 +133,18 @@ static void on_signal(uv_signal_t *s, int signum)
 /* ------------------------------------------------------------------------------------------ */
 /* Setup and teardown                                                                           */
 
+/* --max-conns, or what the fd limit leaves after a reserve for links, listeners and logs. */
+static size_t max_conns(const tlsc_config_t *cfg)
+{
+    struct rlimit rl;
+
+    if (cfg->max_conns != 0)
+        return cfg->max_conns;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 65536;
+    return rl.rlim_cur > FD_RESERVE + 16 ? (size_t)(rl.rlim_cur - FD_RESERVE) : 16;
+}
+
 /* The store, the records, the session hooks, the connection set. 0 = ok (logged otherwise). */
 static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_link)
 {
@@ -159,8 +173,13 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
         .cfg = cfg, .worker_id = w->id, .store = w->store, .records = w->records, .tickets = tickets, .stats = &w->stats};
     w->responder = (tlsc_responder_t){.node = cfg->node, .worker = w->id, .pid = (int)getpid()};
     tlsc_responder_handler(&w->responder, &w->handler);
-    tlsc_conns_options_t co = {
-        .loop = &w->loop, .stats = &w->stats, .handler = &w->handler, .on_drained = on_drained, .data = w};
+    tlsc_conns_options_t co = {.loop = &w->loop,
+                               .stats = &w->stats,
+                               .handler = &w->handler,
+                               .handshake_timeout_ms = cfg->handshake_timeout_sec * 1000,
+                               .max_conns = max_conns(cfg),
+                               .on_drained = on_drained,
+                               .data = w};
     if ((co.session = w->session = tlsc_session_new(&so)) == NULL || (w->conns = tlsc_conns_new(&co)) == NULL ||
         (w->stats_writer = tlsc_stats_writer_new(w->store, cfg->redis_prefix, cfg->node, w->id)) == NULL) {
         tlsc_log_error("out of memory setting up worker %u", w->id);
