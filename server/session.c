@@ -175,7 +175,8 @@ static int find_offered_id(tlsc_session_hs_t *hs, SSL *ssl, size_t ticket_len)
         id = p;
         hs->version = TLS1_2_VERSION;
     }
-    if (id_len == 0 || id_len > SSL_MAX_SSL_SESSION_ID_LENGTH)
+    /* Only what OpenSSL could resume: the IDs (and TLS 1.3 identities) we issue are 32 bytes. */
+    if (id_len != SSL_MAX_SSL_SESSION_ID_LENGTH)
         return 0;
     memcpy(hs->id, id, id_len);
     hs->id_len = id_len;
@@ -197,9 +198,14 @@ static int start_lookup(tlsc_session_hs_t *hs)
         return 0;
     }
     key_len = make_key(s, hs->id, hs->id_len, key);
-    /* Stateful TLS 1.3 tickets are single use, cluster-wide: read and delete at once. */
-    hs->lookup = tlsc_store_get(s->o.store, key, key_len, "der", hs->version == TLS1_3_VERSION, s->o.cfg->lookup_timeout_ms,
-                                on_lookup_done, hs, &status);
+    /*
+     * Stateful TLS 1.3 tickets are single use, cluster-wide: read and delete at once, but only a
+     * TLS 1.3 record: a TLS 1.2 session ID crosses the wire in clear, and offered as a TLS 1.3
+     * identity it must not delete that session.
+     */
+    static const tlsc_store_match_t tls13_only = {"proto", "TLSv1.3"};
+    hs->lookup = tlsc_store_get(s->o.store, key, key_len, "der", hs->version == TLS1_3_VERSION ? &tls13_only : NULL,
+                                s->o.cfg->lookup_timeout_ms, on_lookup_done, hs, &status);
     if (hs->lookup != NULL)
         return 1;
     if (status == UV_ETIMEDOUT || status == UV_EAGAIN)

@@ -30,6 +30,12 @@ typedef struct {
     size_t len;
 } tlsc_store_field_t;
 
+/** A condition on a field of a hash: "field equals value". */
+typedef struct {
+    const char *field;
+    const char *value;
+} tlsc_store_match_t;
+
 /**
  * A read completed: status 0 with `value` NULL is a miss, status 0 with a value is a hit
  * (`value` is valid only during the call); a negative status is a failure.
@@ -40,8 +46,9 @@ typedef void (*tlsc_store_done_cb)(int status, void *data);
 
 typedef struct {
     int (*ready)(const tlsc_store_t *st);
-    tlsc_store_req_t *(*get)(tlsc_store_t *st, const char *key, size_t key_len, const char *field, int take,
-                             unsigned timeout_ms, tlsc_store_get_cb cb, void *data, int *status);
+    tlsc_store_req_t *(*get)(tlsc_store_t *st, const char *key, size_t key_len, const char *field,
+                             const tlsc_store_match_t *take_if, unsigned timeout_ms, tlsc_store_get_cb cb, void *data,
+                             int *status);
     tlsc_store_req_t *(*put)(tlsc_store_t *st, const char *key, size_t key_len, const tlsc_store_field_t *fields,
                              size_t nfields, unsigned ttl_sec, unsigned timeout_ms, tlsc_store_done_cb cb, void *data,
                              int *status);
@@ -63,13 +70,17 @@ static inline int tlsc_store_ready(const tlsc_store_t *st)
 }
 
 /**
- * Reads `field` of the hash at `key`. With `take` the hash is deleted in the same atomic step,
- * so that at most one reader across the cluster ever gets it (TLS 1.3 single-use tickets).
+ * Reads `field` of the hash at `key`. With `take_if`, the read is a take: when the hash's
+ * take_if->field equals take_if->value, the hash is deleted in the same atomic step, so that at
+ * most one reader across the cluster ever gets it (TLS 1.3 single-use tickets); when it does
+ * not, nothing is deleted and the answer is a miss (a TLS 1.2 session offered as a TLS 1.3
+ * identity must not be voidable by whoever saw its ID).
  */
-static inline tlsc_store_req_t *tlsc_store_get(tlsc_store_t *st, const char *key, size_t key_len, const char *field, int take,
-                                               unsigned timeout_ms, tlsc_store_get_cb cb, void *data, int *status)
+static inline tlsc_store_req_t *tlsc_store_get(tlsc_store_t *st, const char *key, size_t key_len, const char *field,
+                                               const tlsc_store_match_t *take_if, unsigned timeout_ms, tlsc_store_get_cb cb,
+                                               void *data, int *status)
 {
-    return st->ops->get(st, key, key_len, field, take, timeout_ms, cb, data, status);
+    return st->ops->get(st, key, key_len, field, take_if, timeout_ms, cb, data, status);
 }
 
 /** Writes the fields of the hash at `key` and sets its lifetime to `ttl_sec`, atomically. */

@@ -1,6 +1,6 @@
 /*
  * This file's one job: the store interface (store.h) on one Redis link, with the one
- * MULTI/EXEC builder every write and taking read goes through.
+ * MULTI/EXEC builder every write goes through and the one script a taking read runs.
  */
 
 #include "store_redis.h"
@@ -20,7 +20,6 @@ struct tlsc_store_req_s {
     store_redis_t *st;
     tlsc_redis_req_t *rreq;
     op_t op;
-    int take;
     tlsc_store_get_cb get_cb;
     tlsc_store_done_cb done_cb;
     void *data;
@@ -106,13 +105,11 @@ static void req_put(store_redis_t *s, tlsc_store_req_t *req)
     s->pooled++;
 }
 
-/* The HGET answer: a string is a hit, nil a miss, anything else a protocol error. */
+/* The HGET (or take script) answer: a string is a hit, nil a miss, anything else a protocol error. */
 static void on_get_reply(tlsc_store_req_t *req, int status, const redisReply *reply)
 {
     const redisReply *val = reply;
 
-    if (status == 0 && req->take)
-        val = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 ? reply->element[0] : NULL;
     if (status != 0)
         req->get_cb(status, NULL, 0, req->data);
     else if (val != NULL && val->type == REDIS_REPLY_STRING)
@@ -152,32 +149,38 @@ static tlsc_store_req_t *send_req(store_redis_t *s, tlsc_store_req_t *req, const
     return req;
 }
 
-static tlsc_store_req_t *redis_get(tlsc_store_t *st, const char *key, size_t key_len, const char *field, int take,
-                                   unsigned timeout_ms, tlsc_store_get_cb cb, void *data, int *status)
+/*
+ * A take: read the field and delete the hash only when the condition holds, atomically on the
+ * server. One key, so it stays within one Redis Cluster slot.
+ */
+static const char take_script[] = "local v = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2]) "
+                                  "if v[1] and v[2] == ARGV[3] then redis.call('DEL', KEYS[1]) return v[1] end "
+                                  "return false";
+
+static tlsc_store_req_t *redis_get(tlsc_store_t *st, const char *key, size_t key_len, const char *field,
+                                   const tlsc_store_match_t *take_if, unsigned timeout_ms, tlsc_store_get_cb cb, void *data,
+                                   int *status)
 {
     store_redis_t *s = (store_redis_t *)st;
-    const char *hget[] = {"HGET", key, field}, *del[] = {"DEL", key};
-    size_t hget_len[] = {4, key_len, strlen(field)}, del_len[] = {3, key_len};
+    const char *hget[] = {"HGET", key, field};
+    size_t hget_len[] = {4, key_len, strlen(field)};
     tlsc_store_req_t *req;
-    tx_t tx;
+    tx_t tx = {0};
 
     if ((req = req_get(s)) == NULL) {
         *status = UV_ENOMEM;
         return NULL;
     }
     req->op = OP_GET;
-    req->take = take;
     req->get_cb = cb;
     req->data = data;
-    if (take) {
-        tx_begin(&tx);
-        tx_add(&tx, 3, hget, hget_len);
-        tx_add(&tx, 2, del, del_len);
-        tx_end(&tx);
-    } else {
-        tx.n = 0;
-        tx_add(&tx, 3, hget, hget_len);
+    if (take_if != NULL) {
+        const char *eval[] = {"EVAL", take_script, "1", key, field, take_if->field, take_if->value};
+        size_t eval_len[] = {4, sizeof(take_script) - 1, 1, key_len, strlen(field), strlen(take_if->field), strlen(take_if->value)};
+        tx_add(&tx, 7, eval, eval_len);
+        return send_req(s, req, &tx, timeout_ms, status); /* the arguments are copied */
     }
+    tx_add(&tx, 3, hget, hget_len);
     return send_req(s, req, &tx, timeout_ms, status);
 }
 

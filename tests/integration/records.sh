@@ -43,6 +43,21 @@ redis-cli -p "$REDIS_PORT" save >/dev/null
 check "no session master secret in Redis or its dump" \
     python3 "$TLSC_ROOT/tests/lib/scan_secrets.py" "$REDIS_PORT" "$TLSC_TMP/redis-$REDIS_PORT" <<<"$masters"
 
+# A TLS 1.2 session ID crosses the wire in clear: offered as a TLS 1.3 PSK identity it must not
+# delete the TLS 1.2 session (the single-use take is for TLS 1.3 records only). The ID here is
+# 32 printable bytes so that openssl s_client can send it as an external PSK identity.
+ID=tls12-session-id-of-32-bytes-xyz
+key=tlscache:sess:$(printf '%s' "$ID" | od -An -tx1 | tr -d ' \n')
+redis-cli -p "$REDIS_PORT" hset "$key" der planted proto TLSv1.2 >/dev/null
+redis-cli -p "$REDIS_PORT" expire "$key" 300 >/dev/null
+wait_for 5 "the stats" redis_stat_ge lookups_miss 0 >/dev/null
+misses=$(redis_stat lookups_miss)
+printf 'GET / HTTP/1.1\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$PA" -tls1_3 -servername a.example \
+    -psk_identity "$ID" -psk 00112233445566778899aabbccddeeff -ign_eof -quiet >/dev/null 2>&1
+check "a TLS 1.2 session offered as a TLS 1.3 identity is looked up (a miss) ..." \
+    wait_for 5 "the lookup" redis_stat_ge lookups_miss $((misses + 1))
+check "... and not deleted ($key)" bash -c "[ \"\$(redis-cli -p $REDIS_PORT exists '$key')\" = 1 ]"
+
 # A node with another secret: the records do not open, the handshake is full, the log says why.
 OTHER=$TLSC_TMP/other.secret
 (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$OTHER")

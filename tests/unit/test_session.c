@@ -28,6 +28,7 @@ typedef struct {
     unsigned char der[8192];
     size_t der_len;
     unsigned ttl;
+    char proto[16];
     int used;
 } entry_t;
 
@@ -76,13 +77,19 @@ static int fake_ready(const tlsc_store_t *st)
     return ((const fake_t *)st)->ready;
 }
 
-static tlsc_store_req_t *fake_get(tlsc_store_t *st, const char *key, size_t key_len, const char *field, int take, unsigned timeout_ms,
-                                  tlsc_store_get_cb cb, void *data, int *status)
+static tlsc_store_req_t *fake_get(tlsc_store_t *st, const char *key, size_t key_len, const char *field,
+                                  const tlsc_store_match_t *take_if, unsigned timeout_ms, tlsc_store_get_cb cb, void *data,
+                                  int *status)
 {
     fake_t *f = (fake_t *)st;
     tlsc_store_req_t *r = new_req(f, key, key_len);
+    int take = take_if != NULL;
 
     ASSERT_STREQ(field, "der");
+    if (take) { /* the only condition the hooks use: a TLS 1.3 record */
+        ASSERT_STREQ(take_if->field, "proto");
+        ASSERT_STREQ(take_if->value, "TLSv1.3");
+    }
     r->is_get = 1;
     r->take = take;
     r->get_cb = cb;
@@ -109,6 +116,8 @@ static tlsc_store_req_t *fake_put(tlsc_store_t *st, const char *key, size_t key_
     memcpy(e->key, r->key, sizeof(e->key));
     e->ttl = ttl;
     for (size_t i = 0; i < n; i++) {
+        if (strcmp(fields[i].name, "proto") == 0 && fields[i].len < sizeof(e->proto))
+            memcpy(e->proto, fields[i].value, fields[i].len);
         if (strcmp(fields[i].name, "der") == 0) {
             ASSERT(fields[i].len <= sizeof(e->der));
             memcpy(e->der, fields[i].value, fields[i].len);
@@ -159,8 +168,8 @@ static unsigned fake_answer(fake_t *f)
         entry_t *e = find(f, r->key);
         if (f->fail_status != 0) {
             r->get_cb(f->fail_status, NULL, 0, r->data);
-        } else if (e == NULL) {
-            r->get_cb(0, NULL, 0, r->data);
+        } else if (e == NULL || (r->take && strcmp(e->proto, "TLSv1.3") != 0)) {
+            r->get_cb(0, NULL, 0, r->data); /* a take of another version's record: a miss, nothing deleted */
         } else {
             unsigned char copy[8192];
             size_t len = e->der_len;
