@@ -52,6 +52,14 @@ static int on_keyset(tlsc_keyd_t *kd, const tlsc_keyproto_keyset_t *set, void *d
     return 0;
 }
 
+/* The daemon's window: keys that would live longer than it allows are refused from now on. */
+static void on_window(tlsc_keyd_t *kd, uint32_t rotate, uint32_t lifetime, uint32_t lead, void *data)
+{
+    tlsc_keyring_t *k = data;
+
+    tlsc_keyd_tickets_window(kd, rotate, lifetime, lead, k->tickets);
+}
+
 static void on_held(tlsc_keyd_t *kd, tlsc_keyproto_keyset_t *out, void *data)
 {
     tlsc_keyring_t *k = data;
@@ -81,6 +89,7 @@ int tlsc_keyring_start(uv_loop_t *loop, const tlsc_config_t *cfg, unsigned id, t
         .worker = id,
         .on_keyset = on_keyset,
         .get_held = on_held,
+        .on_window = on_window,
         .data = k,
     };
     if (tlsc_keyd_new(loop, &ko, &k->keyd, err, sizeof(err)) != 0) {
