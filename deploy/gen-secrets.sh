@@ -74,7 +74,7 @@ sha() { printf '%s' "$(cat "$1")" | openssl dgst -sha256 -r | cut -d' ' -f1; }
     echo "user default off resetkeys resetchannels -@all"
     echo "user admin on #$(sha "$DIR/redis-admin.password") ~* &* +@all"
     echo "user tlscache on #$(sha "$DIR/redis-tlscache.password") resetchannels ~$PREFIX:* -@all" \
-        "+ping +select +hello +client|setname +client|id +multi +exec +discard" \
+        "+ping +select +hello +client|setname +client|id +multi +exec +discard +eval" \
         "+hset +hmset +hsetnx +hget +hmget +hgetall +hexists +hdel +hincrby" \
         "+expire +pexpire +ttl +pttl +exists +del +unlink +type +scan"
     echo "user tlscache-ro on #$(sha "$DIR/redis-ro.password") resetchannels %R~$PREFIX:* -@all" \
