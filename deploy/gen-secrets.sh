@@ -67,7 +67,8 @@ if need tls.key || need tls.crt; then
 fi
 
 sha() { printf '%s' "$(cat "$1")" | openssl dgst -sha256 -r | cut -d' ' -f1; }
-# The workers' commands: the session store (MULTI/HSET/EXPIRE/EXEC), the lookup (HGETALL/HGET),
+# The workers' commands: the session store (MULTI/HSET/EXPIRE/EXEC), the lookup (HGETALL/HGET;
+# EVAL of the one-key script that takes a TLS 1.3 ticket: its commands obey these rules too),
 # the per-worker stats (HSET/HINCRBY/EXPIRE), connection set-up (AUTH is always allowed, SELECT,
 # PING, CLIENT SETNAME). Keys: only "$PREFIX:*". No pub/sub channels.
 {
