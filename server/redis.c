@@ -46,6 +46,8 @@
 #define DEFAULT_PERMANENT_MS       5000 /* after WRONGPASS, NOPERM, a bad db: an operator has to act */
 #define READ_BUF_SIZE              (64 * 1024)
 #define REPLY_MAX_BYTES            ((size_t)8 << 20) /* an unfinished reply larger than this is garbage */
+#define REPLY_MAX_ARRAY            1024              /* elements one array of a reply may announce */
+#define REPLY_MAX_ELEMENTS         16384             /* values one reply may hold, nested ones included */
 #define REQUEST_MAX_BYTES          ((size_t)64 << 20)
 #define REQUEST_MAX_CMDS           4096
 #define UNWRITTEN_MAX_BYTES        ((size_t)256 << 20) /* past this, new requests get UV_ENOBUFS */
@@ -83,6 +85,10 @@ struct tlsc_redis_s {
     tlsc_dial_t *dial;
     uv_stream_t *stream; /* the dial's, from on_dial_connect until link_fail */
     redisReader *reader; /* a new one per connection */
+    struct reply_bounds {
+        size_t elements, bytes; /* what the reply being parsed holds so far */
+        int refused;            /* it went past a bound: the link fails */
+    } bounds;
 
     uv_timer_t timer;
     uint64_t timer_due; /* 0 when stopped */
@@ -356,6 +362,72 @@ static tlsc_redis_req_t *enqueue_internal(tlsc_redis_t *r, int argc, const char 
  * Connected: AUTH and SELECT as the URL asks, or a PING, so that "ready" always means Redis
  * answered on this link (a paused Redis still completes TCP handshakes from its backlog).
  */
+
+/*
+ * hiredis allocates what a reply announces before it arrives: "*2000000000" alone would make
+ * it allocate 16 GB. Every value it creates goes through these wrappers first, which refuse an
+ * array past REPLY_MAX_ARRAY elements and a reply past REPLY_MAX_ELEMENTS values or
+ * REPLY_MAX_BYTES of strings; hiredis then reports an error and the link fails (UV_EPROTO).
+ */
+static redisReplyObjectFunctions bounded_fn, hiredis_fn;
+
+static int bound(const redisReadTask *task, size_t elements, size_t bytes)
+{
+    struct reply_bounds *b = task->privdata;
+
+    b->elements += elements;
+    b->bytes += bytes;
+    if (b->elements <= REPLY_MAX_ELEMENTS && b->bytes <= REPLY_MAX_BYTES)
+        return 1;
+    b->refused = 1;
+    return 0;
+}
+
+static void *bounded_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || elements > REPLY_MAX_ARRAY) {
+        ((struct reply_bounds *)task->privdata)->refused = 1;
+        return NULL;
+    }
+    return bound(task, (size_t)elements + 1, 0) ? hiredis_fn.createArray(task, elements) : NULL;
+}
+
+static void *bounded_string(const redisReadTask *task, char *str, size_t len)
+{
+    return bound(task, 1, len) ? hiredis_fn.createString(task, str, len) : NULL;
+}
+
+static void *bounded_integer(const redisReadTask *task, long long value)
+{
+    return bound(task, 1, 0) ? hiredis_fn.createInteger(task, value) : NULL;
+}
+
+static void *bounded_nil(const redisReadTask *task)
+{
+    return bound(task, 1, 0) ? hiredis_fn.createNil(task) : NULL;
+}
+
+/* A reader whose every value is bounded; its privdata is the link's running count. */
+static redisReader *bounded_reader(tlsc_redis_t *r)
+{
+    redisReader *reader = redisReaderCreate();
+
+    if (reader == NULL)
+        return NULL;
+    if (bounded_fn.createArray == NULL) { /* once: hiredis's own table, wrapped */
+        hiredis_fn = *reader->fn;
+        bounded_fn = hiredis_fn;
+        bounded_fn.createArray = bounded_array;
+        bounded_fn.createString = bounded_string;
+        bounded_fn.createInteger = bounded_integer;
+        bounded_fn.createNil = bounded_nil;
+    }
+    reader->fn = &bounded_fn;
+    reader->privdata = &r->bounds;
+    memset(&r->bounds, 0, sizeof(r->bounds));
+    return reader;
+}
+
 static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
 {
     tlsc_redis_t *r = data;
@@ -368,7 +440,7 @@ static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
     r->handshake_left = 0;
     if (r->reader != NULL)
         redisReaderFree(r->reader);
-    if ((r->reader = redisReaderCreate()) == NULL) {
+    if ((r->reader = bounded_reader(r)) == NULL) {
         link_fail(r, UV_ENOTCONN, "out of memory");
         return;
     }
@@ -588,12 +660,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         void *reply = NULL;
 
         if (redisReaderGetReply(r->reader, &reply) != REDIS_OK) {
-            link_fail(r, UV_EPROTO, "protocol error: %s",
-                      printable(text, sizeof(text), r->reader->errstr, strlen(r->reader->errstr)));
+            if (r->bounds.refused)
+                link_fail(r, UV_EPROTO, "a reply with an array over %d elements, or over %d values or %zu bytes in all",
+                          REPLY_MAX_ARRAY, REPLY_MAX_ELEMENTS, REPLY_MAX_BYTES);
+            else
+                link_fail(r, UV_EPROTO, "protocol error: %s",
+                          printable(text, sizeof(text), r->reader->errstr, strlen(r->reader->errstr)));
             return;
         }
         if (reply == NULL)
             break;
+        memset(&r->bounds, 0, sizeof(r->bounds)); /* the next reply starts from zero */
         on_reply(r, reply);
         if (r->closing || (r->state != LINK_HANDSHAKE && r->state != LINK_READY))
             return; /* a callback closed the client, or the reply failed the link */
