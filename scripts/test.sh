@@ -73,11 +73,13 @@ if stage fuzz; then
         echo "== fuzz $name (bounded)"
         seeds=() # the in-tree seed corpus, read only: libFuzzer writes into the first directory
         [ -d proto/fuzz/corpus/"$name" ] && seeds=(proto/fuzz/corpus/"$name")
+        dict=()
+        [ -f proto/fuzz/"$name".dict ] && dict=(-dict=proto/fuzz/"$name".dict)
         CC=clang cmake -S . -B build-fuzz -DTLSC_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
             cmake --build build-fuzz -j2 --target "$name" >/dev/null &&
             mkdir -p build-fuzz/corpus-"$name" &&
-            ./build-fuzz/proto/"$name" -max_total_time="${TLSC_FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=2048 \
-                build-fuzz/corpus-"$name" "${seeds[@]}" 2>&1 | tail -3
+            ./build-fuzz/proto/"$name" -max_total_time="${TLSC_FUZZ_SECONDS:-30}" -timeout=10 -rss_limit_mb=2048 \
+                "${dict[@]}" build-fuzz/corpus-"$name" "${seeds[@]}" 2>&1 | tail -3
         record "fuzz($name)" "${PIPESTATUS[0]}"
     done
 fi
