@@ -84,11 +84,7 @@ struct tlsc_redis_s {
     unsigned pending_closes;
     tlsc_dial_t *dial;
     uv_stream_t *stream; /* the dial's, from on_dial_connect until link_fail */
-    redisReader *reader; /* a new one per connection */
-    struct reply_bounds {
-        size_t elements, bytes; /* what the reply being parsed holds so far */
-        int refused;            /* it went past a bound: the link fails */
-    } bounds;
+    redisReader *reader; /* a new one per connection, bounded (tlsc_redis_reader_new) */
 
     uv_timer_t timer;
     uint64_t timer_due; /* 0 when stopped */
@@ -369,6 +365,11 @@ static tlsc_redis_req_t *enqueue_internal(tlsc_redis_t *r, int argc, const char 
  * array past REPLY_MAX_ARRAY elements and a reply past REPLY_MAX_ELEMENTS values or
  * REPLY_MAX_BYTES of strings; hiredis then reports an error and the link fails (UV_EPROTO).
  */
+struct reply_bounds {
+    size_t elements, bytes; /* what the reply being parsed holds so far */
+    int refused;            /* it went past a bound */
+};
+
 static redisReplyObjectFunctions bounded_fn, hiredis_fn;
 
 static int bound(const redisReadTask *task, size_t elements, size_t bytes)
@@ -407,13 +408,17 @@ static void *bounded_nil(const redisReadTask *task)
     return bound(task, 1, 0) ? hiredis_fn.createNil(task) : NULL;
 }
 
-/* A reader whose every value is bounded; its privdata is the link's running count. */
-static redisReader *bounded_reader(tlsc_redis_t *r)
+redisReader *tlsc_redis_reader_new(void)
 {
     redisReader *reader = redisReaderCreate();
+    struct reply_bounds *b = calloc(1, sizeof(*b));
 
-    if (reader == NULL)
+    if (reader == NULL || b == NULL) {
+        if (reader != NULL)
+            redisReaderFree(reader);
+        free(b);
         return NULL;
+    }
     if (bounded_fn.createArray == NULL) { /* once: hiredis's own table, wrapped */
         hiredis_fn = *reader->fn;
         bounded_fn = hiredis_fn;
@@ -423,9 +428,27 @@ static redisReader *bounded_reader(tlsc_redis_t *r)
         bounded_fn.createNil = bounded_nil;
     }
     reader->fn = &bounded_fn;
-    reader->privdata = &r->bounds;
-    memset(&r->bounds, 0, sizeof(r->bounds));
+    reader->privdata = b;
     return reader;
+}
+
+void tlsc_redis_reader_next(redisReader *reader)
+{
+    memset(reader->privdata, 0, sizeof(struct reply_bounds));
+}
+
+int tlsc_redis_reader_refused(const redisReader *reader)
+{
+    return ((const struct reply_bounds *)reader->privdata)->refused;
+}
+
+void tlsc_redis_reader_free(redisReader *reader)
+{
+    if (reader == NULL)
+        return;
+    free(reader->privdata);
+    reader->privdata = NULL;
+    redisReaderFree(reader);
 }
 
 static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
@@ -439,8 +462,8 @@ static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
     r->state = LINK_HANDSHAKE;
     r->handshake_left = 0;
     if (r->reader != NULL)
-        redisReaderFree(r->reader);
-    if ((r->reader = bounded_reader(r)) == NULL) {
+        tlsc_redis_reader_free(r->reader);
+    if ((r->reader = tlsc_redis_reader_new()) == NULL) {
         link_fail(r, UV_ENOTCONN, "out of memory");
         return;
     }
@@ -660,7 +683,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         void *reply = NULL;
 
         if (redisReaderGetReply(r->reader, &reply) != REDIS_OK) {
-            if (r->bounds.refused)
+            if (tlsc_redis_reader_refused(r->reader))
                 link_fail(r, UV_EPROTO, "a reply with an array over %d elements, or over %d values or %zu bytes in all",
                           REPLY_MAX_ARRAY, REPLY_MAX_ELEMENTS, REPLY_MAX_BYTES);
             else
@@ -670,7 +693,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         if (reply == NULL)
             break;
-        memset(&r->bounds, 0, sizeof(r->bounds)); /* the next reply starts from zero */
+        tlsc_redis_reader_next(r->reader); /* the next reply starts from zero */
         on_reply(r, reply);
         if (r->closing || (r->state != LINK_HANDSHAKE && r->state != LINK_READY))
             return; /* a callback closed the client, or the reply failed the link */
@@ -792,7 +815,7 @@ static void destroy(tlsc_redis_t *r)
         free(req);
     }
     if (r->reader != NULL)
-        redisReaderFree(r->reader);
+        tlsc_redis_reader_free(r->reader);
     buf_free(&r->out);
     buf_free(&r->wbuf);
     tlsc_redis_url_free(&r->url);

@@ -91,6 +91,17 @@ int tlsc_redis_ready(const tlsc_redis_t *r);
  */
 const char *tlsc_redis_error_hint(const char *reply, size_t len);
 
+/**
+ * A hiredis reader whose replies are bounded: an array of at most 1024 elements, a reply of at
+ * most 16384 values and 8 MiB of strings. Past a bound redisReaderGetReply fails and
+ * tlsc_redis_reader_refused() says so. Call tlsc_redis_reader_next() after each whole reply.
+ * The client uses one per link; the reply fuzzer's oracle uses one too.
+ */
+redisReader *tlsc_redis_reader_new(void);
+void tlsc_redis_reader_next(redisReader *reader);
+int tlsc_redis_reader_refused(const redisReader *reader);
+void tlsc_redis_reader_free(redisReader *reader);
+
 /** Closes the link and frees the client once its handles are closed; pending callbacks do not run. */
 void tlsc_redis_close(tlsc_redis_t *r);
 
