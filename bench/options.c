@@ -208,13 +208,13 @@ static int apply_request(void *ctx, const char *label, const char *value, char *
     return 0;
 }
 
-#define APPLY_STRING(fn, field)                                                                                                \
-    static int fn(void *ctx, const char *label, const char *value, char *err, size_t errlen)                                   \
-    {                                                                                                                          \
-        if (*value == '\0')                                                                                                    \
-            return tlsc_opts_fail(err, errlen, label, "the value is empty");                                                   \
-        ((ctx_t *)ctx)->o->field = value;                                                                                      \
-        return 0;                                                                                                              \
+#define APPLY_STRING(fn, field)                                                                                                    \
+    static int fn(void *ctx, const char *label, const char *value, char *err, size_t errlen)                                       \
+    {                                                                                                                              \
+        if (*value == '\0')                                                                                                        \
+            return tlsc_opts_fail(err, errlen, label, "the value is empty");                                                       \
+        ((ctx_t *)ctx)->o->field = value;                                                                                          \
+        return 0;                                                                                                                  \
     }
 
 APPLY_STRING(apply_json, json_file)
@@ -273,7 +273,8 @@ static int apply_quiet(void *ctx, const char *label, const char *value, char *er
 
 /* One table for parsing and --help; TLSC_OPT_DEFAULT values are also what tlsc_bench_options_init sets. */
 static const tlsc_opt_t options[] = {
-    {"target", "HOST:PORT", TLSC_OPT_REPEAT, apply_target, NULL, "a server to connect to; repeat for several ([v6]:port for IPv6)", 0},
+    {"target", "HOST:PORT", TLSC_OPT_REPEAT, apply_target, NULL, "a server to connect to; repeat for several ([v6]:port for IPv6)",
+     0},
     {"balance", "rr|random", TLSC_OPT_DEFAULT, apply_balance, "rr", "how connections are spread over targets", 0},
     {"connections", "N", 0, apply_connections, "1000", "run N connections ...", 0},
     {"duration", "SEC", 0, apply_duration, NULL, "... or start connections for SEC seconds", 0},
@@ -290,7 +291,8 @@ static const tlsc_opt_t options[] = {
     {"alpn", "LIST", 0, apply_alpn, NULL, "offer ALPN protocols, e.g. h2,http/1.1", 0},
     {"request", "PATH", TLSC_OPT_OPTARG, apply_request, "/",
      "after the handshake send GET PATH with \"Connection: close\" and read the reply to its end", 0},
-    {"cafile", "FILE", 0, apply_cafile, "no verification, reported as such", "verify the server certificate and name against FILE", 0},
+    {"cafile", "FILE", 0, apply_cafile, "no verification, reported as such", "verify the server certificate and name against FILE",
+     0},
     {"groups", "LIST", 0, apply_groups, NULL, "key exchange groups, e.g. X25519:P-256", 0},
     {"ciphers", "LIST", 0, apply_ciphers, NULL, "TLS 1.2 cipher list", 0},
     {"ciphersuites", "LIST", 0, apply_ciphersuites, NULL, "TLS 1.3 suites", 0},

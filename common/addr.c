@@ -81,8 +81,7 @@ static int parse_unix(const char *p, size_t n, tlsc_addr_t *out, char *err, size
     return 0;
 }
 
-int tlsc_addr_parse(const char *s, size_t len, unsigned flags, unsigned default_port, tlsc_addr_t *out, char *err,
-                    size_t errlen)
+int tlsc_addr_parse(const char *s, size_t len, unsigned flags, unsigned default_port, tlsc_addr_t *out, char *err, size_t errlen)
 {
     const char *host = s, *port = NULL, *end = s + len;
     size_t hlen, plen = 0;

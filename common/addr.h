@@ -40,8 +40,7 @@ typedef struct {
  * address; the port is 1..65535 with no sign, spaces or trailing bytes. Returns 0, or -1 with
  * a reason in `err` that does not repeat the input.
  */
-int tlsc_addr_parse(const char *s, size_t len, unsigned flags, unsigned default_port, tlsc_addr_t *out, char *err,
-                    size_t errlen);
+int tlsc_addr_parse(const char *s, size_t len, unsigned flags, unsigned default_port, tlsc_addr_t *out, char *err, size_t errlen);
 
 /** tlsc_addr_parse on a NUL-terminated string. */
 int tlsc_addr_parse_str(const char *s, unsigned flags, tlsc_addr_t *out, char *err, size_t errlen);

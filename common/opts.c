@@ -18,7 +18,7 @@
 typedef struct {
     const char *argv_vals[TLSC_OPTS_MAX_REP]; /* point into argv */
     size_t n_argv;
-    int argv_seen; /* a switch or an optional-value flag given without a value */
+    int argv_seen;                           /* a switch or an optional-value flag given without a value */
     const char *env_vals[TLSC_OPTS_MAX_REP]; /* point into env_buf */
     size_t n_env;
     char *env_buf; /* a copy of the variable, split at commas for repeatable options */
@@ -116,9 +116,9 @@ void tlsc_opts_help(const tlsc_opts_spec_t *spec, FILE *f)
         alias[0] = '\0';
         if (letter != 0)
             snprintf(alias, sizeof(alias), "-%c, ", letter);
-        snprintf(left, sizeof(left), "%s--%s%s%s%s%s", alias, o->name, o->metavar ? ((o->flags & TLSC_OPT_OPTARG) ? " [" : " ") : "",
-                 o->metavar ? o->metavar : "", o->metavar && (o->flags & TLSC_OPT_OPTARG) ? "]" : "",
-                 (o->flags & TLSC_OPT_REPEAT) ? " ..." : "");
+        snprintf(left, sizeof(left), "%s--%s%s%s%s%s", alias, o->name,
+                 o->metavar ? ((o->flags & TLSC_OPT_OPTARG) ? " [" : " ") : "", o->metavar ? o->metavar : "",
+                 o->metavar && (o->flags & TLSC_OPT_OPTARG) ? "]" : "", (o->flags & TLSC_OPT_REPEAT) ? " ..." : "");
         fprintf(f, "  %-28s %s\n", left, o->help);
         if (has_env) {
             tlsc_opts_env_name(spec, o->name, env, sizeof(env));
@@ -152,7 +152,6 @@ static int find_short(const tlsc_opts_spec_t *spec, char c)
     return -1;
 }
 
-
 static int add_value(slot_t *s, const char *label, const char *value, int from_env, char *err, size_t errlen)
 {
     size_t *n = from_env ? &s->n_env : &s->n_argv;
@@ -164,8 +163,8 @@ static int add_value(slot_t *s, const char *label, const char *value, int from_e
     return 0;
 }
 
-static int refuse_unknown(const tlsc_opts_spec_t *spec, const char *arg, const char *name, size_t len, const char *eq,
-                          char *err, size_t errlen)
+static int refuse_unknown(const tlsc_opts_spec_t *spec, const char *arg, const char *name, size_t len, const char *eq, char *err,
+                          size_t errlen)
 {
     char q[TLSC_OPTS_QUOTE_MAX], label[80];
 

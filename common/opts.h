@@ -33,10 +33,10 @@ typedef enum {
 } tlsc_opts_exit_t;
 
 enum {
-    TLSC_OPT_REPEAT = 1, /* may be given several times; its variable is a comma list */
-    TLSC_OPT_NOARG = 2,  /* a switch: takes no value (apply gets NULL) */
-    TLSC_OPT_NOENV = 4,  /* has no environment variable */
-    TLSC_OPT_OPTARG = 8, /* the value is optional: --flag=V, or the next argument unless it starts with "-" */
+    TLSC_OPT_REPEAT = 1,   /* may be given several times; its variable is a comma list */
+    TLSC_OPT_NOARG = 2,    /* a switch: takes no value (apply gets NULL) */
+    TLSC_OPT_NOENV = 4,    /* has no environment variable */
+    TLSC_OPT_OPTARG = 8,   /* the value is optional: --flag=V, or the next argument unless it starts with "-" */
     TLSC_OPT_DEFAULT = 16, /* `defval` is a value: applied when the flag is not given, so it is written once */
 };
 
@@ -74,7 +74,7 @@ typedef struct {
     const tlsc_opt_t *opts;
     size_t n_opts;
     const tlsc_opt_refused_t *refused; /* terminated by {NULL, NULL}, or NULL */
-    const tlsc_opt_alias_t *aliases;    /* terminated by {0, NULL}, or NULL */
+    const tlsc_opt_alias_t *aliases;   /* terminated by {0, NULL}, or NULL */
 } tlsc_opts_spec_t;
 
 #define TLSC_OPTS_HELP    1 /* tlsc_opts_parse printed --help or --version */

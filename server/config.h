@@ -40,34 +40,34 @@ typedef struct tlsc_config_s {
     char *cluster;           /* --cluster NAME, default "tlscache" */
     tlsc_cert_pair_t *certs; /* --cert FILE --key FILE, repeatable pairs */
     size_t n_certs;
-    char *pfx_file;               /* --pfx FILE */
-    char *pfx_pass_file;          /* --pfx-pass-file FILE (or env TLSCACHE_PFX_PASS_FILE) */
-    char *pfx_pass;               /* env TLSCACHE_PFX_PASS, only when no pass file; secret, wiped by free */
-    char *alpn;                   /* --alpn "h2,http/1.1"; NULL = no ALPN */
-    char *groups;                 /* --groups "X25519:P-256"; NULL = OpenSSL default */
-    char *dhparam_file;           /* --dhparam FILE */
-    int min_tls, max_tls;         /* --min-tls / --max-tls: TLS1_2_VERSION or TLS1_3_VERSION */
-    char *ciphers;                /* --ciphers (TLS 1.2) */
-    char *ciphersuites;           /* --ciphersuites (TLS 1.3) */
-    unsigned session_timeout;     /* --session-timeout SEC, default 300 */
-    char *redis_url_str;          /* --redis URL, default redis://127.0.0.1:6379 */
-    tlsc_redis_url_t redis;       /* parsed from redis_url_str */
-    char *redis_prefix;           /* --redis-prefix P, default "tlscache" */
-    unsigned lookup_timeout_ms;   /* --lookup-timeout MS, default 10 */
-    unsigned store_timeout_ms;    /* --store-timeout MS, default 50: how long a new session's bytes wait */
-    tlsc_resumption_t resumption; /* --resumption, default cache */
-    int log_level;                /* --log-level error|warn|info|debug (tlsc_log_level_t) */
-    unsigned drain_timeout_sec;   /* --drain-timeout SEC, default 10 */
+    char *pfx_file;                 /* --pfx FILE */
+    char *pfx_pass_file;            /* --pfx-pass-file FILE (or env TLSCACHE_PFX_PASS_FILE) */
+    char *pfx_pass;                 /* env TLSCACHE_PFX_PASS, only when no pass file; secret, wiped by free */
+    char *alpn;                     /* --alpn "h2,http/1.1"; NULL = no ALPN */
+    char *groups;                   /* --groups "X25519:P-256"; NULL = OpenSSL default */
+    char *dhparam_file;             /* --dhparam FILE */
+    int min_tls, max_tls;           /* --min-tls / --max-tls: TLS1_2_VERSION or TLS1_3_VERSION */
+    char *ciphers;                  /* --ciphers (TLS 1.2) */
+    char *ciphersuites;             /* --ciphersuites (TLS 1.3) */
+    unsigned session_timeout;       /* --session-timeout SEC, default 300 */
+    char *redis_url_str;            /* --redis URL, default redis://127.0.0.1:6379 */
+    tlsc_redis_url_t redis;         /* parsed from redis_url_str */
+    char *redis_prefix;             /* --redis-prefix P, default "tlscache" */
+    unsigned lookup_timeout_ms;     /* --lookup-timeout MS, default 10 */
+    unsigned store_timeout_ms;      /* --store-timeout MS, default 50: how long a new session's bytes wait */
+    tlsc_resumption_t resumption;   /* --resumption, default cache */
+    int log_level;                  /* --log-level error|warn|info|debug (tlsc_log_level_t) */
+    unsigned drain_timeout_sec;     /* --drain-timeout SEC, default 10 */
     unsigned handshake_timeout_sec; /* --handshake-timeout SEC, default 10 */
-    unsigned max_conns;           /* --max-conns N per worker; 0 = from the fd limit */
-    char *keyd;                   /* --keyd HOST:PORT|unix:PATH (daemon issue) */
-    char *keyd_secret_file;       /* --keyd-secret-file FILE */
-    int reuseport_share;          /* --reuseport-share: join a port another process already listens on */
-    char *seal_secret_file;       /* --seal-secret-file FILE: seals session records without the daemon */
-    int insecure_plain_records;   /* --insecure-plain-records: records readable in Redis (warned at every start) */
-    char *user;                   /* --user NAME[:GROUP]: what workers run as; NULL = stay */
-    unsigned run_uid, run_gid;    /* resolved from --user */
-    int check;                    /* --check / -t: validate, print what would be served, exit */
+    unsigned max_conns;             /* --max-conns N per worker; 0 = from the fd limit */
+    char *keyd;                     /* --keyd HOST:PORT|unix:PATH (daemon issue) */
+    char *keyd_secret_file;         /* --keyd-secret-file FILE */
+    int reuseport_share;            /* --reuseport-share: join a port another process already listens on */
+    char *seal_secret_file;         /* --seal-secret-file FILE: seals session records without the daemon */
+    int insecure_plain_records;     /* --insecure-plain-records: records readable in Redis (warned at every start) */
+    char *user;                     /* --user NAME[:GROUP]: what workers run as; NULL = stay */
+    unsigned run_uid, run_gid;      /* resolved from --user */
+    int check;                      /* --check / -t: validate, print what would be served, exit */
 } tlsc_config_t;
 
 /**

@@ -92,11 +92,12 @@ static int print_check(const tlsc_config_t *cfg, const tlsc_tls_t *tls)
         printf("certificate  %zu: %s\n", i + 1, line);
     }
     printf("alpn         %s\n", cfg->alpn != NULL ? cfg->alpn : "none");
-    printf("resumption   %s%s%s\n", modes[cfg->resumption], cfg->keyd ? ", ticket keys from --keyd " : "", cfg->keyd ? cfg->keyd : "");
+    printf("resumption   %s%s%s\n", modes[cfg->resumption], cfg->keyd ? ", ticket keys from --keyd " : "",
+           cfg->keyd ? cfg->keyd : "");
     printf("records      %s\n", cfg->insecure_plain_records ? "PLAIN (--insecure-plain-records): Redis can read every session"
-                                : cfg->seal_secret_file    ? "sealed (--seal-secret-file)"
-                                : cfg->keyd_secret_file    ? "sealed (--keyd-secret-file)"
-                                                           : "none stored");
+                                : cfg->seal_secret_file     ? "sealed (--seal-secret-file)"
+                                : cfg->keyd_secret_file     ? "sealed (--keyd-secret-file)"
+                                                            : "none stored");
     mask_url(cfg->redis_url_str, line, sizeof(line));
     printf("redis        %s, prefix \"%s\"\n", line, cfg->redis_prefix);
     if (cfg->user != NULL)

@@ -130,7 +130,8 @@ static int bind_one(const tlsc_listen_t *l, int first, int share, int *out, char
         return 0;
     }
     if (saved == EADDRINUSE)
-        snprintf(err, errlen, "--listen %s:%s: address already in use (another process listens there; --reuseport-share joins it on purpose)",
+        snprintf(err, errlen,
+                 "--listen %s:%s: address already in use (another process listens there; --reuseport-share joins it on purpose)",
                  l->host, l->port);
     else
         snprintf(err, errlen, "--listen %s:%s: %s", l->host, l->port, strerror(saved));
@@ -347,8 +348,7 @@ static void reload(master_t *m)
 
         if (old <= 0)
             continue; /* a slot waiting for its respawn gets the new contexts then */
-        if ((grown = realloc(m->retired, (m->n_retired + 1) * sizeof(*grown))) == NULL ||
-            (pid = spawn(m, i + 1)) < 0) {
+        if ((grown = realloc(m->retired, (m->n_retired + 1) * sizeof(*grown))) == NULL || (pid = spawn(m, i + 1)) < 0) {
             tlsc_log_error("SIGHUP: cannot start a new worker %u: %s (it keeps the old certificates)", i + 1, strerror(errno));
             if (grown != NULL)
                 m->retired = grown;
@@ -516,7 +516,8 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
 {
     master_t m = {.cfg = cfg, .tls = tls, .sfd = -1};
 
-    if ((m.slots = calloc(cfg->workers, sizeof(*m.slots))) == NULL || (m.pfds = calloc(cfg->workers + 1, sizeof(*m.pfds))) == NULL ||
+    if ((m.slots = calloc(cfg->workers, sizeof(*m.slots))) == NULL ||
+        (m.pfds = calloc(cfg->workers + 1, sizeof(*m.pfds))) == NULL ||
         (cfg->keyd != NULL && (m.keys = tlsc_tickets_new(NULL, NULL)) == NULL)) {
         fprintf(stderr, "tlscache-server: out of memory\n");
         master_free(&m);

@@ -7,8 +7,8 @@
  *
  * - With a key secret (--keyd-secret-file) every record is sealed (AES-256-GCM, proto/seal.c):
  *   under the daemon's current key when one is held, else under today's fallback key derived
- *   from the cluster secret (one key per UTC day; a record opens for two days after). Only sealed records are accepted then; a plain one planted in the store
- *   is refused.
+ *   from the cluster secret (one key per UTC day; a record opens for two days after). Only sealed records are accepted then; a
+ * plain one planted in the store is refused.
  * - Without one, records are plain DER (proto/record.c) and only plain ones are accepted.
  *
  * The pure codecs stay in proto/ (fuzzable, shared with tests); this module holds the policy.
@@ -34,7 +34,7 @@ typedef enum {
     TLSC_RECORDS_EAUTH = -5,        /* does not open: tampered, or bound to another key/SNI/version */
     TLSC_RECORDS_EDECODE = -6,      /* opens, but is not the session asked for */
     TLSC_RECORDS_ENOMEM = -7,
-    TLSC_RECORDS_EFOREIGN = -8,     /* under the fallback key, but does not open: another cluster secret, or tampered */
+    TLSC_RECORDS_EFOREIGN = -8, /* under the fallback key, but does not open: another cluster secret, or tampered */
 } tlsc_records_err_t;
 
 /**

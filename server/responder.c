@@ -56,8 +56,8 @@ static void reply(const tlsc_responder_t *r, tlsc_conn_t *c, int status)
     blen = snprintf(body, sizeof(body),
                     "{\"node\":\"%s\",\"worker\":%u,\"pid\":%d,\"protocol\":\"%s\",\"cipher\":\"%s\",\"group\":\"%s\","
                     "\"sni\":\"%s\",\"alpn\":\"%s\",\"resumed\":%s}\n",
-                    r->node, r->worker, r->pid, SSL_get_version(ssl), SSL_get_cipher_name(ssl), group ? group : "", sni_js,
-                    alpn_js, SSL_session_reused(ssl) ? "true" : "false");
+                    r->node, r->worker, r->pid, SSL_get_version(ssl), SSL_get_cipher_name(ssl), group ? group : "", sni_js, alpn_js,
+                    SSL_session_reused(ssl) ? "true" : "false");
     /* Every part is bounded (names escaped into 300 bytes, a node name is at most 64); still, check. */
     if (blen < 0 || (size_t)blen >= sizeof(body)) {
         tlsc_conn_close(c);

@@ -38,7 +38,7 @@
 
 struct tlsc_session_s {
     tlsc_session_options_t o;
-    tlsc_tls_t *tls; /* the contexts SNI selects from (replaced on reload) */
+    tlsc_tls_t *tls;         /* the contexts SNI selects from (replaced on reload) */
     char prefix[PREFIX_MAX]; /* "<redis prefix>:sess:" */
     size_t prefix_len;
     unsigned char sid_ctx_default[SSL_MAX_SID_CTX_LENGTH];
@@ -258,8 +258,8 @@ static void note_bad_record(tlsc_session_t *s, int reason)
     s->bad.last_reason = reason;
     if (now - s->bad.last_ms < BAD_LOG_PERIOD_MS)
         return;
-    tlsc_log_warn("%llu session record(s) refused (full handshakes instead), the last one: %s",
-                  (unsigned long long)s->bad.count, tlsc_records_strerror(s->bad.last_reason));
+    tlsc_log_warn("%llu session record(s) refused (full handshakes instead), the last one: %s", (unsigned long long)s->bad.count,
+                  tlsc_records_strerror(s->bad.last_reason));
     s->bad.count = 0;
     s->bad.last_ms = now;
 }

@@ -12,11 +12,11 @@
 
 #include "util.h"
 
-#define STATS_TTL_SEC     10
-#define STATS_TIMEOUT_MS  1000
-#define COUNT_ONE(name)   +1
-#define NCOUNTERS         (0 TLSC_STATS_FIELDS(COUNT_ONE))
-#define NFIELDS           (2 + NCOUNTERS) /* pid, updated, the counters */
+#define STATS_TTL_SEC    10
+#define STATS_TIMEOUT_MS 1000
+#define COUNT_ONE(name)  +1
+#define NCOUNTERS        (0 TLSC_STATS_FIELDS(COUNT_ONE))
+#define NFIELDS          (2 + NCOUNTERS) /* pid, updated, the counters */
 
 _Static_assert(NFIELDS <= TLSC_STORE_MAX_FIELDS, "more counters than one store put carries");
 
@@ -63,7 +63,7 @@ void tlsc_stats_writer_write(tlsc_stats_writer_t *w, const tlsc_stats_t *st)
 #define ADD_FIELD(fname, value)                                                                                                    \
     do {                                                                                                                           \
         int len_ = snprintf(values[n], sizeof(values[n]), "%llu", (unsigned long long)(value));                                    \
-        fields[n] = (tlsc_store_field_t){fname, values[n], (size_t)len_};                                                         \
+        fields[n] = (tlsc_store_field_t){fname, values[n], (size_t)len_};                                                          \
         n++;                                                                                                                       \
     } while (0);
 #define ADD_COUNTER(name) ADD_FIELD(#name, st->name)

@@ -47,11 +47,9 @@ typedef void (*tlsc_store_done_cb)(int status, void *data);
 typedef struct {
     int (*ready)(const tlsc_store_t *st);
     tlsc_store_req_t *(*get)(tlsc_store_t *st, const char *key, size_t key_len, const char *field,
-                             const tlsc_store_match_t *take_if, unsigned timeout_ms, tlsc_store_get_cb cb, void *data,
-                             int *status);
-    tlsc_store_req_t *(*put)(tlsc_store_t *st, const char *key, size_t key_len, const tlsc_store_field_t *fields,
-                             size_t nfields, unsigned ttl_sec, unsigned timeout_ms, tlsc_store_done_cb cb, void *data,
-                             int *status);
+                             const tlsc_store_match_t *take_if, unsigned timeout_ms, tlsc_store_get_cb cb, void *data, int *status);
+    tlsc_store_req_t *(*put)(tlsc_store_t *st, const char *key, size_t key_len, const tlsc_store_field_t *fields, size_t nfields,
+                             unsigned ttl_sec, unsigned timeout_ms, tlsc_store_done_cb cb, void *data, int *status);
     tlsc_store_req_t *(*del)(tlsc_store_t *st, const char *key, size_t key_len, unsigned timeout_ms, tlsc_store_done_cb cb,
                              void *data, int *status);
     void (*cancel)(tlsc_store_t *st, tlsc_store_req_t *req);

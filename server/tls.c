@@ -46,7 +46,7 @@ struct tlsc_tls_s {
  * (the widely used "intermediate" server profile): no CBC suite, so no Lucky13 findings.
  */
 #define DEFAULT_CIPHERS                                                                                                            \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"        \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"         \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define DEFAULT_DHE_CIPHERS "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 
@@ -252,7 +252,8 @@ static int configure_ctx(SSL_CTX *ctx, const tlsc_config_t *cfg, EVP_PKEY *dh, c
         return tls_fail(err, errlen, "--min-tls/--max-tls: unsupported TLS version");
     if (cfg->ciphers != NULL && SSL_CTX_set_cipher_list(ctx, cfg->ciphers) != 1)
         return tls_fail(err, errlen, "--ciphers: no usable TLS 1.2 cipher in \"%s\"", cfg->ciphers);
-    if (cfg->ciphers == NULL && SSL_CTX_set_cipher_list(ctx, dh != NULL ? DEFAULT_CIPHERS ":" DEFAULT_DHE_CIPHERS : DEFAULT_CIPHERS) != 1)
+    if (cfg->ciphers == NULL &&
+        SSL_CTX_set_cipher_list(ctx, dh != NULL ? DEFAULT_CIPHERS ":" DEFAULT_DHE_CIPHERS : DEFAULT_CIPHERS) != 1)
         return tls_fail(err, errlen, "--ciphers: the default TLS 1.2 list was refused");
     if (cfg->ciphersuites != NULL && SSL_CTX_set_ciphersuites(ctx, cfg->ciphersuites) != 1)
         return tls_fail(err, errlen, "--ciphersuites: \"%s\" is not a valid TLS 1.3 ciphersuite list", cfg->ciphersuites);

@@ -160,8 +160,8 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
     /* --seal-secret-file, else the --keyd link's secret; neither: --insecure-plain-records. */
     const char *seal_secret = cfg->seal_secret_file != NULL ? cfg->seal_secret_file : cfg->keyd_secret_file;
     if (tlsc_records_new(tickets, seal_secret, &w->records, err, sizeof(err)) != 0) {
-        tlsc_log_error("%s: cannot set up sealing keys: %s", cfg->seal_secret_file != NULL ? "--seal-secret-file" : "--keyd-secret-file",
-                       err);
+        tlsc_log_error("%s: cannot set up sealing keys: %s",
+                       cfg->seal_secret_file != NULL ? "--seal-secret-file" : "--keyd-secret-file", err);
         return -1;
     }
     tlsc_redis_options_t ro = {.url = &cfg->redis, .connect_timeout_ms = 1000, .max_inflight = 4096, .stall_ms = 1000};

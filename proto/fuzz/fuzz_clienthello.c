@@ -113,8 +113,7 @@ static void walk_client_hello(const unsigned char *data, size_t size)
         return;
     c.left = n;
     if (take(&c, 2 + 32, NULL) != 0 || take_len(&c, 1, &n) != 0 || take(&c, n, NULL) != 0 || take_len(&c, 2, &n) != 0 ||
-        take(&c, n, NULL) != 0 || take_len(&c, 1, &n) != 0 || take(&c, n, NULL) != 0 || take_len(&c, 2, &n) != 0 ||
-        n > c.left)
+        take(&c, n, NULL) != 0 || take_len(&c, 1, &n) != 0 || take(&c, n, NULL) != 0 || take_len(&c, 2, &n) != 0 || n > c.left)
         return;
     ext.p = c.p;
     ext.left = n;

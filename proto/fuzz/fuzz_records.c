@@ -54,7 +54,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(path, sizeof(path), "%s/secret", dir);
     if ((f = fopen(path, "w")) == NULL || fputs(FUZZ_SECRET_HEX "\n", f) < 0 || fclose(f) != 0 || chmod(path, 0600) != 0)
         abort();
-    if (tlsc_records_new(NULL, NULL, &nodes[0], err, sizeof(err)) != 0 || tlsc_records_new(NULL, path, &nodes[1], err, sizeof(err)) != 0) {
+    if (tlsc_records_new(NULL, NULL, &nodes[0], err, sizeof(err)) != 0 ||
+        tlsc_records_new(NULL, path, &nodes[1], err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_records: %s\n", err);
         abort();
     }
@@ -237,8 +238,7 @@ static void check_seal_roundtrip(const unsigned char *plain, size_t len, const t
         abort();
     if (tlsc_seal_key_name(sealed, out_len, name) != 0 || memcmp(name, fixed_name, sizeof(name)) != 0)
         abort();
-    if (tlsc_unseal(fixed_key, aad, sealed, out_len, back, len, &back_len) != 0 || back_len != len ||
-        memcmp(back, plain, len) != 0)
+    if (tlsc_unseal(fixed_key, aad, sealed, out_len, back, len, &back_len) != 0 || back_len != len || memcmp(back, plain, len) != 0)
         abort();
     flip %= out_len * 8;
     sealed[flip / 8] ^= (unsigned char)(1u << (flip % 8));

@@ -40,9 +40,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define MAX_REQS   4
+#define MAX_REQS    4
 #define PAYLOAD_MAX 65536
-#define NOT_CALLED 1 /* no UV_E* code is positive */
+#define NOT_CALLED  1 /* no UV_E* code is positive */
 
 static char sock_dir[] = "/tmp/tlsc-fuzz-redis-XXXXXX";
 static char sock_path[64];
@@ -81,7 +81,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (mkdtemp(sock_dir) == NULL)
         abort();
     snprintf(sock_path, sizeof(sock_path), "%s/redis.sock", sock_dir);
-    signal(SIGPIPE, SIG_IGN); /* as the server does: a write to a closed peer is an error, not a kill */
+    signal(SIGPIPE, SIG_IGN);           /* as the server does: a write to a closed peer is an error, not a kill */
     tlsc_log_set_level(TLSC_LOG_ERROR); /* a link going up and down per input is the normal case here */
     return 0;
 }
@@ -309,8 +309,8 @@ static void check_against_reader(harness_t *h)
             continue;
         }
         if (q->calls != 1 || q->status != want_status || (want_status == 0 && q->reply_hash != hashes[next - 1])) {
-            fprintf(stderr, "fuzz_redis_reply: request %zu (%zu commands): %d calls, status %s, want %s%s\n", i, q->ncmds,
-                    q->calls, q->calls ? uv_err_name(q->status) : "-", want_status ? uv_err_name(want_status) : "0",
+            fprintf(stderr, "fuzz_redis_reply: request %zu (%zu commands): %d calls, status %s, want %s%s\n", i, q->ncmds, q->calls,
+                    q->calls ? uv_err_name(q->status) : "-", want_status ? uv_err_name(want_status) : "0",
                     want_status == 0 && q->calls && q->status == 0 ? " (another reply)" : "");
             abort();
         }

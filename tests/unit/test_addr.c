@@ -186,7 +186,7 @@ TEST(unsigned_numbers)
     ASSERT_EQ(tlsc_parse_uint("11", 0, 10, &v), -1);
     ASSERT_EQ(tlsc_parse_uint("4", 5, 10, &v), -1);
     ASSERT_EQ(tlsc_parse_uint32("4294967296", 0, 4294967295u, &u), -1); /* 2^32 does not fit */
-    ASSERT_EQ(tlsc_parse_uint32("4294967595", 1, 86400, &u), -1);        /* 299 + 2^32: no wrap */
+    ASSERT_EQ(tlsc_parse_uint32("4294967595", 1, 86400, &u), -1);       /* 299 + 2^32: no wrap */
     ASSERT_EQ(tlsc_parse_uint32("300", 1, 86400, &u), 0);
     ASSERT_EQ(u, 300);
     ASSERT_EQ(tlsc_parse_uint_n("12abc", 2, 0, 100, &v), 0);

@@ -211,8 +211,8 @@ TEST(options_at_most_64_targets)
 /* --help is printed from the parser's own table: every flag, its default, the exit codes. */
 TEST(help_lists_every_flag_with_its_default_and_the_exit_codes)
 {
-    static const char *want[] = {"--target HOST:PORT ...", "--concurrency C", "default: 8", "--timeout MS", "default: 5000",
-                                 "--redis-settle MS", "default: 1500", "--request [PATH]", "--no-sni", "2 bad usage"};
+    static const char *want[] = {"--target HOST:PORT ...", "--concurrency C", "default: 8",       "--timeout MS", "default: 5000",
+                                 "--redis-settle MS",      "default: 1500",   "--request [PATH]", "--no-sni",     "2 bad usage"};
     tlsc_bench_options_t o;
     char buf[16384];
     size_t n;

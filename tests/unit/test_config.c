@@ -238,11 +238,17 @@ TEST(every_flag_from_env)
 
 TEST(flag_wins_over_env)
 {
-    const char *env[] = {"TLSCACHE_SESSION_TIMEOUT=100", "TLSCACHE_LISTEN=10.0.0.1:1,10.0.0.2:2",
-                         "TLSCACHE_CERT=e1.pem,e2.pem",  "TLSCACHE_KEY=e1.key,e2.key",
-                         "TLSCACHE_NODE=from-env",       "TLSCACHE_SEAL_SECRET_FILE=s", NULL};
+    const char *env[] = {"TLSCACHE_SESSION_TIMEOUT=100",
+                         "TLSCACHE_LISTEN=10.0.0.1:1,10.0.0.2:2",
+                         "TLSCACHE_CERT=e1.pem,e2.pem",
+                         "TLSCACHE_KEY=e1.key,e2.key",
+                         "TLSCACHE_NODE=from-env",
+                         "TLSCACHE_SEAL_SECRET_FILE=s",
+                         NULL};
 
-    ASSERT_EQ(parse_env(env, "--session-timeout", "200", "--listen", "*:8000", "--cert", "f.pem", "--key", "f.key", "--seal-secret-file", "s", NULL), 0);
+    ASSERT_EQ(parse_env(env, "--session-timeout", "200", "--listen", "*:8000", "--cert", "f.pem", "--key", "f.key",
+                        "--seal-secret-file", "s", NULL),
+              0);
     ASSERT_EQ(cfg.session_timeout, 200);
     ASSERT_EQ(cfg.n_listen, 1);
     ASSERT_STREQ(cfg.listen[0].host, ""); /* any: "*" and "" mean the same */

@@ -612,10 +612,11 @@ int main(void)
         src = ".";
     snprintf(pki, sizeof(pki), "/tmp/tlsc-unit-session-XXXXXX");
     ASSERT(mkdtemp(pki) != NULL);
-    snprintf(cmd, sizeof(cmd),
-             "bash -c '. \"%s/tests/lib/certs.sh\" && make_test_pki \"%s\" && head -c 32 /dev/urandom | od -An -tx1 | tr -d \" \\n\" "
-             ">\"%s/cluster.secret\" && chmod 600 \"%s/cluster.secret\"'",
-             src, pki, pki, pki);
+    snprintf(
+        cmd, sizeof(cmd),
+        "bash -c '. \"%s/tests/lib/certs.sh\" && make_test_pki \"%s\" && head -c 32 /dev/urandom | od -An -tx1 | tr -d \" \\n\" "
+        ">\"%s/cluster.secret\" && chmod 600 \"%s/cluster.secret\"'",
+        src, pki, pki, pki);
     ASSERT(system(cmd) == 0);
 
     RUN(session_from_worker_a_resumes_on_worker_b_through_the_store);
