@@ -35,7 +35,6 @@ struct tlsc_conn_s {
 
 struct tlsc_conns_s {
     tlsc_conns_options_t o;
-    tlsc_tls_t *tls;
     tlsc_conn_t *list;
     size_t count;
     int draining;
@@ -121,7 +120,7 @@ static int conn_tls_new(tlsc_conn_t *c)
 {
     tlsc_conns_t *cs = c->set;
 
-    if ((c->ssl = SSL_new(tlsc_tls_default_ctx(cs->tls))) == NULL)
+    if ((c->ssl = SSL_new(tlsc_tls_default_ctx(cs->o.tls))) == NULL)
         return -1;
     c->rbio = BIO_new(BIO_s_mem());
     c->wbio = BIO_new(BIO_s_mem());
@@ -387,11 +386,6 @@ const char *tlsc_conn_sni(const tlsc_conn_t *c)
     return tlsc_session_sni(&c->hs);
 }
 
-tlsc_conn_state_t tlsc_conn_state(const tlsc_conn_t *c)
-{
-    return c->state;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* The set                                                                                      */
 
@@ -407,11 +401,6 @@ tlsc_conns_t *tlsc_conns_new(const tlsc_conns_options_t *o)
 void tlsc_conns_free(tlsc_conns_t *cs)
 {
     free(cs);
-}
-
-void tlsc_conns_set_tls(tlsc_conns_t *cs, tlsc_tls_t *tls)
-{
-    cs->tls = tls;
 }
 
 int tlsc_conns_listen(tlsc_conns_t *cs, uv_tcp_t *listener, int backlog)

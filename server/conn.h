@@ -62,6 +62,7 @@ typedef struct {
 typedef struct {
     uv_loop_t *loop;
     tlsc_session_t *session;
+    tlsc_tls_t *tls; /* the contexts new connections start with */
     tlsc_stats_t *stats;
     const tlsc_handler_t *handler;
     unsigned handshake_timeout_ms; /* a handshake not done by then is closed */
@@ -75,8 +76,6 @@ typedef struct {
 tlsc_conns_t *tlsc_conns_new(const tlsc_conns_options_t *o);
 /** Frees the set; every connection must have closed (tlsc_conns_count() == 0). */
 void tlsc_conns_free(tlsc_conns_t *cs);
-/** The contexts new connections start with (at start and after a reload). */
-void tlsc_conns_set_tls(tlsc_conns_t *cs, tlsc_tls_t *tls);
 /** Starts accepting on a listening socket the worker owns. Returns 0 or a UV_E* code. */
 int tlsc_conns_listen(tlsc_conns_t *cs, uv_tcp_t *listener, int backlog);
 /** Closes connections whose deadline passed (handshake, request) or all once `drain_deadline_ms` passed (0: none). */
@@ -100,7 +99,5 @@ void tlsc_conn_close(tlsc_conn_t *c);
 SSL *tlsc_conn_ssl(const tlsc_conn_t *c);
 /** The SNI the client sent, "" for none. */
 const char *tlsc_conn_sni(const tlsc_conn_t *c);
-/** The state, for tests and logs. */
-tlsc_conn_state_t tlsc_conn_state(const tlsc_conn_t *c);
 
 #endif

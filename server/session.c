@@ -38,7 +38,7 @@
 
 struct tlsc_session_s {
     tlsc_session_options_t o;
-    tlsc_tls_t *tls;         /* the contexts SNI selects from (replaced on reload) */
+    tlsc_tls_t *tls;         /* the contexts SNI selects from */
     char prefix[PREFIX_MAX]; /* "<redis prefix>:sess:" */
     size_t prefix_len;
     unsigned char sid_ctx_default[SSL_MAX_SID_CTX_LENGTH];

@@ -72,7 +72,7 @@ typedef struct {
 tlsc_session_t *tlsc_session_new(const tlsc_session_options_t *o);
 void tlsc_session_free(tlsc_session_t *s);
 
-/** Installs the hooks on every context of `tls` (at start and after each certificate reload). */
+/** Installs the hooks on every context of `tls` (once, at start: a reload replaces the worker). */
 void tlsc_session_install(tlsc_session_t *s, tlsc_tls_t *tls);
 
 /**

@@ -174,6 +174,7 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
     w->responder = (tlsc_responder_t){.node = cfg->node, .worker = w->id, .pid = (int)getpid()};
     tlsc_responder_handler(&w->responder, &w->handler);
     tlsc_conns_options_t co = {.loop = &w->loop,
+                               .tls = w->tls,
                                .stats = &w->stats,
                                .handler = &w->handler,
                                .handshake_timeout_ms = cfg->handshake_timeout_sec * 1000,
@@ -186,7 +187,6 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
         return -1;
     }
     tlsc_session_install(w->session, w->tls);
-    tlsc_conns_set_tls(w->conns, w->tls);
     return 0;
 }
 
