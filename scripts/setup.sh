@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 #   container test, images:    docker.io docker-compose debootstrap iproute2
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev libssl-dev libhiredis-dev libuv1-dev
       openssl redis-server redis-tools nginx-light haproxy gnuplot-nox jq bc python3 iproute2 procps
-      coreutils docker.io docker-compose debootstrap)
+      coreutils docker.io docker-compose debootstrap faketime)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

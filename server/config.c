@@ -181,6 +181,25 @@ static int apply_key(void *ctx, const char *label, const char *value, char *err,
     return set_path(label, value, &cfg->certs[i].key_file, err, errlen);
 }
 
+/*
+ * --ocsp pairs by position with the certificates as they are served: the --cert pairs in
+ * order, then --pfx. "none" holds a place for a certificate without a response.
+ */
+static int apply_ocsp(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    char **o;
+
+    if ((o = realloc(cfg->ocsp_files, (cfg->n_ocsp + 1) * sizeof(*o))) == NULL)
+        return fail(err, errlen, label, "out of memory");
+    cfg->ocsp_files = o;
+    o[cfg->n_ocsp] = NULL;
+    if (strcmp(value, "none") != 0 && set_path(label, value, &o[cfg->n_ocsp], err, errlen) != 0)
+        return -EINVAL;
+    cfg->n_ocsp++;
+    return 0;
+}
+
 static int apply_pfx(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -436,6 +455,7 @@ enum {
     IDX_KEY,
     IDX_PFX,
     IDX_PFX_PASS_FILE,
+    IDX_OCSP,
     IDX_ALPN,
     IDX_GROUPS,
     IDX_DHPARAM,
@@ -479,6 +499,10 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_PFX_PASS_FILE] = {"pfx-pass-file", "FILE", 0, apply_pfx_pass_file, NULL,
                            "file holding the --pfx passphrase, mode 0600 (else env " ENV_PFX_PASS "; never on the command line)",
                            0},
+    [IDX_OCSP] = {"ocsp", "FILE", TLSC_OPT_REPEAT, apply_ocsp, "none",
+                  "DER OCSP response to staple; repeatable, paired in order with the certificates (--cert pairs, then --pfx); "
+                  "\"none\" skips one",
+                  1},
     [IDX_ALPN] = {"alpn", "LIST", 0, apply_alpn, "none", "ALPN protocols in server preference order, e.g. h2,http/1.1", 0},
     [IDX_GROUPS] = {"groups", "LIST", 0, apply_groups, "OpenSSL's default", "ECDHE groups, e.g. X25519:P-256", 0},
     [IDX_DHPARAM] = {"dhparam", "FILE", 0, apply_dhparam, "none (no DHE)", "PEM DH parameters, enables DHE", 0},
@@ -639,6 +663,9 @@ static int check_config(tlsc_config_t *cfg, const char *redis_label, char *err, 
         return fail(err, errlen, "--cert/--key or --pfx", "no certificate given; at least one is required");
     if (cfg->pfx_pass_file != NULL && cfg->pfx_file == NULL)
         return fail(err, errlen, "--pfx-pass-file", "given without --pfx");
+    if (cfg->n_ocsp > cfg->n_certs + (cfg->pfx_file != NULL))
+        return fail(err, errlen, "--ocsp", "%zu given for %zu certificate(s); they pair in order with the --cert pairs, then --pfx",
+                    cfg->n_ocsp, cfg->n_certs + (cfg->pfx_file != NULL));
     if (cfg->min_tls > cfg->max_tls)
         return fail(err, errlen, "--min-tls", "%s is above --max-tls %s", cfg->min_tls == TLS1_3_VERSION ? "1.3" : "1.2",
                     cfg->max_tls == TLS1_3_VERSION ? "1.3" : "1.2");
@@ -701,6 +728,9 @@ void tlsc_config_free(tlsc_config_t *cfg)
         free(cfg->certs[i].key_file);
     }
     free(cfg->certs);
+    for (size_t i = 0; i < cfg->n_ocsp; i++)
+        free(cfg->ocsp_files[i]);
+    free(cfg->ocsp_files);
     free(cfg->node);
     free(cfg->cluster);
     free(cfg->pfx_file);

@@ -7,9 +7,9 @@
  * does not open certificate files (tls.c does, so SIGHUP can reload them).
  *
  * Env: TLSCACHE_<FLAG> with '-' as '_' (TLSCACHE_SESSION_TIMEOUT); repeatable flags take a
- * comma list (TLSCACHE_LISTEN="a:1,b:2", TLSCACHE_CERT / TLSCACHE_KEY paired in order); an
- * empty variable counts as unset; a --cert or --key on the command line replaces both
- * variables. TLSCACHE_PFX_PASS carries the PFX passphrase, which is never read from argv.
+ * comma list (TLSCACHE_LISTEN="a:1,b:2", TLSCACHE_CERT / TLSCACHE_KEY / TLSCACHE_OCSP paired
+ * in order); an empty variable counts as unset; a --cert, --key or --ocsp on the command line
+ * replaces all three variables. TLSCACHE_PFX_PASS carries the PFX passphrase, which is never read from argv.
  */
 
 #include <stddef.h>
@@ -40,6 +40,8 @@ typedef struct tlsc_config_s {
     char *cluster;           /* --cluster NAME, default "tlscache" */
     tlsc_cert_pair_t *certs; /* --cert FILE --key FILE, repeatable pairs */
     size_t n_certs;
+    char **ocsp_files; /* --ocsp FILE, repeatable: the i-th for the i-th certificate (--cert pairs, then --pfx); NULL = none */
+    size_t n_ocsp;
     char *pfx_file;                 /* --pfx FILE */
     char *pfx_pass_file;            /* --pfx-pass-file FILE (or env TLSCACHE_PFX_PASS_FILE) */
     char *pfx_pass;                 /* env TLSCACHE_PFX_PASS, only when no pass file; secret, wiped by free */

@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "log.h"
+#include "ocsp.h"
 #include "util.h"
 
 /*
@@ -34,8 +35,12 @@ typedef struct {
     SSL_CTX *ctx; /* not owned: one of tls->ctxs */
 } sni_name_t;
 
+#define OCSP_NOTE_LEN 384
+
 struct tlsc_tls_s {
     SSL_CTX **ctxs;
+    char (*ocsp)[OCSP_NOTE_LEN]; /* per context: what its --ocsp response came to, "" without one */
+    int *ocsp_warn;              /* per context: its response is not stapled */
     size_t n_ctxs;
     sni_name_t *names;
     size_t n_names;
@@ -403,6 +408,60 @@ done:
     return rc;
 }
 
+/* ---------------------------------------------------------------- OCSP */
+
+/*
+ * Reads and judges the --ocsp response of context `i` (see tlsc_ocsp_check; the issuer comes
+ * from the certificate's chain). A good one is stapled. A stale or unknown one is not, with a
+ * warning, and the server still starts: the certificate itself is fine, clients just fetch
+ * the status themselves. A revoked or invalid one is an error, like a key that does not
+ * match: a start refuses to run and a reload keeps what it has.
+ */
+static int load_ocsp(tlsc_tls_t *tls, size_t i, const char *path, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = tls->ctxs[i];
+    STACK_OF(X509) *chain = NULL;
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    tlsc_ocsp_result_t res;
+    char *der = NULL, subject[256];
+    size_t len = 0;
+    int r;
+
+    if (check_file("--ocsp", path, err, errlen) != 0)
+        return -EINVAL;
+    if ((r = tlsc_read_file(path, TLSC_OCSP_MAX_LEN, &der, &len)) != 0)
+        return tls_fail(err, errlen, "--ocsp: cannot read \"%s\": %s", path,
+                        r == -EFBIG ? "larger than a response can be (64 KB)" : strerror(-r));
+    if (leaf == NULL) {
+        tlsc_secure_free(der, len);
+        return tls_fail(err, errlen, "--ocsp: \"%s\": certificate %zu has no certificate loaded", path, i + 1);
+    }
+    X509_NAME_oneline(X509_get_subject_name(leaf), subject, sizeof(subject));
+    SSL_CTX_get0_chain_certs(ctx, &chain);
+    r = 0;
+    switch (tlsc_ocsp_check((const unsigned char *)der, len, leaf, chain, time(NULL), &res)) {
+    case TLSC_OCSP_GOOD:
+        if (tlsc_ocsp_staple(ctx, (const unsigned char *)der, len, res.next_update) != 0) {
+            r = tls_fail(err, errlen, "--ocsp: out of memory");
+            break;
+        }
+        snprintf(tls->ocsp[i], OCSP_NOTE_LEN, "OCSP %s, stapled", res.why);
+        break;
+    case TLSC_OCSP_STALE:
+    case TLSC_OCSP_UNKNOWN:
+        tlsc_log_warn("--ocsp: \"%s\" for certificate %zu (%s) is not stapled: %s", path, i + 1, subject, res.why);
+        snprintf(tls->ocsp[i], OCSP_NOTE_LEN, "OCSP %s, NOT stapled: %s", tlsc_ocsp_verdict_name(res.verdict), res.why);
+        tls->ocsp_warn[i] = 1;
+        break;
+    case TLSC_OCSP_REVOKED:
+    case TLSC_OCSP_INVALID:
+        r = tls_fail(err, errlen, "--ocsp: \"%s\" for certificate %zu (%s) is refused: %s", path, i + 1, subject, res.why);
+        break;
+    }
+    tlsc_secure_free(der, len);
+    return r;
+}
+
 /* ---------------------------------------------------------------- names for SNI */
 
 static int add_name(tlsc_tls_t *tls, SSL_CTX *ctx, const unsigned char *data, int len)
@@ -475,7 +534,17 @@ static int add_cert_names(tlsc_tls_t *tls, SSL_CTX *ctx)
 static int add_ctx(tlsc_tls_t *tls, SSL_CTX *ctx)
 {
     SSL_CTX **c;
+    char(*o)[OCSP_NOTE_LEN];
+    int *w;
 
+    if ((o = realloc(tls->ocsp, (tls->n_ctxs + 1) * sizeof(*o))) == NULL)
+        return -ENOMEM;
+    tls->ocsp = o;
+    o[tls->n_ctxs][0] = '\0';
+    if ((w = realloc(tls->ocsp_warn, (tls->n_ctxs + 1) * sizeof(*w))) == NULL)
+        return -ENOMEM;
+    tls->ocsp_warn = w;
+    w[tls->n_ctxs] = 0;
     if ((c = realloc(tls->ctxs, (tls->n_ctxs + 1) * sizeof(*c))) == NULL)
         return -ENOMEM;
     tls->ctxs = c;
@@ -524,6 +593,8 @@ int tlsc_tls_new(const tlsc_config_t *cfg, tlsc_tls_t **out, char *err, size_t e
     for (size_t i = 0; i < cfg->n_certs; i++) {
         if ((ctx = new_ctx(tls, cfg, dh, err, errlen)) == NULL || load_pem_pair(ctx, &cfg->certs[i], err, errlen) != 0)
             goto fail_dh;
+        if (i < cfg->n_ocsp && cfg->ocsp_files[i] != NULL && load_ocsp(tls, i, cfg->ocsp_files[i], err, errlen) != 0)
+            goto fail_dh;
         if (add_cert_names(tls, ctx) != 0) {
             tls_fail(err, errlen, "tls: out of memory");
             goto fail_dh;
@@ -531,6 +602,9 @@ int tlsc_tls_new(const tlsc_config_t *cfg, tlsc_tls_t **out, char *err, size_t e
     }
     if (cfg->pfx_file != NULL) {
         if ((ctx = new_ctx(tls, cfg, dh, err, errlen)) == NULL || load_pfx(ctx, cfg, err, errlen) != 0)
+            goto fail_dh;
+        if (cfg->n_certs < cfg->n_ocsp && cfg->ocsp_files[cfg->n_certs] != NULL &&
+            load_ocsp(tls, cfg->n_certs, cfg->ocsp_files[cfg->n_certs], err, errlen) != 0)
             goto fail_dh;
         if (add_cert_names(tls, ctx) != 0) {
             tls_fail(err, errlen, "tls: out of memory");
@@ -560,6 +634,8 @@ void tlsc_tls_free(tlsc_tls_t *tls)
     for (size_t i = 0; i < tls->n_ctxs; i++)
         SSL_CTX_free(tls->ctxs[i]);
     free(tls->ctxs);
+    free(tls->ocsp);
+    free(tls->ocsp_warn);
     free(tls);
 }
 
@@ -669,8 +745,10 @@ int tlsc_tls_describe(const tlsc_tls_t *tls, char *out, size_t outlen, size_t i,
     }
     if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) == 1)
         *expiring = days < 14;
-    snprintf(out, outlen, "%s; SAN %s; %s; expires %s (%d day(s))%s", subject, sans[0] ? sans : "none", key, until, days,
-             *expiring ? (days < 0 || secs < 0 ? " EXPIRED" : " WARNING: expires within 14 days") : "");
+    snprintf(out, outlen, "%s; SAN %s; %s; expires %s (%d day(s))%s%s%s", subject, sans[0] ? sans : "none", key, until, days,
+             *expiring ? (days < 0 || secs < 0 ? " EXPIRED" : " WARNING: expires within 14 days") : "", tls->ocsp[i][0] ? "; " : "",
+             tls->ocsp[i]);
+    *expiring |= tls->ocsp_warn[i];
     ERR_clear_error();
     return 0;
 }

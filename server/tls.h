@@ -5,7 +5,8 @@
  * The server's certificates and TLS parameters: one SSL_CTX per certificate (PEM pairs and
  * PKCS#12), all configured alike (versions, ciphers, groups, DHE, ALPN, options), and a
  * matcher from SNI to the right one (exact names first, then wildcards "*.example.com"
- * matching one label; the first certificate is the default for no or unknown SNI).
+ * matching one label; the first certificate is the default for no or unknown SNI), each with
+ * its checked --ocsp response stapled (ocsp.h).
  *
  * Session caching is not set here: the worker installs its hooks on the default context,
  * which stays the session context when a connection switches to another by SNI.
@@ -40,8 +41,10 @@ SSL_CTX *tlsc_tls_ctx_at(const tlsc_tls_t *tls, size_t i);
 SSL_CTX *tlsc_tls_select(const tlsc_tls_t *tls, const char *sni);
 
 /**
- * One line about context `i` for --check and reload logs: subject, SANs, key type, expiry.
- * *expiring is set when the certificate expires within 14 days (or has). Returns 0 or -1.
+ * One line about context `i` for --check and reload logs: subject, SANs, key type, expiry, and
+ * what its --ocsp response came to. *expiring (say: "log this as a warning") is set when the
+ * certificate expires within 14 days (or has), or when its --ocsp response is not stapled.
+ * Returns 0 or -1.
  */
 int tlsc_tls_describe(const tlsc_tls_t *tls, char *out, size_t outlen, size_t i, int *expiring);
 
