@@ -200,6 +200,13 @@ static int apply_ocsp(void *ctx, const char *label, const char *value, char *err
     return 0;
 }
 
+static int apply_ocsp_fetch(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    (void)label, (void)value, (void)err, (void)errlen;
+    ((ctx_t *)ctx)->cfg->ocsp_fetch = 1;
+    return 0;
+}
+
 static int apply_pfx(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -456,6 +463,7 @@ enum {
     IDX_PFX,
     IDX_PFX_PASS_FILE,
     IDX_OCSP,
+    IDX_OCSP_FETCH,
     IDX_ALPN,
     IDX_GROUPS,
     IDX_DHPARAM,
@@ -503,6 +511,8 @@ static const tlsc_opt_t options[N_OPTIONS] = {
                   "DER OCSP response to staple; repeatable, paired in order with the certificates (--cert pairs, then --pfx); "
                   "\"none\" skips one",
                   1},
+    [IDX_OCSP_FETCH] = {"ocsp-fetch", NULL, TLSC_OPT_NOARG, apply_ocsp_fetch, "off",
+                        "the master keeps each --ocsp FILE fresh from its certificate's http:// OCSP responder", 0},
     [IDX_ALPN] = {"alpn", "LIST", 0, apply_alpn, "none", "ALPN protocols in server preference order, e.g. h2,http/1.1", 0},
     [IDX_GROUPS] = {"groups", "LIST", 0, apply_groups, "OpenSSL's default", "ECDHE groups, e.g. X25519:P-256", 0},
     [IDX_DHPARAM] = {"dhparam", "FILE", 0, apply_dhparam, "none (no DHE)", "PEM DH parameters, enables DHE", 0},
@@ -663,6 +673,15 @@ static int check_config(tlsc_config_t *cfg, const char *redis_label, char *err, 
         return fail(err, errlen, "--cert/--key or --pfx", "no certificate given; at least one is required");
     if (cfg->pfx_pass_file != NULL && cfg->pfx_file == NULL)
         return fail(err, errlen, "--pfx-pass-file", "given without --pfx");
+    if (cfg->ocsp_fetch) {
+        size_t files = 0;
+        for (size_t i = 0; i < cfg->n_ocsp; i++)
+            files += cfg->ocsp_files[i] != NULL;
+        if (files == 0)
+            return fail(err, errlen, "--ocsp-fetch",
+                        "needs an --ocsp FILE for each certificate to fetch for (fetched responses are "
+                        "written there)");
+    }
     if (cfg->n_ocsp > cfg->n_certs + (cfg->pfx_file != NULL))
         return fail(err, errlen, "--ocsp", "%zu given for %zu certificate(s); they pair in order with the --cert pairs, then --pfx",
                     cfg->n_ocsp, cfg->n_certs + (cfg->pfx_file != NULL));

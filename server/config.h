@@ -42,6 +42,7 @@ typedef struct tlsc_config_s {
     size_t n_certs;
     char **ocsp_files; /* --ocsp FILE, repeatable: the i-th for the i-th certificate (--cert pairs, then --pfx); NULL = none */
     size_t n_ocsp;
+    int ocsp_fetch;                 /* --ocsp-fetch: the master refreshes the --ocsp files from each certificate's responder */
     char *pfx_file;                 /* --pfx FILE */
     char *pfx_pass_file;            /* --pfx-pass-file FILE (or env TLSCACHE_PFX_PASS_FILE) */
     char *pfx_pass;                 /* env TLSCACHE_PFX_PASS, only when no pass file; secret, wiped by free */

@@ -62,7 +62,11 @@ typedef struct {
     int rc;
     pid_t *retired; /* workers replaced by a reload, still draining */
     size_t n_retired;
+    time_t *ocsp_tried; /* --ocsp-fetch: per certificate, the last attempt (a retry waits OCSP_RETRY_SEC) */
+    time_t ocsp_checked;
 } master_t;
+
+#define OCSP_RETRY_SEC 60
 
 /* ------------------------------------------------------------------------------------------ */
 /* Binding                                                                                      */
@@ -323,13 +327,13 @@ static void begin_stop(master_t *m, int sig, uint64_t now)
  * then replaces the workers one slot at a time: a new worker forks with the new contexts and
  * the old one drains. The slot's sockets stay open throughout, so no connection is refused.
  */
-static void reload(master_t *m)
+static void reload(master_t *m, const char *why)
 {
     tlsc_tls_t *fresh;
     char err[512];
 
     if (tlsc_tls_new(m->cfg, &fresh, err, sizeof(err)) != 0) {
-        tlsc_log_error("SIGHUP: reload refused, keeping the current certificates: %s", err);
+        tlsc_log_error("%s: reload refused, keeping the current certificates: %s", why, err);
         return;
     }
     for (size_t i = 0; i < tlsc_tls_count(fresh); i++) {
@@ -337,7 +341,7 @@ static void reload(master_t *m)
         int expiring;
 
         tlsc_tls_describe(fresh, line, sizeof(line), i, &expiring);
-        tlsc_log(expiring ? TLSC_LOG_WARN : TLSC_LOG_INFO, "SIGHUP: certificate %zu: %s", i + 1, line);
+        tlsc_log(expiring ? TLSC_LOG_WARN : TLSC_LOG_INFO, "%s: certificate %zu: %s", why, i + 1, line);
     }
     tlsc_tls_free(m->tls); /* workers forked before hold their own copy */
     m->tls = fresh;
@@ -349,7 +353,7 @@ static void reload(master_t *m)
         if (old <= 0)
             continue; /* a slot waiting for its respawn gets the new contexts then */
         if ((grown = realloc(m->retired, (m->n_retired + 1) * sizeof(*grown))) == NULL || (pid = spawn(m, i + 1)) < 0) {
-            tlsc_log_error("SIGHUP: cannot start a new worker %u: %s (it keeps the old certificates)", i + 1, strerror(errno));
+            tlsc_log_error("%s: cannot start a new worker %u: %s (it keeps the old certificates)", why, i + 1, strerror(errno));
             if (grown != NULL)
                 m->retired = grown;
             continue;
@@ -360,7 +364,42 @@ static void reload(master_t *m)
         slot->started_ms = tlsc_now_ms();
         kill(old, SIGTERM);
     }
-    tlsc_log_info("SIGHUP: certificates reloaded: %u worker(s) replaced, the old ones drain", m->cfg->workers);
+    tlsc_log_info("%s: certificates reloaded: %u worker(s) replaced, the old ones drain", why, m->cfg->workers);
+}
+
+/*
+ * --ocsp-fetch, checked once a second: a certificate whose response is due (half-way through
+ * its validity, or now when none is stapled) is asked for again, one request at a time, each
+ * bounded (TLSC_OCSP_FETCH_TIMEOUT_SEC, TLSC_OCSP_MAX_LEN) and at most once a minute. A good
+ * answer is written over its --ocsp file, and the workers get it the way they get a SIGHUP's
+ * certificates: the master reloads everything and replaces them. The master blocks meanwhile
+ * (it runs no event loop); the workers serve on, and a signal waits at most the timeout.
+ */
+static void ocsp_refresh(master_t *m)
+{
+    time_t now = time(NULL);
+    int fetched = 0;
+    char msg[1024];
+
+    if (!m->cfg->ocsp_fetch || m->stopping || now == m->ocsp_checked)
+        return;
+    m->ocsp_checked = now;
+    for (size_t i = 0; i < tlsc_tls_count(m->tls) && i < m->cfg->n_ocsp; i++) {
+        time_t due = tlsc_tls_ocsp_refresh_at(m->tls, i, now);
+
+        if (due == 0 || m->cfg->ocsp_files[i] == NULL || now < due || now < m->ocsp_tried[i] + OCSP_RETRY_SEC)
+            continue;
+        m->ocsp_tried[i] = now;
+        if (tlsc_tls_ocsp_fetch(m->tls, i, m->cfg->ocsp_files[i], msg, sizeof(msg)) == 0) {
+            tlsc_log_info("ocsp-fetch: %s", msg);
+            fetched = 1;
+        } else {
+            tlsc_log_error("ocsp-fetch: %s; next try in %d s", msg, OCSP_RETRY_SEC);
+        }
+        now = time(NULL);
+    }
+    if (fetched)
+        reload(m, "ocsp-fetch");
 }
 
 /* A worker replaced by a reload ended. Returns 1 when `pid` was one. */
@@ -482,7 +521,8 @@ static void supervise(master_t *m)
         else if ((sig == SIGTERM || sig == SIGINT) && !m->stopping)
             begin_stop(m, sig, now);
         else if (sig == SIGHUP && !m->stopping)
-            reload(m);
+            reload(m, "SIGHUP");
+        ocsp_refresh(m);
         unsigned alive = respawn_due(m, now);
         if (m->stopping && alive == 0)
             return;
@@ -508,6 +548,7 @@ static void master_free(master_t *m)
     tlsc_tickets_free(m->keys);
     tlsc_tls_free(m->tls);
     free(m->retired);
+    free(m->ocsp_tried);
     free(m->pfds);
     free(m->slots);
 }
@@ -518,6 +559,7 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
 
     if ((m.slots = calloc(cfg->workers, sizeof(*m.slots))) == NULL ||
         (m.pfds = calloc(cfg->workers + 1, sizeof(*m.pfds))) == NULL ||
+        (m.ocsp_tried = calloc(cfg->n_certs + 1, sizeof(*m.ocsp_tried))) == NULL ||
         (cfg->keyd != NULL && (m.keys = tlsc_tickets_new(NULL, NULL)) == NULL)) {
         fprintf(stderr, "tlscache-server: out of memory\n");
         master_free(&m);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/http.h>
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 
@@ -191,6 +192,102 @@ const char *tlsc_ocsp_verdict_name(tlsc_ocsp_verdict_t v)
 {
     static const char *const names[] = {"good", "stale", "unknown", "revoked", "invalid"};
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "invalid";
+}
+
+/* ---------------------------------------------------------------- fetching */
+
+/* The first http:// OCSP URL in the certificate's AIA, copied to `out`; 0 or -ENOENT. */
+static int responder_url(X509 *leaf, char *out, size_t outlen)
+{
+    STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(leaf);
+    int rc = -ENOENT;
+
+    out[0] = '\0';
+    for (int i = 0; i < sk_OPENSSL_STRING_num(urls); i++) {
+        const char *u = sk_OPENSSL_STRING_value(urls, i);
+        if (strncmp(u, "http://", 7) == 0 && strlen(u) < outlen) {
+            snprintf(out, outlen, "%s", u);
+            rc = 0;
+            break;
+        }
+    }
+    X509_email_free(urls);
+    return rc;
+}
+
+__attribute__((format(printf, 3, 4))) static int fetch_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    char detail[200];
+    unsigned long e = ERR_peek_last_error();
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    if (e != 0 && n >= 0 && (size_t)n < errlen) {
+        ERR_error_string_n(e, detail, sizeof(detail));
+        snprintf(err + n, errlen - (size_t)n, " (%s)", detail);
+    }
+    ERR_clear_error();
+    return -EIO;
+}
+
+int tlsc_ocsp_fetch(X509 *leaf, STACK_OF(X509) * chain, int timeout_sec, unsigned char **der, size_t *len, char *url, size_t urllen,
+                    char *err, size_t errlen)
+{
+    X509 *issuer = find_issuer(leaf, chain);
+    OCSP_REQUEST *req = NULL;
+    OCSP_CERTID *id = NULL;
+    unsigned char *reqder = NULL;
+    char *host = NULL, *port = NULL, *path = NULL;
+    BIO *reqbio = NULL, *resp = NULL;
+    char *data;
+    long n;
+    int reqlen, use_ssl = 0, rc = -EIO;
+
+    *der = NULL;
+    *len = 0;
+    if (responder_url(leaf, url, urllen) != 0)
+        return fetch_fail(err, errlen, "the certificate names no http:// OCSP responder (Authority Information Access)");
+    if (issuer == NULL)
+        return fetch_fail(err, errlen, "the certificate's issuer is not in its chain file");
+    if (OSSL_HTTP_parse_url(url, &use_ssl, NULL, &host, &port, NULL, &path, NULL, NULL) != 1 || use_ssl)
+        return fetch_fail(err, errlen, "cannot use the responder URL %s", url);
+    if ((req = OCSP_REQUEST_new()) == NULL || (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL ||
+        OCSP_request_add0_id(req, id) == NULL) {
+        OCSP_CERTID_free(id);
+        fetch_fail(err, errlen, "cannot build the OCSP request");
+        goto done;
+    }
+    if ((reqlen = i2d_OCSP_REQUEST(req, &reqder)) <= 0 || (reqbio = BIO_new_mem_buf(reqder, reqlen)) == NULL) {
+        fetch_fail(err, errlen, "cannot encode the OCSP request");
+        goto done;
+    }
+    /* proxy "" = no proxy, whatever http_proxy says; the size cap and the deadline bound it all. */
+    resp = OSSL_HTTP_transfer(NULL, host, port, path, 0, "", NULL, NULL, NULL, NULL, NULL, 0, NULL, "application/ocsp-request",
+                              reqbio, "application/ocsp-response", 1, TLSC_OCSP_MAX_LEN, timeout_sec, 0);
+    if (resp == NULL) {
+        fetch_fail(err, errlen, "POST %s failed or timed out (%d s)", url, timeout_sec);
+        goto done;
+    }
+    if ((n = BIO_get_mem_data(resp, &data)) <= 0 || n > TLSC_OCSP_MAX_LEN || (*der = OPENSSL_memdup(data, (size_t)n)) == NULL) {
+        fetch_fail(err, errlen, "%s: empty, oversized or unreadable answer", url);
+        goto done;
+    }
+    *len = (size_t)n;
+    rc = 0;
+
+done:
+    BIO_free(resp);
+    BIO_free(reqbio);
+    OPENSSL_free(reqder);
+    OCSP_REQUEST_free(req);
+    OPENSSL_free(host);
+    OPENSSL_free(port);
+    OPENSSL_free(path);
+    ERR_clear_error();
+    return rc;
 }
 
 /* ---------------------------------------------------------------- stapling */

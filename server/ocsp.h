@@ -55,6 +55,20 @@ const char *tlsc_ocsp_verdict_name(tlsc_ocsp_verdict_t v);
  */
 int tlsc_ocsp_staple(SSL_CTX *ctx, const unsigned char *der, size_t len, time_t next_update);
 
+/** How long one --ocsp-fetch request may take, connect to last byte. */
+#define TLSC_OCSP_FETCH_TIMEOUT_SEC 5
+
+/**
+ * Asks the certificate's responder (the first http:// OCSP URL of its Authority Information
+ * Access; https is not used, as OCSP needs no TLS and a TLS responder would need its own OCSP)
+ * about `leaf`, whose issuer must be in `chain`. Blocking, one request, at most `timeout_sec`
+ * seconds and TLSC_OCSP_MAX_LEN bytes of response. On success *der (free with OPENSSL_free)
+ * holds the raw response, not yet judged: pass it to tlsc_ocsp_check. `url` gets the URL
+ * used (or "" when there is none). Returns 0, or a negative code with one line in `err`.
+ */
+int tlsc_ocsp_fetch(X509 *leaf, STACK_OF(X509) * chain, int timeout_sec, unsigned char **der, size_t *len, char *url, size_t urllen,
+                    char *err, size_t errlen);
+
 /** 1 when `ctx` has a response stapled. */
 int tlsc_ocsp_stapled(const SSL_CTX *ctx);
 

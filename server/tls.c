@@ -37,10 +37,17 @@ typedef struct {
 
 #define OCSP_NOTE_LEN 384
 
+typedef struct {
+    int has_file; /* an --ocsp FILE was given */
+    int stapled;
+    time_t this_update, next_update;
+} ocsp_state_t;
+
 struct tlsc_tls_s {
     SSL_CTX **ctxs;
     char (*ocsp)[OCSP_NOTE_LEN]; /* per context: what its --ocsp response came to, "" without one */
     int *ocsp_warn;              /* per context: its response is not stapled */
+    ocsp_state_t *ocsp_state;    /* per context: what --ocsp-fetch needs to know */
     size_t n_ctxs;
     sni_name_t *names;
     size_t n_names;
@@ -417,7 +424,7 @@ done:
  * the status themselves. A revoked or invalid one is an error, like a key that does not
  * match: a start refuses to run and a reload keeps what it has.
  */
-static int load_ocsp(tlsc_tls_t *tls, size_t i, const char *path, char *err, size_t errlen)
+static int load_ocsp(tlsc_tls_t *tls, size_t i, const char *path, int fetch, char *err, size_t errlen)
 {
     SSL_CTX *ctx = tls->ctxs[i];
     STACK_OF(X509) *chain = NULL;
@@ -427,6 +434,13 @@ static int load_ocsp(tlsc_tls_t *tls, size_t i, const char *path, char *err, siz
     size_t len = 0;
     int r;
 
+    tls->ocsp_state[i].has_file = 1;
+    if (fetch && access(path, F_OK) != 0 && errno == ENOENT) {
+        tlsc_log_warn("--ocsp: \"%s\" for certificate %zu does not exist yet; --ocsp-fetch will fetch it", path, i + 1);
+        snprintf(tls->ocsp[i], OCSP_NOTE_LEN, "OCSP none yet, NOT stapled: --ocsp-fetch will write \"%s\"", path);
+        tls->ocsp_warn[i] = 1;
+        return 0;
+    }
     if (check_file("--ocsp", path, err, errlen) != 0)
         return -EINVAL;
     if ((r = tlsc_read_file(path, TLSC_OCSP_MAX_LEN, &der, &len)) != 0)
@@ -446,6 +460,9 @@ static int load_ocsp(tlsc_tls_t *tls, size_t i, const char *path, char *err, siz
             break;
         }
         snprintf(tls->ocsp[i], OCSP_NOTE_LEN, "OCSP %s, stapled", res.why);
+        tls->ocsp_state[i].stapled = 1;
+        tls->ocsp_state[i].this_update = res.this_update;
+        tls->ocsp_state[i].next_update = res.next_update;
         break;
     case TLSC_OCSP_STALE:
     case TLSC_OCSP_UNKNOWN:
@@ -460,6 +477,80 @@ static int load_ocsp(tlsc_tls_t *tls, size_t i, const char *path, char *err, siz
     }
     tlsc_secure_free(der, len);
     return r;
+}
+
+time_t tlsc_tls_ocsp_refresh_at(const tlsc_tls_t *tls, size_t i, time_t now)
+{
+    const ocsp_state_t *st = i < tls->n_ctxs ? &tls->ocsp_state[i] : NULL;
+
+    if (st == NULL || !st->has_file)
+        return 0;
+    if (!st->stapled)
+        return now;
+    return st->this_update + (st->next_update - st->this_update) / 2;
+}
+
+/* Writes `der` to `path` through "path.tmp" and a rename. Returns 0 or a negative errno. */
+static int write_atomically(const char *path, const unsigned char *der, size_t len)
+{
+    char tmp[4200];
+    int fd, rc = 0;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return -errno;
+    for (size_t off = 0; rc == 0 && off < len;) {
+        ssize_t n = write(fd, der + off, len - off);
+        if (n < 0 && errno != EINTR)
+            rc = -errno;
+        else if (n > 0)
+            off += (size_t)n;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
+int tlsc_tls_ocsp_fetch(const tlsc_tls_t *tls, size_t i, const char *path, char *msg, size_t msglen)
+{
+    SSL_CTX *ctx = tls->ctxs[i];
+    STACK_OF(X509) *chain = NULL;
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    unsigned char *der = NULL;
+    size_t len = 0;
+    char url[512], why[256];
+    tlsc_ocsp_result_t res;
+    int rc;
+
+    if (leaf == NULL) {
+        snprintf(msg, msglen, "certificate %zu: no certificate loaded", i + 1);
+        return -EINVAL;
+    }
+    SSL_CTX_get0_chain_certs(ctx, &chain);
+    if ((rc = tlsc_ocsp_fetch(leaf, chain, TLSC_OCSP_FETCH_TIMEOUT_SEC, &der, &len, url, sizeof(url), why, sizeof(why))) != 0) {
+        snprintf(msg, msglen, "certificate %zu: %s", i + 1, why);
+        return rc;
+    }
+    if (tlsc_ocsp_check(der, len, leaf, chain, time(NULL), &res) != TLSC_OCSP_GOOD) {
+        snprintf(msg, msglen, "certificate %zu: the answer from %s is %s, not written to \"%s\": %s", i + 1, url,
+                 tlsc_ocsp_verdict_name(res.verdict), path, res.why);
+        OPENSSL_free(der);
+        return -EINVAL;
+    }
+    rc = write_atomically(path, der, len);
+    OPENSSL_free(der);
+    if (rc != 0)
+        snprintf(msg, msglen, "certificate %zu: cannot write \"%s\": %s", i + 1, path, strerror(-rc));
+    else
+        snprintf(msg, msglen, "certificate %zu: fetched from %s: %s; written to \"%s\"", i + 1, url, res.why, path);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- names for SNI */
@@ -535,6 +626,7 @@ static int add_ctx(tlsc_tls_t *tls, SSL_CTX *ctx)
 {
     SSL_CTX **c;
     char(*o)[OCSP_NOTE_LEN];
+    ocsp_state_t *st;
     int *w;
 
     if ((o = realloc(tls->ocsp, (tls->n_ctxs + 1) * sizeof(*o))) == NULL)
@@ -545,6 +637,10 @@ static int add_ctx(tlsc_tls_t *tls, SSL_CTX *ctx)
         return -ENOMEM;
     tls->ocsp_warn = w;
     w[tls->n_ctxs] = 0;
+    if ((st = realloc(tls->ocsp_state, (tls->n_ctxs + 1) * sizeof(*st))) == NULL)
+        return -ENOMEM;
+    tls->ocsp_state = st;
+    memset(&st[tls->n_ctxs], 0, sizeof(*st));
     if ((c = realloc(tls->ctxs, (tls->n_ctxs + 1) * sizeof(*c))) == NULL)
         return -ENOMEM;
     tls->ctxs = c;
@@ -593,7 +689,8 @@ int tlsc_tls_new(const tlsc_config_t *cfg, tlsc_tls_t **out, char *err, size_t e
     for (size_t i = 0; i < cfg->n_certs; i++) {
         if ((ctx = new_ctx(tls, cfg, dh, err, errlen)) == NULL || load_pem_pair(ctx, &cfg->certs[i], err, errlen) != 0)
             goto fail_dh;
-        if (i < cfg->n_ocsp && cfg->ocsp_files[i] != NULL && load_ocsp(tls, i, cfg->ocsp_files[i], err, errlen) != 0)
+        if (i < cfg->n_ocsp && cfg->ocsp_files[i] != NULL &&
+            load_ocsp(tls, i, cfg->ocsp_files[i], cfg->ocsp_fetch, err, errlen) != 0)
             goto fail_dh;
         if (add_cert_names(tls, ctx) != 0) {
             tls_fail(err, errlen, "tls: out of memory");
@@ -604,7 +701,7 @@ int tlsc_tls_new(const tlsc_config_t *cfg, tlsc_tls_t **out, char *err, size_t e
         if ((ctx = new_ctx(tls, cfg, dh, err, errlen)) == NULL || load_pfx(ctx, cfg, err, errlen) != 0)
             goto fail_dh;
         if (cfg->n_certs < cfg->n_ocsp && cfg->ocsp_files[cfg->n_certs] != NULL &&
-            load_ocsp(tls, cfg->n_certs, cfg->ocsp_files[cfg->n_certs], err, errlen) != 0)
+            load_ocsp(tls, cfg->n_certs, cfg->ocsp_files[cfg->n_certs], cfg->ocsp_fetch, err, errlen) != 0)
             goto fail_dh;
         if (add_cert_names(tls, ctx) != 0) {
             tls_fail(err, errlen, "tls: out of memory");
@@ -636,6 +733,7 @@ void tlsc_tls_free(tlsc_tls_t *tls)
     free(tls->ctxs);
     free(tls->ocsp);
     free(tls->ocsp_warn);
+    free(tls->ocsp_state);
     free(tls);
 }
 

@@ -13,6 +13,7 @@
  */
 
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -47,5 +48,20 @@ SSL_CTX *tlsc_tls_select(const tlsc_tls_t *tls, const char *sni);
  * Returns 0 or -1.
  */
 int tlsc_tls_describe(const tlsc_tls_t *tls, char *out, size_t outlen, size_t i, int *expiring);
+
+/**
+ * When the master should fetch a fresh response for context `i` under --ocsp-fetch: half-way
+ * between the loaded response's thisUpdate and nextUpdate; `now` when it has none that is
+ * stapled (missing, stale, unknown); 0 when the context has no --ocsp file.
+ */
+time_t tlsc_tls_ocsp_refresh_at(const tlsc_tls_t *tls, size_t i, time_t now);
+
+/**
+ * Fetches context `i`'s response from its certificate's responder (tlsc_ocsp_fetch), judges
+ * it, and when it is good writes it to `path` (a temporary file renamed over it, so a reader
+ * never sees half). Returns 0 when written, or a negative code; `msg` gets one line either way.
+ * A revoked answer is not written: the reload would refuse it anyway, and the message says so.
+ */
+int tlsc_tls_ocsp_fetch(const tlsc_tls_t *tls, size_t i, const char *path, char *msg, size_t msglen);
 
 #endif

@@ -8,7 +8,10 @@
 #     line naming the certificate and the reason, and --check reports the same;
 #   - --check prints what each response came to;
 #   - SIGHUP with a new file staples the new response; a bad new file refuses the reload and
-#     the current response stays stapled.
+#     the current response stays stapled;
+#   - --ocsp-fetch: the master fetches a missing response from the certificate's AIA responder,
+#     writes the file and replaces the workers, which staple it; an unreachable responder is
+#     logged and costs nothing else.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
@@ -21,22 +24,34 @@ P=$TLSC_TMP/pki
 make_test_pki "$P" || exit 1
 
 # A delegated responder certificate (OCSP signing), and the responder's database: a and b
-# valid, wild revoked (keyCompromise).
+# valid, wild revoked (keyCompromise). f and g name a responder in their AIA: f ours, g a port
+# where nothing listens.
+OCSP_PORT=$(free_port)
+DEAD_PORT=$(free_port)
+aia_leaf() {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"
+    openssl req -new -key "$1.key" -subj "/CN=$1.example" -out "$1.csr"
+    printf 'subjectAltName=DNS:%s.example\nextendedKeyUsage=serverAuth\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:%s/\n' \
+        "$1" "$2" >"$1.ext"
+    openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -sha256 -extfile "$1.ext" -out "$1.leaf"
+    cat "$1.leaf" ca.pem >"$1.pem"
+}
 make_responder() {
     set -e
     cd "$P"
+    aia_leaf f "$OCSP_PORT"
+    aia_leaf g "$DEAD_PORT"
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ocsp.key
     openssl req -new -key ocsp.key -subj "/CN=tlscache test OCSP responder" -out ocsp.csr
     printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=OCSPSigning\n' >ocsp.ext
     openssl x509 -req -in ocsp.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -sha256 -extfile ocsp.ext -out ocsp.pem
     row() { printf '%s\t301231235959Z\t%s\t%s\tunknown\t/CN=%s\n' "$1" "$3" "$(openssl x509 -in "$2.pem" -noout -serial | cut -d= -f2)" "$2"; }
-    { row V a "" && row V b "" && row R wild "261101000000Z,keyCompromise"; } >index.txt
+    { row V a "" && row V b "" && row R wild "261101000000Z,keyCompromise" && row V f ""; } >index.txt
 }
 out=$( (make_responder) 2>&1) || { echo "$out" >&2; exit 1; }
 
 # The responder serves one connection at a time: it is polled with real requests (a bare
 # TCP probe would hold it), and -timeout bounds how long a silent client can hold it.
-OCSP_PORT=$(free_port)
 openssl ocsp -index "$P/index.txt" -port "$OCSP_PORT" -rsigner "$P/ocsp.pem" -rkey "$P/ocsp.key" -CA "$P/ca.pem" \
     -ndays 1 -timeout 2 >"$TLSC_TMP/responder.log" 2>&1 &
 track $!
@@ -149,5 +164,29 @@ check "--check prints a stale response as not stapled (exit 0)" \
 check "--ocsp none leaves a certificate out and pairs the next one" \
     bash -c 'out=$("$@" --check 2>&1) && grep -q "^certificate  2: /CN=a.example.*OCSP good" <<<"$out"' \
     _ "$SERVER" "${WILD[@]}" "${A[@]}" --ocsp none --ocsp "$P/a-good.der"
+
+# --------------------------------------------------------------- --ocsp-fetch
+# start_node serves default, a, b; f (fetched, its file missing) and g (responder down) follow.
+PORT2=$(free_port)
+start_node n2 "$PORT2" --cert "$P/f.pem" --key "$P/f.key" --cert "$P/g.pem" --key "$P/g.key" \
+    --ocsp none --ocsp none --ocsp none --ocsp "$TLSC_TMP/f.der" --ocsp "$TLSC_TMP/g.der" --ocsp-fetch || exit 1
+LOG2=$TLSC_TMP/n2.log
+check "--ocsp-fetch: a missing file is a warning at start" \
+    log_has "$LOG2" "warn: --ocsp: \"$TLSC_TMP/f.der\" for certificate 4 does not exist yet; --ocsp-fetch will fetch it"
+check "--ocsp-fetch: the master fetches f's response from its AIA responder and writes it" \
+    wait_for 30 "the fetch" log_has "$LOG2" \
+    "ocsp-fetch: certificate 4: fetched from http://127.0.0.1:$OCSP_PORT/: good, valid until .*; written to \"$TLSC_TMP/f.der\""
+check "--ocsp-fetch: the workers are replaced with the response stapled" \
+    wait_for 30 "the reload" log_has "$LOG2" "ocsp-fetch: certificate 4: /CN=f.example.*OCSP good, valid until .*, stapled"
+check "--ocsp-fetch: f's fetched response is stapled" wait_for 20 "f stapled" status_is "$PORT2" f.example good
+check "--ocsp-fetch: the written file is the responder's good answer for f" \
+    bash -c 'openssl ocsp -respin "$0" -issuer "$1" -cert "$2" -CAfile "$3" 2>&1 | grep -q ": good$"' \
+    "$TLSC_TMP/f.der" "$P/ca.pem" "$P/f.pem" "$P/ca.pem"
+check "--ocsp-fetch: an unreachable responder is an error line naming the certificate and the URL" \
+    wait_for 30 "the failed fetch" log_has "$LOG2" \
+    "error: ocsp-fetch: certificate 5: POST http://127.0.0.1:$DEAD_PORT/ failed or timed out .*; next try in 60 s"
+check "--ocsp-fetch: no fetch is made from a worker (every fetch line is the master's)" \
+    bash -c '! grep "ocsp-fetch: certificate" "$0" | grep -q "/w[0-9]"' "$LOG2"
+check "--ocsp-fetch: the server is still running" kill -0 "$NODE_PID_n2"
 
 finish
