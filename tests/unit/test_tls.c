@@ -1,4 +1,6 @@
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <unistd.h>
@@ -77,8 +79,11 @@ typedef struct {
     int ok;
     char alpn[32];
     char cipher[64];
-    X509 *peer; /* the certificate the server sent */
+    X509 *peer;   /* the certificate the server sent */
+    long stapled; /* length of the OCSP response the server stapled, -1 for none */
 } result_t;
+
+static int ask_status; /* the client sends status_request */
 
 /* One handshake between a fresh client and the server contexts; `sni`, `alpn` (wire format), `cipher` optional. */
 static result_t handshake(const char *sni, const char *alpn_wire, size_t alpn_len, const char *cipher, int max_version)
@@ -106,6 +111,8 @@ static result_t handshake(const char *sni, const char *alpn_wire, size_t alpn_le
     SSL_set_accept_state(s);
     if (sni != NULL)
         SSL_set_tlsext_host_name(c, sni);
+    if (ask_status)
+        ASSERT(SSL_set_tlsext_status_type(c, TLSEXT_STATUSTYPE_ocsp) == 1);
     if (alpn_wire != NULL)
         ASSERT(SSL_set_alpn_protos(c, (const unsigned char *)alpn_wire, (unsigned)alpn_len) == 0);
     for (int i = 0; i < 50 && !(cdone && sdone); i++) {
@@ -125,6 +132,7 @@ static result_t handshake(const char *sni, const char *alpn_wire, size_t alpn_le
         snprintf(r.alpn, sizeof(r.alpn), "%.*s", (int)plen, (const char *)p);
         snprintf(r.cipher, sizeof(r.cipher), "%s", SSL_get_cipher_name(c));
         r.peer = SSL_get1_peer_certificate(c);
+        r.stapled = SSL_get_tlsext_status_ocsp_resp(c, &p);
     }
     ERR_clear_error();
     SSL_free(c);
@@ -372,6 +380,76 @@ TEST(bad_cipher_and_group_lists_name_the_flag)
                  "--ciphersuites: ", "TLS_NOSUCH_SUITE");
 }
 
+/* Writes a good OCSP response for `leaf_file`, signed by the test CA, valid from -60 s to +3600 s. */
+static void write_ocsp(const char *leaf_file, const char *out_file, time_t *this_update, time_t *next_update)
+{
+    FILE *fp;
+    X509 *ca, *leaf;
+    EVP_PKEY *key;
+    OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+    OCSP_RESPONSE *r;
+    OCSP_CERTID *id;
+    ASN1_TIME *t1, *t2;
+    unsigned char *der = NULL;
+    int len;
+
+    ASSERT((fp = fopen(f("ca.pem"), "r")) != NULL && (ca = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL && fclose(fp) == 0);
+    ASSERT((fp = fopen(f("ca.key"), "r")) != NULL && (key = PEM_read_PrivateKey(fp, NULL, NULL, NULL)) != NULL && fclose(fp) == 0);
+    ASSERT((fp = fopen(leaf_file, "r")) != NULL && (leaf = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL && fclose(fp) == 0);
+    *this_update = time(NULL) - 60;
+    *next_update = *this_update + 3660;
+    ASSERT(bs != NULL && (id = OCSP_cert_to_id(NULL, leaf, ca)) != NULL);
+    ASSERT((t1 = ASN1_TIME_set(NULL, *this_update)) != NULL && (t2 = ASN1_TIME_set(NULL, *next_update)) != NULL);
+    ASSERT(OCSP_basic_add1_status(bs, id, V_OCSP_CERTSTATUS_GOOD, 0, NULL, t1, t2) != NULL);
+    ASSERT(OCSP_basic_sign(bs, ca, key, EVP_sha256(), NULL, 0) == 1);
+    ASSERT((r = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) != NULL);
+    ASSERT((len = i2d_OCSP_RESPONSE(r, &der)) > 0);
+    ASSERT((fp = fopen(out_file, "wb")) != NULL && fwrite(der, 1, (size_t)len, fp) == (size_t)len && fclose(fp) == 0);
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(r);
+    ASN1_TIME_free(t1);
+    ASN1_TIME_free(t2);
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(bs);
+    X509_free(ca);
+    X509_free(leaf);
+    EVP_PKEY_free(key);
+}
+
+TEST(ocsp_response_is_stapled_for_its_certificate_only_when_asked)
+{
+    time_t this_update, next_update, now = time(NULL);
+    result_t r;
+
+    write_ocsp(f("a.pem"), f("a.ocsp"), &this_update, &next_update);
+    ASSERT_EQ(load("--cert", f("default.pem"), "--key", f("default.key"), "--cert", f("a.pem"), "--key", f("a.key"), "--ocsp",
+                   "none", "--ocsp", f("a.ocsp"), NULL),
+              0);
+    /* Half-way through its validity the master fetches a fresh one (--ocsp-fetch); never without a file. */
+    ASSERT_EQ(tlsc_tls_ocsp_refresh_at(tls, 1, now), this_update + (next_update - this_update) / 2);
+    ASSERT_EQ(tlsc_tls_ocsp_refresh_at(tls, 0, now), 0);
+    ask_status = 1;
+    for (int v = TLS1_2_VERSION; v <= TLS1_3_VERSION; v++) {
+        r = handshake("a.example", NULL, 0, NULL, v); /* the SNI switch picks a's context and its response */
+        ASSERT(r.ok && cert_for(r.peer, "a.example"));
+        ASSERT(r.stapled > 0);
+        X509_free(r.peer);
+        r = handshake(NULL, NULL, 0, NULL, v); /* the default certificate has none */
+        ASSERT(r.ok);
+        ASSERT_EQ(r.stapled, -1);
+        X509_free(r.peer);
+    }
+    ask_status = 0;
+    r = handshake("a.example", NULL, 0, NULL, 0); /* not asked, not sent */
+    ASSERT(r.ok);
+    ASSERT_EQ(r.stapled, -1);
+    X509_free(r.peer);
+
+    /* a's response given for the default certificate: refused. */
+    expect_error(load("--cert", f("default.pem"), "--key", f("default.key"), "--ocsp", f("a.ocsp"), NULL),
+                 "--ocsp: ", "another certificate");
+}
+
 int main(void)
 {
     const char *src = getenv("TLSC_SOURCE_DIR");
@@ -395,6 +473,7 @@ int main(void)
     RUN(bad_certificate_files_name_flag_and_file);
     RUN(bad_dhparam_names_flag_and_file);
     RUN(bad_cipher_and_group_lists_name_the_flag);
+    RUN(ocsp_response_is_stapled_for_its_certificate_only_when_asked);
 
     tlsc_tls_free(tls);
     tlsc_config_free(&cfg);
