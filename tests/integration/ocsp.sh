@@ -155,6 +155,9 @@ check "more --ocsp than certificates is a usage error naming the rule" \
     bash -c '"$@" >/dev/null 2>"$0"; [ $? = 2 ] && grep -q "^tlscache-server: --ocsp: 2 given for 1 certificate(s)" "$0"' \
     "$TLSC_TMP/extra.err" "$SERVER" "${A[@]}" --ocsp none --ocsp "$P/a-good.der" --check
 
+check "--ocsp-fetch without any --ocsp FILE is a usage error" \
+    bash -c '"$@" >/dev/null 2>"$0"; [ $? = 2 ] && grep -q "^tlscache-server: --ocsp-fetch: needs an --ocsp FILE" "$0"' \
+    "$TLSC_TMP/fetch.err" "$SERVER" "${A[@]}" --ocsp-fetch --check
 check "--check prints a good response as stapled" \
     bash -c 'out=$("$@" --check 2>&1) && grep -q "^certificate  1: /CN=a.example.*; OCSP good, valid until .*, stapled$" <<<"$out"' \
     _ "$SERVER" "${A[@]}" --ocsp "$P/a-good.der"
