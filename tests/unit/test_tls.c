@@ -445,6 +445,18 @@ TEST(ocsp_response_is_stapled_for_its_certificate_only_when_asked)
     ASSERT_EQ(r.stapled, -1);
     X509_free(r.peer);
 
+    /* After the --cert pairs comes --pfx: the second --ocsp here is the PKCS#12 certificate's. */
+    write_ocsp(f("p12.pem"), f("p12.ocsp"), &this_update, &next_update);
+    ASSERT_EQ(load("--cert", f("a.pem"), "--key", f("a.key"), "--pfx", f("p12.pfx"), "--pfx-pass-file", f("p12.pass"), "--ocsp",
+                   "none", "--ocsp", f("p12.ocsp"), NULL),
+              0);
+    ask_status = 1;
+    r = handshake("p12.example", NULL, 0, NULL, 0);
+    ASSERT(r.ok && cert_for(r.peer, "p12.example"));
+    ASSERT(r.stapled > 0);
+    X509_free(r.peer);
+    ask_status = 0;
+
     /* a's response given for the default certificate: refused. */
     expect_error(load("--cert", f("default.pem"), "--key", f("default.key"), "--ocsp", f("a.ocsp"), NULL),
                  "--ocsp: ", "another certificate");
