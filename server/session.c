@@ -103,21 +103,24 @@ static const unsigned char *sid_ctx_for(tlsc_session_t *s, const char *sni)
 /* ------------------------------------------------------------------------------------------ */
 /* resumeSession: the ClientHello callback and the lookup                                     */
 
-/* Does the client offer TLS 1.3, and may we negotiate it? */
-static int will_be_tls13(SSL *ssl, const tlsc_config_t *cfg)
+/*
+ * Does the client offer TLS 1.3, and may we negotiate it? 1 or 0, or -1 when its
+ * supported_versions is malformed (*al is then decode_error; OpenSSL itself would answer a
+ * malformed list with protocol_version, which RFC 8446 §6.2 keeps for a version refused).
+ */
+static int will_be_tls13(SSL *ssl, const tlsc_config_t *cfg, int *al)
 {
     const unsigned char *p;
     size_t len;
+    int rc;
 
-    if (cfg->max_tls != 0 && cfg->max_tls < TLS1_3_VERSION)
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &p, &len))
         return 0;
-    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &p, &len) || len < 1 || p[0] != len - 1)
-        return 0;
-    for (size_t i = 1; i + 1 < len; i += 2) {
-        if (p[i] == 0x03 && p[i + 1] == 0x04)
-            return 1;
+    if ((rc = tlsc_clienthello_offers_tls13(p, len)) < 0) {
+        *al = SSL_AD_DECODE_ERROR;
+        return -1;
     }
-    return 0;
+    return rc == 1 && (cfg->max_tls == 0 || cfg->max_tls >= TLS1_3_VERSION);
 }
 
 /* Reads the SNI, switches to its certificate and sets the session ID context. 1 = ok. */
@@ -131,9 +134,10 @@ static int bind_name(tlsc_session_hs_t *hs, SSL *ssl, int *al)
         SSL_set_session_id_context(ssl, s->sid_ctx_default, sizeof(s->sid_ctx_default));
         return 1;
     }
-    if (tlsc_clienthello_sni(p, len, hs->sni) != 0) {
+    int rc = tlsc_clienthello_sni(p, len, hs->sni);
+    if (rc != 0) {
         s->o.stats->sni_rejected++;
-        *al = SSL_AD_ILLEGAL_PARAMETER;
+        *al = rc == TLSC_CH_DECODE_ERROR ? SSL_AD_DECODE_ERROR : SSL_AD_ILLEGAL_PARAMETER;
         return 0;
     }
     SSL_CTX *ctx = tlsc_tls_select(s->tls, hs->sni);
@@ -157,13 +161,13 @@ static int bind_name(tlsc_session_hs_t *hs, SSL *ssl, int *al)
  * ticket, not an ID). With TLS 1.2, a client that sends a non-empty ticket while tickets are on
  * is resumed (or not) by the ticket; its session ID is then only the RFC 5077 echo value.
  */
-static int find_offered_id(tlsc_session_hs_t *hs, SSL *ssl, size_t ticket_len)
+static int find_offered_id(tlsc_session_hs_t *hs, SSL *ssl, int tls13, size_t ticket_len)
 {
     const unsigned char *p, *id = NULL;
     size_t len, id_len = 0;
     int tickets_on = !(SSL_get_options(ssl) & SSL_OP_NO_TICKET);
 
-    if (will_be_tls13(ssl, hs->owner->o.cfg)) {
+    if (tls13) {
         if (tickets_on || !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &p, &len) ||
             tlsc_clienthello_psk_identity(p, len, &id, &id_len) != 0)
             return 0;
@@ -220,14 +224,16 @@ static int hello_first_pass(tlsc_session_hs_t *hs, SSL *ssl, int *al)
 {
     const unsigned char *p;
     size_t ticket_len = 0;
-    int parked;
+    int parked, tls13;
 
     hs->phase = TLSC_HS_DECIDED;
     /* The session_ticket extension is looked at once: present = the client takes tickets. */
     hs->client_tickets = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &p, &ticket_len) == 1;
     if (!bind_name(hs, ssl, al))
         return SSL_CLIENT_HELLO_ERROR;
-    parked = (hs->owner->o.cfg->resumption & TLSC_RESUME_CACHE) && find_offered_id(hs, ssl, ticket_len) && start_lookup(hs);
+    if ((tls13 = will_be_tls13(ssl, hs->owner->o.cfg, al)) < 0)
+        return SSL_CLIENT_HELLO_ERROR;
+    parked = (hs->owner->o.cfg->resumption & TLSC_RESUME_CACHE) && find_offered_id(hs, ssl, tls13, ticket_len) && start_lookup(hs);
     if (parked)
         hs->phase = TLSC_HS_LOOKING;
     hs->io->hello(hs->conn, parked);

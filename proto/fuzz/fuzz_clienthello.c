@@ -6,7 +6,8 @@
  *   s_client): the harness walks it to its extensions, as OpenSSL does before our callback,
  *   and hands each server_name and pre_shared_key body to the parsers in a buffer of exactly
  *   its size, so that AddressSanitizer sees any read past it.
- * Properties: a name found is 1..TLSC_SNI_MAX bytes of [a-z0-9._*-] (lowercased); an identity
+ * Properties: every refusal is TLSC_CH_DECODE_ERROR or TLSC_CH_ILLEGAL_PARAMETER (the alert
+ * the worker sends follows from it); a name found is 1..TLSC_SNI_MAX bytes of [a-z0-9._*-] (lowercased); an identity
  * found is non-empty and lies inside the extension, with room for its ticket age.
  */
 #include <stdint.h>
@@ -19,15 +20,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define EXT_SERVER_NAME 0
 #define EXT_PSK         41
+#define EXT_VERSIONS    43
 
 static void check_sni(const unsigned char *ext, size_t len)
 {
     char out[TLSC_SNI_MAX + 2];
     size_t n;
 
+    int rc;
+
     out[TLSC_SNI_MAX + 1] = 'x';
-    if (tlsc_clienthello_sni(ext, len, out) != 0)
+    if ((rc = tlsc_clienthello_sni(ext, len, out)) != 0) {
+        if (rc != TLSC_CH_DECODE_ERROR && rc != TLSC_CH_ILLEGAL_PARAMETER)
+            abort();
         return;
+    }
     if (out[TLSC_SNI_MAX + 1] != 'x')
         abort(); /* wrote past the documented buffer */
     n = strnlen(out, TLSC_SNI_MAX + 1);
@@ -54,6 +61,15 @@ static void check_psk(const unsigned char *ext, size_t len)
     (void)sink;
 }
 
+static void check_versions(const unsigned char *ext, size_t len)
+{
+    int rc = tlsc_clienthello_offers_tls13(ext, len);
+
+    /* 1 or 0 only for a list of pairs that fills the body exactly. */
+    if (rc != TLSC_CH_DECODE_ERROR && (rc < 0 || rc > 1 || len < 3 || ext[0] != len - 1 || len % 2 != 1))
+        abort();
+}
+
 /* Hands an extension body to the parsers in a heap buffer of exactly its size. */
 static void check_ext(unsigned type, const unsigned char *body, size_t len)
 {
@@ -66,6 +82,8 @@ static void check_ext(unsigned type, const unsigned char *body, size_t len)
         check_sni(copy, len);
     else if (type == EXT_PSK)
         check_psk(copy, len);
+    else if (type == EXT_VERSIONS)
+        check_versions(copy, len);
     free(copy);
 }
 
@@ -135,6 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     check_sni(data, size);
     check_psk(data, size);
+    check_versions(data, size);
     walk_client_hello(data, size);
     return 0;
 }

@@ -2,7 +2,9 @@
 # What goes on the wire after the handshake (TLS 1.2, where record types are visible): the
 # built-in responder's reply is one TLS record followed by close_notify, and a record that
 # fails its MAC gets the fatal bad_record_mac alert before the close (RFC 5246 §7.2.2), not a
-# bare TCP close.
+# bare TCP close. The ClientHello pre-parser's alerts follow RFC 8446 §6.2: a length that does
+# not fit (decode_error, 50) is told apart from a value that parses but is unusable
+# (illegal_parameter, 47); each case below is one hand-built ClientHello (tls_wire.py hello).
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
@@ -19,6 +21,24 @@ reply=$(python3 "$WIRE" "$PA" reply)
 check "the reply is one TLS record, then close_notify ($reply)" [ "$reply" = "data_records=1 alerts=1" ]
 bad=$(python3 "$WIRE" "$PA" badmac)
 check "a record with a bad MAC gets the bad_record_mac alert ($bad)" grep -qi "BAD_RECORD_MAC" <<<"$bad"
+
+# The builder itself: an unbroken hello gets a ServerHello (a handshake record, 22).
+ok=$(python3 "$WIRE" "$PA" hello ok)
+check "a well-formed hand-built ClientHello is answered by a handshake record ($ok)" [ "$ok" = "alert=none first=22" ]
+expect_alert() { # CASE CODE WHY
+    local got
+    got=$(python3 "$WIRE" "$PA" hello "$1")
+    check "ClientHello $1 ($3) gets alert $2 ($got)" [ "$got" = "alert=$2" ]
+}
+expect_alert sni_list_past 50 "server_name list length past its extension"
+expect_alert sni_list_short 50 "server_name list length short of its extension"
+expect_alert sni_name_past 50 "host name length past its list"
+expect_alert sni_name_empty 50 "empty HostName<1..2^16-1>"
+expect_alert versions_odd 50 "odd supported_versions length"
+expect_alert versions_past 50 "supported_versions length past its extension"
+expect_alert padding_past 50 "padding extension past the message"
+expect_alert sni_bad_byte 47 "well-formed name with a space"
+expect_alert sni_too_long 47 "well-formed 300-byte name"
 check "the node still serves" sget "$PA" 1.2 a.example "" ""
 
 finish

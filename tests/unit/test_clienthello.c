@@ -27,9 +27,10 @@ TEST(sni_rejects_embedded_nul_and_control_bytes)
     const unsigned char slash[] = {0, 6, 0, 0, 3, 'a', '/', 'b'};
     char out[TLSC_SNI_MAX + 1];
 
-    ASSERT_EQ(tlsc_clienthello_sni(nul, sizeof(nul), out), -1);
-    ASSERT_EQ(tlsc_clienthello_sni(ctl, sizeof(ctl), out), -1);
-    ASSERT_EQ(tlsc_clienthello_sni(slash, sizeof(slash), out), -1);
+    /* Well formed, unusable value: illegal_parameter. */
+    ASSERT_EQ(tlsc_clienthello_sni(nul, sizeof(nul), out), TLSC_CH_ILLEGAL_PARAMETER);
+    ASSERT_EQ(tlsc_clienthello_sni(ctl, sizeof(ctl), out), TLSC_CH_ILLEGAL_PARAMETER);
+    ASSERT_EQ(tlsc_clienthello_sni(slash, sizeof(slash), out), TLSC_CH_ILLEGAL_PARAMETER);
 }
 
 TEST(sni_rejects_truncated_and_inconsistent_lengths)
@@ -38,13 +39,49 @@ TEST(sni_rejects_truncated_and_inconsistent_lengths)
     const unsigned char name_past_end[] = {0, 6, 0, 0, 9, 'a', 'b', 'c'};
     const unsigned char empty_name[] = {0, 3, 0, 0, 0};
     const unsigned char tiny[] = {0};
+    const unsigned char list_short[] = {0, 4, 0, 0, 3, 'a', 'b', 'c'};
+    const unsigned char empty_list[] = {0, 0};
+    const unsigned char half_entry[] = {0, 2, 0, 0};
+    /* A bad second entry is a decode_error even after a good host_name. */
+    const unsigned char bad_second[] = {0, 9, 0, 0, 1, 'a', 7, 0, 9, 'x', 'y'};
     char out[TLSC_SNI_MAX + 1];
 
-    ASSERT_EQ(tlsc_clienthello_sni(short_list, sizeof(short_list), out), -1);
-    ASSERT_EQ(tlsc_clienthello_sni(name_past_end, sizeof(name_past_end), out), -1);
-    ASSERT_EQ(tlsc_clienthello_sni(empty_name, sizeof(empty_name), out), -1);
-    ASSERT_EQ(tlsc_clienthello_sni(tiny, sizeof(tiny), out), -1);
-    ASSERT_EQ(tlsc_clienthello_sni(tiny, 0, out), -1);
+    /* Every length that does not fit is a decode_error (RFC 8446 §6.2), never illegal_parameter. */
+    ASSERT_EQ(tlsc_clienthello_sni(short_list, sizeof(short_list), out), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_sni(name_past_end, sizeof(name_past_end), out), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_sni(empty_name, sizeof(empty_name), out), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_sni(tiny, sizeof(tiny), out), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_sni(tiny, 0, out), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_sni(list_short, sizeof(list_short), out), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_sni(empty_list, sizeof(empty_list), out), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_sni(half_entry, sizeof(half_entry), out), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_sni(bad_second, sizeof(bad_second), out), TLSC_CH_DECODE_ERROR);
+}
+
+TEST(sni_without_host_name_is_illegal_parameter)
+{
+    const unsigned char ext[] = {0, 5, 7, 0, 2, 'x', 'y'};
+    char out[TLSC_SNI_MAX + 1];
+
+    ASSERT_EQ(tlsc_clienthello_sni(ext, sizeof(ext), out), TLSC_CH_ILLEGAL_PARAMETER);
+}
+
+TEST(versions_finds_tls13_and_refuses_bad_lengths)
+{
+    const unsigned char both[] = {4, 3, 4, 3, 3};
+    const unsigned char only12[] = {2, 3, 3};
+    const unsigned char odd[] = {3, 3, 4, 3};
+    const unsigned char past[] = {6, 3, 4, 3, 3};
+    const unsigned char short_len[] = {2, 3, 4, 3, 3};
+    const unsigned char empty[] = {0};
+
+    ASSERT_EQ(tlsc_clienthello_offers_tls13(both, sizeof(both)), 1);
+    ASSERT_EQ(tlsc_clienthello_offers_tls13(only12, sizeof(only12)), 0);
+    ASSERT_EQ(tlsc_clienthello_offers_tls13(odd, sizeof(odd)), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_offers_tls13(past, sizeof(past)), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_offers_tls13(short_len, sizeof(short_len)), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_offers_tls13(empty, sizeof(empty)), TLSC_CH_DECODE_ERROR);
+    ASSERT_EQ(tlsc_clienthello_offers_tls13(empty, 0), TLSC_CH_DECODE_ERROR);
 }
 
 TEST(sni_rejects_overlong_name)
@@ -58,7 +95,7 @@ TEST(sni_rejects_overlong_name)
     ext[2] = 0;
     ext[3] = (300 >> 8) & 0xff;
     ext[4] = 300 & 0xff;
-    ASSERT_EQ(tlsc_clienthello_sni(ext, sizeof(ext), out), -1);
+    ASSERT_EQ(tlsc_clienthello_sni(ext, sizeof(ext), out), TLSC_CH_ILLEGAL_PARAMETER);
     /* 255 is the most we accept. */
     ext[0] = (3 + 255) >> 8;
     ext[1] = (3 + 255) & 0xff;
@@ -117,6 +154,8 @@ int main(void)
     RUN(sni_rejects_embedded_nul_and_control_bytes);
     RUN(sni_rejects_truncated_and_inconsistent_lengths);
     RUN(sni_rejects_overlong_name);
+    RUN(sni_without_host_name_is_illegal_parameter);
+    RUN(versions_finds_tls13_and_refuses_bad_lengths);
     RUN(psk_identity_points_at_first_identity);
     RUN(psk_identity_rejects_hostile_lengths);
     RUN(psk_identity_survives_every_truncation);
