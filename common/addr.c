@@ -68,6 +68,16 @@ static int parse_port(const char *p, size_t plen, tlsc_addr_t *out, char *err, s
     return 0;
 }
 
+/* How many of the first `n` bytes at `p` are in `set`. */
+static size_t strspn_n(const char *p, size_t n, const char *set)
+{
+    size_t i = 0;
+
+    while (i < n && p[i] != '\0' && strchr(set, p[i]) != NULL)
+        i++;
+    return i;
+}
+
 static int parse_unix(const char *p, size_t n, tlsc_addr_t *out, char *err, size_t errlen)
 {
     if (n == 0 || n > TLSC_ADDR_PATH_MAX)
@@ -91,7 +101,11 @@ int tlsc_addr_parse(const char *s, size_t len, unsigned flags, unsigned default_
         return reason(err, errlen, "missing host; the address is empty");
     if (memchr(s, '\0', len) != NULL)
         return reason(err, errlen, "the address contains a NUL byte");
-    if (len >= 5 && memcmp(s, "unix:", 5) == 0) {
+    /*
+     * "unix:PATH" is a socket, but "unix:6379" is HOST:PORT with a host named unix: a rest of
+     * digits only is a port (and is refused as one when out of range), never a path.
+     */
+    if (len >= 5 && memcmp(s, "unix:", 5) == 0 && (len == 5 || strspn_n(s + 5, len - 5, "0123456789") != len - 5)) {
         if (!(flags & TLSC_ADDR_ALLOW_UNIX))
             return reason(err, errlen, "a unix socket is not accepted here; expected HOST:PORT");
         return parse_unix(s + 5, len - 5, out, err, errlen);

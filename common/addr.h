@@ -36,9 +36,9 @@ typedef struct {
 
 /**
  * Parses the `len` bytes at `s`: HOST:PORT, [V6]:PORT, or (with TLSC_ADDR_ALLOW_UNIX)
- * unix:PATH. A host is [A-Za-z0-9._-] up to 253 bytes; a bracketed one must be an IPv6
- * address; the port is 1..65535 with no sign, spaces or trailing bytes. Returns 0, or -1 with
- * a reason in `err` that does not repeat the input.
+ * unix:PATH (but "unix:" and digits only is the TCP host "unix" with that port). A host is [A-Za-z0-9._-] up to 253 bytes; a
+ * bracketed one must be an IPv6 address; the port is 1..65535 with no sign, spaces or trailing bytes. Returns 0, or -1 with a
+ * reason in `err` that does not repeat the input.
  */
 int tlsc_addr_parse(const char *s, size_t len, unsigned flags, unsigned default_port, tlsc_addr_t *out, char *err, size_t errlen);
 

@@ -83,6 +83,27 @@ TEST(unix_only_when_allowed)
     refused(path, TLSC_ADDR_ALLOW_UNIX, "1..107 bytes");
 }
 
+TEST(host_named_unix_with_a_port_is_tcp)
+{
+    tlsc_addr_t a;
+
+    /* With or without unix sockets allowed, "unix:6379" is HOST:PORT, not a socket "6379". */
+    ASSERT_EQ(parse("unix:6379", TLSC_ADDR_ALLOW_UNIX, &a), 0);
+    ASSERT_EQ(a.kind, TLSC_ADDR_TCP);
+    ASSERT_STREQ(a.host, "unix");
+    ASSERT_EQ(a.port, 6379);
+    ASSERT_EQ(parse("unix:6379", 0, &a), 0);
+    ASSERT_EQ(a.kind, TLSC_ADDR_TCP);
+    ASSERT_STREQ(a.host, "unix");
+    refused("unix:99999", TLSC_ADDR_ALLOW_UNIX, "bad port");
+    /* Anything else after "unix:" is still a path. */
+    ASSERT_EQ(parse("unix:/run/6379", TLSC_ADDR_ALLOW_UNIX, &a), 0);
+    ASSERT_EQ(a.kind, TLSC_ADDR_UNIX);
+    ASSERT_STREQ(a.path, "/run/6379");
+    ASSERT_EQ(parse("unix:k.sock", TLSC_ADDR_ALLOW_UNIX, &a), 0);
+    ASSERT_EQ(a.kind, TLSC_ADDR_UNIX);
+}
+
 TEST(optional_port_takes_the_default)
 {
     tlsc_addr_t a;
@@ -213,6 +234,7 @@ int main(void)
     RUN(host_port_forms);
     RUN(any_host_only_when_allowed);
     RUN(unix_only_when_allowed);
+    RUN(host_named_unix_with_a_port_is_tcp);
     RUN(optional_port_takes_the_default);
     RUN(length_bounded_input_is_not_read_past);
     RUN(hostile_addresses_are_refused);

@@ -136,6 +136,34 @@ TEST(unix_socket_forms)
     tlsc_redis_url_free(&u);
 }
 
+TEST(host_named_unix_is_tcp)
+{
+    /* redis://unix:6379 names a TCP host called unix; only unix:/ and unix:/// are sockets. */
+    tlsc_redis_url_t u = parse_ok("redis://unix:6379/2");
+    char d[128];
+
+    ASSERT_STREQ(u.host, "unix");
+    ASSERT_EQ(u.port, 6379);
+    ASSERT_EQ(u.db, 2);
+    ASSERT(u.path == NULL);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "unix:6379/2");
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://:pw@unix:6380");
+    ASSERT_STREQ(u.host, "unix");
+    ASSERT_EQ(u.port, 6380);
+    ASSERT(u.path == NULL);
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://unix");
+    ASSERT_STREQ(u.host, "unix");
+    ASSERT_EQ(u.port, 6379);
+    tlsc_redis_url_free(&u);
+    assert_rejected("redis://unix:/tmp/r.sock", "unix socket is not accepted");
+    assert_rejected("unix:6379", "must be absolute");
+}
+
 TEST(query_db_on_tcp_url)
 {
     tlsc_redis_url_t u = parse_ok("redis://h:1?db=9");
@@ -305,6 +333,7 @@ int main(void)
     RUN(password_only_and_user_password);
     RUN(credentials_are_percent_decoded);
     RUN(unix_socket_forms);
+    RUN(host_named_unix_is_tcp);
     RUN(query_db_on_tcp_url);
     RUN(bounds_on_port_and_db);
     RUN(rediss_is_refused_clearly);
