@@ -5,11 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+
+#include "log.h"
 
 void tlsc_hex_encode(char *out, const unsigned char *in, size_t len)
 {
@@ -164,6 +167,29 @@ void tlsc_secure_free(void *p, size_t len)
         return;
     OPENSSL_cleanse(p, len);
     free(p);
+}
+
+void *tlsc_locked_alloc(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED)
+        return NULL;
+    /* Best effort both: the secret is still wiped when dropped. An anonymous mapping is zeroed. */
+    if (mlock(p, len) != 0)
+        tlsc_log_debug("mlock of %zu bytes of secrets failed (%s); they may reach swap", len, strerror(errno));
+    if (madvise(p, len, MADV_DONTDUMP) != 0)
+        tlsc_log_debug("MADV_DONTDUMP on %zu bytes of secrets failed (%s)", len, strerror(errno));
+    return p;
+}
+
+void tlsc_locked_free(void *p, size_t len)
+{
+    if (p == NULL)
+        return;
+    OPENSSL_cleanse(p, len);
+    (void)munlock(p, len);
+    (void)munmap(p, len);
 }
 
 size_t tlsc_rstrip(char *s, size_t len)

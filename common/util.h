@@ -34,6 +34,15 @@ int tlsc_secret_file_check(const char *path, char *err, size_t errlen);
 int tlsc_read_secret_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
 /** Wipes `len` bytes then frees `p` (NULL is fine). */
 void tlsc_secure_free(void *p, size_t len);
+/**
+ * Memory for secrets (keys, PSKs): `len` zeroed bytes in their own anonymous mapping, locked
+ * against swap (best effort: RLIMIT_MEMLOCK may refuse, and a debug line says so) and marked
+ * MADV_DONTDUMP so a core dump leaves them out. NULL when the mapping fails. Give it back with
+ * tlsc_locked_free(), which wipes it first.
+ */
+void *tlsc_locked_alloc(size_t len);
+/** Wipes, unlocks and unmaps what tlsc_locked_alloc(len) returned (NULL is fine). */
+void tlsc_locked_free(void *p, size_t len);
 /** Strips trailing CR/LF/space from a NUL-terminated buffer; returns the new length. */
 size_t tlsc_rstrip(char *s, size_t len);
 

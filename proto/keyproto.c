@@ -595,7 +595,8 @@ int tlsc_keyproto_link_new(int is_server, const unsigned char psk[TLSC_KEYPROTO_
 
     if (link_index < 0 && (link_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL)) < 0)
         goto fail;
-    if ((link = calloc(1, sizeof(*link))) == NULL)
+    /* The PSK opens the cluster's key link: locked, out of core dumps, wiped when dropped. */
+    if ((link = tlsc_locked_alloc(sizeof(*link))) == NULL)
         goto fail;
     if ((ctx = SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method())) == NULL)
         goto fail_link;
@@ -618,7 +619,7 @@ int tlsc_keyproto_link_new(int is_server, const unsigned char psk[TLSC_KEYPROTO_
 fail_ctx:
     SSL_CTX_free(ctx);
 fail_link:
-    free(link);
+    tlsc_locked_free(link, sizeof(*link));
 fail:
     snprintf(err, errlen, "key link TLS context: %s", ERR_reason_error_string(ERR_peek_last_error()));
     ERR_clear_error();
@@ -638,8 +639,7 @@ void tlsc_keyproto_link_free(tlsc_keyproto_link_t *link)
      * once their handshake is done, and the ex_data is cleared so a late callback finds none. */
     SSL_CTX_set_ex_data(link->ctx, link_index, NULL);
     SSL_CTX_free(link->ctx);
-    OPENSSL_cleanse(link, sizeof(*link));
-    free(link);
+    tlsc_locked_free(link, sizeof(*link));
 }
 
 static void set_reason(tlsc_keyproto_conn_t *c, const char *what)

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -51,23 +50,11 @@ static uint64_t wall_now(void *unused)
     return tlsc_wall_sec();
 }
 
-static tlsc_records_t *locked_alloc(void)
-{
-    tlsc_records_t *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-    if (r == MAP_FAILED)
-        return NULL;
-    memset(r, 0, sizeof(*r));
-    (void)mlock(r, sizeof(*r)); /* best effort, as for the ticket keys: RLIMIT_MEMLOCK may say no */
-    (void)madvise(r, sizeof(*r), MADV_DONTDUMP);
-    return r;
-}
-
 int tlsc_records_new(tlsc_tickets_t *tickets, const char *secret_file, tlsc_records_t **out, char *err, size_t errlen)
 {
     tlsc_records_t *r;
 
-    if ((r = locked_alloc()) == NULL) {
+    if ((r = tlsc_locked_alloc(sizeof(*r))) == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -94,9 +81,7 @@ void tlsc_records_free(tlsc_records_t *r)
 {
     if (r == NULL)
         return;
-    OPENSSL_cleanse(r, sizeof(*r));
-    (void)munlock(r, sizeof(*r));
-    munmap(r, sizeof(*r));
+    tlsc_locked_free(r, sizeof(*r));
 }
 
 static void day_name(uint64_t day, unsigned char name[TLSC_SEAL_NAME_LEN])

@@ -2,7 +2,6 @@
 #include "tickets.h"
 
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include <openssl/core_names.h>
@@ -12,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "util.h"
 
 typedef struct {
     tlsc_keyproto_key_t key;
@@ -47,13 +47,8 @@ tlsc_tickets_t *tlsc_tickets_new(uint64_t (*now)(void *), void *now_data)
     /* Fetched once: EVP_aes_256_cbc() would make OpenSSL 3 look the cipher up on every ticket. */
     if (ticket_cipher == NULL && (ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL)
         return NULL;
-    t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (t == MAP_FAILED)
+    if ((t = tlsc_locked_alloc(sizeof(*t))) == NULL)
         return NULL;
-    /* Both are best effort: RLIMIT_MEMLOCK may be tiny, and the keys are still wiped on drop. */
-    if (mlock(t, sizeof(*t)) != 0)
-        tlsc_log_debug("tickets: mlock failed; key memory may be swapped");
-    (void)madvise(t, sizeof(*t), MADV_DONTDUMP);
     t->now = now ? now : wall_now;
     t->now_data = now_data;
     t->max_life = TLSC_TICKETS_MAX_LIFE_DEFAULT;
@@ -64,9 +59,7 @@ void tlsc_tickets_free(tlsc_tickets_t *t)
 {
     if (t == NULL)
         return;
-    OPENSSL_cleanse(t, sizeof(*t));
-    munlock(t, sizeof(*t));
-    munmap(t, sizeof(*t));
+    tlsc_locked_free(t, sizeof(*t));
 }
 
 static void drop(slot_t *s)

@@ -42,6 +42,59 @@ static int tlsc_test_count;
         }                                                                                                                          \
     } while (0)
 
+/*
+ * The VmFlags line of the /proc/self/smaps mapping that holds `addr` (e.g. "rd wr mr mw me lo
+ * ac dd"), with the mapping's "Locked:" kB in *locked_kb; 0, or -1 when no mapping holds it.
+ */
+static inline int tlsc_test_vmflags(const void *addr, char *flags, size_t flagslen, long *locked_kb)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int in = 0, found = -1;
+    unsigned long lo, hi, a = (unsigned long)addr;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = a >= lo && a < hi;
+            continue;
+        }
+        if (!in)
+            continue;
+        if (strncmp(line, "Locked:", 7) == 0)
+            *locked_kb = strtol(line + 7, NULL, 10);
+        if (strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(flags, flagslen, "%s", line + 8);
+            found = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* AddressSanitizer turns mlock() into a no-op that returns 0: "lo" can be checked only without it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TLSC_TEST_MLOCK_WORKS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TLSC_TEST_MLOCK_WORKS 0
+#endif
+#endif
+#ifndef TLSC_TEST_MLOCK_WORKS
+#define TLSC_TEST_MLOCK_WORKS 1
+#endif
+
+/* Does the VmFlags string hold the two-letter flag `f` ("dd", "lo")? */
+static inline int tlsc_test_has_flag(const char *flags, const char *f)
+{
+    for (const char *p = flags; (p = strstr(p, f)) != NULL; p++)
+        if ((p == flags || p[-1] == ' ') && (p[2] == ' ' || p[2] == '\n' || p[2] == '\0'))
+            return 1;
+    return 0;
+}
+
 #define RUN(name)                                                                                                                  \
     do {                                                                                                                           \
         fprintf(stderr, "  %s ... ", #name);                                                                                       \

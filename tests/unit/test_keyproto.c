@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -371,6 +372,33 @@ static int pump(tlsc_keyproto_conn_t *a, tlsc_keyproto_conn_t *b)
     return 0;
 }
 
+/* The link's PSK is held like every other secret: out of core dumps, locked when the limit allows. */
+TEST(link_psk_lives_in_locked_undumpable_memory)
+{
+    unsigned char psk[32];
+    char err[256], flags[256];
+    tlsc_keyproto_link_t *links[2];
+    struct rlimit rl;
+    long locked_kb = 0;
+
+    RAND_bytes(psk, 32);
+    ASSERT_EQ(tlsc_keyproto_link_new(1, psk, &links[0], err, sizeof(err)), 0);
+    ASSERT_EQ(tlsc_keyproto_link_new(0, psk, &links[1], err, sizeof(err)), 0);
+    for (int i = 0; i < 2; i++) {
+        /* The opaque pointer is the start of the struct that holds the PSK. */
+        ASSERT_EQ(tlsc_test_vmflags(links[i], flags, sizeof(flags), &locked_kb), 0);
+        if (!tlsc_test_has_flag(flags, "dd"))
+            fprintf(stderr, "\n    link %d VmFlags:%s", i, flags);
+        ASSERT(tlsc_test_has_flag(flags, "dd"));
+        if (TLSC_TEST_MLOCK_WORKS && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur >= (1 << 20)) {
+            ASSERT(tlsc_test_has_flag(flags, "lo"));
+            ASSERT(locked_kb > 0);
+        }
+    }
+    tlsc_keyproto_link_free(links[0]);
+    tlsc_keyproto_link_free(links[1]);
+}
+
 TEST(link_with_same_psk_carries_messages)
 {
     unsigned char psk[32];
@@ -617,6 +645,7 @@ int main(void)
     RUN(derive_separates_uses_and_keys);
     RUN(secret_file_hex_and_raw_and_too_short);
     RUN(secret_file_that_is_not_random_hex_is_refused_with_how_to_make_one);
+    RUN(link_psk_lives_in_locked_undumpable_memory);
     RUN(link_with_same_psk_carries_messages);
     RUN(link_with_wrong_psk_fails_handshake_and_leaks_nothing);
     RUN(keylink_carries_messages_both_ways_and_frees_from_its_callback);

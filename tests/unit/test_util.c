@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -104,6 +105,29 @@ TEST(secret_file_missing_or_not_regular)
     ASSERT(strstr(why, "not a regular file") != NULL);
 }
 
+TEST(locked_alloc_is_zeroed_undumpable_and_locked)
+{
+    unsigned char *p = tlsc_locked_alloc(100);
+    char flags[256];
+    long locked_kb = 0;
+    struct rlimit rl;
+
+    ASSERT(p != NULL);
+    for (int i = 0; i < 100; i++)
+        ASSERT_EQ(p[i], 0);
+    memset(p, 0xA5, 100);
+    ASSERT_EQ(tlsc_test_vmflags(p, flags, sizeof(flags), &locked_kb), 0);
+    ASSERT(tlsc_test_has_flag(flags, "dd"));
+    if (TLSC_TEST_MLOCK_WORKS && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur >= (1 << 20)) {
+        ASSERT(tlsc_test_has_flag(flags, "lo"));
+        ASSERT(locked_kb > 0);
+    }
+    tlsc_locked_free(p, 100);
+    /* Unmapped: no mapping holds it any more. */
+    ASSERT_EQ(tlsc_test_vmflags(p, flags, sizeof(flags), &locked_kb), -1);
+    tlsc_locked_free(NULL, 100);
+}
+
 int main(void)
 {
     RUN(hex_roundtrip);
@@ -111,5 +135,6 @@ int main(void)
     RUN(secret_file_0600_is_read);
     RUN(secret_file_group_or_other_access_is_refused_with_the_chmod);
     RUN(secret_file_missing_or_not_regular);
+    RUN(locked_alloc_is_zeroed_undumpable_and_locked);
     TEST_DONE();
 }
