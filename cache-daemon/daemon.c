@@ -52,7 +52,7 @@ typedef struct conn_s {
     uint32_t worker;
     char node[TLSC_KEYPROTO_MAX_NODE + 1];
     char peer[64];
-    char addr[ADDR_LEN]; /* the source address without the port: the unit of fairness and of witness */
+    char addr[ADDR_LEN]; /* the source's bucket (tlsc_addr_bucket), no port: the unit of fairness and of witness */
 } conn_t;
 
 /* One lineage offered during the grace period: a key set and who reported it. */
@@ -798,7 +798,9 @@ static void peer_name(conn_t *c)
         uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
         snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(((struct sockaddr_in *)&ss)->sin_port));
     }
-    snprintf(c->addr, sizeof(c->addr), "%s", host);
+    /* Fairness and witness go by bucket: an IPv6 /64 is one peer, a mapped IPv4 address is IPv4. */
+    if (tlsc_addr_bucket((struct sockaddr *)&ss, c->addr, sizeof(c->addr)) != 0)
+        snprintf(c->addr, sizeof(c->addr), "%s", host);
 }
 
 /* ================================================================ unauthenticated links */

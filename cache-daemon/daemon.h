@@ -26,9 +26,9 @@ typedef struct {
     unsigned lead_sec;             /* minimum pre-distribution time of a next key; default rotate_sec / 2 (>= 1) */
     unsigned grace_ms;             /* after start, wait this long for workers' key sets; default 2000 */
     unsigned max_conns;            /* authenticated worker links; default 1024 */
-    unsigned max_pending;          /* links still in the TLS handshake / before HELLO; default 64 */
-    unsigned max_pending_per_addr; /* ... from one source address (all Unix peers are one); default 16 */
-    unsigned handshake_timeout_ms; /* TLS + HELLO, default 2000 */
+    unsigned max_pending;          /* links still in the TLS handshake / before HELLO; default 64 (--preauth-max) */
+    unsigned max_pending_per_addr; /* ... from one bucket (tlsc_addr_bucket; all Unix peers are one); default 16 */
+    unsigned handshake_timeout_ms; /* TLS + HELLO, default 2000 (--preauth-timeout) */
     unsigned idle_timeout_ms;      /* no frame for this long drops the link; default 60000 */
 } tlsc_daemon_options_t;
 

@@ -95,6 +95,30 @@ static int apply_grace(void *ctx, const char *label, const char *value, char *er
     return tlsc_opts_uint(label, value, 0, 600000, &((cli_t *)ctx)->o.grace_ms, err, errlen);
 }
 
+/* The budget of links that have not authenticated yet (docs/keys.md, "Unauthenticated connections"). */
+#define PREAUTH_MAX_LIMIT     4096
+#define PREAUTH_TIMEOUT_LIMIT 60
+
+static int apply_preauth_max(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return tlsc_opts_uint(label, value, 1, PREAUTH_MAX_LIMIT, &((cli_t *)ctx)->o.max_pending, err, errlen);
+}
+
+static int apply_preauth_per_addr(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return tlsc_opts_uint(label, value, 1, PREAUTH_MAX_LIMIT, &((cli_t *)ctx)->o.max_pending_per_addr, err, errlen);
+}
+
+static int apply_preauth_timeout(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    unsigned sec;
+
+    if (tlsc_opts_uint(label, value, 1, PREAUTH_TIMEOUT_LIMIT, &sec, err, errlen) != 0)
+        return -1;
+    ((cli_t *)ctx)->o.handshake_timeout_ms = sec * 1000;
+    return 0;
+}
+
 /* HELLO names: [A-Za-z0-9._:-], 1..64 bytes. */
 static int apply_node(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
@@ -129,6 +153,12 @@ static const tlsc_opt_t options[] = {
     {"ticket-lifetime", "SEC", 0, apply_lifetime, "--rotate", "a retired key still opens tickets for SEC seconds", 0},
     {"lead", "SEC", 0, apply_lead, "--rotate / 2", "a next key is pushed at least SEC before it encrypts, 1..--rotate", 0},
     {"grace-ms", "MS", TLSC_OPT_DEFAULT, apply_grace, "2000", "after a start, wait MS for workers to report their keys, 0..600000",
+     0},
+    {"preauth-max", "N", TLSC_OPT_DEFAULT, apply_preauth_max, "64",
+     "links still authenticating (TLS handshake + HELLO) at once, 1..4096; beyond it one makes room", 0},
+    {"preauth-per-addr", "N", TLSC_OPT_DEFAULT, apply_preauth_per_addr, "16",
+     "... of them from one source address (an IPv6 /64 counts as one; all Unix peers are one), 1..--preauth-max", 0},
+    {"preauth-timeout", "SEC", TLSC_OPT_DEFAULT, apply_preauth_timeout, "2", "a link must authenticate within SEC seconds, 1..60",
      0},
     {"node", "NAME", 0, apply_node, "the host name", "name in logs and HELLO ([A-Za-z0-9._:-], <= 64)", 0},
     {"log-level", "LEVEL", TLSC_OPT_DEFAULT, apply_log_level, "info", "error, warn, info or debug", 0},
@@ -189,6 +219,9 @@ static int parse_cli(cli_t *c, int argc, char **argv, char *err, size_t errlen)
         return tlsc_opts_fail(err, errlen, "--secret-file", "is required (see --help)");
     if (c->o.listen == NULL && c->o.unix_path == NULL)
         return tlsc_opts_fail(err, errlen, "--listen or --unix", "give at least one (see --help)");
+    if (c->o.max_pending_per_addr > c->o.max_pending)
+        return tlsc_opts_fail(err, errlen, "--preauth-per-addr", "%u is more than --preauth-max %u", c->o.max_pending_per_addr,
+                              c->o.max_pending);
     return check_window(&c->o, err, errlen);
 }
 
@@ -257,9 +290,11 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
-    tlsc_log_info("listening%s%s%s%s; rotate %us, ticket lifetime %us, lead %us, grace %ums", o->listen ? " on " : "",
-                  o->listen ? o->listen : "", o->unix_path ? " and unix:" : "", o->unix_path ? o->unix_path : "", o->rotate_sec,
-                  o->ticket_lifetime_sec, o->lead_sec, o->grace_ms);
+    tlsc_log_info("listening%s%s%s%s; rotate %us, ticket lifetime %us, lead %us, grace %ums; unauthenticated links: at most "
+                  "%u, %u per address, %us each",
+                  o->listen ? " on " : "", o->listen ? o->listen : "", o->unix_path ? " and unix:" : "",
+                  o->unix_path ? o->unix_path : "", o->rotate_sec, o->ticket_lifetime_sec, o->lead_sec, o->grace_ms, o->max_pending,
+                  o->max_pending_per_addr, o->handshake_timeout_ms / 1000);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     return TLSC_EXIT_OK;

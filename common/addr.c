@@ -176,6 +176,24 @@ int tlsc_addr_parse_str(const char *s, unsigned flags, tlsc_addr_t *out, char *e
     return tlsc_addr_parse(s, strlen(s), flags, 0, out, err, errlen);
 }
 
+int tlsc_addr_bucket(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    if (sa == NULL || outlen < TLSC_ADDR_BUCKET_LEN)
+        return -1;
+    if (sa->sa_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen) != NULL ? 0 : -1;
+    if (sa->sa_family != AF_INET6)
+        return -1;
+    struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a))
+        return inet_ntop(AF_INET, &a.s6_addr[12], out, (socklen_t)outlen) != NULL ? 0 : -1;
+    memset(&a.s6_addr[8], 0, 8);
+    if (inet_ntop(AF_INET6, &a, out, (socklen_t)(outlen - 3)) == NULL)
+        return -1;
+    strcat(out, "/64");
+    return 0;
+}
+
 void tlsc_addr_format(const tlsc_addr_t *a, char *out, size_t outlen)
 {
     if (outlen == 0)

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define TLSC_ADDR_HOST_MAX 253 /* a DNS name is at most 253 octets */
 #define TLSC_ADDR_PATH_MAX 107 /* sizeof(sun_path) - 1 on Linux */
@@ -44,6 +45,17 @@ int tlsc_addr_parse(const char *s, size_t len, unsigned flags, unsigned default_
 
 /** tlsc_addr_parse on a NUL-terminated string. */
 int tlsc_addr_parse_str(const char *s, unsigned flags, tlsc_addr_t *out, char *err, size_t errlen);
+
+#define TLSC_ADDR_BUCKET_LEN 46 /* INET6_ADDRSTRLEN: room for any bucket's text */
+
+/**
+ * The fairness bucket of a peer address, as text: an IPv4 address is its own bucket
+ * ("192.0.2.7"), and so is an IPv4-mapped IPv6 one ("::ffff:192.0.2.7" gives "192.0.2.7");
+ * any other IPv6 address counts by its /64 ("2001:db8:1:2::/64"), the smallest block a site
+ * is given, so one host cannot make itself many peers. Returns 0, or -1 for another family or
+ * an `out` shorter than TLSC_ADDR_BUCKET_LEN.
+ */
+int tlsc_addr_bucket(const struct sockaddr *sa, char *out, size_t outlen);
 
 /** Writes "host:port", "[v6]:port", "*:port" or "unix:PATH". */
 void tlsc_addr_format(const tlsc_addr_t *a, char *out, size_t outlen);

@@ -6,7 +6,9 @@
 #   - after a restart, offered keys outside the window's bounds are not adopted, the window
 #     keeps its maximum and rotates, and the key set most addresses report wins over one
 #     address that opens many links;
-#   - ~1100 idle TCP connections do not keep a worker from its keys.
+#   - ~1100 idle TCP connections do not keep a worker from its keys;
+#   - the pre-authentication budget is set by --preauth-max / --preauth-per-addr /
+#     --preauth-timeout (or TLSCACHE_DAEMON_PREAUTH_*), bounded, logged and applied.
 . "$(dirname "$0")/../lib/common.sh"
 need python3
 
@@ -145,12 +147,12 @@ kill -TERM "$HA" "$HB"
 FW=$!
 track "$FW"
 check "worker_applies_before_the_flood" wait_for 5 "a window" log_has "$TLSC_TMP/fw.out" '^applied'
-# start_flood NAME: a python process that opens 1100 idle connections to 127.0.0.1:$PORT and
+# start_flood NAME [N]: a python process that opens N (1100) idle connections to 127.0.0.1:$PORT and
 # keeps them open (re-opening closed ones at up to 200 a second) for 30 s, at most 30000
 # connects in all, and writes how many connections it has established to $TLSC_TMP/NAME.count;
 # sets FLOOD (its PID).
 start_flood() {
-    python3 - "$PORT" 1100 30 "$TLSC_TMP/$1.count" <<'PY' &
+    python3 - "$PORT" "${2:-1100}" 30 "$TLSC_TMP/$1.count" <<'PY' &
 import os, selectors, socket, sys, time
 port, n, secs, out = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 sel = selectors.DefaultSelector()
@@ -188,8 +190,8 @@ PY
     FLOOD=$!
     track "$FLOOD"
 }
-# flooded NAME: flood NAME has established 1100 connections.
-flooded() { local c; c=$(cat "$TLSC_TMP/$1.count" 2>/dev/null); echo "established: ${c:-0}"; [ "${c:-0}" -ge 1100 ]; }
+# flooded NAME [N]: flood NAME has established N (1100) connections.
+flooded() { local c; c=$(cat "$TLSC_TMP/$1.count" 2>/dev/null); echo "established: ${c:-0}"; [ "${c:-0}" -ge "${2:-1100}" ]; }
 start_flood flood1
 check "flood_is_running" wait_for 10 "1100 idle connections" flooded flood1
 # fresh_probe: a fresh worker connects during the flood and gets a window (kept in fresh.out).
@@ -215,6 +217,45 @@ check "its_keys_are_adopted_during_the_flood" log_has "$LOG" 'adopted 2 keys'
 check "restarted_daemon_serves_the_flooded_workers_key" test "$(current_of <"$TLSC_TMP/fw.out")" = "$(current_of <<<"$fresh")"
 check "daemon_lives_through_the_flood" kill -0 "$DAEMON_PID"
 kill -TERM "$FLOOD" "$FW" 2>/dev/null
+stop_daemon
+
+# ---- 4. the pre-authentication budget: flags (and env), bounded, logged, applied.
+"$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$S" --preauth-max 4 --preauth-per-addr 5 2>"$TLSC_TMP/pa.err"
+check "preauth_per_addr_above_preauth_max_is_refused (a usage error, 2)" test $? -eq 2
+check "the_refusal_names_the_flag" grep -q -- '--preauth-per-addr.*--preauth-max 4' "$TLSC_TMP/pa.err"
+"$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$S" --preauth-timeout 61 2>"$TLSC_TMP/pt.err"
+check "preauth_timeout_is_bounded" test $? -eq 2
+TLSCACHE_DAEMON_PREAUTH_MAX=0 "$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$S" 2>"$TLSC_TMP/pm.err"
+check "preauth_max_from_the_environment_is_bounded_too" test $? -eq 2
+LOG=$TLSC_TMP/daemon-6.log
+TLSCACHE_DAEMON_PREAUTH_TIMEOUT=1 start_daemon --rotate 60 --grace-ms 300 --preauth-max 6 --preauth-per-addr 3
+check "the_budget_is_logged_at_start" log_has "$LOG" 'unauthenticated links: at most 6, 3 per address, 1s each'
+# idle_links N SECS: N idle connections from 127.0.0.1 held for at most SECS; prints how many
+# the daemon closed.
+idle_links() {
+    python3 - "$PORT" "$1" "$2" <<'PY'
+import socket, sys, time
+port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+socks = [socket.create_connection(("127.0.0.1", port), timeout=secs) for _ in range(n)]
+closed, end = 0, time.time() + secs
+for s in socks:
+    s.settimeout(max(0.05, end - time.time()))
+    try:
+        closed += s.recv(1) == b""
+    except OSError:
+        pass
+print(closed)
+PY
+}
+closed=$(idle_links 5 10)
+check "idle_links_beyond_the_budget_are_all_dropped (closed: $closed of 5)" test "$closed" = 5
+check "the_per_address_limit_of_3_applies" log_has "$LOG" 'unauthenticated links \(max 6, 3 per address\): dropped one from 127\.0\.0\.1'
+check "the_1s_deadline_applies" log_has "$LOG" 'no handshake/HELLO in time'
+start_flood flood3 300
+check "small_budget_flood_is_running" wait_for 10 "300 idle connections" flooded flood3 300
+check "fresh_worker_gets_keys_through_a_small_budget" wait_for 20 "a window for a fresh worker" fresh_probe
+kill -TERM "$FLOOD" 2>/dev/null
+check "daemon_lives_through_the_small_budget_flood" kill -0 "$DAEMON_PID"
 check "no_key_bytes_in_daemon_logs" bash -c "! grep -qiE '[0-9a-f]{32}' '$TLSC_TMP'/daemon-*.log"
 
 finish

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -102,6 +103,48 @@ TEST(host_named_unix_with_a_port_is_tcp)
     ASSERT_STREQ(a.path, "/run/6379");
     ASSERT_EQ(parse("unix:k.sock", TLSC_ADDR_ALLOW_UNIX, &a), 0);
     ASSERT_EQ(a.kind, TLSC_ADDR_UNIX);
+}
+
+/* The bucket of a textual address (v4 or v6), as the daemon computes it from getpeername(). */
+static const char *bucket_of(const char *ip)
+{
+    static char out[TLSC_ADDR_BUCKET_LEN];
+    struct sockaddr_storage ss;
+
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(ip, ':') != NULL) {
+        ss.ss_family = AF_INET6;
+        ASSERT_EQ(inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr), 1);
+    } else {
+        ss.ss_family = AF_INET;
+        ASSERT_EQ(inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr), 1);
+    }
+    ASSERT_EQ(tlsc_addr_bucket((struct sockaddr *)&ss, out, sizeof(out)), 0);
+    return out;
+}
+
+TEST(fairness_bucket_is_the_ipv4_address_or_the_ipv6_slash_64)
+{
+    struct sockaddr_storage ss;
+    char small[TLSC_ADDR_BUCKET_LEN - 1];
+
+    ASSERT_STREQ(bucket_of("192.0.2.7"), "192.0.2.7");
+    ASSERT_STREQ(bucket_of("192.0.2.8"), "192.0.2.8");
+    /* An IPv4-mapped IPv6 address (a dual-stack listener) is the IPv4 address. */
+    ASSERT_STREQ(bucket_of("::ffff:192.0.2.7"), "192.0.2.7");
+    /* Every address of one /64 is one bucket; the next /64 is another. */
+    ASSERT_STREQ(bucket_of("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+    ASSERT_STREQ(bucket_of("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+    ASSERT_STREQ(bucket_of("2001:db8:1:3::1"), "2001:db8:1:3::/64");
+    ASSERT_STREQ(bucket_of("::1"), "::/64");
+    ASSERT_STREQ(bucket_of("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), "ffff:ffff:ffff:ffff::/64");
+    /* Another family, or no room: refused. */
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = AF_UNIX;
+    ASSERT_EQ(tlsc_addr_bucket((struct sockaddr *)&ss, err, sizeof(err)), -1);
+    ss.ss_family = AF_INET6;
+    ASSERT_EQ(tlsc_addr_bucket((struct sockaddr *)&ss, small, sizeof(small)), -1);
+    ASSERT_EQ(tlsc_addr_bucket(NULL, err, sizeof(err)), -1);
 }
 
 TEST(optional_port_takes_the_default)
@@ -235,6 +278,7 @@ int main(void)
     RUN(any_host_only_when_allowed);
     RUN(unix_only_when_allowed);
     RUN(host_named_unix_with_a_port_is_tcp);
+    RUN(fairness_bucket_is_the_ipv4_address_or_the_ipv6_slash_64);
     RUN(optional_port_takes_the_default);
     RUN(length_bounded_input_is_not_read_past);
     RUN(hostile_addresses_are_refused);
