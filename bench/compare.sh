@@ -2,7 +2,9 @@
 # Side by side, in one run on one machine, with the same tlscache-bench client and the same
 # certificate: tlscache (workers + Redis + key daemon; one node and two), nginx with a shared
 # session cache, HAProxy with its shared cache, and openssl s_server; TLS 1.2 and 1.3; full
-# handshakes, resumption by ID / stateful TLS 1.3 tickets, and stateless tickets. Per row:
+# handshakes, resumption by ID / stateful TLS 1.3 tickets, stateless tickets, and `hrr`: TLS 1.3
+# stateful tickets through a HelloRetryRequest (server groups P-256 only, the client offering an
+# X25519 key share first, then P-256: every handshake takes the second ClientHello). Per row:
 # handshakes/s, resumption rate, latency, and server CPU (utime+stime of every server process,
 # plus Redis and the key daemon for tlscache) per 1000 handshakes, with the ratio to nginx.
 #
@@ -82,10 +84,15 @@ tree_ticks() {
 }
 
 # --- the peers: start PEER CONFIG NODES sets PORTS (space separated) and PIDS ------------------
-# CONFIG is "cache" (session IDs, TLS 1.3 stateful tickets) or "tickets" (stateless tickets).
+# CONFIG is "cache" (session IDs, TLS 1.3 stateful tickets), "tickets" (stateless tickets) or
+# "hrr" (as cache, with the key exchange limited to P-256, so an X25519-first client gets a
+# HelloRetryRequest).
+HRR_SERVER_GROUP=P-256
+HRR_CLIENT_GROUPS=X25519:P-256
 start_tlscache() {
-    local config=$1 nodes=$2 i port res=(--resumption cache --seal-secret-file "$TMP/secret")
+    local config=$1 nodes=$2 i port res=(--resumption cache --seal-secret-file "$TMP/secret") groups=()
     local rport
+    [ "$config" = hrr ] && groups=(--groups "$HRR_SERVER_GROUP")
     rport=$(free_port)
     redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --daemonize no \
         --logfile "$TMP/redis.log" &
@@ -103,7 +110,7 @@ start_tlscache() {
     for i in $(seq "$nodes"); do
         port=$(free_port)
         "$SERVER" --listen "127.0.0.1:$port" --workers "$WORKERS" --node "n$i" --cert "$PKI/default.pem" \
-            --key "$PKI/default.key" --redis "redis://127.0.0.1:$rport" --log-level warn "${res[@]}" \
+            --key "$PKI/default.key" --redis "redis://127.0.0.1:$rport" --log-level warn "${res[@]}" "${groups[@]}" \
             >>"$TMP/tlscache.log" 2>&1 &
         PIDS+=($!)
         wait_port "$port" || return 1
@@ -113,8 +120,9 @@ start_tlscache() {
 }
 
 start_nginx() {
-    local config=$1 nodes=$2 i port dir tickets=off
+    local config=$1 nodes=$2 i port dir tickets=off curve=auto
     [ "$config" = tickets ] && tickets=on
+    [ "$config" = hrr ] && curve=prime256v1
     PORTS=
     for i in $(seq "$nodes"); do
         port=$(free_port)
@@ -138,6 +146,7 @@ http {
         ssl_session_cache shared:SSL:20m;
         ssl_session_timeout 5m;
         ssl_session_tickets $tickets;
+        ssl_ecdh_curve $curve;
         location / { return 200 "ok\n"; }
     }
 }
@@ -150,8 +159,9 @@ CONF
 }
 
 start_haproxy() {
-    local config=$1 nodes=$2 i port notix=no-tls-tickets
+    local config=$1 nodes=$2 i port notix=no-tls-tickets curves=
     [ "$config" = tickets ] && notix=
+    [ "$config" = hrr ] && curves="curves $HRR_SERVER_GROUP"
     PORTS=
     for i in $(seq "$nodes"); do
         port=$(free_port)
@@ -166,7 +176,7 @@ defaults
     timeout client 10s
     timeout server 10s
 frontend fe
-    bind 127.0.0.1:$port ssl crt $PKI/haproxy.pem ssl-min-ver TLSv1.2 $notix
+    bind 127.0.0.1:$port ssl crt $PKI/haproxy.pem ssl-min-ver TLSv1.2 $notix $curves
     http-request return status 200 content-type text/plain string ok
 CONF
         haproxy -db -f "$TMP/haproxy$i.cfg" >>"$TMP/haproxy.log" 2>&1 &
@@ -179,6 +189,7 @@ CONF
 start_s_server() {
     local config=$1 nodes=$2 i port opt=-no_ticket
     [ "$config" = tickets ] && opt=
+    [ "$config" = hrr ] && opt="-no_ticket -groups $HRR_SERVER_GROUP"
     PORTS=
     for i in $(seq "$nodes"); do
         port=$(free_port)
@@ -193,15 +204,18 @@ start_s_server() {
 # --- one row: bench the running peer ------------------------------------------------------------
 ROWS=$TMP/rows.tsv
 : >"$ROWS"
+# run_row PEER NODES TLS MODE: MODE is full, id, ticket, or hrr (id, the client offering
+# $HRR_CLIENT_GROUPS: X25519 first).
 run_row() {
-    local peer=$1 nodes=$2 tls=$3 mode=$4 targets=() p t0 t1 json=$TMP/run.json label
+    local peer=$1 nodes=$2 tls=$3 mode=$4 targets=() p t0 t1 json=$TMP/run.json label bmode=$4 extra=()
     for p in $PORTS; do targets+=(--target "127.0.0.1:$p"); done
+    [ "$mode" = hrr ] && bmode=id extra=(--groups "$HRR_CLIENT_GROUPS")
     label="$peer/${nodes}n/tls$tls/$mode"
     t0=$(tree_ticks "${PIDS[@]}")
     s0=0
     [ -n "${STORE_PID:-}" ] && s0=$(tree_ticks "$STORE_PID")
-    timeout $((SECS + 30)) "$BENCH" "${targets[@]}" --balance random --tls "$tls" --mode "$mode" --duration "$SECS" \
-        --concurrency "$CONC" --sni localhost --ticket-wait 300 --quiet --json "$json" --label "$label" \
+    timeout $((SECS + 30)) "$BENCH" "${targets[@]}" --balance random --tls "$tls" --mode "$bmode" --duration "$SECS" \
+        --concurrency "$CONC" --sni localhost --ticket-wait 300 --quiet --json "$json" --label "$label" "${extra[@]}" \
         ${CSV:+--csv "$CSV"} >/dev/null 2>>"$TMP/bench.err"
     t1=$(tree_ticks "${PIDS[@]}")
     s1=0
@@ -230,8 +244,13 @@ run_row() {
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for peer in $PEERS; do
     for nodes in 1 2; do
-        for config in cache tickets; do
+        for config in cache tickets hrr; do
             "start_$peer" "$config" "$nodes" || { echo "could not start $peer ($config, $nodes nodes)" >&2; stop_all; continue; }
+            if [ "$config" = hrr ]; then # a HelloRetryRequest is TLS 1.3 only
+                run_row "$peer" "$nodes" 1.3 hrr
+                stop_all
+                continue
+            fi
             for tls in 1.2 1.3; do
                 if [ "$config" = cache ]; then
                     [ "$nodes" = 1 ] && run_row "$peer" "$nodes" "$tls" full
@@ -253,7 +272,8 @@ report() {
     echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(openssl version), $(nginx -v 2>&1 | cut -d' ' -f3),"
     echo "HAProxy $(haproxy -v | head -1 | cut -d' ' -f3), $(redis-server --version | cut -d' ' -f3 | tr -d 'v='), the client on the same machine."
     echo "Each row: one tlscache-bench run of ${SECS} s, concurrency $CONC, random balancing over the nodes;"
-    echo "\`id\` = TLS 1.2 session IDs / TLS 1.3 stateful tickets (server without tickets), \`ticket\` = stateless tickets."
+    echo "\`id\` = TLS 1.2 session IDs / TLS 1.3 stateful tickets (server without tickets), \`ticket\` = stateless tickets,"
+    echo "\`hrr\` = \`id\` through a HelloRetryRequest (server groups $HRR_SERVER_GROUP, client $HRR_CLIENT_GROUPS: X25519 first)."
     echo "Server CPU = utime+stime of every server process (tlscache: + Redis + key daemon) per 1000 handshakes, in"
     echo "seconds; \"vs nginx\" divides it by nginx's in the same row. The load average before the run was: $LOAD0."
     echo
