@@ -65,7 +65,9 @@ static inline int tlsc_test_vmflags(const void *addr, char *flags, size_t flagsl
         if (strncmp(line, "Locked:", 7) == 0)
             *locked_kb = strtol(line + 7, NULL, 10);
         if (strncmp(line, "VmFlags:", 8) == 0) {
-            snprintf(flags, flagslen, "%s", line + 8);
+            size_t n = strlen(line + 8) < flagslen ? strlen(line + 8) : flagslen - 1;
+            memcpy(flags, line + 8, n);
+            flags[n] = '\0';
             found = 0;
             break;
         }
