@@ -39,6 +39,10 @@ expect_alert versions_past 50 "supported_versions length past its extension"
 expect_alert padding_past 50 "padding extension past the message"
 expect_alert sni_bad_byte 47 "well-formed name with a space"
 expect_alert sni_too_long 47 "well-formed 300-byte name"
+# The record layer: a record too long is record_overflow (22), a first record that is not a
+# handshake is unexpected_message (10); neither is the handshake's decode_error.
+expect_alert record_overflow 22 "a record longer than 2^14 + 2048"
+expect_alert record_not_handshake 10 "application data before the handshake"
 check "the node still serves" sget "$PA" 1.2 a.example "" ""
 
 finish

@@ -42,6 +42,11 @@ def sni(name, list_delta=0, name_delta=0, name_type=0):
 
 def client_hello(case):
     """The ClientHello bytes (as records) for one CASE; malformed in exactly one place."""
+    # Record-layer cases: the record, not the handshake message in it, is wrong.
+    if case == "record_overflow":  # longer than 2^14 + 2048, the most any record may be
+        return u8(22) + b"\x03\x01" + u16(18500) + bytes(18500)
+    if case == "record_not_handshake":  # application data before any handshake
+        return u8(23) + b"\x03\x03" + u16(16) + bytes(16)
     name = sni(b"a.example")
     versions = ext(43, u8(4) + b"\x03\x04\x03\x03")
     tail = b""
