@@ -49,7 +49,7 @@ def client_hello(case):
         return u8(23) + b"\x03\x03" + u16(16) + bytes(16)
     name = sni(b"a.example")
     versions = ext(43, u8(4) + b"\x03\x04\x03\x03")
-    tail = b""
+    tail = psk = b""
     if case == "sni_list_past":  # the list length runs past the extension body
         name = sni(b"a.example", list_delta=5)
     elif case == "sni_list_short":  # the list length stops before the body ends
@@ -66,6 +66,10 @@ def client_hello(case):
         versions = ext(43, u8(3) + b"\x03\x04\x03")
     elif case == "versions_past":  # the list length runs past the extension body
         versions = ext(43, u8(6) + b"\x03\x04\x03\x03")
+    elif case == "psk_identity_past":  # a PSK identity's length runs past its list (the
+        # pre-parser then offers no lookup; OpenSSL's own parse of the extension answers)
+        ident = u16(40) + bytes(3) + u16(0) + bytes(2)  # identity<1..>: 40 bytes claimed, 3 there
+        psk = ext(41, u16(len(ident)) + ident + u16(33) + u8(32) + bytes(32))
     elif case == "padding_past":  # a padding extension that runs past the message
         tail = u16(21) + u16(512) + bytes(16)
     elif case != "ok":
@@ -74,7 +78,8 @@ def client_hello(case):
             + ext(10, u16(4) + u16(0x001D) + u16(0x0017))  # supported_groups: X25519, P-256
             + ext(13, u16(8) + u16(0x0403) + u16(0x0804) + u16(0x0401) + u16(0x0201))
             + ext(51, u16(36) + u16(0x001D) + u16(32) + os.urandom(32))  # key_share X25519
-            + ext(45, u8(1) + u8(1)))  # psk_key_exchange_modes: psk_dhe_ke
+            + ext(45, u8(1) + u8(1))  # psk_key_exchange_modes: psk_dhe_ke
+            + psk)  # pre_shared_key, when there is one, comes last
     exts_block = exts + tail
     # In padding_past the extensions' total covers the padding's header only, as a client
     # whose padding body was cut off would send it.
