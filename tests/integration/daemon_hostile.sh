@@ -219,13 +219,14 @@ check "daemon_lives_through_the_flood" kill -0 "$DAEMON_PID"
 kill -TERM "$FLOOD" "$FW" 2>/dev/null
 stop_daemon
 
-# ---- 4. the pre-authentication budget: flags (and env), bounded, logged, applied.
-"$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$S" --preauth-max 4 --preauth-per-addr 5 2>"$TLSC_TMP/pa.err"
+# ---- 4. the pre-authentication budget: flags (and env), bounded, logged, applied. (A daemon
+# that took a refused value would run: `timeout` bounds each, and its 124 fails the check.)
+timeout 10 "$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$S" --preauth-max 4 --preauth-per-addr 5 2>"$TLSC_TMP/pa.err"
 check "preauth_per_addr_above_preauth_max_is_refused (a usage error, 2)" test $? -eq 2
 check "the_refusal_names_the_flag" grep -q -- '--preauth-per-addr.*--preauth-max 4' "$TLSC_TMP/pa.err"
-"$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$S" --preauth-timeout 61 2>"$TLSC_TMP/pt.err"
+timeout 10 "$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$S" --preauth-timeout 61 2>"$TLSC_TMP/pt.err"
 check "preauth_timeout_is_bounded" test $? -eq 2
-TLSCACHE_DAEMON_PREAUTH_MAX=0 "$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$S" 2>"$TLSC_TMP/pm.err"
+TLSCACHE_DAEMON_PREAUTH_MAX=0 timeout 10 "$DAEMON" --listen "127.0.0.1:$PORT" --secret-file "$S" 2>"$TLSC_TMP/pm.err"
 check "preauth_max_from_the_environment_is_bounded_too" test $? -eq 2
 LOG=$TLSC_TMP/daemon-6.log
 TLSCACHE_DAEMON_PREAUTH_TIMEOUT=1 start_daemon --rotate 60 --grace-ms 300 --preauth-max 6 --preauth-per-addr 3
