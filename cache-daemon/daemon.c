@@ -50,6 +50,7 @@ typedef struct conn_s {
     uint64_t since_ms;    /* accepted at */
     uint64_t acked_epoch;
     uint32_t worker;
+    int answered_control; /* a control link (tlscache-ctl) gets one answer, then only its close */
     char node[TLSC_KEYPROTO_MAX_NODE + 1];
     char peer[64];
     char addr[ADDR_LEN]; /* the source's bucket (tlsc_addr_bucket), no port: the unit of fairness and of witness */
@@ -588,6 +589,124 @@ static void end_grace(tlsc_daemon_t *d)
     publish(d);
 }
 
+/* ================================================================ control (tlscache-ctl) */
+
+/*
+ * Brings the next rotation forward: the key that would become current next (pushed to every
+ * worker when its predecessor became current) now starts at now + lead instead, so the new
+ * times reach every worker at least the lead time before any worker encrypts with it: the
+ * usual pre-distribution. Workers update a known key's times by name (server/tickets.c).
+ * Returns 1 when the window changed, 0 when the next key already starts within the lead time.
+ */
+static int rotate_now(tlsc_daemon_t *d, uint64_t now)
+{
+    tlsc_keyproto_keyset_t *w = &d->vault->window;
+    tlsc_keyproto_key_t *next = NULL;
+    uint64_t nb = now + d->o.lead_sec;
+    char tag[9];
+
+    for (size_t i = 0; i < w->count; i++)
+        if (w->keys[i].not_before > now && (next == NULL || w->keys[i].not_before < next->not_before))
+            next = &w->keys[i];
+    if (next == NULL || next->not_before <= nb)
+        return 0;
+    tlsc_keyproto_name_tag(next->name, tag);
+    tlsc_log_info("control: rotation brought forward: key %s current in %us instead of %llus", tag, d->o.lead_sec,
+                  (unsigned long long)(next->not_before - now));
+    next->not_before = nb;
+    next->not_after = nb + d->o.rotate_sec + d->o.ticket_lifetime_sec;
+    return 1;
+}
+
+/* The window as tlscache-ctl shows it: key tags, never names or secrets; the first worker links. */
+static void fill_status(const tlsc_daemon_t *d, tlsc_keyproto_status_t *st, uint8_t flags)
+{
+    const tlsc_keyproto_keyset_t *w = &d->vault->window;
+    uint64_t now = tlsc_wall_sec();
+    size_t cur = SIZE_MAX;
+
+    memset(st, 0, sizeof(*st));
+    st->epoch = d->epoch;
+    st->now = now;
+    st->rotate_sec = d->o.rotate_sec;
+    st->lifetime_sec = d->o.ticket_lifetime_sec;
+    st->lead_sec = d->o.lead_sec;
+    st->flags = flags | (d->grace_until_ms != 0 ? TLSC_KEYPROTO_STATUS_GRACE : 0);
+    if (d->grace_until_ms == 0) {
+        for (size_t i = 0; i < w->count; i++)
+            if (w->keys[i].not_before <= now && (cur == SIZE_MAX || w->keys[i].not_before > w->keys[cur].not_before))
+                cur = i;
+        for (size_t i = 0; i < w->count && i < TLSC_KEYPROTO_MAX_KEYS; i++) {
+            tlsc_keyproto_status_key_t *k = &st->keys[st->nkeys++];
+            tlsc_keyproto_name_tag_raw(w->keys[i].name, k->tag);
+            k->role = i == cur                      ? TLSC_KEYPROTO_ROLE_CURRENT
+                      : w->keys[i].not_before > now ? TLSC_KEYPROTO_ROLE_NEXT
+                                                    : TLSC_KEYPROTO_ROLE_PREVIOUS;
+            k->not_before = w->keys[i].not_before;
+            k->not_after = w->keys[i].not_after;
+        }
+    }
+    for (const conn_t *c = d->conns; c != NULL; c = c->next) {
+        if (c->state != CONN_OPEN)
+            continue;
+        if (st->nworkers < TLSC_KEYPROTO_STATUS_WORKERS) {
+            tlsc_keyproto_status_worker_t *sw = &st->workers[st->nworkers++];
+            snprintf(sw->node, sizeof(sw->node), "%s", c->node);
+            sw->worker = c->worker;
+            sw->acked_epoch = c->acked_epoch;
+        }
+        if (st->workers_total < UINT32_MAX)
+            st->workers_total++;
+    }
+}
+
+/*
+ * A CONTROL request, which a link sends instead of HELLO. It is authenticated as every link
+ * is, by the cluster secret (the PSK handshake is over before any message is read); a link
+ * that said HELLO is a worker and may never send one (handle_msg refuses it). One request per
+ * link: the answer is a STATUS, then the link waits for its peer's close (or the handshake
+ * deadline).
+ */
+static void handle_control(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m)
+{
+    tlsc_keyproto_msg_t *reply;
+    uint8_t flags = 0;
+
+    if (c->answered_control) {
+        send_error(c, TLSC_KEYPROTO_ERR_PROTOCOL, "one control request per link");
+        close_conn(c);
+        return;
+    }
+    c->answered_control = 1;
+    if (m->u.op == TLSC_KEYPROTO_OP_ROTATE) {
+        if (d->grace_until_ms != 0) {
+            tlsc_log_warn("%s: control: rotate refused: still in the restart grace period", c->peer);
+        } else {
+            uint64_t now = tlsc_wall_sec();
+            int changed = maintain_window(d, now);
+            if (rotate_now(d, now)) {
+                flags |= TLSC_KEYPROTO_STATUS_ROTATED;
+                changed = 1;
+            } else {
+                tlsc_log_info("%s: control: rotate: the next key already starts within the lead time; nothing to do", c->peer);
+            }
+            if (changed)
+                publish(d); /* a new epoch, pushed to every worker before the answer is built */
+        }
+    } else {
+        tlsc_log_debug("%s: control: status", c->peer);
+    }
+    if ((reply = malloc(sizeof(*reply))) == NULL) {
+        close_conn(c);
+        return;
+    }
+    memset(reply, 0, sizeof(*reply));
+    reply->type = TLSC_KEYPROTO_STATUS;
+    fill_status(d, &reply->u.status, flags);
+    send_msg(c, reply);
+    free(reply);
+}
+
 /* ================================================================ messages */
 
 static void handle_msg(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m)
@@ -596,6 +715,25 @@ static void handle_msg(tlsc_daemon_t *d, conn_t *c, const tlsc_keyproto_msg_t *m
     unsigned supp;
 
     memset(&reply, 0, sizeof(reply));
+    if (m->type == TLSC_KEYPROTO_CONTROL) {
+        if (c->state == CONN_HANDSHAKE) {
+            handle_control(d, c, m);
+            return;
+        }
+        /* A worker link is not a control link, whatever secret it holds. */
+        d->stats.protocol_errors++;
+        if (ratelimit(&d->rl_proto, &supp))
+            tlsc_log_warn("%s: worker %s/%u sent a control request; dropped (%u similar suppressed)", c->peer, c->node,
+                          (unsigned)c->worker, supp);
+        send_error(c, TLSC_KEYPROTO_ERR_PROTOCOL, "workers do not send control requests");
+        close_conn(c);
+        return;
+    }
+    if (c->state == CONN_HANDSHAKE && c->answered_control) {
+        send_error(c, TLSC_KEYPROTO_ERR_PROTOCOL, "a control link does not become a worker");
+        close_conn(c);
+        return;
+    }
     if (c->state == CONN_HANDSHAKE && m->type != TLSC_KEYPROTO_HELLO) {
         send_error(c, TLSC_KEYPROTO_ERR_PROTOCOL, "HELLO first");
         close_conn(c);

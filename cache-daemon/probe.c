@@ -8,6 +8,8 @@
  *   --garbage         send random bytes instead of a TLS handshake; exit 0 if the daemon hangs up
  *   --oversize        after the handshake, announce a 2 GiB frame; exit 0 if the daemon hangs up
  *   --bad-frame       after the handshake, send a frame of unknown type; exit 0 if it hangs up
+ *   --worker-control  after its HELLO, send a control request (keys rotate) as tlscache-ctl
+ *                     does; exit 0 if the daemon hangs up (a worker link may not control)
  *
  * Hostile HELLOs (with --once): --hello-epoch N reports epoch N; --offer-keys K offers K
  * random keys, key i starting at now - 1 - i x --offer-spread SEC (default 1) and living
@@ -216,6 +218,11 @@ static int run_blocking(const char *mode)
     } else if (strcmp(mode, "bad-frame") == 0) {
         static const unsigned char bad[7] = {0, 0, 0, 3, 99, 1, 2};
         tlsc_keyproto_conn_send_raw(c, bad, sizeof(bad));
+    } else if (strcmp(mode, "worker-control") == 0) {
+        memset(&m, 0, sizeof(m));
+        m.type = TLSC_KEYPROTO_CONTROL;
+        m.u.op = TLSC_KEYPROTO_OP_ROTATE;
+        tlsc_keyproto_conn_send(c, &m);
     }
     push(fd, c);
     /* Bounded by the deadline and the loop count. */
@@ -369,6 +376,7 @@ int main(int argc, char **argv)
         {"garbage", no_argument, NULL, 'g'},
         {"oversize", no_argument, NULL, 'O'},
         {"bad-frame", no_argument, NULL, 'b'},
+        {"worker-control", no_argument, NULL, 'W'},
         {"print-secrets", no_argument, NULL, 'P'},
         {"bind", required_argument, NULL, 'B'},
         {"hello-epoch", required_argument, NULL, 'E'},
@@ -421,6 +429,9 @@ int main(int argc, char **argv)
         case 'b':
             mode = "bad-frame";
             break;
+        case 'W':
+            mode = "worker-control";
+            break;
         case 'P':
             print_secrets = 1;
             break;
@@ -447,7 +458,7 @@ int main(int argc, char **argv)
             break;
         default:
             fprintf(stderr, "usage: tlscache-keyd-probe --connect ADDR --secret-file F [--once [--print-secrets]|--hold "
-                            "SEC|--garbage|--oversize|--bad-frame]\n");
+                            "SEC|--garbage|--oversize|--bad-frame|--worker-control]\n");
             return 4;
         }
     }

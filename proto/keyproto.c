@@ -183,7 +183,55 @@ static int window_valid(const tlsc_keyproto_msg_t *m)
     return r >= 1 && l >= 1 && lead >= 1 && lead <= r && r + l <= 604800;
 }
 
+/* A STATUS the daemon could send: known flags, bounded counts, valid roles, times and nodes. */
+static int status_valid(const tlsc_keyproto_status_t *st)
+{
+    uint64_t r = st->rotate_sec, l = st->lifetime_sec, lead = st->lead_sec;
+
+    if (!(r >= 1 && l >= 1 && lead >= 1 && lead <= r && r + l <= 604800))
+        return 0;
+    if ((st->flags & ~(TLSC_KEYPROTO_STATUS_GRACE | TLSC_KEYPROTO_STATUS_ROTATED)) != 0)
+        return 0;
+    if (st->nkeys > TLSC_KEYPROTO_MAX_KEYS || st->nworkers > TLSC_KEYPROTO_STATUS_WORKERS || st->nworkers > st->workers_total)
+        return 0;
+    for (size_t i = 0; i < st->nkeys; i++) {
+        const tlsc_keyproto_status_key_t *k = &st->keys[i];
+        if (k->role < TLSC_KEYPROTO_ROLE_NEXT || k->role > TLSC_KEYPROTO_ROLE_PREVIOUS || k->not_before >= k->not_after)
+            return 0;
+    }
+    for (size_t i = 0; i < st->nworkers; i++)
+        if (!node_valid(st->workers[i].node, strnlen(st->workers[i].node, sizeof(st->workers[i].node))))
+            return 0;
+    return 1;
+}
+
 /* ================================================================ encode */
+
+static void put_status(writer_t *w, const tlsc_keyproto_status_t *st)
+{
+    put_be(w, st->epoch, 8);
+    put_be(w, st->now, 8);
+    put_be(w, st->rotate_sec, 4);
+    put_be(w, st->lifetime_sec, 4);
+    put_be(w, st->lead_sec, 4);
+    put_be(w, st->flags, 1);
+    put_be(w, st->nkeys, 1);
+    for (size_t i = 0; i < st->nkeys; i++) {
+        put(w, st->keys[i].tag, TLSC_KEYPROTO_TAG_LEN);
+        put_be(w, st->keys[i].role, 1);
+        put_be(w, st->keys[i].not_before, 8);
+        put_be(w, st->keys[i].not_after, 8);
+    }
+    put_be(w, st->workers_total, 4);
+    put_be(w, st->nworkers, 1);
+    for (size_t i = 0; i < st->nworkers; i++) {
+        size_t n = strnlen(st->workers[i].node, sizeof(st->workers[i].node));
+        put_be(w, n, 1);
+        put(w, st->workers[i].node, n);
+        put_be(w, st->workers[i].worker, 4);
+        put_be(w, st->workers[i].acked_epoch, 8);
+    }
+}
 
 static void put_keyset(writer_t *w, const tlsc_keyproto_keyset_t *set)
 {
@@ -249,6 +297,16 @@ int tlsc_keyproto_encode(const tlsc_keyproto_msg_t *msg, unsigned char *out, siz
         put_be(&w, n, 1);
         put(&w, msg->u.error.text, n);
         break;
+    case TLSC_KEYPROTO_CONTROL:
+        if (msg->u.op != TLSC_KEYPROTO_OP_STATUS && msg->u.op != TLSC_KEYPROTO_OP_ROTATE)
+            return TLSC_KEYPROTO_EMSG;
+        put_be(&w, msg->u.op, 1);
+        break;
+    case TLSC_KEYPROTO_STATUS:
+        if (!status_valid(&msg->u.status))
+            return TLSC_KEYPROTO_EMSG;
+        put_status(&w, &msg->u.status);
+        break;
     default:
         return TLSC_KEYPROTO_ETYPE;
     }
@@ -286,6 +344,50 @@ static void take_keyset(cursor_t *c, tlsc_keyproto_keyset_t *set)
         k->not_after = take_be(c, 8);
     }
     if (!c->bad && tlsc_keyproto_keyset_validate(set) != 0)
+        c->bad = 1;
+}
+
+static void take_status(cursor_t *c, tlsc_keyproto_status_t *st)
+{
+    const unsigned char *p;
+    size_t n;
+
+    st->epoch = take_be(c, 8);
+    st->now = take_be(c, 8);
+    st->rotate_sec = (uint32_t)take_be(c, 4);
+    st->lifetime_sec = (uint32_t)take_be(c, 4);
+    st->lead_sec = (uint32_t)take_be(c, 4);
+    st->flags = (uint8_t)take_be(c, 1);
+    st->nkeys = (size_t)take_be(c, 1);
+    if (st->nkeys > TLSC_KEYPROTO_MAX_KEYS) {
+        c->bad = 1;
+        return;
+    }
+    for (size_t i = 0; i < st->nkeys && !c->bad; i++) {
+        if ((p = take(c, TLSC_KEYPROTO_TAG_LEN)) == NULL)
+            return;
+        memcpy(st->keys[i].tag, p, TLSC_KEYPROTO_TAG_LEN);
+        st->keys[i].role = (uint8_t)take_be(c, 1);
+        st->keys[i].not_before = take_be(c, 8);
+        st->keys[i].not_after = take_be(c, 8);
+    }
+    st->workers_total = (uint32_t)take_be(c, 4);
+    st->nworkers = (size_t)take_be(c, 1);
+    if (st->nworkers > TLSC_KEYPROTO_STATUS_WORKERS) {
+        c->bad = 1;
+        return;
+    }
+    for (size_t i = 0; i < st->nworkers && !c->bad; i++) {
+        n = (size_t)take_be(c, 1);
+        if ((p = take(c, n)) == NULL || !node_valid((const char *)p, n)) {
+            c->bad = 1;
+            return;
+        }
+        memcpy(st->workers[i].node, p, n);
+        st->workers[i].worker = (uint32_t)take_be(c, 4);
+        st->workers[i].acked_epoch = take_be(c, 8);
+    }
+    if (!c->bad && !status_valid(st))
         c->bad = 1;
 }
 
@@ -337,6 +439,14 @@ int tlsc_keyproto_decode(const unsigned char *body, size_t len, tlsc_keyproto_ms
         if ((p = take(&c, n)) == NULL || !text_valid((const char *)p, n))
             goto bad;
         memcpy(msg->u.error.text, p, n);
+        break;
+    case TLSC_KEYPROTO_CONTROL:
+        msg->u.op = (uint8_t)take_be(&c, 1);
+        if (msg->u.op != TLSC_KEYPROTO_OP_STATUS && msg->u.op != TLSC_KEYPROTO_OP_ROTATE)
+            goto bad;
+        break;
+    case TLSC_KEYPROTO_STATUS:
+        take_status(&c, &msg->u.status);
         break;
     default:
         tlsc_keyproto_msg_wipe(msg);
@@ -454,16 +564,22 @@ int tlsc_keyproto_derive(const unsigned char secret[TLSC_KEYPROTO_SECRET_LEN], c
     return hkdf(secret, TLSC_KEYPROTO_SECRET_LEN, name, TLSC_KEYPROTO_NAME_LEN, info, out, outlen);
 }
 
-void tlsc_keyproto_name_tag(const unsigned char name[TLSC_KEYPROTO_NAME_LEN], char out[9])
+void tlsc_keyproto_name_tag_raw(const unsigned char name[TLSC_KEYPROTO_NAME_LEN], unsigned char out[TLSC_KEYPROTO_TAG_LEN])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
 
-    if (EVP_Digest(name, TLSC_KEYPROTO_NAME_LEN, md, &mdlen, EVP_sha256(), NULL) != 1) {
-        memcpy(out, "????????", 9);
-        return;
-    }
-    tlsc_hex_encode(out, md, 4);
+    if (EVP_Digest(name, TLSC_KEYPROTO_NAME_LEN, md, &mdlen, EVP_sha256(), NULL) != 1)
+        memset(md, 0, sizeof(md));
+    memcpy(out, md, TLSC_KEYPROTO_TAG_LEN);
+}
+
+void tlsc_keyproto_name_tag(const unsigned char name[TLSC_KEYPROTO_NAME_LEN], char out[9])
+{
+    unsigned char tag[TLSC_KEYPROTO_TAG_LEN];
+
+    tlsc_keyproto_name_tag_raw(name, tag);
+    tlsc_hex_encode(out, tag, TLSC_KEYPROTO_TAG_LEN);
 }
 
 /*

@@ -54,8 +54,22 @@ typedef enum {
     TLSC_KEYPROTO_PING = 4,
     TLSC_KEYPROTO_PONG = 5,
     TLSC_KEYPROTO_ERROR = 6,
-    TLSC_KEYPROTO_WINDOW = 7, /* protocol 2: daemon -> worker after its HELLO */
+    TLSC_KEYPROTO_WINDOW = 7,  /* protocol 2: daemon -> worker after its HELLO */
+    TLSC_KEYPROTO_CONTROL = 8, /* tlscache-ctl -> daemon, instead of HELLO: a control request */
+    TLSC_KEYPROTO_STATUS = 9,  /* daemon -> tlscache-ctl: the answer to a CONTROL */
 } tlsc_keyproto_type_t;
+
+/* The request in a CONTROL message. */
+typedef enum {
+    TLSC_KEYPROTO_OP_STATUS = 1, /* describe the window */
+    TLSC_KEYPROTO_OP_ROTATE = 2, /* bring the next rotation forward to now + lead, then describe */
+} tlsc_keyproto_op_t;
+
+/* STATUS flags. */
+#define TLSC_KEYPROTO_STATUS_GRACE   1  /* the daemon is in its restart grace period: no window yet */
+#define TLSC_KEYPROTO_STATUS_ROTATED 2  /* answers a ROTATE that moved the next key's start */
+#define TLSC_KEYPROTO_TAG_LEN        4  /* the first bytes of SHA-256(key name): a key as logs show it */
+#define TLSC_KEYPROTO_STATUS_WORKERS 32 /* worker links described in one STATUS (of workers_total) */
 
 typedef enum {
     TLSC_KEYPROTO_ROLE_NEXT = 1,
@@ -86,6 +100,33 @@ typedef struct {
     tlsc_keyproto_key_t keys[TLSC_KEYPROTO_MAX_KEYS];
 } tlsc_keyproto_keyset_t;
 
+/*
+ * STATUS: the daemon's window as tlscache-ctl shows it. It never carries a key's name or
+ * secret: a key is its tag (the bytes tlsc_keyproto_name_tag() prints as hex).
+ */
+typedef struct {
+    unsigned char tag[TLSC_KEYPROTO_TAG_LEN];
+    uint8_t role; /* tlsc_keyproto_role_t */
+    uint64_t not_before, not_after;
+} tlsc_keyproto_status_key_t;
+
+typedef struct {
+    char node[TLSC_KEYPROTO_MAX_NODE + 1];
+    uint32_t worker;
+    uint64_t acked_epoch; /* the last epoch this link acknowledged (0: none yet) */
+} tlsc_keyproto_status_worker_t;
+
+typedef struct {
+    uint64_t epoch, now;                         /* the daemon's epoch and wall clock */
+    uint32_t rotate_sec, lifetime_sec, lead_sec; /* its --rotate, --ticket-lifetime, --lead */
+    uint8_t flags;                               /* TLSC_KEYPROTO_STATUS_* */
+    size_t nkeys;                                /* <= TLSC_KEYPROTO_MAX_KEYS */
+    tlsc_keyproto_status_key_t keys[TLSC_KEYPROTO_MAX_KEYS];
+    uint32_t workers_total; /* worker links open */
+    size_t nworkers;        /* <= TLSC_KEYPROTO_STATUS_WORKERS and <= workers_total: the ones listed */
+    tlsc_keyproto_status_worker_t workers[TLSC_KEYPROTO_STATUS_WORKERS];
+} tlsc_keyproto_status_t;
+
 typedef struct {
     tlsc_keyproto_type_t type;
     union {
@@ -105,6 +146,8 @@ typedef struct {
             uint16_t code;
             char text[TLSC_KEYPROTO_MAX_ERROR_TEXT + 1];
         } error;
+        uint8_t op; /* CONTROL: tlsc_keyproto_op_t */
+        tlsc_keyproto_status_t status;
     } u;
 } tlsc_keyproto_msg_t;
 
@@ -179,6 +222,8 @@ int tlsc_keyproto_derive(const unsigned char secret[TLSC_KEYPROTO_SECRET_LEN], c
  * anything a ticket carries.
  */
 void tlsc_keyproto_name_tag(const unsigned char name[TLSC_KEYPROTO_NAME_LEN], char out[9]);
+/** The same tag as bytes (what a STATUS message carries). */
+void tlsc_keyproto_name_tag_raw(const unsigned char name[TLSC_KEYPROTO_NAME_LEN], unsigned char out[TLSC_KEYPROTO_TAG_LEN]);
 
 /**
  * Reads a cluster secret file — at least 32 random bytes as hex digits (64+), one trailing

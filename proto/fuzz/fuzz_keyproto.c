@@ -25,6 +25,10 @@ static void check_roundtrip(const tlsc_keyproto_msg_t *m)
         abort();
     if (m->type == TLSC_KEYPROTO_KEYSET && memcmp(&again.u.keyset, &m->u.keyset, sizeof(m->u.keyset)) != 0)
         abort();
+    if (m->type == TLSC_KEYPROTO_STATUS && memcmp(&again.u.status, &m->u.status, sizeof(m->u.status)) != 0)
+        abort();
+    if (m->type == TLSC_KEYPROTO_CONTROL && again.u.op != m->u.op)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -118,6 +118,88 @@ TEST(window_roundtrips_and_an_impossible_window_is_refused)
     ASSERT_EQ(tlsc_keyproto_encode(&in, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
 }
 
+/* tlscache-ctl's CONTROL and the daemon's STATUS: the largest STATUS fits one encode buffer. */
+static void make_status(tlsc_keyproto_status_t *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->epoch = 1764000000123ull;
+    st->now = 1764000000;
+    st->rotate_sec = 3600;
+    st->lifetime_sec = 3600;
+    st->lead_sec = 1800;
+    st->flags = TLSC_KEYPROTO_STATUS_ROTATED;
+    st->nkeys = TLSC_KEYPROTO_MAX_KEYS;
+    for (size_t i = 0; i < st->nkeys; i++) {
+        RAND_bytes(st->keys[i].tag, TLSC_KEYPROTO_TAG_LEN);
+        st->keys[i].role = (uint8_t)(1 + i % 3);
+        st->keys[i].not_before = 1764000000 + i;
+        st->keys[i].not_after = 1764007200 + i;
+    }
+    st->workers_total = 1000;
+    st->nworkers = TLSC_KEYPROTO_STATUS_WORKERS;
+    for (size_t i = 0; i < st->nworkers; i++) {
+        memset(st->workers[i].node, 'n', TLSC_KEYPROTO_MAX_NODE); /* the longest name */
+        st->workers[i].worker = (uint32_t)i;
+        st->workers[i].acked_epoch = st->epoch - (i & 1);
+    }
+}
+
+TEST(control_and_status_roundtrip_and_bounds_are_refused)
+{
+    tlsc_keyproto_msg_t *in = calloc(1, sizeof(*in)), *out = calloc(1, sizeof(*out));
+    unsigned char buf[TLSC_KEYPROTO_ENCODE_MAX];
+    size_t len;
+
+    ASSERT(in != NULL && out != NULL);
+    in->type = TLSC_KEYPROTO_CONTROL;
+    in->u.op = TLSC_KEYPROTO_OP_ROTATE;
+    len = encode(in, buf);
+    ASSERT_EQ(len, 4 + 1 + 1);
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, out), 0);
+    ASSERT_EQ(out->type, TLSC_KEYPROTO_CONTROL);
+    ASSERT_EQ(out->u.op, TLSC_KEYPROTO_OP_ROTATE);
+    buf[5] = 3; /* no such request */
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, out), TLSC_KEYPROTO_EMSG);
+    in->u.op = 0;
+    ASSERT_EQ(tlsc_keyproto_encode(in, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+
+    memset(in, 0, sizeof(*in));
+    in->type = TLSC_KEYPROTO_STATUS;
+    make_status(&in->u.status);
+    len = encode(in, buf);
+    ASSERT(len <= TLSC_KEYPROTO_ENCODE_MAX);
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, out), 0);
+    ASSERT_EQ(out->type, TLSC_KEYPROTO_STATUS);
+    ASSERT_EQ(memcmp(&out->u.status, &in->u.status, sizeof(in->u.status)), 0);
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4 - 1, out), TLSC_KEYPROTO_EMSG); /* short */
+
+    /* What the encoder refuses, the decoder would too. */
+    in->u.status.nworkers = TLSC_KEYPROTO_STATUS_WORKERS + 1;
+    ASSERT_EQ(tlsc_keyproto_encode(in, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+    make_status(&in->u.status);
+    in->u.status.workers_total = 3; /* fewer than listed */
+    ASSERT_EQ(tlsc_keyproto_encode(in, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+    make_status(&in->u.status);
+    in->u.status.keys[5].not_after = in->u.status.keys[5].not_before;
+    ASSERT_EQ(tlsc_keyproto_encode(in, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+    make_status(&in->u.status);
+    in->u.status.flags = 0x80;
+    ASSERT_EQ(tlsc_keyproto_encode(in, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+    make_status(&in->u.status);
+    in->u.status.workers[0].node[3] = ' ';
+    ASSERT_EQ(tlsc_keyproto_encode(in, buf, sizeof(buf), &len), TLSC_KEYPROTO_EMSG);
+
+    /* A key count past 64 on the wire is refused before any key is read. */
+    make_status(&in->u.status);
+    in->u.status.nkeys = 0;
+    in->u.status.nworkers = 0;
+    len = encode(in, buf);
+    buf[4 + 1 + 29] = TLSC_KEYPROTO_MAX_KEYS + 1;
+    ASSERT_EQ(tlsc_keyproto_decode(buf + 4, len - 4, out), TLSC_KEYPROTO_EMSG);
+    free(in);
+    free(out);
+}
+
 TEST(encoder_refuses_what_the_decoder_would)
 {
     tlsc_keyproto_msg_t m;
@@ -638,6 +720,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN); /* as every program that writes to sockets: a hung-up peer is EPIPE */
     RUN(every_message_roundtrips);
     RUN(window_roundtrips_and_an_impossible_window_is_refused);
+    RUN(control_and_status_roundtrip_and_bounds_are_refused);
     RUN(encoder_refuses_what_the_decoder_would);
     RUN(decoder_rejects_hostile_bodies);
     RUN(reader_handles_byte_at_a_time_and_many_frames);

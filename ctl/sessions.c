@@ -1,0 +1,410 @@
+/*
+ * This file's one job: tlscache-ctl's `sessions` subcommands on the session records in Redis
+ * (<prefix>:sess:<hex id>, docs/protocol.md § Session records): list with SCAN (never KEYS),
+ * show one, revoke by ID, SNI, node or all, and announce each revocation on <prefix>:revoked.
+ * Only the readable fields are read for listing; the sealed `der` field is never printed (show
+ * reads its first bytes to name the key that sealed it, and wipes the copy).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "addr.h"
+#include "ctl.h"
+#include "keyproto.h"
+#include "opts.h"
+#include "redis_sync.h"
+#include "util.h"
+
+#define SCAN_COUNT   "500" /* keys per SCAN step: a hint to Redis, which bounds the reply itself */
+#define KEY_MAX      512   /* prefix (<= 64) + ":sess:" + 64 hex digits, with room */
+#define ID_HEX_MAX   64    /* SSL_MAX_SSL_SESSION_ID_LENGTH (32) bytes as hex */
+#define FIELD_SHOW   80    /* bytes of a field shown before it is cut */
+#define REVOKED      ":revoked"
+#define FALLBACK_TAG "tlsc:fb:" /* a fallback day key's name starts so (docs/protocol.md) */
+
+/* The readable fields, in the order list and show print them. */
+static const char *const FIELDS[] = {"proto", "cipher", "sni", "alpn", "node", "worker", "created"};
+#define NFIELDS (sizeof(FIELDS) / sizeof(FIELDS[0]))
+
+typedef struct {
+    char vals[NFIELDS][FIELD_SHOW * 4 + 8]; /* printable, "-" when absent */
+    int have[NFIELDS];
+    long long ttl; /* -1 no expiry, -2 gone */
+} record_t;
+
+/* A session ID as the user typed it: 2..64 hex digits, even; lowercased into `out`. */
+static int parse_id(const char *id, char out[ID_HEX_MAX + 1])
+{
+    size_t n = strlen(id);
+
+    if (n < 2 || n > ID_HEX_MAX || n % 2 != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int d = tlsc_hex_digit(id[i]);
+        if (d < 0)
+            return -1;
+        out[i] = "0123456789abcdef"[d];
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* ---------------------------------------------------------------- reading one record */
+
+/* HMGET the readable fields and TTL of `key`. Returns 1, 0 when the key is gone, -1 on error. */
+static int read_record(tlsc_ctlredis_t *r, const char *key, record_t *rec, char *err, size_t errlen)
+{
+    const char *argv[2 + NFIELDS] = {"HMGET", key};
+    size_t lens[2 + NFIELDS] = {5, strlen(key)};
+    redisReply *reply;
+    int any = 0;
+
+    memset(rec, 0, sizeof(*rec));
+    for (size_t i = 0; i < NFIELDS; i++) {
+        argv[2 + i] = FIELDS[i];
+        lens[2 + i] = strlen(FIELDS[i]);
+    }
+    if ((reply = tlsc_ctlredis_command(r, (int)(2 + NFIELDS), argv, lens, err, errlen)) == NULL)
+        return -1;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != NFIELDS) {
+        snprintf(err, errlen, "HMGET %s: unexpected reply", key);
+        freeReplyObject(reply);
+        return -1;
+    }
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const redisReply *v = reply->element[i];
+        if (v->type == REDIS_REPLY_STRING && v->len > 0) {
+            tlsc_ctl_printable(rec->vals[i], sizeof(rec->vals[i]), v->str, v->len, FIELD_SHOW);
+            rec->have[i] = 1;
+            any = 1;
+        } else {
+            snprintf(rec->vals[i], sizeof(rec->vals[i]), "-");
+        }
+    }
+    freeReplyObject(reply);
+    const char *targv[2] = {"TTL", key};
+    size_t tlens[2] = {3, strlen(key)};
+    if ((reply = tlsc_ctlredis_command(r, 2, targv, tlens, err, errlen)) == NULL)
+        return -1;
+    rec->ttl = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -2;
+    freeReplyObject(reply);
+    return any || rec->ttl != -2;
+}
+
+static const char *field(const record_t *rec, const char *name)
+{
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (strcmp(FIELDS[i], name) == 0)
+            return rec->have[i] ? rec->vals[i] : NULL;
+    return NULL;
+}
+
+/* Does the record pass --sni and --node? Compared exactly, on the printable form (names are ASCII). */
+static int matches(const tlsc_ctl_t *c, const record_t *rec)
+{
+    const char *sni = field(rec, "sni"), *node = field(rec, "node");
+
+    if (c->sni != NULL && (sni == NULL || strcmp(sni, c->sni) != 0))
+        return 0;
+    if (c->node != NULL && (node == NULL || strcmp(node, c->node) != 0))
+        return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------- walking the keys */
+
+typedef int (*visit_fn)(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, void *data);
+
+/*
+ * SCANs <prefix>:sess:* and calls `visit` for each key whose ID is hex (anything else under
+ * the prefix is not ours and is skipped). `visit` returns 0 to go on, 1 to stop, -1 on error.
+ * Redis may return a key twice during a SCAN; callers count what they did, not what they saw.
+ */
+static int walk(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, visit_fn visit, void *data, char *err, size_t errlen)
+{
+    char pattern[KEY_MAX], cursor[32] = "0", id[ID_HEX_MAX + 1];
+    size_t plen = (size_t)snprintf(pattern, sizeof(pattern), "%s:sess:", c->prefix);
+    int rc = 0;
+
+    snprintf(pattern + plen, sizeof(pattern) - plen, "*");
+    do {
+        const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
+        size_t lens[6] = {4, strlen(cursor), 5, strlen(pattern), 5, strlen(SCAN_COUNT)};
+        redisReply *reply = tlsc_ctlredis_command(r, 6, argv, lens, err, errlen);
+        const redisReply *keys;
+        uint64_t next;
+
+        if (reply == NULL)
+            return -1;
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_STRING ||
+            reply->element[1]->type != REDIS_REPLY_ARRAY ||
+            tlsc_parse_uint_n(reply->element[0]->str, reply->element[0]->len, 0, UINT64_MAX, &next) != 0) {
+            snprintf(err, errlen, "SCAN: unexpected reply");
+            freeReplyObject(reply);
+            return -1;
+        }
+        snprintf(cursor, sizeof(cursor), "%llu", (unsigned long long)next);
+        keys = reply->element[1];
+        for (size_t i = 0; i < keys->elements && rc == 0; i++) {
+            const redisReply *k = keys->element[i];
+            char key[KEY_MAX];
+            if (k->type != REDIS_REPLY_STRING || k->len <= plen || k->len >= sizeof(key) || memchr(k->str, '\0', k->len))
+                continue;
+            memcpy(key, k->str, k->len);
+            key[k->len] = '\0';
+            if (parse_id(key + plen, id) != 0 || strcmp(id, key + plen) != 0)
+                continue;
+            rc = visit(r, c, key, id, data);
+        }
+        freeReplyObject(reply);
+    } while (rc == 0 && strcmp(cursor, "0") != 0);
+    return rc < 0 ? -1 : 0;
+}
+
+static int connect_redis(const tlsc_ctl_t *c, tlsc_ctlredis_t **r)
+{
+    char err[512];
+
+    if (tlsc_ctlredis_connect(c->redis_url, c->timeout_ms, r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tlscache-ctl: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_ttl(char *out, size_t outlen, long long ttl)
+{
+    if (ttl >= 0)
+        snprintf(out, outlen, "%lld", ttl);
+    else
+        snprintf(out, outlen, ttl == -1 ? "none" : "gone");
+}
+
+/* ---------------------------------------------------------------- list */
+
+typedef struct {
+    unsigned shown;
+    char err[512];
+} list_state_t;
+
+static int list_one(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, void *data)
+{
+    list_state_t *st = data;
+    record_t rec;
+    char ttl[24];
+    int rc;
+
+    if ((rc = read_record(r, key, &rec, st->err, sizeof(st->err))) <= 0)
+        return rc; /* gone since the SCAN: skipped */
+    if (!matches(c, &rec))
+        return 0;
+    print_ttl(ttl, sizeof(ttl), rec.ttl);
+    printf("%-64s %6s %-8s %-24s %-24s %-10s %-12s %6s %s\n", id, ttl, rec.vals[0], rec.vals[1], rec.vals[2], rec.vals[3],
+           rec.vals[4], rec.vals[5], rec.vals[6]);
+    return ++st->shown >= c->limit;
+}
+
+int tlsc_ctl_sessions_list(const tlsc_ctl_t *c)
+{
+    tlsc_ctlredis_t *r;
+    list_state_t st = {0, ""};
+
+    if (connect_redis(c, &r) != 0)
+        return TLSC_EXIT_FAILURE;
+    printf("%-64s %6s %-8s %-24s %-24s %-10s %-12s %6s %s\n", "ID", "TTL", "PROTO", "CIPHER", "SNI", "ALPN", "NODE", "WORKER",
+           "CREATED");
+    if (walk(r, c, list_one, &st, st.err, sizeof(st.err)) != 0) {
+        fprintf(stderr, "tlscache-ctl: sessions list: %s\n", st.err);
+        tlsc_ctlredis_free(r);
+        return TLSC_EXIT_FAILURE;
+    }
+    printf("%u session%s shown%s\n", st.shown, st.shown == 1 ? "" : "s",
+           st.shown >= c->limit ? " (--limit reached; there may be more)" : "");
+    tlsc_ctlredis_free(r);
+    return TLSC_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- show */
+
+/*
+ * What sealed the record, from the header of its `der` field (docs/protocol.md): 'S', version,
+ * then the 16-byte key name, shown as the daemon's tag; or 'P' for a plain record. Only these
+ * first bytes are looked at, and the copy of the field is wiped.
+ */
+static void describe_record(tlsc_ctlredis_t *r, const char *key, char *out, size_t outlen)
+{
+    const char *argv[3] = {"HGET", key, "der"};
+    size_t lens[3] = {4, strlen(key), 3};
+    char err[256], tag[9];
+    redisReply *reply = tlsc_ctlredis_command(r, 3, argv, lens, err, sizeof(err));
+    const unsigned char *p;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING || reply->len < 1) {
+        snprintf(out, outlen, "none");
+    } else if ((p = (const unsigned char *)reply->str)[0] == 'P') {
+        snprintf(out, outlen, "plain (%zu bytes)", reply->len);
+    } else if (p[0] == 'S' && reply->len >= 2 + TLSC_KEYPROTO_NAME_LEN) {
+        if (memcmp(p + 2, FALLBACK_TAG, strlen(FALLBACK_TAG)) == 0) {
+            uint64_t day = 0;
+            for (size_t i = strlen(FALLBACK_TAG); i < TLSC_KEYPROTO_NAME_LEN; i++)
+                day = day << 8 | p[2 + i];
+            snprintf(out, outlen, "sealed, version %u, under the fallback key of day %llu (%zu bytes)", (unsigned)p[1],
+                     (unsigned long long)day, reply->len);
+        } else {
+            tlsc_keyproto_name_tag(p + 2, tag);
+            snprintf(out, outlen, "sealed, version %u, under daemon key %s (%zu bytes)", (unsigned)p[1], tag, reply->len);
+        }
+    } else {
+        snprintf(out, outlen, "unknown format (%zu bytes)", reply->len);
+    }
+    if (reply != NULL) {
+        if (reply->type == REDIS_REPLY_STRING)
+            OPENSSL_cleanse(reply->str, reply->len);
+        freeReplyObject(reply);
+    }
+}
+
+static int key_of(const tlsc_ctl_t *c, char key[KEY_MAX], char id[ID_HEX_MAX + 1])
+{
+    char q[TLSC_OPTS_QUOTE_MAX];
+
+    if (parse_id(c->id, id) != 0) {
+        fprintf(stderr, "tlscache-ctl: session ID %s: expected 2..64 hex digits (as `sessions list` shows)\n",
+                tlsc_opts_quote(q, c->id));
+        return -1;
+    }
+    snprintf(key, KEY_MAX, "%s:sess:%s", c->prefix, id);
+    return 0;
+}
+
+int tlsc_ctl_sessions_show(const tlsc_ctl_t *c)
+{
+    char key[KEY_MAX], id[ID_HEX_MAX + 1], err[512], ttl[24], what[160], when[32];
+    tlsc_ctlredis_t *r;
+    record_t rec;
+    int rc;
+
+    if (key_of(c, key, id) != 0)
+        return TLSC_EXIT_USAGE;
+    if (connect_redis(c, &r) != 0)
+        return TLSC_EXIT_FAILURE;
+    if ((rc = read_record(r, key, &rec, err, sizeof(err))) <= 0) {
+        if (rc < 0)
+            fprintf(stderr, "tlscache-ctl: sessions show: %s\n", err);
+        else
+            fprintf(stderr, "tlscache-ctl: sessions show: no session %s (key %s)\n", id, key);
+        tlsc_ctlredis_free(r);
+        return TLSC_EXIT_FAILURE;
+    }
+    print_ttl(ttl, sizeof(ttl), rec.ttl);
+    describe_record(r, key, what, sizeof(what));
+    printf("id        %s\nkey       %s\nttl       %s\n", id, key, ttl);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        uint64_t t;
+        if (strcmp(FIELDS[i], "created") == 0 && rec.have[i] && tlsc_parse_uint(rec.vals[i], 0, UINT32_MAX, &t) == 0) {
+            tlsc_ctl_time(when, sizeof(when), t);
+            printf("%-9s %s (%s)\n", FIELDS[i], rec.vals[i], when);
+        } else {
+            printf("%-9s %s\n", FIELDS[i], rec.vals[i]);
+        }
+    }
+    printf("record    %s\n", what);
+    tlsc_ctlredis_free(r);
+    return TLSC_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- revoke */
+
+typedef struct {
+    unsigned long long matched, deleted;
+    char channel[KEY_MAX];
+    char err[512];
+} revoke_state_t;
+
+/* Deletes `key` (unless --dry-run) and announces it; counts only what DEL removed. */
+static int revoke_key(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, revoke_state_t *st)
+{
+    const char *argv[3] = {"DEL", key, NULL};
+    size_t lens[3] = {3, strlen(key), 0};
+    redisReply *reply;
+    int gone;
+
+    st->matched++;
+    if (c->dry_run)
+        return 0;
+    if ((reply = tlsc_ctlredis_command(r, 2, argv, lens, st->err, sizeof(st->err))) == NULL)
+        return -1;
+    gone = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    freeReplyObject(reply);
+    if (!gone)
+        return 0;
+    st->deleted++;
+    if (c->all)
+        return 0; /* one "*" for the lot, after the walk */
+    argv[0] = "PUBLISH", lens[0] = 7;
+    argv[1] = st->channel, lens[1] = strlen(st->channel);
+    argv[2] = key, lens[2] = strlen(key);
+    if ((reply = tlsc_ctlredis_command(r, 3, argv, lens, st->err, sizeof(st->err))) == NULL)
+        return -1;
+    freeReplyObject(reply);
+    return 0;
+}
+
+static int revoke_one(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, void *data)
+{
+    revoke_state_t *st = data;
+    record_t rec;
+    int rc;
+
+    if (!c->all) {
+        if ((rc = read_record(r, key, &rec, st->err, sizeof(st->err))) <= 0)
+            return rc;
+        if (!matches(c, &rec))
+            return 0;
+    }
+    return revoke_key(r, c, key, st) < 0 ? -1 : 0;
+}
+
+int tlsc_ctl_sessions_revoke(const tlsc_ctl_t *c)
+{
+    char key[KEY_MAX], id[ID_HEX_MAX + 1];
+    tlsc_ctlredis_t *r;
+    revoke_state_t st;
+    int rc;
+
+    memset(&st, 0, sizeof(st));
+    snprintf(st.channel, sizeof(st.channel), "%s" REVOKED, c->prefix);
+    if (c->id != NULL && key_of(c, key, id) != 0)
+        return TLSC_EXIT_USAGE;
+    if (connect_redis(c, &r) != 0)
+        return TLSC_EXIT_FAILURE;
+    if (c->id != NULL) {
+        const char *argv[2] = {"EXISTS", key};
+        size_t lens[2] = {6, strlen(key)};
+        redisReply *reply = tlsc_ctlredis_command(r, 2, argv, lens, st.err, sizeof(st.err));
+        rc = reply == NULL ? -1 : 0;
+        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+            rc = revoke_key(r, c, key, &st);
+        freeReplyObject(reply);
+    } else {
+        rc = walk(r, c, revoke_one, &st, st.err, sizeof(st.err));
+    }
+    if (rc == 0 && c->all && !c->dry_run) {
+        const char *argv[3] = {"PUBLISH", st.channel, "*"};
+        size_t lens[3] = {7, strlen(st.channel), 1};
+        redisReply *reply = tlsc_ctlredis_command(r, 3, argv, lens, st.err, sizeof(st.err));
+        rc = reply == NULL ? -1 : 0;
+        freeReplyObject(reply);
+    }
+    if (c->dry_run)
+        printf("%llu session%s would be revoked (dry run: nothing deleted)\n", st.matched, st.matched == 1 ? "" : "s");
+    else
+        printf("%llu session%s revoked\n", st.deleted, st.deleted == 1 ? "" : "s");
+    if (rc != 0)
+        fprintf(stderr, "tlscache-ctl: sessions revoke: %s (stopped; the count above is what was done)\n", st.err);
+    tlsc_ctlredis_free(r);
+    return rc == 0 ? TLSC_EXIT_OK : TLSC_EXIT_FAILURE;
+}
