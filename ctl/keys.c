@@ -201,6 +201,7 @@ static int request(const tlsc_ctl_t *c, uint8_t op, tlsc_keyproto_status_t *st, 
     }
 
 done:
+    OPENSSL_cleanse(psk, sizeof(psk));
     if (fd >= 0)
         close(fd);
     tlsc_keyproto_conn_free(kc);

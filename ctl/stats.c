@@ -94,7 +94,7 @@ static void print_row(const char *name, const node_t *n, uint64_t now)
         snprintf(age, sizeof(age), "%llus", (unsigned long long)(now - n->updated));
     else
         snprintf(age, sizeof(age), "-");
-    printf("%-16s %7u %11llu %10llu %10llu %9s %8llu %9s %8llu %8llu %8llu %8llu %7s\n", name, n->workers,
+    printf("%-16s %7u %11llu %10llu %10llu %9s %8llu %11s %11llu %9llu %8llu %8llu %7s\n", name, n->workers,
            (unsigned long long)n->connections, (unsigned long long)n->handshakes_full, (unsigned long long)n->handshakes_resumed,
            rate, (unsigned long long)n->handshake_errors, hit, (unsigned long long)(n->lookups_timeout + n->lookups_error),
            (unsigned long long)n->stores_error, (unsigned long long)n->records_bad, (unsigned long long)n->tickets_unknown_key,
@@ -186,7 +186,7 @@ int tlsc_ctl_stats(const tlsc_ctl_t *c)
     } while (strcmp(cursor, "0") != 0);
 
     uint64_t now = tlsc_wall_sec();
-    printf("%-16s %7s %11s %10s %10s %9s %8s %9s %8s %8s %8s %8s %7s\n", "NODE", "WORKERS", "CONNECTIONS", "FULL", "RESUMED",
+    printf("%-16s %7s %11s %10s %10s %9s %8s %11s %11s %9s %8s %8s %7s\n", "NODE", "WORKERS", "CONNECTIONS", "FULL", "RESUMED",
            "RESUMED%", "HS_ERR", "LOOKUP_HIT%", "LOOKUP_FAIL", "STORE_ERR", "BAD_REC", "TKT_UNK", "AGE");
     for (size_t j = 0; j < nnodes; j++)
         print_row(nodes[j].node, &nodes[j], now);
