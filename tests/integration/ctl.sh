@@ -202,6 +202,25 @@ secrets=$("$PROBE" --connect "127.0.0.1:$KD" --secret-file "$SECRET" --once --pr
 check "the probe read the daemon's keys ($(grep -c '^key' <<<"$secrets"))" [ "$(grep -c '^key' <<<"$secrets")" -ge 2 ]
 check "no key or derived key in any ctl output" python3 "$TLSC_ROOT/tests/lib/scan_secrets.py" "$REDIS_PORT" "$O" <<<"$secrets"
 
+# A daemon in its restart grace period has no window: status says so, rotate refuses (exit 1).
+KD2=$(free_port)
+"$DAEMON" --listen "127.0.0.1:$KD2" --secret-file "$SECRET" --node D2 --grace-ms 60000 >>"$TLSC_TMP/daemon2.log" 2>&1 &
+track $!
+wait_port "$KD2" 10 || exit 1
+ctl g1 keys status --keyd "127.0.0.1:$KD2" >/dev/null
+check "keys status (--keyd over TLSCACHE_KEYD) shows the grace period and no key" \
+    [ "$(grep -c 'restart grace period' "$O/g1")/$(grep -cE '^[0-9a-f]{8}  ' "$O/g1")" = 1/0 ]
+ctl g2 keys rotate --keyd "127.0.0.1:$KD2"
+check "keys rotate during the grace period exits 1" [ $? = 1 ]
+
+# Records in Redis are untrusted: control bytes are shown escaped, keys that are not ours skipped.
+redis-cli -p "$REDIS_PORT" hset tlscache:sess:abcd sni "$(printf 'evil\033[2J\nx')" node A >/dev/null
+redis-cli -p "$REDIS_PORT" hset tlscache:sess:not-hex sni a.example >/dev/null
+ctl hostile sessions list >/dev/null
+check "a planted control byte is printed escaped, on one line" grep -qF 'evil\x1b[2J\x0ax' "$O/hostile"
+check "no raw escape byte reaches the terminal" [ "$(grep -c $'\033' "$O/hostile")" = 0 ]
+check "a key whose ID is not hex is not listed" [ "$(grep -c 'not-hex' "$O/hostile")" = 0 ]
+
 # --- usage ----------------------------------------------------------------------------------------
 ctl u1 frobnicate
 check "an unknown command exits 2" [ $? = 2 ]
