@@ -122,6 +122,34 @@ redisReply *tlsc_ctlredis_command(tlsc_ctlredis_t *r, int argc, const char **arg
     return reply;
 }
 
+int tlsc_ctlredis_append(tlsc_ctlredis_t *r, int argc, const char **argv, const size_t *lens, char *err, size_t errlen)
+{
+    if (r->ctx->err != 0 || redisAppendCommandArgv(r->ctx, argc, argv, lens) != REDIS_OK) {
+        snprintf(err, errlen, "redis %s: %s", r->where, r->ctx->err ? r->ctx->errstr : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+redisReply *tlsc_ctlredis_reply(tlsc_ctlredis_t *r, char *err, size_t errlen)
+{
+    void *reply = NULL;
+
+    if (r->ctx->err != 0) {
+        snprintf(err, errlen, "redis %s: link failed: %s", r->where, r->ctx->errstr);
+        return NULL;
+    }
+    tlsc_redis_reader_next(r->ctx->reader); /* each reply is bounded on its own */
+    if (redisGetReply(r->ctx, &reply) != REDIS_OK || reply == NULL) {
+        if (tlsc_redis_reader_refused(r->ctx->reader))
+            snprintf(err, errlen, "redis %s: a reply past the bounds (1024 elements, 8 MiB); refused", r->where);
+        else
+            snprintf(err, errlen, "redis %s: %s", r->where, r->ctx->errstr[0] ? r->ctx->errstr : "no reply");
+        return NULL;
+    }
+    return reply;
+}
+
 const char *tlsc_ctlredis_describe(const tlsc_ctlredis_t *r)
 {
     return r->where;

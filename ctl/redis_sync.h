@@ -27,6 +27,15 @@ int tlsc_ctlredis_connect(const char *url, unsigned timeout_ms, tlsc_ctlredis_t 
  */
 redisReply *tlsc_ctlredis_command(tlsc_ctlredis_t *r, int argc, const char **argv, const size_t *lens, char *err, size_t errlen);
 
+/**
+ * Pipelining: queues one command without waiting (0, or -1 with `err`); tlsc_ctlredis_reply
+ * then takes the replies in order. A reply is returned as it is, an error reply included (the
+ * caller decides what a WRONGTYPE means); NULL only when the link failed or a reply was past
+ * the bounds, with one line in `err`.
+ */
+int tlsc_ctlredis_append(tlsc_ctlredis_t *r, int argc, const char **argv, const size_t *lens, char *err, size_t errlen);
+redisReply *tlsc_ctlredis_reply(tlsc_ctlredis_t *r, char *err, size_t errlen);
+
 /** The address as the logs show it ("127.0.0.1:6379/0"), without credentials. */
 const char *tlsc_ctlredis_describe(const tlsc_ctlredis_t *r);
 

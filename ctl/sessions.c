@@ -18,12 +18,13 @@
 #include "redis_sync.h"
 #include "util.h"
 
-#define SCAN_COUNT   "500" /* keys per SCAN step: a hint to Redis, which bounds the reply itself */
-#define KEY_MAX      512   /* prefix (<= 64) + ":sess:" + 64 hex digits, with room */
-#define ID_HEX_MAX   64    /* SSL_MAX_SSL_SESSION_ID_LENGTH (32) bytes as hex */
-#define FIELD_SHOW   80    /* bytes of a field shown before it is cut */
-#define REVOKED      ":revoked"
-#define FALLBACK_TAG "tlsc:fb:" /* a fallback day key's name starts so (docs/protocol.md) */
+#define SCAN_COUNT     "500" /* keys per SCAN step: a hint to Redis, which may return a few more */
+#define SCAN_BATCH_MAX 1024  /* the bounded reader's largest array (server/redis.h) */
+#define KEY_MAX        512   /* prefix (<= 64) + ":sess:" + 64 hex digits, with room */
+#define ID_HEX_MAX     64    /* SSL_MAX_SSL_SESSION_ID_LENGTH (32) bytes as hex */
+#define FIELD_SHOW     80    /* bytes of a field shown before it is cut */
+#define REVOKED        ":revoked"
+#define FALLBACK_TAG   "tlsc:fb:" /* a fallback day key's name starts so (docs/protocol.md) */
 
 /* The readable fields, in the order list and show print them. */
 static const char *const FIELDS[] = {"proto", "cipher", "sni", "alpn", "node", "worker", "created"};
@@ -54,44 +55,66 @@ static int parse_id(const char *id, char out[ID_HEX_MAX + 1])
 
 /* ---------------------------------------------------------------- reading one record */
 
-/* HMGET the readable fields and TTL of `key`. Returns 1, 0 when the key is gone, -1 on error. */
-static int read_record(tlsc_ctlredis_t *r, const char *key, record_t *rec, char *err, size_t errlen)
+/* Queues HMGET of the readable fields and TTL of `key`. */
+static int ask_record(tlsc_ctlredis_t *r, const char *key, char *err, size_t errlen)
 {
     const char *argv[2 + NFIELDS] = {"HMGET", key};
     size_t lens[2 + NFIELDS] = {5, strlen(key)};
-    redisReply *reply;
-    int any = 0;
+    const char *targv[2] = {"TTL", key};
+    size_t tlens[2] = {3, strlen(key)};
 
-    memset(rec, 0, sizeof(*rec));
     for (size_t i = 0; i < NFIELDS; i++) {
         argv[2 + i] = FIELDS[i];
         lens[2 + i] = strlen(FIELDS[i]);
     }
-    if ((reply = tlsc_ctlredis_command(r, (int)(2 + NFIELDS), argv, lens, err, errlen)) == NULL)
+    if (tlsc_ctlredis_append(r, (int)(2 + NFIELDS), argv, lens, err, errlen) != 0)
         return -1;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != NFIELDS) {
-        snprintf(err, errlen, "HMGET %s: unexpected reply", key);
-        freeReplyObject(reply);
+    return tlsc_ctlredis_append(r, 2, targv, tlens, err, errlen);
+}
+
+/*
+ * Takes the two replies ask_record queued. Returns 1 with `rec` filled, 0 when the key is not
+ * a session record (gone since the SCAN, or not a hash: someone else's key), -1 when the link
+ * failed.
+ */
+static int take_record(tlsc_ctlredis_t *r, record_t *rec, char *err, size_t errlen)
+{
+    redisReply *fields = tlsc_ctlredis_reply(r, err, errlen), *ttl;
+    int any = 0;
+
+    if (fields == NULL)
+        return -1;
+    if ((ttl = tlsc_ctlredis_reply(r, err, errlen)) == NULL) {
+        freeReplyObject(fields);
         return -1;
     }
-    for (size_t i = 0; i < NFIELDS; i++) {
-        const redisReply *v = reply->element[i];
-        if (v->type == REDIS_REPLY_STRING && v->len > 0) {
-            tlsc_ctl_printable(rec->vals[i], sizeof(rec->vals[i]), v->str, v->len, FIELD_SHOW);
-            rec->have[i] = 1;
-            any = 1;
-        } else {
-            snprintf(rec->vals[i], sizeof(rec->vals[i]), "-");
+    memset(rec, 0, sizeof(*rec));
+    rec->ttl = ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2;
+    if (fields->type == REDIS_REPLY_ARRAY && fields->elements == NFIELDS) {
+        for (size_t i = 0; i < NFIELDS; i++) {
+            const redisReply *v = fields->element[i];
+            if (v->type == REDIS_REPLY_STRING && v->len > 0) {
+                tlsc_ctl_printable(rec->vals[i], sizeof(rec->vals[i]), v->str, v->len, FIELD_SHOW);
+                rec->have[i] = 1;
+                any = 1;
+            } else {
+                snprintf(rec->vals[i], sizeof(rec->vals[i]), "-");
+            }
         }
+    } else {
+        rec->ttl = -2; /* WRONGTYPE: not a record */
     }
-    freeReplyObject(reply);
-    const char *targv[2] = {"TTL", key};
-    size_t tlens[2] = {3, strlen(key)};
-    if ((reply = tlsc_ctlredis_command(r, 2, targv, tlens, err, errlen)) == NULL)
+    freeReplyObject(fields);
+    freeReplyObject(ttl);
+    return any && rec->ttl != -2;
+}
+
+/* The readable fields and TTL of `key`: 1, 0 when it is not a session record, -1 on error. */
+static int read_record(tlsc_ctlredis_t *r, const char *key, record_t *rec, char *err, size_t errlen)
+{
+    if (ask_record(r, key, err, errlen) != 0)
         return -1;
-    rec->ttl = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -2;
-    freeReplyObject(reply);
-    return any || rec->ttl != -2;
+    return take_record(r, rec, err, errlen);
 }
 
 static const char *field(const record_t *rec, const char *name)
@@ -116,19 +139,37 @@ static int matches(const tlsc_ctl_t *c, const record_t *rec)
 
 /* ---------------------------------------------------------------- walking the keys */
 
-typedef int (*visit_fn)(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, void *data);
+/* `rec` is NULL when the walk was asked not to read records. */
+typedef int (*visit_fn)(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, const record_t *rec, void *data);
+
+/* The session ID of a key under <prefix>:sess: that is ours (lowercase hex), or -1. */
+static int key_id(const redisReply *k, size_t plen, char id[ID_HEX_MAX + 1])
+{
+    if (k->type != REDIS_REPLY_STRING || k->len <= plen || k->len >= KEY_MAX || memchr(k->str, '\0', k->len) != NULL)
+        return -1;
+    if (parse_id(k->str + plen, id) != 0 || strcmp(id, k->str + plen) != 0)
+        return -1;
+    return 0;
+}
 
 /*
- * SCANs <prefix>:sess:* and calls `visit` for each key whose ID is hex (anything else under
- * the prefix is not ours and is skipped). `visit` returns 0 to go on, 1 to stop, -1 on error.
- * Redis may return a key twice during a SCAN; callers count what they did, not what they saw.
+ * SCANs <prefix>:sess:* and calls `visit` for each key whose ID is lowercase hex (anything else
+ * under the prefix is not ours and is skipped). With `read`, each SCAN step's records are read
+ * in one pipeline (HMGET + TTL per key, one round trip for the batch) and keys that are not
+ * session records are skipped. `visit` returns 0 to go on, 1 to stop, -1 on error. Redis may
+ * return a key twice during a SCAN; callers count what they did, not what they saw.
  */
-static int walk(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, visit_fn visit, void *data, char *err, size_t errlen)
+static int walk(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, int read, visit_fn visit, void *data, char *err, size_t errlen)
 {
     char pattern[KEY_MAX], cursor[32] = "0", id[ID_HEX_MAX + 1];
     size_t plen = (size_t)snprintf(pattern, sizeof(pattern), "%s:sess:", c->prefix);
-    int rc = 0;
+    record_t *recs = read ? calloc(SCAN_BATCH_MAX, sizeof(*recs)) : NULL;
+    int got[SCAN_BATCH_MAX], rc = 0;
 
+    if (read && recs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     snprintf(pattern + plen, sizeof(pattern) - plen, "*");
     do {
         const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
@@ -136,31 +177,46 @@ static int walk(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, visit_fn visit, void *d
         redisReply *reply = tlsc_ctlredis_command(r, 6, argv, lens, err, errlen);
         const redisReply *keys;
         uint64_t next;
+        size_t i;
 
-        if (reply == NULL)
-            return -1;
+        if (reply == NULL) {
+            rc = -1;
+            break;
+        }
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_STRING ||
             reply->element[1]->type != REDIS_REPLY_ARRAY ||
             tlsc_parse_uint_n(reply->element[0]->str, reply->element[0]->len, 0, UINT64_MAX, &next) != 0) {
             snprintf(err, errlen, "SCAN: unexpected reply");
             freeReplyObject(reply);
-            return -1;
+            rc = -1;
+            break;
         }
         snprintf(cursor, sizeof(cursor), "%llu", (unsigned long long)next);
         keys = reply->element[1];
-        for (size_t i = 0; i < keys->elements && rc == 0; i++) {
-            const redisReply *k = keys->element[i];
-            char key[KEY_MAX];
-            if (k->type != REDIS_REPLY_STRING || k->len <= plen || k->len >= sizeof(key) || memchr(k->str, '\0', k->len))
-                continue;
-            memcpy(key, k->str, k->len);
-            key[k->len] = '\0';
-            if (parse_id(key + plen, id) != 0 || strcmp(id, key + plen) != 0)
-                continue;
-            rc = visit(r, c, key, id, data);
+        if (keys->elements > SCAN_BATCH_MAX) { /* the bounded reader refuses more anyway */
+            snprintf(err, errlen, "SCAN: %zu keys in one step (max %d)", keys->elements, SCAN_BATCH_MAX);
+            freeReplyObject(reply);
+            rc = -1;
+            break;
         }
+        /*
+         * The batch's reads go out together and every reply is taken before the first visit,
+         * so a visit's own commands (DEL, PUBLISH) never meet a queued read's reply.
+         */
+        for (i = 0; read && i < keys->elements && rc == 0; i++)
+            if (key_id(keys->element[i], plen, id) == 0)
+                rc = ask_record(r, keys->element[i]->str, err, errlen);
+        for (i = 0; read && i < keys->elements && rc == 0; i++) {
+            got[i] = 0;
+            if (key_id(keys->element[i], plen, id) == 0 && (got[i] = take_record(r, &recs[i], err, errlen)) < 0)
+                rc = -1;
+        }
+        for (i = 0; i < keys->elements && rc == 0; i++)
+            if (key_id(keys->element[i], plen, id) == 0 && (!read || got[i] == 1))
+                rc = visit(r, c, keys->element[i]->str, id, read ? &recs[i] : NULL, data);
         freeReplyObject(reply);
     } while (rc == 0 && strcmp(cursor, "0") != 0);
+    free(recs);
     return rc < 0 ? -1 : 0;
 }
 
@@ -190,20 +246,16 @@ typedef struct {
     char err[512];
 } list_state_t;
 
-static int list_one(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, void *data)
+static int list_one(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, const record_t *rec, void *data)
 {
     list_state_t *st = data;
-    record_t rec;
     char ttl[24];
-    int rc;
 
-    if ((rc = read_record(r, key, &rec, st->err, sizeof(st->err))) <= 0)
-        return rc; /* gone since the SCAN: skipped */
-    if (!matches(c, &rec))
+    if (!matches(c, rec))
         return 0;
-    print_ttl(ttl, sizeof(ttl), rec.ttl);
-    printf("%-64s %6s %-8s %-24s %-24s %-10s %-12s %6s %s\n", id, ttl, rec.vals[0], rec.vals[1], rec.vals[2], rec.vals[3],
-           rec.vals[4], rec.vals[5], rec.vals[6]);
+    print_ttl(ttl, sizeof(ttl), rec->ttl);
+    printf("%-64s %6s %-8s %-24s %-24s %-10s %-12s %6s %s\n", id, ttl, rec->vals[0], rec->vals[1], rec->vals[2], rec->vals[3],
+           rec->vals[4], rec->vals[5], rec->vals[6]);
     return ++st->shown >= c->limit;
 }
 
@@ -216,7 +268,7 @@ int tlsc_ctl_sessions_list(const tlsc_ctl_t *c)
         return TLSC_EXIT_FAILURE;
     printf("%-64s %6s %-8s %-24s %-24s %-10s %-12s %6s %s\n", "ID", "TTL", "PROTO", "CIPHER", "SNI", "ALPN", "NODE", "WORKER",
            "CREATED");
-    if (walk(r, c, list_one, &st, st.err, sizeof(st.err)) != 0) {
+    if (walk(r, c, 1, list_one, &st, st.err, sizeof(st.err)) != 0) {
         fprintf(stderr, "tlscache-ctl: sessions list: %s\n", st.err);
         tlsc_ctlredis_free(r);
         return TLSC_EXIT_FAILURE;
@@ -353,18 +405,12 @@ static int revoke_key(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, 
     return 0;
 }
 
-static int revoke_one(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, void *data)
+static int revoke_one(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, const record_t *rec, void *data)
 {
     revoke_state_t *st = data;
-    record_t rec;
-    int rc;
 
-    if (!c->all) {
-        if ((rc = read_record(r, key, &rec, st->err, sizeof(st->err))) <= 0)
-            return rc;
-        if (!matches(c, &rec))
-            return 0;
-    }
+    if (rec != NULL && !matches(c, rec)) /* --all reads no record */
+        return 0;
     return revoke_key(r, c, key, st) < 0 ? -1 : 0;
 }
 
@@ -390,7 +436,7 @@ int tlsc_ctl_sessions_revoke(const tlsc_ctl_t *c)
             rc = revoke_key(r, c, key, &st);
         freeReplyObject(reply);
     } else {
-        rc = walk(r, c, revoke_one, &st, st.err, sizeof(st.err));
+        rc = walk(r, c, !c->all, revoke_one, &st, st.err, sizeof(st.err));
     }
     if (rc == 0 && c->all && !c->dry_run) {
         const char *argv[3] = {"PUBLISH", st.channel, "*"};

@@ -216,7 +216,11 @@ check "keys rotate during the grace period exits 1" [ $? = 1 ]
 # Records in Redis are untrusted: control bytes are shown escaped, keys that are not ours skipped.
 redis-cli -p "$REDIS_PORT" hset tlscache:sess:abcd sni "$(printf 'evil\033[2J\nx')" node A >/dev/null
 redis-cli -p "$REDIS_PORT" hset tlscache:sess:not-hex sni a.example >/dev/null
+redis-cli -p "$REDIS_PORT" set tlscache:sess:beef not-a-hash >/dev/null
 ctl hostile sessions list >/dev/null
+# Left: IDE (a.example, made after the rotation) and the planted abcd.
+check "a key that is not a hash is skipped, not an error" grep -q '^2 sessions shown$' "$O/hostile"
+check "revoke --sni walks past it too" [ "$(ctl h2 sessions revoke --sni a.example --dry-run)" = "1 session would be revoked (dry run: nothing deleted)" ]
 check "a planted control byte is printed escaped, on one line" grep -qF 'evil\x1b[2J\x0ax' "$O/hostile"
 check "no raw escape byte reaches the terminal" [ "$(grep -c $'\033' "$O/hostile")" = 0 ]
 check "a key whose ID is not hex is not listed" [ "$(grep -c 'not-hex' "$O/hostile")" = 0 ]
