@@ -139,8 +139,10 @@ static int matches(const tlsc_ctl_t *c, const record_t *rec)
 
 /* ---------------------------------------------------------------- walking the keys */
 
-/* `rec` is NULL when the walk was asked not to read records. */
+/* `rec` is NULL when the walk was asked not to read records; `key` lives until the step's flush. */
 typedef int (*visit_fn)(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, const record_t *rec, void *data);
+/* Called once after the visits of each SCAN step (0 or -1). */
+typedef int (*flush_fn)(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, void *data);
 
 /* The session ID of a key under <prefix>:sess: that is ours (lowercase hex), or -1. */
 static int key_id(const redisReply *k, size_t plen, char id[ID_HEX_MAX + 1])
@@ -159,7 +161,8 @@ static int key_id(const redisReply *k, size_t plen, char id[ID_HEX_MAX + 1])
  * session records are skipped. `visit` returns 0 to go on, 1 to stop, -1 on error. Redis may
  * return a key twice during a SCAN; callers count what they did, not what they saw.
  */
-static int walk(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, int read, visit_fn visit, void *data, char *err, size_t errlen)
+static int walk(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, int read, visit_fn visit, flush_fn flush, void *data, char *err,
+                size_t errlen)
 {
     char pattern[KEY_MAX], cursor[32] = "0", id[ID_HEX_MAX + 1];
     size_t plen = (size_t)snprintf(pattern, sizeof(pattern), "%s:sess:", c->prefix);
@@ -214,6 +217,8 @@ static int walk(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, int read, visit_fn visi
         for (i = 0; i < keys->elements && rc == 0; i++)
             if (key_id(keys->element[i], plen, id) == 0 && (!read || got[i] == 1))
                 rc = visit(r, c, keys->element[i]->str, id, read ? &recs[i] : NULL, data);
+        if (rc >= 0 && flush != NULL && flush(r, c, data) != 0)
+            rc = -1;
         freeReplyObject(reply);
     } while (rc == 0 && strcmp(cursor, "0") != 0);
     free(recs);
@@ -268,7 +273,7 @@ int tlsc_ctl_sessions_list(const tlsc_ctl_t *c)
         return TLSC_EXIT_FAILURE;
     printf("%-64s %6s %-8s %-24s %-24s %-10s %-12s %6s %s\n", "ID", "TTL", "PROTO", "CIPHER", "SNI", "ALPN", "NODE", "WORKER",
            "CREATED");
-    if (walk(r, c, 1, list_one, &st, st.err, sizeof(st.err)) != 0) {
+    if (walk(r, c, 1, list_one, NULL, &st, st.err, sizeof(st.err)) != 0) {
         fprintf(stderr, "tlscache-ctl: sessions list: %s\n", st.err);
         tlsc_ctlredis_free(r);
         return TLSC_EXIT_FAILURE;
@@ -372,46 +377,68 @@ int tlsc_ctl_sessions_show(const tlsc_ctl_t *c)
 
 typedef struct {
     unsigned long long matched, deleted;
+    const char *pending[SCAN_BATCH_MAX]; /* matched keys of this SCAN step, in its reply */
+    int gone[SCAN_BATCH_MAX];
+    size_t npending;
     char channel[KEY_MAX];
     char err[512];
 } revoke_state_t;
 
-/* Deletes `key` (unless --dry-run) and announces it; counts only what DEL removed. */
-static int revoke_key(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, revoke_state_t *st)
+/*
+ * Deletes the keys matched in one SCAN step and announces each one DEL removed: one pipeline
+ * of DELs, then one of PUBLISHes, so a step costs two round trips whatever its size. With
+ * --all nothing is published here (one "*" follows the walk). Counts only what DEL removed.
+ */
+static int revoke_batch(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, void *data)
 {
-    const char *argv[3] = {"DEL", key, NULL};
-    size_t lens[3] = {3, strlen(key), 0};
-    redisReply *reply;
-    int gone;
+    revoke_state_t *st = data;
+    size_t n = st->npending, published = 0;
+    int rc = 0;
 
-    st->matched++;
-    if (c->dry_run)
-        return 0;
-    if ((reply = tlsc_ctlredis_command(r, 2, argv, lens, st->err, sizeof(st->err))) == NULL)
-        return -1;
-    gone = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
-    freeReplyObject(reply);
-    if (!gone)
-        return 0;
-    st->deleted++;
-    if (c->all)
-        return 0; /* one "*" for the lot, after the walk */
-    argv[0] = "PUBLISH", lens[0] = 7;
-    argv[1] = st->channel, lens[1] = strlen(st->channel);
-    argv[2] = key, lens[2] = strlen(key);
-    if ((reply = tlsc_ctlredis_command(r, 3, argv, lens, st->err, sizeof(st->err))) == NULL)
-        return -1;
-    freeReplyObject(reply);
-    return 0;
+    st->npending = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *argv[2] = {"DEL", st->pending[i]};
+        size_t lens[2] = {3, strlen(st->pending[i])};
+        rc = tlsc_ctlredis_append(r, 2, argv, lens, st->err, sizeof(st->err));
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        redisReply *reply = tlsc_ctlredis_reply(r, st->err, sizeof(st->err));
+        if (reply == NULL) {
+            rc = -1;
+            break;
+        }
+        st->gone[i] = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+        st->deleted += (unsigned long long)st->gone[i];
+        freeReplyObject(reply);
+    }
+    for (size_t i = 0; i < n && rc == 0 && !c->all; i++) {
+        if (!st->gone[i])
+            continue;
+        const char *argv[3] = {"PUBLISH", st->channel, st->pending[i]};
+        size_t lens[3] = {7, strlen(st->channel), strlen(st->pending[i])};
+        if ((rc = tlsc_ctlredis_append(r, 3, argv, lens, st->err, sizeof(st->err))) == 0)
+            published++;
+    }
+    for (size_t i = 0; i < published && rc == 0; i++) {
+        redisReply *reply = tlsc_ctlredis_reply(r, st->err, sizeof(st->err));
+        if (reply == NULL)
+            rc = -1;
+        freeReplyObject(reply);
+    }
+    return rc;
 }
 
+/* Queues `key` for revoke_batch (--dry-run only counts it). */
 static int revoke_one(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, const record_t *rec, void *data)
 {
     revoke_state_t *st = data;
 
     if (rec != NULL && !matches(c, rec)) /* --all reads no record */
         return 0;
-    return revoke_key(r, c, key, st) < 0 ? -1 : 0;
+    st->matched++;
+    if (!c->dry_run)
+        st->pending[st->npending++] = key; /* at most one per key of the step: <= SCAN_BATCH_MAX */
+    return 0;
 }
 
 int tlsc_ctl_sessions_revoke(const tlsc_ctl_t *c)
@@ -432,11 +459,16 @@ int tlsc_ctl_sessions_revoke(const tlsc_ctl_t *c)
         size_t lens[2] = {6, strlen(key)};
         redisReply *reply = tlsc_ctlredis_command(r, 2, argv, lens, st.err, sizeof(st.err));
         rc = reply == NULL ? -1 : 0;
-        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-            rc = revoke_key(r, c, key, &st);
+        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+            st.matched = 1;
+            if (!c->dry_run) {
+                st.pending[st.npending++] = key;
+                rc = revoke_batch(r, c, &st);
+            }
+        }
         freeReplyObject(reply);
     } else {
-        rc = walk(r, c, !c->all, revoke_one, &st, st.err, sizeof(st.err));
+        rc = walk(r, c, !c->all, revoke_one, revoke_batch, &st, st.err, sizeof(st.err));
     }
     if (rc == 0 && c->all && !c->dry_run) {
         const char *argv[3] = {"PUBLISH", st.channel, "*"};
