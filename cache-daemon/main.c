@@ -32,9 +32,18 @@ typedef struct {
     const char *secret_file;
     tlsc_log_level_t level;
     int have_grace;
+    /* Copies of the text values: a value from the environment lives only during the parse. */
+    char listen_buf[MAX_PATH_LEN + 1], unix_buf[MAX_PATH_LEN + 1], secret_buf[MAX_PATH_LEN + 1], node_buf[65];
 } cli_t;
 
-static int set_text(const char *label, const char *value, const char **out, char *err, size_t errlen)
+/* Keeps a checked value (at most MAX_PATH_LEN bytes) in `buf`, which `*out` then points to. */
+static void keep(const char *value, char *buf, size_t buflen, const char **out)
+{
+    snprintf(buf, buflen, "%s", value);
+    *out = buf;
+}
+
+static int set_text(const char *label, const char *value, char *buf, size_t buflen, const char **out, char *err, size_t errlen)
 {
     char q[TLSC_OPTS_QUOTE_MAX];
 
@@ -45,7 +54,7 @@ static int set_text(const char *label, const char *value, const char **out, char
     for (const char *p = value; *p != '\0'; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return tlsc_opts_fail(err, errlen, label, "%s contains a control character", tlsc_opts_quote(q, value));
-    *out = value;
+    keep(value, buf, buflen, out);
     return 0;
 }
 
@@ -56,22 +65,27 @@ static int apply_listen(void *ctx, const char *label, const char *value, char *e
 
     if (tlsc_addr_parse_str(value, TLSC_ADDR_ALLOW_ANY, &a, why, sizeof(why)) != 0)
         return tlsc_opts_fail(err, errlen, label, "%s: %s", tlsc_opts_quote(q, value), why);
-    ((cli_t *)ctx)->o.listen = value;
+    if (strlen(value) > MAX_PATH_LEN)
+        return tlsc_opts_fail(err, errlen, label, "%s is longer than %d bytes", tlsc_opts_quote(q, value), MAX_PATH_LEN);
+    keep(value, ((cli_t *)ctx)->listen_buf, sizeof(((cli_t *)ctx)->listen_buf), &((cli_t *)ctx)->o.listen);
     return 0;
 }
 
 static int apply_unix(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     char q[TLSC_OPTS_QUOTE_MAX];
+    cli_t *c = ctx;
 
     if (strlen(value) > TLSC_ADDR_PATH_MAX)
         return tlsc_opts_fail(err, errlen, label, "%s is longer than %d bytes", tlsc_opts_quote(q, value), TLSC_ADDR_PATH_MAX);
-    return set_text(label, value, &((cli_t *)ctx)->o.unix_path, err, errlen);
+    return set_text(label, value, c->unix_buf, sizeof(c->unix_buf), &c->o.unix_path, err, errlen);
 }
 
 static int apply_secret_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
-    return set_text(label, value, &((cli_t *)ctx)->secret_file, err, errlen);
+    cli_t *c = ctx;
+
+    return set_text(label, value, c->secret_buf, sizeof(c->secret_buf), &c->secret_file, err, errlen);
 }
 
 static int apply_rotate(void *ctx, const char *label, const char *value, char *err, size_t errlen)
@@ -131,7 +145,7 @@ static int apply_node(void *ctx, const char *label, const char *value, char *err
         if (!(*p == '.' || *p == '_' || *p == ':' || *p == '-' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
               (*p >= 'A' && *p <= 'Z')))
             return tlsc_opts_fail(err, errlen, label, "%s may only contain A-Z a-z 0-9 and \"._:-\"", tlsc_opts_quote(q, value));
-    ((cli_t *)ctx)->o.node = value;
+    keep(value, ((cli_t *)ctx)->node_buf, sizeof(((cli_t *)ctx)->node_buf), &((cli_t *)ctx)->o.node);
     return 0;
 }
 

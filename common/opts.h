@@ -40,7 +40,8 @@ enum {
     TLSC_OPT_DEFAULT = 16, /* `defval` is a value: applied when the flag is not given, so it is written once */
 };
 
-/** Applies one value (NULL for a switch) to `ctx`; 0, or a negative code with `err` set via tlsc_opts_fail. */
+/** Applies one value (NULL for a switch) to `ctx`; 0, or a negative code with `err` set via tlsc_opts_fail.
+ * A value from the environment lives only until tlsc_opts_parse returns: keep a copy, not the pointer. */
 typedef int (*tlsc_opt_apply_fn)(void *ctx, const char *label, const char *value, char *err, size_t errlen);
 
 typedef struct {

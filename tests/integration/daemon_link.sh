@@ -98,6 +98,19 @@ while read -r line; do
     prev=$line
 done < <(grep "^applied" "$TLSC_TMP/rot.out") # "window ..." lines (protocol 2) are not key sets
 check "every_current_key_was_held_before_it_encrypted" test $prenotified -eq 1
+# Every text flag from the environment (as a systemd EnvironmentFile gives them): the values
+# must outlive the parse (they were used after free once; ASan in build-asan reports that).
+kill "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null
+ENV_PORT=$(free_port)
+TLSCACHE_DAEMON_LISTEN=127.0.0.1:$ENV_PORT TLSCACHE_DAEMON_UNIX=$TLSC_TMP/env.sock TLSCACHE_DAEMON_SECRET_FILE=$S \
+    TLSCACHE_DAEMON_NODE=env-node "$DAEMON" 2>>"$TLSC_TMP/env.log" &
+ENV_PID=$!
+track "$ENV_PID"
+wait_port "$ENV_PORT" 10
+check "daemon_configured_from_environment_serves_keys" bash -c "'$PROBE' --connect 127.0.0.1:$ENV_PORT --secret-file '$S' --once | grep -q '^keyset'"
+check "daemon_from_environment_uses_its_node_name" grep -q 'env-node' "$TLSC_TMP/env.log"
+kill "$ENV_PID" 2>/dev/null; wait "$ENV_PID" 2>/dev/null
+
 check "no_key_bytes_in_daemon_log" bash -c "! grep -qiE '[0-9a-f]{32}' '$LOG'"
 
 finish
