@@ -361,6 +361,34 @@ static int apply_log_level(void *ctx, const char *label, const char *value, char
     return 0;
 }
 
+static int apply_log_format(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    char q[QUOTE_MAX];
+    tlsc_log_format_t format;
+
+    if (tlsc_log_parse_format(value, &format) != 0)
+        return fail(err, errlen, label, "%s is not text or json", quote(q, value));
+    cfg->log_format = (int)format;
+    return 0;
+}
+
+/* HOST:PORT or [V6]:PORT for the plain-HTTP admin endpoint, or "off". Bound by the master. */
+static int apply_admin(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    char q[QUOTE_MAX], why[128];
+    tlsc_addr_t a;
+
+    free(cfg->admin);
+    cfg->admin = NULL;
+    if (strcmp(value, "off") == 0)
+        return 0;
+    if (tlsc_addr_parse_str(value, TLSC_ADDR_ALLOW_ANY, &a, why, sizeof(why)) != 0)
+        return fail(err, errlen, label, "%s: %s (or \"off\")", quote(q, value), why);
+    return set_string(label, value, MAX_NAME_LEN * 5, &cfg->admin, err, errlen);
+}
+
 static int apply_handshake_timeout(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -478,6 +506,8 @@ enum {
     IDX_STORE_TIMEOUT,
     IDX_RESUMPTION,
     IDX_LOG_LEVEL,
+    IDX_LOG_FORMAT,
+    IDX_ADMIN,
     IDX_DRAIN_TIMEOUT,
     IDX_HANDSHAKE_TIMEOUT,
     IDX_MAX_CONNS,
@@ -533,6 +563,10 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_RESUMPTION] = {"resumption", "MODE", TLSC_OPT_DEFAULT, apply_resumption, "cache",
                         "cache, tickets or both; tickets need --keyd", 0},
     [IDX_LOG_LEVEL] = {"log-level", "LEVEL", TLSC_OPT_DEFAULT, apply_log_level, "info", "error, warn, info or debug", 0},
+    [IDX_LOG_FORMAT] = {"log-format", "FORMAT", TLSC_OPT_DEFAULT, apply_log_format, "text",
+                        "text, or json (one object per line: ts, level, tag, pid, worker, msg)", 0},
+    [IDX_ADMIN] = {"admin", "ADDR", TLSC_OPT_DEFAULT, apply_admin, "127.0.0.1:9720",
+                   "plain-HTTP admin endpoint (/metrics, /healthz, /readyz) served by the master, HOST:PORT or off", 0},
     [IDX_DRAIN_TIMEOUT] = {"drain-timeout", "SEC", TLSC_OPT_DEFAULT, apply_drain_timeout, "10",
                            "how long SIGTERM waits for open connections, 0..3600", 0},
     [IDX_HANDSHAKE_TIMEOUT] = {"handshake-timeout", "SEC", TLSC_OPT_DEFAULT, apply_handshake_timeout, "10",
@@ -768,5 +802,6 @@ void tlsc_config_free(tlsc_config_t *cfg)
     free(cfg->keyd_secret_file);
     free(cfg->seal_secret_file);
     free(cfg->user);
+    free(cfg->admin);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -60,6 +60,8 @@ typedef struct tlsc_config_s {
     unsigned store_timeout_ms;      /* --store-timeout MS, default 50: how long a new session's bytes wait */
     tlsc_resumption_t resumption;   /* --resumption, default cache */
     int log_level;                  /* --log-level error|warn|info|debug (tlsc_log_level_t) */
+    int log_format;                 /* --log-format text|json (tlsc_log_format_t) */
+    char *admin;                    /* --admin HOST:PORT for /metrics, /healthz, /readyz; NULL = off */
     unsigned drain_timeout_sec;     /* --drain-timeout SEC, default 10 */
     unsigned handshake_timeout_sec; /* --handshake-timeout SEC, default 10 */
     unsigned max_conns;             /* --max-conns N per worker; 0 = from the fd limit */

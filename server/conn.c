@@ -27,9 +27,11 @@ struct tlsc_conn_s {
     tlsc_conn_state_t state;
     uint64_t deadline_ms;
     unsigned writes_pending;
-    unsigned held : 1;   /* a new session's store is in flight: send nothing */
-    unsigned ending : 1; /* close once everything written is on the wire */
-    void *app;           /* the handler's state while OPEN */
+    unsigned held : 1;    /* a new session's store is in flight: send nothing */
+    unsigned ending : 1;  /* close once everything written is on the wire */
+    unsigned counted : 1; /* the handshake's outcome was counted */
+    uint64_t accepted_us; /* for the handshake latency histogram */
+    void *app;            /* the handler's state while OPEN */
     tlsc_session_hs_t hs;
 };
 
@@ -52,6 +54,7 @@ typedef struct {
 
 static void conn_drive(tlsc_conn_t *c);
 static void conn_flush(tlsc_conn_t *c);
+static void conn_close(tlsc_conn_t *c, tlsc_close_cause_t cause);
 
 /* ------------------------------------------------------------------------------------------ */
 /* What the session hooks ask of a connection                                                 */
@@ -102,14 +105,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     tlsc_conn_t *c = s->data;
 
     if (nread < 0) {
-        tlsc_conn_close(c);
+        conn_close(c, TLSC_CLOSE_PEER);
         return;
     }
     if (nread == 0)
         return;
     size_t cap = c->state == TLSC_CONN_OPEN ? TLSC_CONN_RBIO_OPEN : TLSC_CONN_RBIO_HANDSHAKE;
-    if (BIO_ctrl_pending(c->rbio) + (size_t)nread > cap || BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
-        tlsc_conn_close(c);
+    if (BIO_ctrl_pending(c->rbio) + (size_t)nread > cap) {
+        conn_close(c, TLSC_CLOSE_LIMIT);
+        return;
+    }
+    if (BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+        conn_close(c, TLSC_CLOSE_ERROR);
         return;
     }
     conn_drive(c);
@@ -164,24 +171,79 @@ static void on_connection(uv_stream_t *server, int status)
         cs->list->prev = c;
     cs->list = c;
     cs->count++;
+    tlsc_stat_set(&cs->o.stats->g.conns, cs->count);
+    c->counted = 1; /* not a handshake until it is accepted */
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || conn_tls_new(c) != 0) {
         ERR_clear_error();
-        tlsc_conn_close(c);
+        conn_close(c, TLSC_CLOSE_ERROR);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     c->deadline_ms = tlsc_now_ms() + cs->o.handshake_timeout_ms;
-    cs->o.stats->connections++;
+    c->accepted_us = tlsc_stats_now_us();
+    c->counted = 0;
+    tlsc_stat_inc(&cs->o.stats->connections);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-        tlsc_conn_close(c);
+        conn_close(c, TLSC_CLOSE_ERROR);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Drive: handshake, then the handler                                                           */
 
+static tlsc_tlsv_t conn_version(const tlsc_conn_t *c)
+{
+    switch (SSL_version(c->ssl)) {
+    case TLS1_2_VERSION:
+        return TLSC_TLSV_12;
+    case TLS1_3_VERSION:
+        return TLSC_TLSV_13;
+    default:
+        return TLSC_TLSV_UNKNOWN;
+    }
+}
+
+/* Counts the handshake's outcome, once. */
+static void count_outcome(tlsc_conn_t *c, tlsc_hs_outcome_t outcome)
+{
+    if (c->counted)
+        return;
+    c->counted = 1;
+    tlsc_stat_inc(&c->set->o.stats->handshakes[conn_version(c)][outcome]);
+}
+
+/* Why OpenSSL failed a handshake, from its error queue's last reason. */
+static tlsc_hs_outcome_t failure_cause(unsigned long e)
+{
+    int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+
+    if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256)
+        return TLSC_OUT_FAILED_ALERT; /* an alert the peer sent */
+    switch (reason) {
+    case SSL_R_CALLBACK_FAILED:
+        return TLSC_OUT_FAILED_SNI; /* the ClientHello callback refuses only a bad SNI */
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_VERSION_TOO_HIGH:
+        return TLSC_OUT_FAILED_VERSION;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUPS:
+    case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+        return TLSC_OUT_FAILED_CIPHER;
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+        return TLSC_OUT_FAILED_NOT_TLS;
+    default:
+        return TLSC_OUT_FAILED_ERROR;
+    }
+}
+
 static void handshake_failed(tlsc_conn_t *c)
 {
-    c->set->o.stats->handshake_errors++;
+    tlsc_stat_inc(&c->set->o.stats->handshake_errors);
+    count_outcome(c, failure_cause(ERR_peek_last_error()));
     if (tlsc_log_enabled(TLSC_LOG_DEBUG)) {
         char msg[256];
         ERR_error_string_n(ERR_peek_last_error(), msg, sizeof(msg));
@@ -208,14 +270,18 @@ static int conn_handshake(tlsc_conn_t *c)
             return 0;
         }
     }
-    if (SSL_session_reused(c->ssl))
-        cs->o.stats->handshakes_resumed++;
-    else
-        cs->o.stats->handshakes_full++;
+    if (SSL_session_reused(c->ssl)) {
+        tlsc_stat_inc(&cs->o.stats->handshakes_resumed);
+        count_outcome(c, tlsc_session_from_store(&c->hs) ? TLSC_OUT_RESUMED_ID : TLSC_OUT_RESUMED_TICKET);
+    } else {
+        tlsc_stat_inc(&cs->o.stats->handshakes_full);
+        count_outcome(c, TLSC_OUT_FULL);
+    }
+    tlsc_hist_observe(&cs->o.stats->handshake_us, tlsc_stats_now_us() - c->accepted_us);
     c->state = TLSC_CONN_OPEN;
     c->deadline_ms = tlsc_now_ms() + REQUEST_TIMEOUT_MS;
     if ((c->app = cs->o.handler->open(cs->o.handler->hdata, c)) == NULL) {
-        tlsc_conn_close(c);
+        conn_close(c, TLSC_CLOSE_ERROR);
         return 0;
     }
     return 1;
@@ -235,7 +301,7 @@ static void conn_read_app(tlsc_conn_t *c)
             if (err == SSL_ERROR_SSL)
                 c->ending = 1; /* a bad record: the fatal alert OpenSSL wrote goes out, then close */
             else if (err != SSL_ERROR_WANT_READ)
-                tlsc_conn_close(c);
+                conn_close(c, TLSC_CLOSE_PEER); /* close_notify, or the peer went away */
             return;
         }
         cs->o.handler->data(c->app, c, cs->appbuf, (size_t)r);
@@ -265,9 +331,9 @@ static void on_write(uv_write_t *req, int status)
     free(wr);
     c->writes_pending--;
     if (status < 0)
-        tlsc_conn_close(c);
+        conn_close(c, TLSC_CLOSE_PEER); /* a write to a peer that is gone */
     else if (c->ending && c->writes_pending == 0 && !c->held && BIO_ctrl_pending(c->wbio) == 0)
-        tlsc_conn_close(c);
+        conn_close(c, c->state == TLSC_CONN_OPEN ? TLSC_CLOSE_DONE : TLSC_CLOSE_HS_FAIL);
 }
 
 /* Queues what the socket did not take at once. 0 = ok. */
@@ -304,26 +370,26 @@ static void conn_flush(tlsc_conn_t *c)
 
         n = c->writes_pending == 0 ? uv_try_write((uv_stream_t *)&c->tcp, &buf, 1) : UV_EAGAIN;
         if (n < 0 && n != UV_EAGAIN) {
-            tlsc_conn_close(c);
+            conn_close(c, TLSC_CLOSE_PEER);
             return;
         }
         if (n < 0)
             n = 0;
         if (n < len && conn_queue(c, data + n, (size_t)(len - n)) != 0) {
-            tlsc_conn_close(c);
+            conn_close(c, TLSC_CLOSE_ERROR);
             return;
         }
         (void)BIO_reset(c->wbio);
     }
     if (c->ending && c->writes_pending == 0)
-        tlsc_conn_close(c);
+        conn_close(c, c->state == TLSC_CONN_OPEN ? TLSC_CLOSE_DONE : TLSC_CLOSE_HS_FAIL);
 }
 
 int tlsc_conn_write(tlsc_conn_t *c, const void *buf, size_t len)
 {
     if (c->state != TLSC_CONN_OPEN || len > INT32_MAX || (len > 0 && SSL_write(c->ssl, buf, (int)len) <= 0)) {
         ERR_clear_error();
-        tlsc_conn_close(c);
+        conn_close(c, TLSC_CLOSE_ERROR);
         return -1;
     }
     return 0;
@@ -353,6 +419,7 @@ static void on_close(uv_handle_t *h)
     if (c->next != NULL)
         c->next->prev = c->prev;
     cs->count--;
+    tlsc_stat_set(&cs->o.stats->g.conns, cs->count);
     SSL_free(c->ssl); /* frees both BIOs */
     free(c);
     if (cs->draining && cs->count == 0)
@@ -361,12 +428,17 @@ static void on_close(uv_handle_t *h)
         on_connection(cs->waiting[--cs->n_waiting], 0); /* the client that waited is accepted now */
 }
 
-void tlsc_conn_close(tlsc_conn_t *c)
+static void conn_close(tlsc_conn_t *c, tlsc_close_cause_t cause)
 {
     tlsc_conns_t *cs = c->set;
 
     if (c->state == TLSC_CONN_CLOSING)
         return;
+    tlsc_stat_inc(&cs->o.stats->closed[cause]);
+    if (c->state != TLSC_CONN_OPEN)
+        count_outcome(c, cause == TLSC_CLOSE_TIMEOUT ? TLSC_OUT_FAILED_TIMEOUT
+                         : cause == TLSC_CLOSE_LIMIT ? TLSC_OUT_FAILED_ERROR
+                                                     : TLSC_OUT_FAILED_CLOSED);
     if (c->state == TLSC_CONN_OPEN && c->app != NULL)
         cs->o.handler->close(c->app);
     c->app = NULL;
@@ -374,6 +446,11 @@ void tlsc_conn_close(tlsc_conn_t *c)
     tlsc_session_detach(&c->hs);
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void tlsc_conn_close(tlsc_conn_t *c)
+{
+    conn_close(c, TLSC_CLOSE_DONE);
 }
 
 SSL *tlsc_conn_ssl(const tlsc_conn_t *c)
@@ -415,8 +492,10 @@ void tlsc_conns_sweep(tlsc_conns_t *cs, uint64_t now_ms, uint64_t drain_deadline
 
     for (c = cs->list; c != NULL; c = next) {
         next = c->next;
-        if (now_ms >= c->deadline_ms || (drain_deadline_ms != 0 && now_ms >= drain_deadline_ms))
-            tlsc_conn_close(c);
+        if (now_ms >= c->deadline_ms)
+            conn_close(c, TLSC_CLOSE_TIMEOUT);
+        else if (drain_deadline_ms != 0 && now_ms >= drain_deadline_ms)
+            conn_close(c, TLSC_CLOSE_DRAIN);
     }
 }
 
@@ -431,7 +510,7 @@ void tlsc_conns_drain(tlsc_conns_t *cs)
 void tlsc_conns_close_all(tlsc_conns_t *cs)
 {
     for (tlsc_conn_t *c = cs->list; c != NULL; c = c->next)
-        tlsc_conn_close(c);
+        conn_close(c, TLSC_CLOSE_SHUTDOWN);
 }
 
 size_t tlsc_conns_count(const tlsc_conns_t *cs)

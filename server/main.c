@@ -100,6 +100,7 @@ static int print_check(const tlsc_config_t *cfg, const tlsc_tls_t *tls)
                                                             : "none stored");
     mask_url(cfg->redis_url_str, line, sizeof(line));
     printf("redis        %s, prefix \"%s\"\n", line, cfg->redis_prefix);
+    printf("admin        %s\n", cfg->admin != NULL ? cfg->admin : "off");
     if (cfg->user != NULL)
         printf("user         workers run as %s (uid %u, gid %u)\n", cfg->user, cfg->run_uid, cfg->run_gid);
     printf("tlscache-server: configuration OK\n");
@@ -121,8 +122,10 @@ int main(int argc, char **argv)
         return rc < 0 ? TLSC_EXIT_USAGE : TLSC_EXIT_OK;
     }
     tlsc_log_set_level((tlsc_log_level_t)cfg.log_level);
+    tlsc_log_set_format((tlsc_log_format_t)cfg.log_format);
     snprintf(tag, sizeof(tag), "tlscache-server[%s]", cfg.node);
     tlsc_log_set_tag(tag);
+    tlsc_log_set_worker("master");
     if ((rc = preflight(&cfg)) >= 0) {
         tlsc_config_free(&cfg);
         return rc;

@@ -27,8 +27,10 @@
 
 #include <openssl/crypto.h>
 
+#include "admin.h"
 #include "keyproto.h"
 #include "log.h"
+#include "metrics.h"
 #include "tickets.h"
 #include "util.h"
 #include "worker.h"
@@ -46,6 +48,7 @@ typedef struct {
     int *fds; /* this slot's listening sockets */
     int link; /* master's end of the worker's socketpair, or -1 */
     tlsc_keyproto_reader_t *reader;
+    uint64_t restarts; /* workers started in this slot after the first */
 } slot_t;
 
 typedef struct {
@@ -64,6 +67,8 @@ typedef struct {
     size_t n_retired;
     time_t *ocsp_tried; /* --ocsp-fetch: per certificate, the last attempt (a retry waits OCSP_RETRY_SEC) */
     time_t ocsp_checked;
+    tlsc_metrics_t *metrics; /* the workers' counters, shared */
+    tlsc_admin_t *admin;     /* NULL with --admin off */
 } master_t;
 
 #define OCSP_RETRY_SEC 60
@@ -169,12 +174,13 @@ static int bind_all(master_t *m)
 /* Workers                                                                                      */
 
 /* In the child: keep only this slot's sockets, take signals the normal way again, run. */
-static void run_child(master_t *m, unsigned id, int link)
+static void run_child(master_t *m, unsigned id, int link, tlsc_stats_t *cell)
 {
     const tlsc_config_t *cfg = m->cfg;
     tlsc_keyproto_keyset_t *held = NULL;
 
     close(m->sfd);
+    tlsc_admin_forget(m->admin); /* the master's descriptors; the metrics mapping stays: the cell is in it */
     for (unsigned i = 0; i < cfg->workers; i++) {
         if (m->slots[i].link >= 0)
             close(m->slots[i].link);
@@ -186,22 +192,30 @@ static void run_child(master_t *m, unsigned id, int link)
     if (m->keys != NULL && (held = calloc(1, sizeof(*held))) != NULL)
         tlsc_tickets_export(m->keys, held);
     sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
-    _exit(tlsc_worker_run(cfg, m->tls, id, m->slots[id - 1].fds, cfg->n_listen, held, link));
+    _exit(tlsc_worker_run(cfg, m->tls, id, m->slots[id - 1].fds, cfg->n_listen, held, link, cell));
 }
 
 static pid_t spawn(master_t *m, unsigned id)
 {
     slot_t *slot = &m->slots[id - 1];
     int sv[2] = {-1, -1};
+    tlsc_stats_t *cell;
     pid_t pid;
 
+    /* A fresh cell: the new worker's counters start at 0, the ended ones are in the slot's total. */
+    if ((cell = tlsc_metrics_claim(m->metrics, id)) == NULL) {
+        tlsc_log_error("worker %u: no free metrics cell (too many replaced workers still draining)", id);
+        errno = EBUSY;
+        return -1;
+    }
     if (m->keys != NULL && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
         tlsc_log_warn("worker %u: socketpair: %s (its key sets will not reach the master)", id, strerror(errno));
     if ((pid = fork()) == 0) {
         if (sv[0] >= 0)
             close(sv[0]);
-        run_child(m, id, sv[1]);
+        run_child(m, id, sv[1], cell);
     }
+    tlsc_metrics_bind(m->metrics, cell, pid);
     if (sv[1] >= 0)
         close(sv[1]);
     if (pid > 0 && sv[0] >= 0) {
@@ -293,6 +307,7 @@ static void reap(master_t *m, uint64_t now)
     int status;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        tlsc_metrics_release(m->metrics, pid); /* its counters join the slot's total */
         if (reap_retired(m, pid, status))
             continue;
         for (unsigned i = 0; i < m->cfg->workers; i++) {
@@ -361,6 +376,7 @@ static void reload(master_t *m, const char *why)
         m->retired = grown;
         m->retired[m->n_retired++] = old;
         slot->pid = pid;
+        slot->restarts++;
         slot->started_ms = tlsc_now_ms();
         kill(old, SIGTERM);
     }
@@ -438,6 +454,8 @@ static unsigned respawn_due(master_t *m, uint64_t now)
                 tlsc_log_error("fork for worker %u: %s", i + 1, strerror(errno));
                 slot->pid = 0;
                 slot->respawn_at_ms = now + slot->backoff_ms;
+            } else {
+                slot->restarts++;
             }
         }
         if (slot->pid > 0)
@@ -468,20 +486,31 @@ static void enforce_deadline(master_t *m, uint64_t now)
 /* ------------------------------------------------------------------------------------------ */
 /* The loop                                                                                     */
 
-/* Waits up to 100 ms for a signal or a worker's key set; returns the signal or 0. */
+/*
+ * Waits up to 100 ms for a signal, a worker's key set or an admin request; returns the signal
+ * or 0. The admin server runs on every pass (its deadlines), never blocking.
+ */
 static int wait_event(master_t *m)
 {
     struct signalfd_siginfo info;
-    nfds_t n = 1;
+    nfds_t n = 1, first_link = 1;
+    int ready;
 
     m->pfds[0] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
+    if (m->admin != NULL) {
+        m->pfds[n++] = (struct pollfd){.fd = tlsc_admin_fd(m->admin), .events = POLLIN};
+        first_link = n;
+    }
     for (unsigned i = 0; i < m->cfg->workers; i++) {
         if (m->slots[i].link >= 0)
             m->pfds[n++] = (struct pollfd){.fd = m->slots[i].link, .events = POLLIN};
     }
-    if (poll(m->pfds, n, 100) <= 0)
+    ready = poll(m->pfds, n, 100);
+    if (m->admin != NULL)
+        tlsc_admin_run(m->admin);
+    if (ready <= 0)
         return 0;
-    for (nfds_t k = 1; k < n; k++) {
+    for (nfds_t k = first_link; k < n; k++) {
         for (unsigned i = 0; m->pfds[k].revents != 0 && i < m->cfg->workers; i++) {
             if (m->slots[i].link == m->pfds[k].fd)
                 read_link(m, &m->slots[i]);
@@ -546,6 +575,8 @@ static void master_free(master_t *m)
     if (m->sfd >= 0)
         close(m->sfd);
     tlsc_tickets_free(m->keys);
+    tlsc_admin_free(m->admin);
+    tlsc_metrics_free(m->metrics);
     tlsc_tls_free(m->tls);
     free(m->retired);
     free(m->ocsp_tried);
@@ -553,12 +584,46 @@ static void master_free(master_t *m)
     free(m->slots);
 }
 
+/* What the admin endpoint asks of the master: a slot's worker and restarts, and whether we stop. */
+static void admin_slot_state(void *data, unsigned slot, pid_t *pid, uint64_t *restarts)
+{
+    const master_t *m = data;
+
+    *pid = m->slots[slot - 1].pid;
+    *restarts = m->slots[slot - 1].restarts;
+}
+
+static int admin_stopping(void *data)
+{
+    return ((const master_t *)data)->stopping;
+}
+
+/* The shared counters and the admin endpoint, before anything forks. 0 = ok (else stderr says why). */
+static int setup_admin(master_t *m)
+{
+    char err[512];
+
+    if ((m->metrics = tlsc_metrics_new(m->cfg->workers)) == NULL) {
+        fprintf(stderr, "tlscache-server: cannot map the shared metrics region: %s\n", strerror(errno));
+        return -1;
+    }
+    if (m->cfg->admin == NULL)
+        return 0;
+    tlsc_admin_options_t ao = {
+        .cfg = m->cfg, .metrics = m->metrics, .slot_state = admin_slot_state, .stopping = admin_stopping, .data = m};
+    if ((m->admin = tlsc_admin_new(&ao, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "tlscache-server: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
 {
     master_t m = {.cfg = cfg, .tls = tls, .sfd = -1};
 
     if ((m.slots = calloc(cfg->workers, sizeof(*m.slots))) == NULL ||
-        (m.pfds = calloc(cfg->workers + 1, sizeof(*m.pfds))) == NULL ||
+        (m.pfds = calloc(cfg->workers + 2, sizeof(*m.pfds))) == NULL ||
         (m.ocsp_tried = calloc(cfg->n_certs + 1, sizeof(*m.ocsp_tried))) == NULL ||
         (cfg->keyd != NULL && (m.keys = tlsc_tickets_new(NULL, NULL)) == NULL)) {
         fprintf(stderr, "tlscache-server: out of memory\n");
@@ -567,7 +632,7 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
     }
     for (unsigned i = 0; i < cfg->workers; i++)
         m.slots[i].link = -1;
-    if (bind_all(&m) != 0 || setup_signals(&m) != 0) {
+    if (bind_all(&m) != 0 || setup_admin(&m) != 0 || setup_signals(&m) != 0) {
         master_free(&m);
         return 1;
     }
@@ -579,6 +644,8 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
     for (size_t j = 0; j < cfg->n_listen; j++)
         tlsc_log_info("listening on %s:%s with %u worker(s), cluster \"%s\"", cfg->listen[j].host, cfg->listen[j].port,
                       cfg->workers, cfg->cluster);
+    if (cfg->admin != NULL)
+        tlsc_log_info("admin endpoint on http://%s (/metrics, /healthz, /readyz)", cfg->admin);
     supervise(&m);
     if (m.crashed > 0) {
         tlsc_log_error("all workers stopped, %u of them abnormally", m.crashed);

@@ -80,7 +80,8 @@ struct tlsc_redis_s {
     unsigned connect_timeout_ms, max_inflight, stall_ms;
 
     link_state_t state;
-    int closing; /* tlsc_redis_close began */
+    uint64_t connects; /* times the link became ready */
+    int closing;       /* tlsc_redis_close began */
     unsigned pending_closes;
     tlsc_dial_t *dial;
     uv_stream_t *stream; /* the dial's, from on_dial_connect until link_fail */
@@ -492,6 +493,7 @@ static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
 static void become_ready(tlsc_redis_t *r)
 {
     r->state = LINK_READY;
+    r->connects++;
     tlsc_dial_up(r->dial); /* logs "connected" or "connected again" */
 }
 
@@ -935,6 +937,11 @@ void tlsc_redis_cancel(tlsc_redis_req_t *req)
 int tlsc_redis_ready(const tlsc_redis_t *r)
 {
     return r != NULL && !r->closing && r->state == LINK_READY && (r->head == NULL || r->head->deadline > uv_now(r->loop));
+}
+
+uint64_t tlsc_redis_connects(const tlsc_redis_t *r)
+{
+    return r != NULL ? r->connects : 0;
 }
 
 void tlsc_redis_close(tlsc_redis_t *r)

@@ -85,6 +85,9 @@ void tlsc_redis_cancel(tlsc_redis_req_t *req);
 /** Non-zero when connected, authenticated and no reply is overdue. */
 int tlsc_redis_ready(const tlsc_redis_t *r);
 
+/** How many times the link became ready (the first connect and every reconnect). */
+uint64_t tlsc_redis_connects(const tlsc_redis_t *r);
+
 /**
  * What to fix in --redis when Redis answers the handshake with this error reply (WRONGPASS,
  * NOAUTH, NOPERM, a db out of range), or NULL when the error is not a configuration error.

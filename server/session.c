@@ -136,7 +136,7 @@ static int bind_name(tlsc_session_hs_t *hs, SSL *ssl, int *al)
     }
     int rc = tlsc_clienthello_sni(p, len, hs->sni);
     if (rc != 0) {
-        s->o.stats->sni_rejected++;
+        tlsc_stat_inc(&s->o.stats->sni_rejected);
         *al = rc == TLSC_CH_DECODE_ERROR ? SSL_AD_DECODE_ERROR : SSL_AD_ILLEGAL_PARAMETER;
         return 0;
     }
@@ -198,7 +198,7 @@ static int start_lookup(tlsc_session_hs_t *hs)
     int status = 0;
 
     if (!tlsc_store_ready(s->o.store)) {
-        s->o.stats->lookups_skipped++;
+        tlsc_stat_inc(&s->o.stats->lookups_skipped);
         return 0;
     }
     key_len = make_key(s, hs->id, hs->id_len, key);
@@ -208,14 +208,15 @@ static int start_lookup(tlsc_session_hs_t *hs)
      * identity it must not delete that session.
      */
     static const tlsc_store_match_t tls13_only = {"proto", "TLSv1.3"};
+    hs->lookup_start_us = tlsc_stats_now_us();
     hs->lookup = tlsc_store_get(s->o.store, key, key_len, "der", hs->version == TLS1_3_VERSION ? &tls13_only : NULL,
                                 s->o.cfg->lookup_timeout_ms, on_lookup_done, hs, &status);
     if (hs->lookup != NULL)
         return 1;
     if (status == UV_ETIMEDOUT || status == UV_EAGAIN)
-        s->o.stats->lookups_timeout++;
+        tlsc_stat_inc(&s->o.stats->lookups_timeout);
     else
-        s->o.stats->lookups_error++;
+        tlsc_stat_inc(&s->o.stats->lookups_error);
     return 0;
 }
 
@@ -259,7 +260,7 @@ static void note_bad_record(tlsc_session_t *s, int reason)
 {
     uint64_t now = tlsc_now_ms();
 
-    s->o.stats->records_bad++;
+    tlsc_stat_inc(&s->o.stats->records_bad);
     s->bad.count++;
     s->bad.last_reason = reason;
     if (now - s->bad.last_ms < BAD_LOG_PERIOD_MS)
@@ -280,10 +281,10 @@ static void decode_found(tlsc_session_hs_t *hs, const unsigned char *value, size
     tlsc_seal_aad_t aad = {.redis_key = key, .sni = hs->sni, .tls_version = (uint16_t)hs->version};
     rc = tlsc_records_decode(s->o.records, value, len, &aad, hs->id, hs->id_len, hs->version, &hs->fetched);
     if (rc == 0) {
-        s->o.stats->lookups_hit++;
+        tlsc_stat_inc(&s->o.stats->lookups_hit);
         return;
     }
-    s->o.stats->lookups_miss++;
+    tlsc_stat_inc(&s->o.stats->lookups_miss);
     note_bad_record(s, rc);
 }
 
@@ -294,12 +295,13 @@ static void on_lookup_done(int status, const unsigned char *value, size_t len, v
 
     hs->lookup = NULL;
     hs->phase = TLSC_HS_DECIDED;
+    tlsc_hist_observe(&st->lookup_us, tlsc_stats_now_us() - hs->lookup_start_us);
     if (status == UV_ETIMEDOUT)
-        st->lookups_timeout++;
+        tlsc_stat_inc(&st->lookups_timeout);
     else if (status < 0)
-        st->lookups_error++;
+        tlsc_stat_inc(&st->lookups_error);
     else if (value == NULL)
-        st->lookups_miss++;
+        tlsc_stat_inc(&st->lookups_miss);
     else
         decode_found(hs, value, len);
     hs->io->resume(hs->conn);
@@ -328,13 +330,12 @@ static void on_store_done(int status, void *data);
 
 /* Sends the put for `sess` (whose record is `rec`); returns the request or NULL. */
 static tlsc_store_req_t *send_store(tlsc_session_hs_t *hs, SSL *ssl, SSL_SESSION *sess, const char *key, size_t key_len,
-                                    const unsigned char *rec, size_t rec_len)
+                                    const unsigned char *rec, size_t rec_len, int *status)
 {
     tlsc_session_t *s = hs->owner;
     const unsigned char *alpn = NULL;
     unsigned int alpn_len = 0;
     char created[24], worker_id[12];
-    int status = 0;
 
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
     const char *proto = SSL_get_version(ssl);
@@ -352,7 +353,7 @@ static tlsc_store_req_t *send_store(tlsc_session_hs_t *hs, SSL *ssl, SSL_SESSION
         {"worker", worker_id, strlen(worker_id)},
     };
     return tlsc_store_put(s->o.store, key, key_len, fields, sizeof(fields) / sizeof(fields[0]), s->o.cfg->session_timeout,
-                          s->o.cfg->store_timeout_ms, on_store_done, hs, &status);
+                          s->o.cfg->store_timeout_ms, on_store_done, hs, status);
 }
 
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
@@ -374,19 +375,24 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
         return 0;
     sid = SSL_SESSION_get_id(sess, &sid_len);
     if (sid_len == 0 || hs->n_stores == TLSC_SESSION_MAX_STORES || !tlsc_store_ready(s->o.store)) {
-        s->o.stats->stores_skipped++;
+        tlsc_stat_inc(&s->o.stats->stores_skipped);
         return 0;
     }
     key_len = make_key(s, sid, sid_len, key);
     tlsc_seal_aad_t aad = {.redis_key = key, .sni = hs->sni};
     if (tlsc_records_encode(s->o.records, sess, &aad, &rec, &rec_len) != 0) {
-        s->o.stats->stores_skipped++;
+        tlsc_stat_inc(&s->o.stats->stores_skipped);
         return 0;
     }
-    hs->stores[hs->n_stores] = send_store(hs, ssl, sess, key, key_len, rec, rec_len);
+    int status = 0;
+    hs->store_start_us[hs->n_stores] = tlsc_stats_now_us();
+    hs->stores[hs->n_stores] = send_store(hs, ssl, sess, key, key_len, rec, rec_len, &status);
     tlsc_secure_free(rec, rec_len);
     if (hs->stores[hs->n_stores] == NULL) {
-        s->o.stats->stores_error++;
+        if (status == UV_ETIMEDOUT || status == UV_EAGAIN)
+            tlsc_stat_inc(&s->o.stats->stores_timeout);
+        else
+            tlsc_stat_inc(&s->o.stats->stores_error);
         return 0;
     }
     if (hs->n_stores++ == 0)
@@ -400,12 +406,16 @@ static void on_store_done(int status, void *data)
     tlsc_stats_t *st = hs->owner->o.stats;
 
     /* One store answers (and times out) in send order: this is stores[0]. */
+    tlsc_hist_observe(&st->store_us, tlsc_stats_now_us() - hs->store_start_us[0]);
     memmove(&hs->stores[0], &hs->stores[1], (TLSC_SESSION_MAX_STORES - 1) * sizeof(hs->stores[0]));
+    memmove(&hs->store_start_us[0], &hs->store_start_us[1], (TLSC_SESSION_MAX_STORES - 1) * sizeof(hs->store_start_us[0]));
     hs->stores[TLSC_SESSION_MAX_STORES - 1] = NULL;
     if (status == 0)
-        st->stores_ok++;
+        tlsc_stat_inc(&st->stores_ok);
+    else if (status == UV_ETIMEDOUT)
+        tlsc_stat_inc(&st->stores_timeout);
     else
-        st->stores_error++;
+        tlsc_stat_inc(&st->stores_error);
     if (--hs->n_stores == 0)
         hs->io->release(hs->conn);
 }

@@ -54,8 +54,10 @@ typedef struct {
     SSL_SESSION *fetched; /* what the lookup found, handed to OpenSSL by the get-session callback */
     unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
     size_t id_len;
-    int version;                 /* TLS1_2_VERSION or TLS1_3_VERSION: what the looked-up ID is */
-    unsigned client_tickets : 1; /* the ClientHello carried a session_ticket extension */
+    int version;                                      /* TLS1_2_VERSION or TLS1_3_VERSION: what the looked-up ID is */
+    unsigned client_tickets : 1;                      /* the ClientHello carried a session_ticket extension */
+    uint64_t lookup_start_us;                         /* for the lookup latency histogram */
+    uint64_t store_start_us[TLSC_SESSION_MAX_STORES]; /* parallel to stores[] */
     char sni[TLSC_SNI_MAX + 1];
 } tlsc_session_hs_t;
 
@@ -83,6 +85,12 @@ int tlsc_session_attach(tlsc_session_t *s, tlsc_session_hs_t *hs, SSL *ssl, cons
 
 /** Cancels the handshake's store requests and frees what a lookup fetched; the io is not called again. */
 void tlsc_session_detach(tlsc_session_hs_t *hs);
+
+/** Non-zero when the handshake resumed (or will) a session the store returned, not a ticket. */
+static inline int tlsc_session_from_store(const tlsc_session_hs_t *hs)
+{
+    return hs->fetched != NULL;
+}
 
 /** The SNI the client sent ("" for none), once the ClientHello was read. */
 static inline const char *tlsc_session_sni(const tlsc_session_hs_t *hs)

@@ -1,13 +1,16 @@
 /*
- * This file's one job: publish a worker's counters to the store about once a second, as the
- * hash <prefix>:stats:<node>:<worker> with a short TTL, so dead workers vanish.
+ * This file's one job: a worker's counters — count (histograms, snapshots) and publish them to
+ * the store about once a second, as the hash <prefix>:stats:<node>:<worker> with a short TTL,
+ * so dead workers vanish.
  */
 
 #include "stats.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -19,6 +22,48 @@
 #define NFIELDS          (2 + NCOUNTERS) /* pid, updated, the counters */
 
 _Static_assert(NFIELDS <= TLSC_STORE_MAX_FIELDS, "more counters than one store put carries");
+
+const double tlsc_hist_bounds_sec[TLSC_HIST_N] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                  0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+
+void tlsc_hist_observe(tlsc_hist_t *h, uint64_t us)
+{
+    size_t i = 0;
+
+    while (i < TLSC_HIST_N && (double)us > tlsc_hist_bounds_sec[i] * 1e6)
+        i++;
+    tlsc_stat_inc(&h->counts[i]);
+    tlsc_stat_add(&h->sum_us, us);
+}
+
+#define N_WORDS    (sizeof(tlsc_stats_t) / sizeof(uint64_t))
+#define N_COUNTERS (offsetof(tlsc_stats_t, g) / sizeof(uint64_t))
+
+void tlsc_stats_snapshot(const tlsc_stats_t *src, tlsc_stats_t *dst)
+{
+    const uint64_t *s = (const uint64_t *)src;
+    uint64_t *d = (uint64_t *)dst;
+
+    for (size_t i = 0; i < N_WORDS; i++)
+        d[i] = tlsc_stat_get(&s[i]);
+}
+
+void tlsc_stats_add_counters(tlsc_stats_t *dst, const tlsc_stats_t *src)
+{
+    const uint64_t *s = (const uint64_t *)src;
+    uint64_t *d = (uint64_t *)dst;
+
+    for (size_t i = 0; i < N_COUNTERS; i++)
+        d[i] += s[i];
+}
+
+uint64_t tlsc_stats_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 struct tlsc_stats_writer_s {
     tlsc_store_t *store;
@@ -66,7 +111,7 @@ void tlsc_stats_writer_write(tlsc_stats_writer_t *w, const tlsc_stats_t *st)
         fields[n] = (tlsc_store_field_t){fname, values[n], (size_t)len_};                                                          \
         n++;                                                                                                                       \
     } while (0);
-#define ADD_COUNTER(name) ADD_FIELD(#name, st->name)
+#define ADD_COUNTER(name) ADD_FIELD(#name, tlsc_stat_get(&st->name))
     ADD_FIELD("pid", getpid())
     ADD_FIELD("updated", tlsc_wall_sec())
     TLSC_STATS_FIELDS(ADD_COUNTER)

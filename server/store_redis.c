@@ -252,6 +252,11 @@ static int redis_ready(const tlsc_store_t *st)
     return tlsc_redis_ready(((const store_redis_t *)st)->redis);
 }
 
+uint64_t tlsc_store_redis_connects(const tlsc_store_t *st)
+{
+    return tlsc_redis_connects(((const store_redis_t *)st)->redis);
+}
+
 static void redis_cancel(tlsc_store_t *st, tlsc_store_req_t *req)
 {
     store_redis_t *s = (store_redis_t *)st;

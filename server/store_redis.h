@@ -8,6 +8,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -16,5 +17,8 @@
 
 /** Opens a Redis link on `loop` and wraps it as a store. Returns 0 or a negative UV_E* code with `err`. */
 int tlsc_store_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_store_t **out, char *err, size_t errlen);
+
+/** How many times a store made by tlsc_store_redis_new connected to Redis (first connect included). */
+uint64_t tlsc_store_redis_connects(const tlsc_store_t *st);
 
 #endif

@@ -197,6 +197,17 @@ static slot_t *current(tlsc_tickets_t *t, uint64_t now)
     return best;
 }
 
+int tlsc_tickets_current_window(tlsc_tickets_t *t, uint64_t *not_before, uint64_t *not_after)
+{
+    slot_t *cur = current(t, t->now(t->now_data));
+
+    if (cur == NULL)
+        return TLSC_TICKETS_ENOENT;
+    *not_before = cur->key.not_before;
+    *not_after = cur->key.not_after;
+    return 0;
+}
+
 void tlsc_tickets_export(tlsc_tickets_t *t, tlsc_keyproto_keyset_t *out)
 {
     uint64_t now = t->now(t->now_data);

@@ -85,6 +85,8 @@ void tlsc_tickets_export(tlsc_tickets_t *t, tlsc_keyproto_keyset_t *out);
 size_t tlsc_tickets_count(tlsc_tickets_t *t);
 /** Epoch of the last pushed set applied (0 before any). */
 uint64_t tlsc_tickets_epoch(const tlsc_tickets_t *t);
+/** The current (encrypting) key's not_before and not_after, never its bytes; TLSC_TICKETS_ENOENT if none. */
+int tlsc_tickets_current_window(tlsc_tickets_t *t, uint64_t *not_before, uint64_t *not_after);
 /** Copies the counters. */
 void tlsc_tickets_stats(const tlsc_tickets_t *t, tlsc_tickets_stats_t *out);
 

@@ -53,7 +53,7 @@ typedef struct {
     tlsc_stats_writer_t *stats_writer;
     tlsc_responder_t responder;
     tlsc_handler_t handler;
-    tlsc_stats_t stats;
+    tlsc_stats_t *st; /* this worker's cell in the master's shared metrics region */
 } worker_t;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -61,22 +61,43 @@ typedef struct {
 
 static void begin_drain(worker_t *w, const char *why);
 
+/* What the master's /metrics and /readyz read from this worker's cell besides the counters. */
+static void publish_gauges(worker_t *w)
+{
+    tlsc_stats_t *st = w->st;
+    uint64_t connects = tlsc_store_redis_connects(w->store);
+
+    tlsc_stat_set(&st->g.heartbeat_ms, tlsc_now_ms());
+    tlsc_stat_set(&st->g.redis_up, (uint64_t)(tlsc_store_ready(w->store) != 0));
+    tlsc_stat_set(&st->redis_reconnects, connects > 1 ? connects - 1 : 0);
+    if (w->keyring != NULL) {
+        tlsc_tickets_t *t = tlsc_keyring_tickets(w->keyring);
+        tlsc_tickets_stats_t ts;
+        uint64_t nb = 0, na = 0;
+
+        tlsc_tickets_stats(t, &ts);
+        tlsc_stat_set(&st->tickets_issued, ts.issued);
+        tlsc_stat_set(&st->tickets_decrypted, ts.decrypted);
+        tlsc_stat_set(&st->tickets_renewed, ts.renewed);
+        tlsc_stat_set(&st->tickets_unknown_key, ts.unknown_key);
+        tlsc_stat_set(&st->g.keys, tlsc_tickets_count(t));
+        tlsc_stat_set(&st->g.key_epoch, tlsc_tickets_epoch(t));
+        if (tlsc_tickets_current_window(t, &nb, &na) != 0)
+            nb = na = 0;
+        tlsc_stat_set(&st->g.key_not_before, nb);
+        tlsc_stat_set(&st->g.key_not_after, na);
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     worker_t *w = t->data;
 
     tlsc_conns_sweep(w->conns, tlsc_now_ms(), w->draining ? w->drain_deadline_ms : 0);
-    if (w->keyring != NULL) {
-        tlsc_tickets_stats_t ts;
-
+    if (w->keyring != NULL)
         tlsc_keyring_tick(w->keyring);
-        tlsc_tickets_stats(tlsc_keyring_tickets(w->keyring), &ts);
-        w->stats.tickets_issued = ts.issued;
-        w->stats.tickets_decrypted = ts.decrypted;
-        w->stats.tickets_renewed = ts.renewed;
-        w->stats.tickets_unknown_key = ts.unknown_key;
-    }
-    tlsc_stats_writer_write(w->stats_writer, &w->stats);
+    publish_gauges(w);
+    tlsc_stats_writer_write(w->stats_writer, w->st);
 }
 
 /*
@@ -102,6 +123,8 @@ static void on_warmup(uv_timer_t *t)
             return;
         }
     }
+    publish_gauges(w);
+    tlsc_stat_set(&w->st->g.accepting, 1);
 }
 
 static void on_drained(void *data)
@@ -116,6 +139,7 @@ static void begin_drain(worker_t *w, const char *why)
     if (w->draining)
         return;
     w->draining = 1;
+    tlsc_stat_set(&w->st->g.accepting, 0);
     w->drain_deadline_ms = tlsc_now_ms() + (uint64_t)w->cfg->drain_timeout_sec * 1000;
     tlsc_log_info("%s: draining %zu connection(s), deadline %us", why, tlsc_conns_count(w->conns), w->cfg->drain_timeout_sec);
     for (size_t i = 0; i < w->n_listeners; i++)
@@ -170,12 +194,12 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
         return -1;
     }
     tlsc_session_options_t so = {
-        .cfg = cfg, .worker_id = w->id, .store = w->store, .records = w->records, .tickets = tickets, .stats = &w->stats};
+        .cfg = cfg, .worker_id = w->id, .store = w->store, .records = w->records, .tickets = tickets, .stats = w->st};
     w->responder = (tlsc_responder_t){.node = cfg->node, .worker = w->id, .pid = (int)getpid()};
     tlsc_responder_handler(&w->responder, &w->handler);
     tlsc_conns_options_t co = {.loop = &w->loop,
                                .tls = w->tls,
-                               .stats = &w->stats,
+                               .stats = w->st,
                                .handler = &w->handler,
                                .handshake_timeout_ms = cfg->handshake_timeout_sec * 1000,
                                .max_conns = max_conns(cfg),
@@ -281,14 +305,17 @@ static void teardown(worker_t *w)
 }
 
 int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, const int *fds, size_t nfds,
-                    tlsc_keyproto_keyset_t *held, int master_link)
+                    tlsc_keyproto_keyset_t *held, int master_link, tlsc_stats_t *st)
 {
+    static tlsc_stats_t private_stats; /* without a shared cell (tests) the counters stay here */
     worker_t *w;
-    char tag[160];
+    char tag[160], num[16];
     int rc = 1;
 
     snprintf(tag, sizeof(tag), "tlscache-server[%s/w%u]", cfg->node, id);
     tlsc_log_set_tag(tag);
+    snprintf(num, sizeof(num), "%u", id);
+    tlsc_log_set_worker(num);
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* a worker never outlives its master */
     prctl(PR_SET_DUMPABLE, 0);        /* it holds secrets: no core dump, no ptrace by its user */
     signal(SIGPIPE, SIG_IGN);
@@ -305,6 +332,8 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
     w->cfg = cfg;
     w->tls = tls;
     w->id = id;
+    w->st = st != NULL ? st : &private_stats;
+    tlsc_stat_set(&w->st->g.heartbeat_ms, tlsc_now_ms());
     if (setup_parts(w, held, master_link) == 0 && setup_listeners(w, fds, nfds) == 0 && drop_privileges(cfg) == 0) {
         setup_timers_and_signals(w);
         tlsc_log_debug("worker %u serving %zu socket(s)", id, nfds);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "keyproto.h"
+#include "stats.h"
 #include "tls.h"
 
 /**
@@ -18,9 +19,10 @@
  * the master's context set (inherited across fork); the worker may replace it on SIGHUP.
  * With --keyd, `held` is the master's copy of the ticket keys (the worker wipes and frees it)
  * and `master_link` the socket on which the worker relays every key set it applies.
- * Returns the process exit code.
+ * `st` is the worker's cell in the master's shared metrics region (the worker is its only
+ * writer; NULL: counters stay private). Returns the process exit code.
  */
 int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, const int *fds, size_t nfds,
-                    tlsc_keyproto_keyset_t *held, int master_link);
+                    tlsc_keyproto_keyset_t *held, int master_link, tlsc_stats_t *st);
 
 #endif

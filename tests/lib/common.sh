@@ -20,6 +20,9 @@ tlsc_tmpdir() {
     # readable unless told --insecure-plain-records): one cluster secret per test, 0600.
     (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TLSC_TMP/seal.secret")
     export TLSCACHE_SEAL_SECRET_FILE=$TLSC_TMP/seal.secret
+    # The admin endpoints default to fixed ports (127.0.0.1:9720 / :9721), which tests running
+    # side by side would fight over: off unless a test asks for one with --admin (a flag wins).
+    export TLSCACHE_ADMIN=off TLSCACHE_DAEMON_ADMIN=off
 }
 
 track() { TLSC_PIDS+=("$1"); }
