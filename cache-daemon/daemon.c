@@ -1297,6 +1297,50 @@ void tlsc_daemon_close(tlsc_daemon_t *d)
         uv_close((uv_handle_t *)&d->pipe, on_handle_closed);
 }
 
+size_t tlsc_daemon_keys(const tlsc_daemon_t *d, tlsc_daemon_key_info_t *out, size_t max)
+{
+    const tlsc_keyproto_keyset_t *w = &d->vault->window;
+    uint64_t now = tlsc_wall_sec();
+    const tlsc_keyproto_key_t *cur = NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; i < w->count; i++) {
+        const tlsc_keyproto_key_t *k = &w->keys[i];
+        if (k->not_before <= now && (cur == NULL || k->not_before > cur->not_before))
+            cur = k;
+    }
+    for (size_t i = 0; i < w->count && n < max; i++, n++) {
+        const tlsc_keyproto_key_t *k = &w->keys[i];
+        out[n].role = k == cur              ? TLSC_KEYPROTO_ROLE_CURRENT
+                      : k->not_before > now ? TLSC_KEYPROTO_ROLE_NEXT
+                                            : TLSC_KEYPROTO_ROLE_PREVIOUS;
+        out[n].not_before = k->not_before;
+        out[n].not_after = k->not_after;
+    }
+    return n;
+}
+
+void tlsc_daemon_workers(const tlsc_daemon_t *d, size_t *open, size_t *behind, uint64_t *max_lag)
+{
+    *open = *behind = 0;
+    *max_lag = 0;
+    for (const conn_t *c = d->conns; c != NULL; c = c->next) {
+        if (c->state != CONN_OPEN)
+            continue;
+        (*open)++;
+        if (c->acked_epoch < d->epoch) {
+            (*behind)++;
+            if (c->acked_epoch != 0 && d->epoch - c->acked_epoch > *max_lag) /* 0: none acked yet */
+                *max_lag = d->epoch - c->acked_epoch;
+        }
+    }
+}
+
+int tlsc_daemon_in_grace(const tlsc_daemon_t *d)
+{
+    return d->grace_until_ms != 0;
+}
+
 void tlsc_daemon_stats(const tlsc_daemon_t *d, tlsc_daemon_stats_t *out)
 {
     *out = d->stats;

@@ -61,6 +61,24 @@ void tlsc_daemon_close(tlsc_daemon_t *d);
 /** Copies the counters. */
 void tlsc_daemon_stats(const tlsc_daemon_t *d, tlsc_daemon_stats_t *out);
 
+/** One key of the window as the admin endpoint shows it: its role and times, never its name or secret. */
+typedef struct {
+    uint8_t role; /* tlsc_keyproto_role_t as of now */
+    uint64_t not_before, not_after;
+} tlsc_daemon_key_info_t;
+
+/** The window's keys (at most `max`), in window order. Returns how many. */
+size_t tlsc_daemon_keys(const tlsc_daemon_t *d, tlsc_daemon_key_info_t *out, size_t max);
+
+/**
+ * Authenticated worker links: how many are open, how many have not acknowledged the current
+ * epoch yet, and the most epochs any that acked before is behind (0 when all acked).
+ */
+void tlsc_daemon_workers(const tlsc_daemon_t *d, size_t *open, size_t *behind, uint64_t *max_lag);
+
+/** Non-zero while the restart grace period runs (the window is not decided yet). */
+int tlsc_daemon_in_grace(const tlsc_daemon_t *d);
+
 /**
  * Fills `out` with 32 bytes from RAND_priv_bytes that are not all zero and differ from every
  * entry of `seen` (n entries of 32 bytes); retries a few times. Returns 0 or -1. Exposed for tests.

@@ -15,6 +15,7 @@
 
 #include "addr.h"
 #include "daemon.h"
+#include "daemon_admin.h"
 #include "keyproto.h"
 #include "log.h"
 #include "opts.h"
@@ -30,7 +31,9 @@ extern char **environ;
 typedef struct {
     tlsc_daemon_options_t o;
     const char *secret_file;
+    const char *admin; /* NULL: off */
     tlsc_log_level_t level;
+    tlsc_log_format_t format;
     int have_grace;
     /* Copies of the text values: a value from the environment lives only during the parse. */
     char listen_buf[MAX_PATH_LEN + 1], unix_buf[MAX_PATH_LEN + 1], secret_buf[MAX_PATH_LEN + 1], node_buf[65];
@@ -158,6 +161,30 @@ static int apply_log_level(void *ctx, const char *label, const char *value, char
     return 0;
 }
 
+static int apply_log_format(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    char q[TLSC_OPTS_QUOTE_MAX];
+
+    if (tlsc_log_parse_format(value, &((cli_t *)ctx)->format) != 0)
+        return tlsc_opts_fail(err, errlen, label, "%s is not text or json", tlsc_opts_quote(q, value));
+    return 0;
+}
+
+/* The plain-HTTP admin endpoint: HOST:PORT, or "off". */
+static int apply_admin(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    char q[TLSC_OPTS_QUOTE_MAX], why[128];
+    tlsc_addr_t a;
+
+    ((cli_t *)ctx)->admin = NULL;
+    if (strcmp(value, "off") == 0)
+        return 0;
+    if (tlsc_addr_parse_str(value, TLSC_ADDR_ALLOW_ANY, &a, why, sizeof(why)) != 0)
+        return tlsc_opts_fail(err, errlen, label, "%s: %s (or \"off\")", tlsc_opts_quote(q, value), why);
+    ((cli_t *)ctx)->admin = value;
+    return 0;
+}
+
 static const tlsc_opt_t options[] = {
     {"listen", "HOST:PORT", 0, apply_listen, NULL, "TCP address for workers (TLS 1.3, cluster PSK); [::]:9443 for IPv6", 0},
     {"unix", "PATH", 0, apply_unix, NULL, "Unix socket for workers on this host (same TLS); one of the two is needed", 0},
@@ -176,6 +203,10 @@ static const tlsc_opt_t options[] = {
      0},
     {"node", "NAME", 0, apply_node, "the host name", "name in logs and HELLO ([A-Za-z0-9._:-], <= 64)", 0},
     {"log-level", "LEVEL", TLSC_OPT_DEFAULT, apply_log_level, "info", "error, warn, info or debug", 0},
+    {"log-format", "FORMAT", TLSC_OPT_DEFAULT, apply_log_format, "text",
+     "text, or json (one object per line: ts, level, tag, pid, worker, msg)", 0},
+    {"admin", "ADDR", TLSC_OPT_DEFAULT, apply_admin, "127.0.0.1:9721",
+     "plain-HTTP admin endpoint (/metrics, /healthz, /readyz), HOST:PORT or off", 0},
     {"help", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print this help and exit", 0},
     {"version", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print the version and exit", 0},
 };
@@ -251,11 +282,13 @@ static void harden_process(void)
 }
 
 static tlsc_daemon_t *daemon_;
+static tlsc_daemon_admin_t *admin_;
 static uv_signal_t sig_term, sig_int;
 
 static void on_signal(uv_signal_t *s, int signum)
 {
     tlsc_log_info("signal %d: shutting down", signum);
+    tlsc_daemon_admin_close(admin_);
     tlsc_daemon_close(daemon_);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
@@ -287,7 +320,9 @@ int main(int argc, char **argv)
     }
     snprintf(tag, sizeof(tag), "tlscache-daemon[%s]", o->node);
     tlsc_log_set_tag(tag);
+    tlsc_log_set_worker("daemon");
     tlsc_log_set_level(c.level);
+    tlsc_log_set_format(c.format);
     if (tlsc_keyproto_psk_load(c.secret_file, psk, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-daemon: --secret-file: %s\n", err);
         return TLSC_EXIT_FAILURE;
@@ -300,6 +335,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "tlscache-daemon: %s\n", err);
         return TLSC_EXIT_FAILURE;
     }
+    if (c.admin != NULL && (admin_ = tlsc_daemon_admin_start(loop, c.admin, daemon_, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "tlscache-daemon: %s\n", err);
+        tlsc_daemon_close(daemon_);
+        uv_run(loop, UV_RUN_DEFAULT);
+        uv_loop_close(loop);
+        return TLSC_EXIT_FAILURE;
+    }
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
@@ -309,6 +351,8 @@ int main(int argc, char **argv)
                   o->listen ? " on " : "", o->listen ? o->listen : "", o->unix_path ? " and unix:" : "",
                   o->unix_path ? o->unix_path : "", o->rotate_sec, o->ticket_lifetime_sec, o->lead_sec, o->grace_ms, o->max_pending,
                   o->max_pending_per_addr, o->handshake_timeout_ms / 1000);
+    if (c.admin != NULL)
+        tlsc_log_info("admin endpoint on http://%s (/metrics, /healthz, /readyz)", c.admin);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     return TLSC_EXIT_OK;
