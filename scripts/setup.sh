@@ -12,12 +12,13 @@ cd "$(dirname "$0")/.."
 #   fuzz stage (scripts/test.sh): clang and its libFuzzer/sanitizer runtime libclang-rt-14-dev
 #   integration tests:         openssl (s_client, s_server, certificates), redis-server redis-tools,
 #                              jq, python3, nodejs (tests/lib/node_client.js), gnuplot-nox
-#                              (tlscache-bench --plot), procps (ps, pgrep), coreutils (timeout)
+#                              (tlscache-bench --plot), procps (ps, pgrep), coreutils (timeout),
+#                              curl and iproute2's ss (tests/integration/admin.sh)
 #   bench/compare.sh:          nginx-light haproxy bc
 #   container test, images:    docker.io docker-compose debootstrap iproute2
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev libssl-dev libhiredis-dev libuv1-dev
       openssl redis-server redis-tools nginx-light haproxy gnuplot-nox jq bc python3 iproute2 procps
-      coreutils docker.io docker-compose debootstrap faketime)
+      coreutils curl docker.io docker-compose debootstrap faketime)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
