@@ -21,8 +21,9 @@
 #define ACCEPT_PER_RUN 64
 
 typedef struct {
-    int fd; /* -1: free */
-    int writing;
+    int fd;        /* -1: free */
+    int writing;   /* the reply is going out */
+    int lingering; /* the reply is out: reading until the peer closes, so unread bytes cause no reset */
     uint64_t deadline_ms, seq;
     size_t rlen;
     char req[TLSC_HTTP_MAX_REQUEST];
@@ -137,7 +138,7 @@ static client_t *take_slot(tlsc_http_t *h)
         client_t *c = &h->clients[i];
         if (c->fd < 0)
             return c;
-        if (!c->writing && (oldest == NULL || c->seq < oldest->seq))
+        if ((!c->writing || c->lingering) && (oldest == NULL || c->seq < oldest->seq))
             oldest = c;
     }
     if (oldest != NULL)
@@ -163,7 +164,7 @@ static void accept_all(tlsc_http_t *h, uint64_t now)
             continue;
         }
         c->fd = fd;
-        c->writing = 0;
+        c->writing = c->lingering = 0;
         c->rlen = 0;
         c->seq = ++h->seq;
         c->deadline_ms = now + TLSC_HTTP_TIMEOUT_MS;
@@ -194,7 +195,31 @@ static const char *status_text(int status)
     }
 }
 
-/* Writes what is left of the reply; closes once it is all out. */
+/*
+ * The reply is out: close our side, and read (and drop) what the peer still sends until it
+ * closes or the deadline passes. Closing at once with unread bytes (a request head too large,
+ * say) would make the kernel send a reset that can destroy the reply before it is read.
+ */
+static void client_linger(tlsc_http_t *h, client_t *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(c - h->clients)};
+
+    shutdown(c->fd, SHUT_WR);
+    c->lingering = 1;
+    tlsc_buf_free(&c->out);
+    epoll_ctl(h->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void client_drain(tlsc_http_t *h, client_t *c)
+{
+    char scratch[4096];
+    ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0);
+
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        client_close(h, c);
+}
+
+/* Writes what is left of the reply; then lingers. */
 static void client_flush(tlsc_http_t *h, client_t *c)
 {
     while (c->out_off < c->out.len) {
@@ -204,12 +229,13 @@ static void client_flush(tlsc_http_t *h, client_t *c)
             epoll_ctl(h->ep, EPOLL_CTL_MOD, c->fd, &ev);
             return;
         }
-        if (n <= 0)
-            break;
+        if (n <= 0) {
+            client_close(h, c); /* the peer is gone */
+            return;
+        }
         c->out_off += (size_t)n;
     }
-    shutdown(c->fd, SHUT_WR);
-    client_close(h, c);
+    client_linger(h, c);
 }
 
 static void client_answer(tlsc_http_t *h, client_t *c, int status, const char *ctype, const tlsc_buf_t *body, int head_only)
@@ -340,7 +366,9 @@ void tlsc_http_run(tlsc_http_t *h, uint64_t now_ms)
         client_t *c = &h->clients[ev[i].data.u32];
         if (c->fd < 0)
             continue; /* closed earlier in this batch */
-        if (c->writing)
+        if (c->lingering)
+            client_drain(h, c);
+        else if (c->writing)
             client_flush(h, c);
         else
             client_read(h, c);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks Prometheus text exposition (format 0.0.4) and reads values from it.
 
-  promcheck.py check FILE             exit 1 (with one line per problem) unless FILE is valid:
+  promcheck.py check FILE...          exit 1 (with one line per problem) unless every FILE is valid:
       every sample's family has a # TYPE line before its samples, one TYPE per family, a
       family's lines are contiguous, metric and label names match the grammar, label values
       use only the escapes \\\\ \\" \\n, values are floats, no series appears twice, and every
@@ -9,7 +9,9 @@
       a _sum.
   promcheck.py value FILE NAME [LABEL=VALUE ...]
       prints the sum of the samples of NAME whose labels include every LABEL=VALUE given
-      (VALUE may be a regular expression: outcome~resumed.*); 0 when none match.
+      (LABEL~REGEX matches a regular expression: outcome~resumed.*); 0 when none match.
+  promcheck.py query FILE 'NAME [LABEL=VALUE ...]'...
+      the same for several queries at once (one Python start): one value per line.
 """
 import math
 import re
@@ -165,23 +167,25 @@ def check_histograms(samples, types, problems):
                 problems.append(f'{where}: no _sum')
 
 
-def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ('check', 'value'):
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(sys.argv[2], encoding='utf-8') as f:
-        text = f.read()
-    samples, types, problems = parse(text)
-    if sys.argv[1] == 'check':
-        for p in problems[:20]:
-            print(p)
-        if not samples:
-            print('no samples')
-            return 1
-        print(f'{len(samples)} samples in {len(types)} families: {"ok" if not problems else f"{len(problems)} problems"}')
-        return 1 if problems else 0
-    name, want = sys.argv[3], []
-    for arg in sys.argv[4:]:
+def read(path):
+    with open(path, encoding='utf-8') as f:
+        return parse(f.read())
+
+
+def check(path):
+    samples, types, problems = read(path)
+    for p in problems[:20]:
+        print(f'{path}: {p}')
+    if not samples:
+        print(f'{path}: no samples')
+        return False
+    print(f'{path}: {len(samples)} samples in {len(types)} families: {"ok" if not problems else f"{len(problems)} problems"}')
+    return not problems
+
+
+def value(samples, name, args):
+    want = []
+    for arg in args:
         if '~' in arg and ('=' not in arg or arg.index('~') < arg.index('=')):
             k, v = arg.split('~', 1)
             want.append((k, re.compile(v + r'\Z')))
@@ -189,10 +193,26 @@ def main():
             k, v = arg.split('=', 1)
             want.append((k, re.compile(re.escape(v) + r'\Z')))
     total = 0.0
-    for n, labels, value in samples:
+    for n, labels, v in samples:
         if n == name and all(k in labels and rx.match(labels[k]) for k, rx in want):
-            total += value
-    print(int(total) if total == int(total) else total)
+            total += v
+    return int(total) if total == int(total) else total
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[1] not in ('check', 'value', 'query'):
+        print(__doc__, file=sys.stderr)
+        return 2
+    if sys.argv[1] == 'check':
+        results = [check(path) for path in sys.argv[2:]]
+        return 0 if all(results) else 1
+    samples = read(sys.argv[2])[0]
+    if sys.argv[1] == 'value':
+        print(value(samples, sys.argv[3], sys.argv[4:]))
+        return 0
+    for q in sys.argv[3:]:
+        words = q.split()
+        print(value(samples, words[0], words[1:]))
     return 0
 
 
