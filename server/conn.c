@@ -27,11 +27,12 @@ struct tlsc_conn_s {
     tlsc_conn_state_t state;
     uint64_t deadline_ms;
     unsigned writes_pending;
-    unsigned held : 1;    /* a new session's store is in flight: send nothing */
-    unsigned ending : 1;  /* close once everything written is on the wire */
-    unsigned counted : 1; /* the handshake's outcome was counted */
-    uint64_t accepted_us; /* for the handshake latency histogram */
-    void *app;            /* the handler's state while OPEN */
+    unsigned held : 1;       /* a new session's store is in flight: send nothing */
+    unsigned ending : 1;     /* close once everything written is on the wire */
+    unsigned counted : 1;    /* the handshake's outcome was counted */
+    unsigned hello_seen : 1; /* the ClientHello was read: the version label means something */
+    uint64_t accepted_us;    /* for the handshake latency histogram */
+    void *app;               /* the handler's state while OPEN */
     tlsc_session_hs_t hs;
 };
 
@@ -63,6 +64,7 @@ static void on_hello(void *conn, int parked)
 {
     tlsc_conn_t *c = conn;
 
+    c->hello_seen = 1;
     c->state = parked ? TLSC_CONN_LOOKUP : TLSC_CONN_HANDSHAKE;
 }
 
@@ -190,8 +192,11 @@ static void on_connection(uv_stream_t *server, int status)
 /* ------------------------------------------------------------------------------------------ */
 /* Drive: handshake, then the handler                                                           */
 
+/* The version OpenSSL chose; before the ClientHello was read it reports its highest, not a choice. */
 static tlsc_tlsv_t conn_version(const tlsc_conn_t *c)
 {
+    if (!c->hello_seen)
+        return TLSC_TLSV_UNKNOWN;
     switch (SSL_version(c->ssl)) {
     case TLS1_2_VERSION:
         return TLSC_TLSV_12;
