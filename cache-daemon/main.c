@@ -37,6 +37,7 @@ typedef struct {
     int have_grace;
     /* Copies of the text values: a value from the environment lives only during the parse. */
     char listen_buf[MAX_PATH_LEN + 1], unix_buf[MAX_PATH_LEN + 1], secret_buf[MAX_PATH_LEN + 1], node_buf[65];
+    char admin_buf[MAX_PATH_LEN + 1];
 } cli_t;
 
 /* Keeps a checked value (at most MAX_PATH_LEN bytes) in `buf`, which `*out` then points to. */
@@ -181,7 +182,9 @@ static int apply_admin(void *ctx, const char *label, const char *value, char *er
         return 0;
     if (tlsc_addr_parse_str(value, TLSC_ADDR_ALLOW_ANY, &a, why, sizeof(why)) != 0)
         return tlsc_opts_fail(err, errlen, label, "%s: %s (or \"off\")", tlsc_opts_quote(q, value), why);
-    ((cli_t *)ctx)->admin = value;
+    if (strlen(value) > MAX_PATH_LEN)
+        return tlsc_opts_fail(err, errlen, label, "%s is longer than %d bytes", tlsc_opts_quote(q, value), MAX_PATH_LEN);
+    keep(value, ((cli_t *)ctx)->admin_buf, sizeof(((cli_t *)ctx)->admin_buf), &((cli_t *)ctx)->admin);
     return 0;
 }
 
