@@ -313,11 +313,12 @@ static const tlsc_opt_t options[] = {
     {"version", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print the version and exit", 0},
 };
 
-static char version[160];
-
 static const tlsc_opts_spec_t spec = {
     .prog = "tlscache-bench",
-    .version = version,
+    .version = TLSC_VERSION,
+    .summary = "TLS handshake and session resumption benchmark",
+    .man_section = 1,
+    .see_also = "tlscache-server(8), tlscache-daemon(8)",
     .env_prefix = NULL, /* the bench reads no environment: a run is its command line */
     .usage = "usage: tlscache-bench --target HOST:PORT [--target HOST:PORT ...] [options]\n"
              "\n"
@@ -356,7 +357,6 @@ int tlsc_bench_options_parse(tlsc_bench_options_t *o, int argc, char **argv, cha
     ctx_t ctx = {o, 0, 0};
     int rc;
 
-    snprintf(version, sizeof(version), "%s (%s)", TLSC_VERSION, OpenSSL_version(OPENSSL_VERSION));
     if ((rc = tlsc_opts_parse(&spec, &ctx, argc, argv, NULL, err, errlen)) != 0)
         return rc > 0 ? 1 : -1;
     if (o->ntargets == 0) {

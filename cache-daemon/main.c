@@ -217,6 +217,9 @@ static const tlsc_opt_t options[] = {
 static const tlsc_opts_spec_t spec = {
     .prog = "tlscache-daemon",
     .version = TLSC_VERSION,
+    .summary = "ticket-key rotation daemon for tlscache servers",
+    .man_section = 8,
+    .see_also = "tlscache-server(8), tlscache-bench(1); /usr/share/doc/tlscache/keys.md",
     .env_prefix = "TLSCACHE_DAEMON_",
     .usage = "usage: tlscache-daemon --secret-file FILE (--listen HOST:PORT | --unix PATH) [options]\n\n"
              "Every flag can also be set with its TLSCACHE_DAEMON_* variable; a flag on the command line\n"
@@ -286,7 +289,7 @@ static void harden_process(void)
 
 static tlsc_daemon_t *daemon_;
 static tlsc_daemon_admin_t *admin_;
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_hup;
 
 static void on_signal(uv_signal_t *s, int signum)
 {
@@ -295,6 +298,14 @@ static void on_signal(uv_signal_t *s, int signum)
     tlsc_daemon_close(daemon_);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+/* `systemctl reload` sends SIGHUP (the units' ExecReload): its default action would kill the
+ * daemon and with it the key window. Nothing is reloadable: flags change with a restart. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+    tlsc_log_info("SIGHUP: nothing to reload (flags and the secret change with a restart)");
 }
 
 int main(int argc, char **argv)
@@ -349,6 +360,8 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_start(&sig_hup, on_hup, SIGHUP);
     tlsc_log_info("listening%s%s%s%s; rotate %us, ticket lifetime %us, lead %us, grace %ums; unauthenticated links: at most "
                   "%u, %u per address, %us each",
                   o->listen ? " on " : "", o->listen ? o->listen : "", o->unix_path ? " and unix:" : "",

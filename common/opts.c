@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h> /* HIREDIS_MAJOR...: the headers only, for --version */
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+#include <uv.h>
+
 #include "addr.h"
 
 /*
@@ -83,6 +88,9 @@ int tlsc_opts_uint(const char *label, const char *value, unsigned min, unsigned 
 
 /* ---------------------------------------------------------------- help */
 
+static const char exit_status_text[] = "0 success, --help or --version; 1 a failure at run time; 2 bad usage\n"
+                                       "(an unknown flag, a bad value, a missing or conflicting flag).";
+
 void tlsc_opts_env_name(const tlsc_opts_spec_t *spec, const char *name, char *out, size_t outlen)
 {
     size_t o = (size_t)snprintf(out, outlen, "%s", spec->env_prefix ? spec->env_prefix : "");
@@ -127,11 +135,234 @@ void tlsc_opts_help(const tlsc_opts_spec_t *spec, FILE *f)
             fprintf(f, "  %-28s   default: %s\n", "", o->defval);
         }
     }
-    fputs("\nExit status: 0 success, --help or --version; 1 a failure at run time; 2 bad usage\n"
-          "(an unknown flag, a bad value, a missing or conflicting flag).\n",
-          f);
+    fprintf(f, "\nExit status: %s\n", exit_status_text);
     if (spec->footer != NULL)
         fputs(spec->footer, f);
+}
+
+/* ---------------------------------------------------------------- version */
+
+void tlsc_opts_version(const tlsc_opts_spec_t *spec, FILE *f)
+{
+    const char *ssl = OpenSSL_version(OPENSSL_VERSION);
+
+    fprintf(f, "%s %s\n", spec->prog, spec->version);
+    /* The run-time library can be newer than the headers (a security update without a rebuild). */
+    if (strcmp(ssl, OPENSSL_VERSION_TEXT) == 0)
+        fprintf(f, "%s\n", ssl);
+    else
+        fprintf(f, "%s (built with %s)\n", ssl, OPENSSL_VERSION_TEXT);
+    if (uv_version() == UV_VERSION_HEX)
+        fprintf(f, "libuv %s\n", uv_version_string());
+    else
+        fprintf(f, "libuv %s (built with %d.%d.%d)\n", uv_version_string(), UV_VERSION_MAJOR, UV_VERSION_MINOR, UV_VERSION_PATCH);
+    fprintf(f, "hiredis %d.%d.%d (built with; hiredis has no run-time version)\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+}
+
+/* ---------------------------------------------------------------- example environment file */
+
+/* Writes `s` as "# "-prefixed comment lines, a hand-wrapped help text as one line. */
+static void env_comment(FILE *f, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\n') {
+            while (s[1] == ' ')
+                s++;
+            fputc(' ', f);
+        } else {
+            fputc(*s, f);
+        }
+    }
+}
+
+void tlsc_opts_env_example(const tlsc_opts_spec_t *spec, FILE *f)
+{
+    char env[96];
+
+    fprintf(f,
+            "# Environment of %s %s, read by its systemd unit through EnvironmentFile=.\n"
+            "# Generated from the program's option table (%s --env-example); see %s(%d).\n"
+            "# Each variable is the flag named above it; a flag on the command line wins. Uncomment to set.\n"
+            "# One VAR=value a line, no spaces around \"=\", no shell expansion; a repeatable flag takes a\n"
+            "# comma list. Secrets never go here: the unit passes them as credentials (LoadCredential=).\n",
+            spec->prog, spec->version, spec->prog, spec->prog, spec->man_section);
+    for (size_t i = 0; spec->env_prefix != NULL && i < spec->n_opts; i++) {
+        const tlsc_opt_t *o = &spec->opts[i];
+
+        if ((o->flags & TLSC_OPT_NOENV) || o->apply == NULL)
+            continue;
+        tlsc_opts_env_name(spec, o->name, env, sizeof(env));
+        fprintf(f, "\n# --%s%s%s: ", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        env_comment(f, o->help);
+        fprintf(f, "%s\n", (o->flags & TLSC_OPT_REPEAT) ? " (comma list)" : (o->flags & TLSC_OPT_NOARG) ? " (1 or 0)" : "");
+        if (o->defval != NULL) {
+            fputs("# default: ", f);
+            env_comment(f, o->defval);
+            fputc('\n', f);
+        }
+        fprintf(f, "#%s=\n", env);
+    }
+}
+
+/* ---------------------------------------------------------------- man page */
+
+/*
+ * Writes `s` (up to `len` bytes) as roff text: a backslash as \e, every "-" as \- (so flags
+ * and variable names copy as ASCII), a line that would start with "." or "'" guarded by \&, and
+ * with `join`, every newline and the indent after it as one space (help texts wrap by hand).
+ */
+static void roff_n(FILE *f, const char *s, size_t len, int join)
+{
+    int bol = 1;
+
+    for (size_t i = 0; i < len && s[i] != '\0'; i++) {
+        char c = s[i];
+
+        if (c == '\n' && join) {
+            while (i + 1 < len && s[i + 1] == ' ')
+                i++;
+            fputc(' ', f);
+            continue;
+        }
+        if (bol && (c == '.' || c == '\''))
+            fputs("\\&", f);
+        if (c == '\\')
+            fputs("\\e", f);
+        else if (c == '-')
+            fputs("\\-", f);
+        else
+            fputc(c, f);
+        bol = c == '\n';
+    }
+}
+
+static void roff(FILE *f, const char *s, int join)
+{
+    roff_n(f, s, strlen(s), join);
+}
+
+/* The --help usage text is "usage: LINE\n       LINE\n\nPARAGRAPH...": synopsis lines, then prose. */
+static void man_synopsis_and_description(const tlsc_opts_spec_t *spec, FILE *f)
+{
+    const char *p = spec->usage, *nl;
+
+    fputs(".SH SYNOPSIS\n.nf\n", f);
+    while (*p != '\0' && *p != '\n') {
+        nl = strchr(p, '\n');
+        if (strncmp(p, "usage:", 6) == 0)
+            p += 6;
+        while (*p == ' ')
+            p++;
+        fputs("\\fB", f);
+        roff_n(f, p, strlen(spec->prog), 0);
+        fputs("\\fR", f);
+        roff_n(f, p + strlen(spec->prog), nl != NULL ? (size_t)(nl - p) - strlen(spec->prog) : strlen(p), 0);
+        fputc('\n', f);
+        p = nl != NULL ? nl + 1 : p + strlen(p);
+    }
+    fputs(".fi\n.SH DESCRIPTION\n", f);
+    /* Paragraphs separated by blank lines; the lines of one paragraph run together. */
+    while (*p == '\n')
+        p++;
+    while (*p != '\0') {
+        const char *end = strstr(p, "\n\n");
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+
+        fputs(".PP\n", f);
+        roff_n(f, p, n, 1);
+        fputc('\n', f);
+        p += n;
+        while (*p == '\n')
+            p++;
+    }
+}
+
+void tlsc_opts_man(const tlsc_opts_spec_t *spec, FILE *f)
+{
+    char env[96];
+    int any_env = 0;
+
+    fputs(".\\\" Generated by the program itself (--man) from its option table; do not edit.\n", f);
+    fputs(".TH ", f);
+    for (const char *c = spec->prog; *c != '\0'; c++)
+        fputc(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c, f);
+    fprintf(f, " %d \"\" \"tlscache %s\" \"%s\"\n", spec->man_section, spec->version,
+            spec->man_section == 8 ? "System Administration" : "User Commands");
+    fputs(".SH NAME\n", f);
+    roff(f, spec->prog, 0);
+    fputs(" \\- ", f);
+    roff(f, spec->summary != NULL ? spec->summary : "", 0);
+    fputc('\n', f);
+    man_synopsis_and_description(spec, f);
+
+    fputs(".SH OPTIONS\n", f);
+    for (size_t i = 0; i < spec->n_opts; i++) {
+        const tlsc_opt_t *o = &spec->opts[i];
+        char letter = alias_of(spec, o->name);
+        int has_env = spec->env_prefix != NULL && !(o->flags & TLSC_OPT_NOENV);
+
+        fputs(".TP\n", f);
+        if (letter != 0)
+            fprintf(f, "\\fB\\-%c\\fR, ", letter);
+        fputs("\\fB\\-\\-", f);
+        roff(f, o->name, 0);
+        fputs("\\fR", f);
+        if (o->metavar != NULL) {
+            fputs((o->flags & TLSC_OPT_OPTARG) ? " [\\fI" : " \\fI", f);
+            roff(f, o->metavar, 0);
+            fputs((o->flags & TLSC_OPT_OPTARG) ? "\\fR]" : "\\fR", f);
+        }
+        if (o->flags & TLSC_OPT_REPEAT)
+            fputs(" ...", f);
+        fputc('\n', f);
+        roff(f, o->help, 1);
+        fputs(".\n", f);
+        if (o->defval != NULL || has_env) {
+            fputs(".br\nDefault: ", f);
+            roff(f, o->defval != NULL ? o->defval : "none", 0);
+            fputs(".", f);
+            if (has_env) {
+                tlsc_opts_env_name(spec, o->name, env, sizeof(env));
+                fputs(" Environment: \\fB", f);
+                roff(f, env, 0);
+                fputs("\\fR.", f);
+                any_env = 1;
+            }
+            fputc('\n', f);
+        }
+    }
+
+    if (any_env) {
+        fputs(".SH ENVIRONMENT\nEach flag but \\fB\\-\\-help\\fR and \\fB\\-\\-version\\fR is also read from a variable; "
+              "a flag on the command line wins, an empty variable counts as unset, and a repeatable flag's variable "
+              "is a comma list.\n",
+              f);
+        for (size_t i = 0; i < spec->n_opts; i++) {
+            const tlsc_opt_t *o = &spec->opts[i];
+
+            if ((o->flags & TLSC_OPT_NOENV) || o->apply == NULL)
+                continue;
+            tlsc_opts_env_name(spec, o->name, env, sizeof(env));
+            fputs(".TP\n.B ", f);
+            roff(f, env, 0);
+            fputs("\n\\fB\\-\\-", f);
+            roff(f, o->name, 0);
+            fputs("\\fR\n", f);
+        }
+    }
+    fputs(".SH EXIT STATUS\n", f);
+    roff(f, exit_status_text, 1);
+    fputc('\n', f);
+    if (spec->footer != NULL) {
+        fputs(".SH NOTES\n.nf\n", f);
+        roff(f, spec->footer[0] == '\n' ? spec->footer + 1 : spec->footer, 0);
+        fputs(".fi\n", f);
+    }
+    if (spec->see_also != NULL) {
+        fputs(".SH SEE ALSO\n", f);
+        roff(f, spec->see_also, 0);
+        fputc('\n', f);
+    }
 }
 
 /* ---------------------------------------------------------------- collecting raw values */
@@ -189,14 +420,22 @@ static int collect_argv(const tlsc_opts_spec_t *spec, slot_t *slots, int argc, c
 {
     char q[TLSC_OPTS_QUOTE_MAX], label[80];
 
-    /* --help and --version win over any error, wherever they are. */
+    /* --help, --version and --man win over any error, wherever they are. */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             tlsc_opts_help(spec, stdout);
             return TLSC_OPTS_HELP;
         }
         if (strcmp(argv[i], "--version") == 0) {
-            printf("%s %s\n", spec->prog, spec->version);
+            tlsc_opts_version(spec, stdout);
+            return TLSC_OPTS_HELP;
+        }
+        if (strcmp(argv[i], "--man") == 0) { /* hidden: the build writes the man page with it */
+            tlsc_opts_man(spec, stdout);
+            return TLSC_OPTS_HELP;
+        }
+        if (strcmp(argv[i], "--env-example") == 0) { /* hidden: and the example environment file */
+            tlsc_opts_env_example(spec, stdout);
             return TLSC_OPTS_HELP;
         }
     }

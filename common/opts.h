@@ -18,7 +18,10 @@
  *   Every error is one line that starts with the flag (and the variable, when the value came
  *   from one) and quotes the value with control bytes escaped.
  *
- * Exit codes (tlsc_opts_exit_t): 0 success, --help, --version; 1 a failure at run time
+ * --man and --env-example (not in the table, not in --help) print the man page and an example
+ * environment file; the build makes the installed ones with them.
+ *
+ * Exit codes (tlsc_opts_exit_t): 0 success, --help, --version, --man; 1 a failure at run time
  * (a file that cannot be read, a port in use, no handshake succeeded); 2 bad usage (an
  * unknown flag, a bad value, a missing or conflicting flag), as getopt tools do.
  */
@@ -69,6 +72,9 @@ typedef struct {
 typedef struct {
     const char *prog;       /* "tlscache-server" */
     const char *version;    /* printed by --version after the program name */
+    const char *summary;    /* one line for the man page's NAME: "clustered TLS session cache server" */
+    int man_section;        /* 1 (user command) or 8 (system administration); the file is PROG.SECTION */
+    const char *see_also;   /* the man page's SEE ALSO: "tlscache-daemon(8), tlscache-bench(1)", or NULL */
     const char *env_prefix; /* "TLSCACHE_"; NULL: no environment variables */
     const char *usage;      /* the first lines of --help, up to the flag list */
     const char *footer;     /* printed after the flag list, or NULL */
@@ -78,7 +84,7 @@ typedef struct {
     const tlsc_opt_alias_t *aliases;   /* terminated by {0, NULL}, or NULL */
 } tlsc_opts_spec_t;
 
-#define TLSC_OPTS_HELP    1 /* tlsc_opts_parse printed --help or --version */
+#define TLSC_OPTS_HELP    1 /* tlsc_opts_parse printed --help, --version or --man */
 #define TLSC_OPTS_MAX_REP 64
 
 /**
@@ -98,6 +104,28 @@ int tlsc_opts_defaults(const tlsc_opts_spec_t *spec, void *ctx, char *err, size_
 
 /** Writes the --help text: usage, one entry per flag with its default and variable, footer. */
 void tlsc_opts_help(const tlsc_opts_spec_t *spec, FILE *f);
+
+/**
+ * Writes the --version text: the program and its version, then the OpenSSL and libuv versions
+ * the process runs with (and the ones it was built against when they differ), and the hiredis
+ * version it was built with (hiredis has no run-time version call).
+ */
+void tlsc_opts_version(const tlsc_opts_spec_t *spec, FILE *f);
+
+/**
+ * Writes the man page (roff, man macros) from the same table as --help: NAME from `summary`,
+ * SYNOPSIS and DESCRIPTION from `usage`, one OPTIONS entry per flag with its default, an
+ * ENVIRONMENT list, EXIT STATUS, NOTES from `footer`, SEE ALSO. The hidden flag --man prints
+ * it; the build runs it after linking (cmake/TlscacheInstall.cmake), so the page cannot drift.
+ */
+void tlsc_opts_man(const tlsc_opts_spec_t *spec, FILE *f);
+
+/**
+ * Writes an example environment file (systemd's EnvironmentFile= syntax): every variable of
+ * the table commented out, above it the flag, its help and its default. The hidden flag
+ * --env-example prints it; the build installs it as /etc/tlscache/<name>.env.
+ */
+void tlsc_opts_env_example(const tlsc_opts_spec_t *spec, FILE *f);
 
 /** Writes PREFIX + NAME upper-cased with '-' as '_' ("TLSCACHE_SESSION_TIMEOUT"). */
 void tlsc_opts_env_name(const tlsc_opts_spec_t *spec, const char *name, char *out, size_t outlen);

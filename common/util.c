@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,14 +63,65 @@ uint64_t tlsc_wall_sec(void)
     return (uint64_t)time(NULL);
 }
 
-/* The mode test shared by the two entry points: what ssh calls "permissions too open". */
-static int secret_mode_ok(const char *path, const struct stat *st, char *err, size_t errlen)
+/*
+ * A POSIX ACL as Linux stores it in the system.posix_acl_access attribute: a little-endian
+ * version (2), then entries {le16 tag, le16 perm, le32 id}.
+ */
+enum { ACL_TAG_USER_OBJ = 1, ACL_TAG_USER = 2, ACL_TAG_GROUP_OBJ = 4, ACL_TAG_GROUP = 8, ACL_TAG_MASK = 16, ACL_TAG_OTHER = 32 };
+#define ACL_ENTRY_LEN   8
+#define ACL_MAX_ENTRIES 32
+
+static unsigned le16(const unsigned char *p)
+{
+    return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+/*
+ * 1 when the file's ACL lets nobody but its owner and this process's user read it: no group
+ * entry and no "other" with a permission, no named user but us. systemd's LoadCredential=
+ * hands a credential over that way when the credentials file system has ACLs (tmpfs): a
+ * root-owned 0400 file plus "user:<service user>:r", which ls shows as mode 0440 (the group
+ * bits of an ACL'd file are its mask). 0 for anything else: no ACL, an unreadable or odd one.
+ */
+static int acl_private(const char *path, int fd)
+{
+    unsigned char acl[4 + ACL_MAX_ENTRIES * ACL_ENTRY_LEN];
+    unsigned mask = 7;
+    ssize_t n = fd >= 0 ? fgetxattr(fd, "system.posix_acl_access", acl, sizeof(acl))
+                        : getxattr(path, "system.posix_acl_access", acl, sizeof(acl));
+
+    if (n < 4 || (n - 4) % ACL_ENTRY_LEN != 0 || le16(acl) != 2 || le16(acl + 2) != 0)
+        return 0;
+    for (ssize_t off = 4; off < n; off += ACL_ENTRY_LEN)
+        if (le16(acl + off) == ACL_TAG_MASK)
+            mask = le16(acl + off + 2) & 7;
+    for (ssize_t off = 4; off < n; off += ACL_ENTRY_LEN) {
+        const unsigned char *e = acl + off;
+        unsigned tag = le16(e), perm = le16(e + 2) & 7;
+        uint32_t id = (uint32_t)e[4] | (uint32_t)e[5] << 8 | (uint32_t)e[6] << 16 | (uint32_t)e[7] << 24;
+
+        if (tag == ACL_TAG_USER && (perm & mask) != 0 && id != (uint32_t)geteuid())
+            return 0;
+        if ((tag == ACL_TAG_GROUP_OBJ || tag == ACL_TAG_GROUP) && (perm & mask) != 0)
+            return 0;
+        if (tag == ACL_TAG_OTHER && perm != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * The mode test shared by the two entry points: what ssh calls "permissions too open". An
+ * ACL that grants read to this process's user alone passes (a systemd credential, see
+ * acl_private); `fd` is the open file, or -1 to look at `path`.
+ */
+static int secret_mode_ok(const char *path, int fd, const struct stat *st, char *err, size_t errlen)
 {
     if (!S_ISREG(st->st_mode)) {
         snprintf(err, errlen, "%s: not a regular file", path);
         return -EINVAL;
     }
-    if ((st->st_mode & 077) != 0) {
+    if ((st->st_mode & 077) != 0 && !((st->st_mode & 007) == 0 && acl_private(path, fd))) {
         snprintf(err, errlen, "%s: mode %04o is too open for a secret (group or others may access it); run: chmod 600 %s", path,
                  (unsigned)(st->st_mode & 07777), path);
         return -EPERM;
@@ -86,7 +138,7 @@ int tlsc_secret_file_check(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, strerror(e));
         return -e;
     }
-    return secret_mode_ok(path, &st, err, errlen);
+    return secret_mode_ok(path, -1, &st, err, errlen);
 }
 
 static int read_fd(int fd, const struct stat *st, size_t max, char **out, size_t *len);
@@ -104,7 +156,7 @@ int tlsc_read_secret_file(const char *path, size_t max, char **out, size_t *len,
     if (fstat(fd, &st) != 0) {
         rc = -errno;
         snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-    } else if ((rc = secret_mode_ok(path, &st, err, errlen)) == 0) {
+    } else if ((rc = secret_mode_ok(path, fd, &st, err, errlen)) == 0) {
         if ((rc = read_fd(fd, &st, max, out, len)) != 0)
             snprintf(err, errlen, "%s: %s", path, rc == -EFBIG ? "too large for a secret file" : strerror(-rc));
     }

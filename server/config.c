@@ -602,6 +602,9 @@ static const tlsc_opt_alias_t aliases[] = {
 static const tlsc_opts_spec_t spec = {
     .prog = "tlscache-server",
     .version = TLSC_VERSION,
+    .summary = "clustered TLS session cache server",
+    .man_section = 8,
+    .see_also = "tlscache-daemon(8), tlscache-bench(1), systemd.exec(5); /usr/share/doc/tlscache/operations.md",
     .env_prefix = ENV_PREFIX,
     .usage = "usage: tlscache-server --cert FILE --key FILE [--cert FILE --key FILE ...] [options]\n"
              "       tlscache-server --pfx FILE [--pfx-pass-file FILE] [options]\n\n"

@@ -584,7 +584,10 @@ TEST(help_lists_every_flag_with_env_and_default)
 
     out = capture_stdout("--version", &rc);
     ASSERT_EQ(rc, 1);
-    ASSERT_STREQ(out, "tlscache-server " TLSC_VERSION "\n");
+    /* The version, then the libraries it runs with (tlsc_opts_version). */
+    ASSERT(strncmp(out, "tlscache-server " TLSC_VERSION "\nOpenSSL ", strlen("tlscache-server " TLSC_VERSION "\nOpenSSL ")) == 0);
+    ASSERT(strstr(out, "\nlibuv ") != NULL);
+    ASSERT(strstr(out, "\nhiredis ") != NULL);
     free(out);
 }
 

@@ -1,7 +1,10 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -94,6 +97,70 @@ TEST(secret_file_group_or_other_access_is_refused_with_the_chmod)
     }
 }
 
+/* Sets a POSIX ACL on `path`: owner rw (as chmod 0600 left it), `user_id`'s read when
+ * user_perm, group `gperm`, a named group's read when named_group, mask r, other none. */
+static int set_acl(const char *path, uint32_t user_id, unsigned user_perm, unsigned gperm, int named_group)
+{
+    unsigned char v[4 + 6 * 8], *p = v;
+    const struct {
+        unsigned tag, perm;
+        uint32_t id;
+        int on;
+    } e[] = {{1, 6, 0xffffffffu, 1},    {2, user_perm, user_id, 1}, {4, gperm, 0xffffffffu, 1},
+             {8, 4, 4242, named_group}, {16, 4, 0xffffffffu, 1},    {32, 0, 0xffffffffu, 1}};
+
+    *p++ = 2, *p++ = 0, *p++ = 0, *p++ = 0;
+    for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++) {
+        if (!e[i].on)
+            continue;
+        *p++ = (unsigned char)e[i].tag, *p++ = 0, *p++ = (unsigned char)e[i].perm, *p++ = 0;
+        for (int b = 0; b < 32; b += 8)
+            *p++ = (unsigned char)(e[i].id >> b);
+    }
+    return setxattr(path, "system.posix_acl_access", v, (size_t)(p - v), 0);
+}
+
+/*
+ * systemd's LoadCredential= on a file system with ACLs leaves the credential owned by root,
+ * 0400, plus "user:<service user>:r": the mode then reads 0440 (the mask). That passes when the
+ * ACL's named user is this process and nobody else gets anything; any other grant fails.
+ */
+TEST(secret_file_readable_by_us_alone_through_an_acl_is_read)
+{
+    static const struct {
+        int other_user, gperm, named_group, ok;
+    } cases[] = {{0, 0, 0, 1}, {1, 0, 0, 0}, {0, 4, 0, 0}, {0, 0, 1, 0}};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *path = secret_file(0600, "s3cret\n");
+        char *data = NULL, why[512] = "";
+        size_t len = 0;
+        struct stat st;
+
+        if (set_acl(path, (uint32_t)geteuid() + (uint32_t)cases[i].other_user, 4, (unsigned)cases[i].gperm, cases[i].named_group) !=
+            0) {
+            /* Only a file system without ACLs gets here; the test then has nothing to check. */
+            fprintf(stderr, "\n    setxattr(system.posix_acl_access): %s: ACL cases not run\n", strerror(errno));
+            ASSERT(errno == EOPNOTSUPP);
+            remove_secret(path);
+            return;
+        }
+        ASSERT(stat(path, &st) == 0);
+        ASSERT((st.st_mode & 070) != 0); /* the mask shows as group bits: the plain check would refuse */
+        if (cases[i].ok) {
+            ASSERT_EQ(tlsc_secret_file_check(path, why, sizeof(why)), 0);
+            ASSERT_EQ(tlsc_read_secret_file(path, 4096, &data, &len, why, sizeof(why)), 0);
+            ASSERT_STREQ(data, "s3cret\n");
+            tlsc_secure_free(data, len + 1);
+        } else {
+            ASSERT_EQ(tlsc_secret_file_check(path, why, sizeof(why)), -EPERM);
+            ASSERT_EQ(tlsc_read_secret_file(path, 4096, &data, &len, why, sizeof(why)), -EPERM);
+            ASSERT(data == NULL);
+        }
+        remove_secret(path);
+    }
+}
+
 TEST(secret_file_missing_or_not_regular)
 {
     char *data = NULL, why[512] = "";
@@ -132,6 +199,7 @@ int main(void)
 {
     RUN(hex_roundtrip);
     RUN(hex_decode_rejects_bad_input);
+    RUN(secret_file_readable_by_us_alone_through_an_acl_is_read);
     RUN(secret_file_0600_is_read);
     RUN(secret_file_group_or_other_access_is_refused_with_the_chmod);
     RUN(secret_file_missing_or_not_regular);
