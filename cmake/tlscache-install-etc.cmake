@@ -25,6 +25,9 @@ endfunction()
 
 # tlsc_install_units(SRCDIR TMPDIR): every SRCDIR/*.service.in with @BINDIR@ and @ETCDIR@ set.
 function(tlsc_install_units src tmp)
+  # Rendered into a directory of this install's own (two installs from one tree may overlap).
+  string(MD5 tag "$ENV{DESTDIR}|${CMAKE_INSTALL_PREFIX}")
+  set(tmp "${tmp}/${tag}")
   file(GLOB templates "${src}/*.service.in")
   set(units)
   foreach(t ${templates})
