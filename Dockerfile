@@ -18,13 +18,13 @@ WORKDIR /src
 COPY . /src
 # A release build (-Werror stays off, the CMake default: a newer compiler's new warning must
 # not fail an image build; CI's own builds keep the tree warning-clean), hardened (PIE, full
-# RELRO, stack protector, FORTIFY_SOURCE). All three binaries are required.
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
- && cmake --build /build -j"$(nproc)" --target tlscache-server tlscache-daemon tlscache-bench \
- && mkdir -p /out/bin \
- && cp /build/server/tlscache-server /build/cache-daemon/tlscache-daemon /build/bench/tlscache-bench /out/bin/ \
- && strip --strip-unneeded /out/bin/* \
- && ls -l /out/bin
+# RELRO, stack protector, FORTIFY_SOURCE), without the tests. `cmake --install` puts down
+# exactly what a host install gets (docs/operations.md, "## Install"), stripped, under
+# /out/usr/local; the runtime stage takes the programs from there.
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DTLSC_TESTS=OFF \
+ && cmake --build /build -j"$(nproc)" \
+ && DESTDIR=/out cmake --install /build --prefix /usr/local --strip \
+ && ls -l /out/usr/local/bin
 
 ############################ runtime stage ############################
 FROM ${BASE_IMAGE} AS runtime
@@ -39,7 +39,7 @@ RUN groupadd --system --gid 10000 tlscache-secrets \
  && useradd --system --uid 10001 --gid tlscache --groups tlscache-secrets \
         --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin tlscache
 
-COPY --from=build /out/bin/ /usr/local/bin/
+COPY --from=build /out/usr/local/bin/ /usr/local/bin/
 COPY deploy/image/tlscache-entrypoint deploy/image/tlscache-healthcheck /usr/local/bin/
 # Fail the build now, not at run time, if a runtime library is missing.
 RUN set -e; for b in /usr/local/bin/tlscache-*; do \
