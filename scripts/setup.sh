@@ -16,9 +16,11 @@ cd "$(dirname "$0")/.."
 #                              curl and iproute2's ss (tests/integration/admin.sh)
 #   bench/compare.sh:          nginx-light haproxy bc
 #   container test, images:    docker.io docker-compose debootstrap iproute2
+#   install/package tests:     systemd (systemd-analyze verify), groff-base (man page checks),
+#                              dpkg-dev (dpkg-shlibdeps for cpack's Depends)
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev libssl-dev libhiredis-dev libuv1-dev
       openssl redis-server redis-tools nginx-light haproxy gnuplot-nox jq bc python3 iproute2 procps
-      coreutils curl docker.io docker-compose debootstrap faketime)
+      coreutils curl docker.io docker-compose debootstrap faketime systemd groff-base dpkg-dev)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
