@@ -18,12 +18,12 @@ WORKDIR /src
 COPY . /src
 # A release build (-Werror stays off, the CMake default: a newer compiler's new warning must
 # not fail an image build; CI's own builds keep the tree warning-clean), hardened (PIE, full
-# RELRO, stack protector, FORTIFY_SOURCE), without the tests. `cmake --install` puts down
-# exactly what a host install gets (docs/operations.md, "## Install"), stripped, under
-# /out/usr/local; the runtime stage takes the programs from there.
+# RELRO, stack protector, FORTIFY_SOURCE), without the tests. `cmake --install` puts the
+# programs (component "runtime": every binary a host install gets, docs/operations.md
+# "## Install"), stripped, under /out/usr/local; the runtime stage takes them from there.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DTLSC_TESTS=OFF \
  && cmake --build /build -j"$(nproc)" \
- && DESTDIR=/out cmake --install /build --prefix /usr/local --strip \
+ && DESTDIR=/out cmake --install /build --prefix /usr/local --strip --component runtime \
  && ls -l /out/usr/local/bin
 
 ############################ runtime stage ############################

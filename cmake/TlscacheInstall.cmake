@@ -8,6 +8,9 @@
 # example environment file (--env-example) installed as <sysconfdir>/tlscache/<name>.env.
 # A later program (tlscache-ctl) gets the same with one line.
 #
+# Install components: runtime (the programs; all the image takes), man, config (units and
+# example env files), doc. `cmake --install` and cpack take them all.
+#
 # Cross builds: the page is made by running the binary, through CMAKE_CROSSCOMPILING_EMULATOR
 # when one is set; a cross build without an emulator skips the pages (TLSC_MAN=OFF).
 include(GNUInstallDirs)
@@ -40,19 +43,19 @@ endfunction()
 
 function(tlsc_install_program target section)
   cmake_parse_arguments(PARSE_ARGV 2 arg "" "ENV" "")
-  install(TARGETS ${target} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(TARGETS ${target} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
   if(NOT TLSC_MAN)
     return()
   endif()
   set(page ${PROJECT_BINARY_DIR}/man/${target}.${section})
   tlsc_generate(${target} --man ${page} "\\.TH [^ ]+ ${section} ")
   set(outputs ${page})
-  install(FILES ${page} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
+  install(FILES ${page} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section} COMPONENT man)
   if(arg_ENV)
     set(env ${PROJECT_BINARY_DIR}/etc/${arg_ENV})
     tlsc_generate(${target} --env-example ${env} "# Environment of ${target} ")
     list(APPEND outputs ${env})
-    install(CODE "${TLSC_INSTALL_PRELUDE}\ntlsc_install_etc(\"${env}\")")
+    install(CODE "${TLSC_INSTALL_PRELUDE}\ntlsc_install_etc(\"${env}\")" COMPONENT config)
   endif()
   add_custom_target(${target}-man ALL DEPENDS ${outputs})
 endfunction()
@@ -60,7 +63,8 @@ endfunction()
 # The systemd units (deploy/systemd/*.service.in, the prefix filled in at install time), and
 # the docs. Called once from the top CMakeLists.txt.
 function(tlsc_install_data)
-  install(CODE "${TLSC_INSTALL_PRELUDE}\ntlsc_install_units(\"${PROJECT_SOURCE_DIR}/deploy/systemd\" \"${PROJECT_BINARY_DIR}/systemd\")")
+  install(CODE "${TLSC_INSTALL_PRELUDE}\ntlsc_install_units(\"${PROJECT_SOURCE_DIR}/deploy/systemd\" \"${PROJECT_BINARY_DIR}/systemd\")"
+          COMPONENT config)
   file(GLOB docs ${PROJECT_SOURCE_DIR}/docs/*.md)
-  install(FILES ${PROJECT_SOURCE_DIR}/README.md ${docs} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+  install(FILES ${PROJECT_SOURCE_DIR}/README.md ${docs} DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT doc)
 endfunction()

@@ -266,10 +266,12 @@ static void man_synopsis_and_description(const tlsc_opts_spec_t *spec, FILE *f)
         p++;
     while (*p != '\0') {
         const char *end = strstr(p, "\n\n");
-        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p), shown = n;
 
+        while (shown > 0 && p[shown - 1] == '\n') /* the text's last newline is not a space */
+            shown--;
         fputs(".PP\n", f);
-        roff_n(f, p, n, 1);
+        roff_n(f, p, shown, 1);
         fputc('\n', f);
         p += n;
         while (*p == '\n')
