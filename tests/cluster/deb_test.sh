@@ -4,24 +4,30 @@
 #   - `apt-get install ./tlscache_*.deb` resolves the dependencies from the Debian mirror;
 #   - tlscache-server --version runs (every shared library found), the man pages, the units
 #     and the example environment files (conffiles) are installed, the tlscache user exists;
-#   - tlscache-daemon starts the way its unit starts it: the unit's own Environment= lines
-#     (the credential path %d filled in as systemd does), its ExecStart, as User=tlscache, on a
-#     cluster secret handed over as a credential; and it leaves no secret in its log;
+#   - the units under a real systemd (systemd added, the container committed to a throw-away
+#     image and booted with systemd as PID 1, not privileged): a node set up as
+#     docs/operations.md says starts both units; they run as tlscache on the cluster secret
+#     handed over by LoadCredential=, the server on port 443 with CAP_NET_BIND_SERVICE alone,
+#     the daemon with no capability; a TLS handshake from here to the container's 443 works;
+#     `systemctl reload` reloads the server's certificates and leaves the daemon running;
+#     no secret reaches the journal; `systemctl stop` stops both;
 #   - `apt-get purge` removes it cleanly.
-# The container runs `sleep` (bounded) and everything happens through `docker exec`; its only
-# traffic is apt's to the Debian mirror the base image names. systemd itself does not run in
-# the container: tests/integration/install.sh runs `systemd-analyze verify` on the units.
+# Everything happens through `docker exec`; the only traffic is apt's to the Debian mirror the
+# base image names, and the handshake to the test's own container.
 # Env: TLSC_DEB_BUILD (default TLSC_BIN, i.e. build/): the build tree to package; it must not
 # be a sanitizer build.
 . "$(dirname "$0")/../lib/common.sh"
+need openssl
 set -o pipefail
 cd "$TLSC_ROOT" || exit 1
 tlsc_tmpdir
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
 BUILD=${TLSC_DEB_BUILD:-$TLSC_BIN}
 NAME=tlscache-debtest-$$
+IMAGE=tlscache-debtest:$$ # throw-away: the base image + the package + systemd
 teardown() {
     docker rm -f "$NAME" >/dev/null 2>&1
+    docker rmi "$IMAGE" >/dev/null 2>&1
     cleanup
 }
 trap teardown EXIT
@@ -92,42 +98,69 @@ check "dpkg knows the env files as conffiles" [ "$(dx dpkg-query -W -f='${Conffi
 check "postinst made the tlscache system user (no login)" [ "$(dx getent passwd tlscache | cut -d: -f7)" = /usr/sbin/nologin ]
 check "/etc/tlscache is root:tlscache 0750" [ "$(dx stat -c '%U:%G %a' /etc/tlscache)" = "root:tlscache 750" ]
 
-# ---- tlscache-daemon started as its unit starts it ----
-# What systemd does for the unit, by hand: the cluster secret copied into the credentials
-# directory, owned by the service user, 0400 (as on ramfs); the RuntimeDirectory; then the
-# unit's Environment= lines (%d = the credentials directory), its EnvironmentFile, its
-# ExecStart, as User=/Group=.
-UNIT=/usr/lib/systemd/system/tlscache-daemon.service
-CRED=/run/credentials/tlscache-daemon.service
-SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-check "cluster secret in /etc/tlscache (root, 0600) and handed over as a credential" quiet dx sh -ec "
-    umask 077; printf %s '$SECRET' >/etc/tlscache/cluster.secret
-    install -d -m 0500 -o tlscache -g tlscache $CRED
-    install -m 0400 -o tlscache -g tlscache /etc/tlscache/cluster.secret $CRED/cluster-secret
-    install -d -m 0750 -o tlscache -g tlscache /run/tlscache-daemon"
-unit_env=$(dx sed -n 's/^Environment=//p' "$UNIT" | sed "s|%d|$CRED|g")
-exec_start=$(dx sed -n 's/^ExecStart=//p' "$UNIT")
-check "the unit's Environment= names the credential and the socket" [ "$(printf '%s\n' "$unit_env" | wc -l)" = 2 ]
-# shellcheck disable=SC2086 # word splitting of the unit's VAR=value lines is intended
-check "tlscache-daemon launched as User=tlscache with the unit's environment" dx sh -c "
-    set -a; . /etc/tlscache/daemon.env; set +a
-    env $(printf '%s ' $unit_env) setpriv --reuid=tlscache --regid=tlscache --init-groups $exec_start >/tmp/daemon.log 2>&1 &
-    echo \$! >/tmp/daemon.pid"
-daemon_up() {
-    dx test -S /run/tlscache-daemon/keyd.sock && dx grep -q listening /tmp/daemon.log && return 0
-    dx tail -n 3 /tmp/daemon.log
+# ---- the units under systemd ----
+# systemd added to the same container, committed to a throw-away image, and booted as PID 1
+# of a second container (not privileged): the units then run for real, with their
+# credentials, user, capabilities and sandbox.
+check "systemd installed beside the package" quiet dx env DEBIAN_FRONTEND=noninteractive timeout 200 \
+    apt-get install -y --no-install-recommends systemd
+check "committed as $IMAGE" quiet docker commit "$NAME" "$IMAGE"
+docker rm -f "$NAME" >/dev/null 2>&1
+check "container booting systemd" quiet docker run -d --name "$NAME" --tmpfs /run --tmpfs /run/lock \
+    -v /sys/fs/cgroup:/sys/fs/cgroup:ro "$IMAGE" /lib/systemd/systemd
+booted() {
+    local s
+    s=$(dx systemctl is-system-running 2>&1)
+    case $s in running | degraded) return 0 ;; esac
+    echo "$s"
     return 1
 }
-check "tlscache-daemon listens on /run/tlscache-daemon/keyd.sock" wait_for 20 "the daemon's socket" daemon_up
-check "it runs as tlscache" [ "$(dx sh -c 'ps -o user= -p "$(cat /tmp/daemon.pid)" 2>/dev/null || stat -c %U /proc/"$(cat /tmp/daemon.pid)"')" = tlscache ]
-check "SIGHUP (the unit's ExecReload) leaves it running" dx sh -c 'kill -HUP "$(cat /tmp/daemon.pid)"'
-check "SIGHUP logged" wait_for 10 "SIGHUP in the log" dx grep -q 'SIGHUP: nothing to reload' /tmp/daemon.log
-check "still running after SIGHUP" dx sh -c 'kill -0 "$(cat /tmp/daemon.pid)"'
-check "no secret in its log" bash -c "! docker exec '$NAME' grep -qF '$SECRET' /tmp/daemon.log"
-dx sh -c 'kill -TERM "$(cat /tmp/daemon.pid)"'
-# Gone, or a zombie waiting for a reaper (docker-init reaps it when the engine has one).
-daemon_gone() { dx sh -c 's=$(ps -o stat= -p "$(cat /tmp/daemon.pid)"); [ -z "$s" ] || [ "${s#Z}" != "$s" ]'; }
-check "SIGTERM: it exits" wait_for 20 "the daemon gone" daemon_gone
+check "systemd is up" wait_for 30 "systemd running" booted
+
+# A node as docs/operations.md sets one up: the cluster secret (root, 0600), a certificate the
+# service group may read, server.env pointing at the daemon; port 443 needs the capability.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TLSC_TMP/key.pem" \
+    -out "$TLSC_TMP/cert.pem" -days 2 -subj /CN=deb.test >/dev/null 2>&1
+SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+docker cp "$TLSC_TMP/cert.pem" "$NAME:/etc/tlscache/cert.pem" && docker cp "$TLSC_TMP/key.pem" "$NAME:/etc/tlscache/key.pem"
+check "node configured (secret, certificate, server.env)" quiet dx sh -ec "
+    umask 077; printf %s '$SECRET' >/etc/tlscache/cluster.secret
+    chown root:tlscache /etc/tlscache/cert.pem /etc/tlscache/key.pem; chmod 0640 /etc/tlscache/cert.pem /etc/tlscache/key.pem
+    cat >>/etc/tlscache/server.env <<'ENV'
+TLSCACHE_CERT=/etc/tlscache/cert.pem
+TLSCACHE_KEY=/etc/tlscache/key.pem
+TLSCACHE_LISTEN=0.0.0.0:443
+TLSCACHE_WORKERS=2
+TLSCACHE_KEYD=unix:/run/tlscache-daemon/keyd.sock
+TLSCACHE_KEYD_SECRET_FILE=/run/credentials/tlscache-server.service/cluster-secret
+TLSCACHE_RESUMPTION=tickets
+ENV"
+journal() { dx journalctl --no-pager -o cat -u "$1"; }
+# up UNIT PATTERN: the unit is active and its journal has PATTERN (else prints what it saw).
+up() {
+    [ "$(dx systemctl is-active "$1")" = active ] && journal "$1" | grep -qE "$2" && return 0
+    dx systemctl status --no-pager -l "$1" | tail -n 4
+    return 1
+}
+check "systemctl start tlscache-daemon" quiet dx systemctl start tlscache-daemon
+check "the daemon runs, on the credential" wait_for 20 "daemon listening" up tlscache-daemon 'listening'
+check "systemctl start tlscache-server" quiet dx systemctl start tlscache-server
+check "the server listens on 443 and holds ticket keys" wait_for 20 "server up" up tlscache-server 'a current ticket key is held'
+pid_of() { dx systemctl show -p MainPID --value "$1"; }
+check "both run as tlscache" [ "$(dx ps -o user= -p "$(pid_of tlscache-server),$(pid_of tlscache-daemon)" | sort -u | tr -d ' \n')" = tlscache ]
+check "server: CAP_NET_BIND_SERVICE only, NoNewPrivs" [ "$(dx grep -E '^(CapEff|CapBnd|NoNewPrivs)' "/proc/$(pid_of tlscache-server)/status" | awk '{ print $2 }' | tr '\n' ' ')" = "0000000000000400 0000000000000400 1 " ]
+check "daemon: no capability at all" [ "$(dx grep -E '^CapBnd' "/proc/$(pid_of tlscache-daemon)/status" | awk '{ print $2 }')" = 0000000000000000 ]
+IP=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$NAME")
+handshake() { timeout 10 openssl s_client -connect "$IP:443" -servername deb.test </dev/null 2>&1 | grep -m1 -E '^(New|Reused),'; }
+check "a TLS handshake on $IP:443" handshake
+check "systemctl reload (SIGHUP) both" quiet dx systemctl reload tlscache-server tlscache-daemon
+check "server: certificates reloaded" wait_for 20 "server reload logged" up tlscache-server 'SIGHUP: certificates reloaded'
+check "daemon: SIGHUP logged, still active" wait_for 20 "daemon reload logged" up tlscache-daemon 'SIGHUP: nothing to reload'
+check "a handshake after the reload" handshake
+no_secret() { ! dx journalctl --no-pager -o cat -u tlscache-server -u tlscache-daemon | grep -qF "$SECRET"; }
+check "no secret in either journal" no_secret
+check "systemctl stop both" quiet dx systemctl stop tlscache-server tlscache-daemon
+check "both stopped" [ "$(dx systemctl is-active tlscache-server tlscache-daemon | tr '\n' ' ')" = "inactive inactive " ]
 
 # ---- removal ----
 check "apt-get purge tlscache" quiet dx env DEBIAN_FRONTEND=noninteractive apt-get purge -y tlscache
