@@ -261,7 +261,8 @@ static void man_synopsis_and_description(const tlsc_opts_spec_t *spec, FILE *f)
         p = nl != NULL ? nl + 1 : p + strlen(p);
     }
     fputs(".fi\n.SH DESCRIPTION\n", f);
-    /* Paragraphs separated by blank lines; the lines of one paragraph run together. */
+    /* Paragraphs separated by blank lines; the lines of one paragraph run together, unless
+     * one is indented (a table of commands): that paragraph keeps its lines. */
     while (*p == '\n')
         p++;
     while (*p != '\0') {
@@ -270,9 +271,12 @@ static void man_synopsis_and_description(const tlsc_opts_spec_t *spec, FILE *f)
 
         while (shown > 0 && p[shown - 1] == '\n') /* the text's last newline is not a space */
             shown--;
-        fputs(".PP\n", f);
-        roff_n(f, p, shown, 1);
-        fputc('\n', f);
+        const char *indent = strstr(p, "\n  ");
+        int table = strncmp(p, "  ", 2) == 0 || (indent != NULL && indent < p + shown);
+
+        fputs(table ? ".PP\n.nf\n" : ".PP\n", f);
+        roff_n(f, p, shown, !table);
+        fputs(table ? "\n.fi\n" : "\n", f);
         p += n;
         while (*p == '\n')
             p++;

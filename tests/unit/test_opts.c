@@ -37,7 +37,8 @@ static const tlsc_opts_spec_t spec = {
     .man_section = 8,
     .see_also = "tlscache-server(8)",
     .env_prefix = "TLSCT_",
-    .usage = "usage: tlscache-test --name NAME\n\nFirst paragraph\nwraps here.\n\nSecond one.\n",
+    .usage = "usage: tlscache-test --name NAME\n\nFirst paragraph\nwraps here.\n\nSecond one.\n\nCommands:\n  a   the first\n  b   "
+             "the second\n",
     .footer = "\n.a footer line that starts with a dot\n",
     .opts = options,
     .n_opts = sizeof(options) / sizeof(options[0]),
@@ -64,6 +65,7 @@ TEST(man_page_escapes_roff_and_has_every_section)
     ASSERT(strstr(m, "\n.SH NAME\ntlscache\\-test \\- a test program\n") != NULL);
     ASSERT(strstr(m, "\\fBtlscache\\-test\\fR \\-\\-name NAME\n") != NULL);
     ASSERT(strstr(m, "\n.PP\nFirst paragraph wraps here.\n.PP\nSecond one.\n") != NULL);
+    ASSERT(strstr(m, "\n.PP\n.nf\nCommands:\n  a   the first\n  b   the second\n.fi\n") != NULL); /* a table keeps its lines */
     /* A help text that starts with "." or "'" would be a roff request: guarded by \&. */
     ASSERT(strstr(m, "\\fB\\-\\-name\\fR \\fINAME\\fR\n\\&.starts with a dot, has a back\\eslash and \\-dashes.\n") != NULL);
     ASSERT(strstr(m, "\\fB\\-\\-list\\fR \\fIA,B\\fR ...\n\\&'quoted at the start and wrapped by hand.\n") != NULL);
