@@ -155,6 +155,9 @@ static const tlsc_opt_t OPTIONS[] = {
 static const tlsc_opts_spec_t SPEC = {
     .prog = "tlscache-ctl",
     .version = TLSC_VERSION,
+    .summary = "inspect and revoke tlscache sessions, read stats, query and rotate the key window",
+    .man_section = 8,
+    .see_also = "tlscache-server(8), tlscache-daemon(8); /usr/share/doc/tlscache/operations.md",
     .env_prefix = "TLSCACHE_",
     .usage = "usage: tlscache-ctl COMMAND [FLAGS]\n"
              "\n"

@@ -83,10 +83,11 @@ echo "# apt-get update + install: $((SECONDS - t0)) s"
 version=$(sed -nE 's/^project\(tlscache VERSION ([0-9.]+).*/\1/p' CMakeLists.txt)
 check "tlscache-server --version: tlscache-server $version" [ "$(dx tlscache-server --version | head -n1)" = "tlscache-server $version" ]
 check "tlscache-server --version: names OpenSSL, libuv, hiredis" [ "$(dx tlscache-server --version | grep -cE '^(OpenSSL|libuv|hiredis) ')" = 3 ]
-check "tlscache-daemon and tlscache-bench run" quiet dx sh -c 'tlscache-daemon --version && tlscache-bench --version'
+check "tlscache-daemon, tlscache-bench and tlscache-ctl run" quiet dx sh -c 'tlscache-daemon --version && tlscache-bench --version && tlscache-ctl --version'
 files_there() {
     local f miss=""
     for f in /usr/share/man/man8/tlscache-server.8 /usr/share/man/man8/tlscache-daemon.8 /usr/share/man/man1/tlscache-bench.1 \
+        /usr/share/man/man8/tlscache-ctl.8 \
         /usr/lib/systemd/system/tlscache-server.service /usr/lib/systemd/system/tlscache-daemon.service \
         /etc/tlscache/server.env /etc/tlscache/daemon.env /usr/share/doc/tlscache/README.md; do
         dx test -s "$f" || miss+=" $f"

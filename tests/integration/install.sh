@@ -18,7 +18,7 @@ trap cleanup EXIT
 tlsc_tmpdir
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^TLSCACHE_')
 
-BINS=(server/tlscache-server:8 cache-daemon/tlscache-daemon:8 bench/tlscache-bench:1)
+BINS=(server/tlscache-server:8 cache-daemon/tlscache-daemon:8 bench/tlscache-bench:1 ctl/tlscache-ctl:8)
 
 # ---- man pages against --help ----
 # flags_of PROG: the flags of its --help list, one a line ("--cert").
@@ -60,7 +60,8 @@ quiet() { local out; out=$("$@" 2>&1) || { printf '%s\n' "$out" | tail -20; retu
 check "cmake --install --prefix /usr/local (DESTDIR)" quiet env DESTDIR="$D" cmake --install "$TLSC_BIN" --prefix /usr/local
 installed_all() {
     local f miss=""
-    for f in bin/tlscache-server bin/tlscache-daemon bin/tlscache-bench share/man/man8/tlscache-server.8 \
+    for f in bin/tlscache-server bin/tlscache-daemon bin/tlscache-bench bin/tlscache-ctl share/man/man8/tlscache-ctl.8 \
+        share/man/man8/tlscache-server.8 \
         share/man/man8/tlscache-daemon.8 share/man/man1/tlscache-bench.1 lib/systemd/system/tlscache-server.service \
         lib/systemd/system/tlscache-daemon.service etc/tlscache/server.env etc/tlscache/daemon.env \
         share/doc/tlscache/README.md share/doc/tlscache/design.md; do
