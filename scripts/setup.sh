@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 #                              jq, python3, nodejs (tests/lib/node_client.js), gnuplot-nox
 #                              (tlscache-bench --plot), procps (ps, pgrep), coreutils (timeout),
 #                              curl and iproute2's ss (tests/integration/admin.sh)
+#   proxy tests:               nginx-light (backends, h2c, proxy_protocol), haproxy (accept-proxy,
+#                              send-proxy-v2), curl (HTTP/1.1 keep-alive, h2 through ALPN)
 #   bench/compare.sh:          nginx-light haproxy bc
 #   container test, images:    docker.io docker-compose debootstrap iproute2
 #   install/package tests:     systemd (systemd-analyze verify), groff-base (man page checks),

@@ -419,6 +419,52 @@ static int apply_keyd(void *ctx, const char *label, const char *value, char *err
     return set_path(label, value, &cfg->keyd, err, errlen);
 }
 
+/* [sni:NAME=|alpn:PROTO=]ADDR; parsed into the routes now, so a bad one is a usage error. */
+static int apply_backend(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    char q[QUOTE_MAX], why[160];
+
+    if (strlen(value) > MAX_PATH_LEN)
+        return fail(err, errlen, label, "%s is longer than %d bytes", quote(q, value), MAX_PATH_LEN);
+    if (tlsc_routes_add(&cfg->routes, value, why, sizeof(why)) != 0)
+        return fail(err, errlen, label, "%s: %s", quote(q, value), why);
+    return 0;
+}
+
+static int apply_backend_timeout(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_uint(label, value, 1, 600000, &cfg->backend_timeout_ms, err, errlen);
+}
+
+static int apply_idle_timeout(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_uint(label, value, 1, 86400, &cfg->idle_timeout_sec, err, errlen);
+}
+
+static int apply_proxy_protocol(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    char q[QUOTE_MAX];
+
+    if (strcmp(value, "v1") == 0)
+        cfg->proxy_protocol = 1;
+    else if (strcmp(value, "v2") == 0)
+        cfg->proxy_protocol = 2;
+    else
+        return fail(err, errlen, label, "%s is not v1 or v2", quote(q, value));
+    return 0;
+}
+
+static int apply_accept_proxy(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    (void)label, (void)value, (void)err, (void)errlen;
+    ((ctx_t *)ctx)->cfg->accept_proxy = 1;
+    return 0;
+}
+
 /* A switch: given (or its variable set to 1/true/yes), this node joins a port already in use. */
 static int apply_reuseport_share(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
@@ -517,6 +563,11 @@ enum {
     IDX_SEAL_SECRET_FILE,
     IDX_INSECURE_PLAIN_RECORDS,
     IDX_USER,
+    IDX_BACKEND,
+    IDX_BACKEND_TIMEOUT,
+    IDX_IDLE_TIMEOUT,
+    IDX_PROXY_PROTOCOL,
+    IDX_ACCEPT_PROXY,
     IDX_CHECK,
     IDX_HELP,
     IDX_VERSION,
@@ -583,6 +634,18 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_INSECURE_PLAIN_RECORDS] = {"insecure-plain-records", NULL, TLSC_OPT_NOARG, apply_insecure_plain_records, "off",
                                     "store sessions readable in Redis (their master secrets too); every start warns", 0},
     [IDX_USER] = {"user", "NAME[:GROUP]", 0, apply_user, "stay", "workers drop to this user after reading their files", 0},
+    [IDX_BACKEND] = {"backend", "[MATCH=]ADDR", TLSC_OPT_REPEAT, apply_backend, "none (the built-in JSON responder)",
+                     "proxy to ADDR (HOST:PORT or unix:PATH); MATCH is sni:NAME (*.domain allowed) or alpn:PROTO; repeatable, "
+                     "several ADDRs of one MATCH are used in turn",
+                     0},
+    [IDX_BACKEND_TIMEOUT] = {"backend-timeout", "MS", TLSC_OPT_DEFAULT, apply_backend_timeout, "3000",
+                             "a backend connect not done by then counts as down (the next one is tried), 1..600000", 0},
+    [IDX_IDLE_TIMEOUT] = {"idle-timeout", "SEC", TLSC_OPT_DEFAULT, apply_idle_timeout, "300",
+                          "a proxied connection silent both ways for this long is closed, 1..86400", 0},
+    [IDX_PROXY_PROTOCOL] = {"proxy-protocol", "v1|v2", 0, apply_proxy_protocol, "none",
+                            "send a PROXY protocol header to each backend first (v2 adds TLS facts as TLVs)", 0},
+    [IDX_ACCEPT_PROXY] = {"accept-proxy", NULL, TLSC_OPT_NOARG, apply_accept_proxy, "off",
+                          "every connection starts with a PROXY v1/v2 header from a load balancer (malformed: closed, counted)", 0},
     [IDX_CHECK] = {"check", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, apply_check, NULL,
                    "validate everything a start would, bind and connect nothing, print what would be served, exit 0 or 1", 0},
     [IDX_HELP] = {"help", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print this help and exit", 0},
@@ -722,6 +785,8 @@ static int check_config(tlsc_config_t *cfg, const char *redis_label, char *err, 
     if (cfg->n_ocsp > cfg->n_certs + (cfg->pfx_file != NULL))
         return fail(err, errlen, "--ocsp", "%zu given for %zu certificate(s); they pair in order with the --cert pairs, then --pfx",
                     cfg->n_ocsp, cfg->n_certs + (cfg->pfx_file != NULL));
+    if (cfg->proxy_protocol != 0 && cfg->routes.n == 0)
+        return fail(err, errlen, "--proxy-protocol", "given without --backend");
     if (cfg->min_tls > cfg->max_tls)
         return fail(err, errlen, "--min-tls", "%s is above --max-tls %s", cfg->min_tls == TLS1_3_VERSION ? "1.3" : "1.2",
                     cfg->max_tls == TLS1_3_VERSION ? "1.3" : "1.2");
@@ -806,5 +871,6 @@ void tlsc_config_free(tlsc_config_t *cfg)
     free(cfg->seal_secret_file);
     free(cfg->user);
     free(cfg->admin);
+    tlsc_routes_free(&cfg->routes);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "redis_url.h"
+#include "routes.h"
 
 typedef enum {
     TLSC_RESUME_CACHE = 1,   /* session IDs + TLS 1.3 stateful tickets through Redis */
@@ -73,6 +74,11 @@ typedef struct tlsc_config_s {
     char *user;                     /* --user NAME[:GROUP]: what workers run as; NULL = stay */
     unsigned run_uid, run_gid;      /* resolved from --user */
     int check;                      /* --check / -t: validate, print what would be served, exit */
+    tlsc_routes_t routes;           /* --backend [MATCH=]ADDR, repeatable; none = the built-in responder */
+    unsigned backend_timeout_ms;    /* --backend-timeout MS, default 3000: connecting to a backend */
+    unsigned idle_timeout_sec;      /* --idle-timeout SEC, default 300: a proxied connection silent both ways */
+    int proxy_protocol;             /* --proxy-protocol v1|v2: sent to backends first; 0 = none */
+    int accept_proxy;               /* --accept-proxy: every client connection starts with a PROXY v1/v2 header */
 } tlsc_config_t;
 
 /**

@@ -7,12 +7,14 @@
 
 #include "conn.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
 
 #include "log.h"
+#include "proxyhdr.h"
 #include "util.h"
 
 #define REQUEST_TIMEOUT_MS 10000
@@ -27,12 +29,19 @@ struct tlsc_conn_s {
     tlsc_conn_state_t state;
     uint64_t deadline_ms;
     unsigned writes_pending;
-    unsigned held : 1;       /* a new session's store is in flight: send nothing */
-    unsigned ending : 1;     /* close once everything written is on the wire */
-    unsigned counted : 1;    /* the handshake's outcome was counted */
-    unsigned hello_seen : 1; /* the ClientHello was read: the version label means something */
-    uint64_t accepted_us;    /* for the handshake latency histogram */
-    void *app;               /* the handler's state while OPEN */
+    unsigned held : 1;        /* a new session's store is in flight: send nothing */
+    unsigned ending : 1;      /* close once everything written is on the wire */
+    unsigned counted : 1;     /* the handshake's outcome was counted */
+    unsigned hello_seen : 1;  /* the ClientHello was read: the version label means something */
+    uint64_t accepted_us;     /* for the handshake latency histogram */
+    unsigned paused : 1;      /* the handler asked to stop reading (backpressure) */
+    unsigned peer_closed : 1; /* the client's close_notify came; it sends nothing more */
+    unsigned driving : 1;     /* inside conn_drive, which flushes on its way out */
+    void *app;                /* the handler's state while OPEN */
+    unsigned char *pp;        /* --accept-proxy: the header so far (TLSC_PROXYHDR_IN_MAX), until it is whole */
+    size_t pp_len;
+    int pp_wait;                /* the PROXY header has not been read yet */
+    tlsc_proxyhdr_addrs_t peer; /* what it said (family 0: use the socket's own) */
     tlsc_session_hs_t hs;
 };
 
@@ -102,22 +111,72 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->set->readbuf, sizeof(c->set->readbuf));
 }
 
+/*
+ * --accept-proxy: collects the PROXY header (bounded) and hands what follows it to TLS. Returns
+ * the offset in `buf` where TLS bytes start, `nread` when everything was header, or -1 when
+ * the header is malformed (the connection is closed and counted).
+ */
+static ssize_t take_proxy_header(tlsc_conn_t *c, const char *buf, ssize_t nread)
+{
+    size_t take;
+    int r;
+
+    if (c->pp == NULL && (c->pp = malloc(TLSC_PROXYHDR_IN_MAX)) == NULL) {
+        conn_close(c, TLSC_CLOSE_ERROR);
+        return -1;
+    }
+    take = TLSC_PROXYHDR_IN_MAX - c->pp_len < (size_t)nread ? TLSC_PROXYHDR_IN_MAX - c->pp_len : (size_t)nread;
+    memcpy(c->pp + c->pp_len, buf, take);
+    c->pp_len += take;
+    r = tlsc_proxyhdr_parse(c->pp, c->pp_len, &c->peer);
+    if (r < 0 || (r == 0 && c->pp_len == TLSC_PROXYHDR_IN_MAX)) {
+        tlsc_stat_inc(&c->set->o.stats->proxy_header_bad);
+        tlsc_log_debug("malformed PROXY header from a load balancer: connection closed");
+        conn_close(c, TLSC_CLOSE_PEER);
+        return -1;
+    }
+    if (r == 0)
+        return nread;
+    c->pp_wait = 0;
+    /* What came after the header in this read is TLS: it is in pp from r on, and in buf past take. */
+    if ((size_t)r < c->pp_len && BIO_write(c->rbio, c->pp + r, (int)(c->pp_len - (size_t)r)) != (int)(c->pp_len - (size_t)r)) {
+        conn_close(c, TLSC_CLOSE_ERROR);
+        return -1;
+    }
+    free(c->pp);
+    c->pp = NULL;
+    return (ssize_t)take;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     tlsc_conn_t *c = s->data;
+    ssize_t off = 0;
 
     if (nread < 0) {
-        conn_close(c, TLSC_CLOSE_PEER);
+        /* A TCP FIN after close_notify is the client's half-close: it may still read. */
+        if (nread == UV_EOF && c->peer_closed)
+            uv_read_stop(s);
+        else
+            conn_close(c, TLSC_CLOSE_PEER);
         return;
     }
-    if (nread == 0)
+    if (nread == 0 || c->peer_closed)
         return;
+    if (c->pp_wait && (off = take_proxy_header(c, buf->base, nread)) < 0)
+        return;
+    nread -= off;
+    if (nread == 0) {
+        if (!c->pp_wait)
+            conn_drive(c); /* the header's read also carried TLS bytes */
+        return;
+    }
     size_t cap = c->state == TLSC_CONN_OPEN ? TLSC_CONN_RBIO_OPEN : TLSC_CONN_RBIO_HANDSHAKE;
     if (BIO_ctrl_pending(c->rbio) + (size_t)nread > cap) {
         conn_close(c, TLSC_CLOSE_LIMIT);
         return;
     }
-    if (BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+    if (BIO_write(c->rbio, buf->base + off, (int)nread) != (int)nread) {
         conn_close(c, TLSC_CLOSE_ERROR);
         return;
     }
@@ -166,6 +225,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     c->set = cs;
     c->state = TLSC_CONN_HELLO;
+    c->pp_wait = cs->o.accept_proxy;
     uv_tcp_init(cs->o.loop, &c->tcp);
     c->tcp.data = c;
     c->next = cs->list;
@@ -298,15 +358,19 @@ static void conn_read_app(tlsc_conn_t *c)
     tlsc_conns_t *cs = c->set;
     int r;
 
-    while (c->state == TLSC_CONN_OPEN && !c->ending) {
+    while (c->state == TLSC_CONN_OPEN && !c->ending && !c->paused && !c->peer_closed) {
         r = SSL_read(c->ssl, cs->appbuf, sizeof(cs->appbuf));
         if (r <= 0) {
             int err = SSL_get_error(c->ssl, r);
             ERR_clear_error();
-            if (err == SSL_ERROR_SSL)
+            if (err == SSL_ERROR_ZERO_RETURN && cs->o.handler->eof != NULL) {
+                c->peer_closed = 1;
+                cs->o.handler->eof(c->app, c);
+            } else if (err == SSL_ERROR_SSL) {
                 c->ending = 1; /* a bad record: the fatal alert OpenSSL wrote goes out, then close */
-            else if (err != SSL_ERROR_WANT_READ)
+            } else if (err != SSL_ERROR_WANT_READ) {
                 conn_close(c, TLSC_CLOSE_PEER); /* close_notify, or the peer went away */
+            }
             return;
         }
         cs->o.handler->data(c->app, c, cs->appbuf, (size_t)r);
@@ -317,11 +381,10 @@ static void conn_drive(tlsc_conn_t *c)
 {
     if (c->state == TLSC_CONN_CLOSING || c->state == TLSC_CONN_LOOKUP)
         return;
-    if (c->state != TLSC_CONN_OPEN && !c->ending && !conn_handshake(c)) {
-        conn_flush(c);
-        return;
-    }
-    conn_read_app(c);
+    c->driving = 1;
+    if (c->state == TLSC_CONN_OPEN || c->ending || conn_handshake(c))
+        conn_read_app(c);
+    c->driving = 0;
     conn_flush(c);
 }
 
@@ -339,6 +402,8 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c, TLSC_CLOSE_PEER); /* a write to a peer that is gone */
     else if (c->ending && c->writes_pending == 0 && !c->held && BIO_ctrl_pending(c->wbio) == 0)
         conn_close(c, c->state == TLSC_CONN_OPEN ? TLSC_CLOSE_DONE : TLSC_CLOSE_HS_FAIL);
+    else if (c->state == TLSC_CONN_OPEN && c->set->o.handler->writable != NULL && tlsc_conn_queued(c) <= TLSC_CONN_LOW_WATER)
+        c->set->o.handler->writable(c->app, c);
 }
 
 /* Queues what the socket did not take at once. 0 = ok. */
@@ -388,6 +453,12 @@ static void conn_flush(tlsc_conn_t *c)
     }
     if (c->ending && c->writes_pending == 0)
         conn_close(c, c->state == TLSC_CONN_OPEN ? TLSC_CLOSE_DONE : TLSC_CLOSE_HS_FAIL);
+    /*
+     * Bytes held back for a session store, then sent in one go by uv_try_write, complete no
+     * write request: the handler hears here that the queue is low again, or it would wait forever.
+     */
+    else if (c->state == TLSC_CONN_OPEN && c->set->o.handler->writable != NULL && tlsc_conn_queued(c) <= TLSC_CONN_LOW_WATER)
+        c->set->o.handler->writable(c->app, c);
 }
 
 int tlsc_conn_write(tlsc_conn_t *c, const void *buf, size_t len)
@@ -397,7 +468,9 @@ int tlsc_conn_write(tlsc_conn_t *c, const void *buf, size_t len)
         conn_close(c, TLSC_CLOSE_ERROR);
         return -1;
     }
-    return 0;
+    if (!c->driving)
+        conn_flush(c); /* a handler writing from outside conn_drive (a backend's bytes) */
+    return c->state == TLSC_CONN_CLOSING ? -1 : 0;
 }
 
 void tlsc_conn_end(tlsc_conn_t *c)
@@ -407,6 +480,45 @@ void tlsc_conn_end(tlsc_conn_t *c)
     SSL_shutdown(c->ssl); /* close_notify goes out with what was written */
     ERR_clear_error();
     c->ending = 1;
+    if (!c->driving)
+        conn_flush(c);
+}
+
+void tlsc_conn_shutdown(tlsc_conn_t *c)
+{
+    if (c->state != TLSC_CONN_OPEN)
+        return;
+    SSL_shutdown(c->ssl);
+    ERR_clear_error();
+    if (!c->driving)
+        conn_flush(c);
+}
+
+void tlsc_conn_pause(tlsc_conn_t *c, int paused)
+{
+    if (c->state != TLSC_CONN_OPEN || c->paused == !!paused)
+        return;
+    c->paused = !!paused;
+    if (paused) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        return;
+    }
+    if (!c->peer_closed && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_close(c, TLSC_CLOSE_ERROR);
+        return;
+    }
+    if (!c->driving)
+        conn_drive(c); /* what the read BIO already holds */
+}
+
+size_t tlsc_conn_queued(const tlsc_conn_t *c)
+{
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) + BIO_ctrl_pending(c->wbio);
+}
+
+void tlsc_conn_set_timeout(tlsc_conn_t *c, uint64_t ms)
+{
+    c->deadline_ms = tlsc_now_ms() + ms;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -426,6 +538,7 @@ static void on_close(uv_handle_t *h)
     cs->count--;
     tlsc_stat_set(&cs->o.stats->g.conns, cs->count);
     SSL_free(c->ssl); /* frees both BIOs */
+    free(c->pp);
     free(c);
     if (cs->draining && cs->count == 0)
         cs->o.on_drained(cs->o.data);
@@ -445,7 +558,7 @@ static void conn_close(tlsc_conn_t *c, tlsc_close_cause_t cause)
                          : cause == TLSC_CLOSE_LIMIT ? TLSC_OUT_FAILED_ERROR
                                                      : TLSC_OUT_FAILED_CLOSED);
     if (c->state == TLSC_CONN_OPEN && c->app != NULL)
-        cs->o.handler->close(c->app);
+        cs->o.handler->close(c->app, cause);
     c->app = NULL;
     c->state = TLSC_CONN_CLOSING;
     tlsc_session_detach(&c->hs);
@@ -456,6 +569,35 @@ static void conn_close(tlsc_conn_t *c, tlsc_close_cause_t cause)
 void tlsc_conn_close(tlsc_conn_t *c)
 {
     conn_close(c, TLSC_CLOSE_DONE);
+}
+
+int tlsc_conn_addrs(const tlsc_conn_t *c, struct sockaddr_storage *peer, struct sockaddr_storage *local)
+{
+    int plen = sizeof(*peer), llen = sizeof(*local), r;
+
+    if (c->peer.family == 4 || c->peer.family == 6) {
+        memset(peer, 0, sizeof(*peer));
+        memset(local, 0, sizeof(*local));
+        if (c->peer.family == 4) {
+            struct sockaddr_in *p4 = (struct sockaddr_in *)peer, *l4 = (struct sockaddr_in *)local;
+            p4->sin_family = l4->sin_family = AF_INET;
+            memcpy(&p4->sin_addr, c->peer.src, 4);
+            memcpy(&l4->sin_addr, c->peer.dst, 4);
+            p4->sin_port = htons(c->peer.sport);
+            l4->sin_port = htons(c->peer.dport);
+        } else {
+            struct sockaddr_in6 *p6 = (struct sockaddr_in6 *)peer, *l6 = (struct sockaddr_in6 *)local;
+            p6->sin6_family = l6->sin6_family = AF_INET6;
+            memcpy(&p6->sin6_addr, c->peer.src, 16);
+            memcpy(&l6->sin6_addr, c->peer.dst, 16);
+            p6->sin6_port = htons(c->peer.sport);
+            l6->sin6_port = htons(c->peer.dport);
+        }
+        return 0;
+    }
+    if ((r = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)peer, &plen)) != 0)
+        return r;
+    return uv_tcp_getsockname(&c->tcp, (struct sockaddr *)local, &llen);
 }
 
 SSL *tlsc_conn_ssl(const tlsc_conn_t *c)

@@ -55,9 +55,18 @@ typedef struct {
     /** Plaintext from the client (valid only during the call). */
     void (*data)(void *state, tlsc_conn_t *c, const char *buf, size_t len);
     /** The connection is going away: free `state`. */
-    void (*close)(void *state);
+    void (*close)(void *state, tlsc_close_cause_t why);
+    /**
+     * Optional: the client sent close_notify (it sends nothing more; it may still read). NULL:
+     * the connection closes at once.
+     */
+    void (*eof)(void *state, tlsc_conn_t *c);
+    /** Optional: what was queued for the client fell to TLSC_CONN_LOW_WATER bytes or below. */
+    void (*writable)(void *state, tlsc_conn_t *c);
     void *hdata;
 } tlsc_handler_t;
+
+#define TLSC_CONN_LOW_WATER (64 * 1024) /* tlsc_conn_queued() at or below this calls writable */
 
 typedef struct {
     uv_loop_t *loop;
@@ -67,6 +76,7 @@ typedef struct {
     const tlsc_handler_t *handler;
     unsigned handshake_timeout_ms; /* a handshake not done by then is closed */
     size_t max_conns;              /* at this many, accept nothing until one closes */
+    int accept_proxy;              /* --accept-proxy: a PROXY v1/v2 header comes before the TLS bytes */
     /** Called when draining and the last connection has closed. */
     void (*on_drained)(void *data);
     void *data;
@@ -95,6 +105,19 @@ int tlsc_conn_write(tlsc_conn_t *c, const void *buf, size_t len);
 void tlsc_conn_end(tlsc_conn_t *c);
 /** Closes now. */
 void tlsc_conn_close(tlsc_conn_t *c);
+/** Sends close_notify after what was written but keeps reading (the client may still send, in TLS 1.3). */
+void tlsc_conn_shutdown(tlsc_conn_t *c);
+/** Stops (1) or resumes (0) reading and decrypting the client's bytes: the handler's backpressure. */
+void tlsc_conn_pause(tlsc_conn_t *c, int paused);
+/** Bytes encrypted for the client and not yet taken by the kernel. */
+size_t tlsc_conn_queued(const tlsc_conn_t *c);
+/** Closes the connection (TLSC_CLOSE_TIMEOUT) unless something resets this within `ms`. */
+void tlsc_conn_set_timeout(tlsc_conn_t *c, uint64_t ms);
+/**
+ * The client's address and the address it connected to: from the PROXY header with
+ * --accept-proxy (when it carried TCP addresses), else `getpeername` / `getsockname`. 0 or a UV_E* code.
+ */
+int tlsc_conn_addrs(const tlsc_conn_t *c, struct sockaddr_storage *peer, struct sockaddr_storage *local);
 /** The connection's TLS object (for what the handshake negotiated). */
 SSL *tlsc_conn_ssl(const tlsc_conn_t *c);
 /** The SNI the client sent, "" for none. */

@@ -100,8 +100,9 @@ static void on_data(void *state, tlsc_conn_t *c, const char *buf, size_t len)
         reply(q->r, c, 431);
 }
 
-static void on_close(void *state)
+static void on_close(void *state, tlsc_close_cause_t why)
 {
+    (void)why;
     free(state);
 }
 

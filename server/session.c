@@ -367,6 +367,14 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     char key[KEY_MAX];
 
     /*
+     * Which node made the session travels with it (the proxy's PROXY v2 TLV tells backends). A
+     * TLS 1.3 resumption re-issues a copy of the resumed session, which keeps the first node's name.
+     */
+    void *origin = NULL;
+    size_t origin_len = 0;
+    if (SSL_SESSION_get0_ticket_appdata(sess, &origin, &origin_len) != 1 || origin_len == 0)
+        SSL_SESSION_set1_ticket_appdata(sess, s->o.cfg->node, strlen(s->o.cfg->node));
+    /*
      * A session that travels in a stateless ticket needs no copy in the store: nobody will look
      * it up by ID. That is every TLS 1.3 session while tickets are on, and a TLS 1.2 one when
      * the client takes tickets.

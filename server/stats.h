@@ -37,7 +37,17 @@
     X(tickets_decrypted)                                                                                                           \
     X(tickets_renewed)                                                                                                             \
     X(tickets_unknown_key)                                                                                                         \
-    X(sni_rejected)
+    X(sni_rejected)                                                                                                                \
+    X(proxy_opened)                                                                                                                \
+    X(proxy_end_done)                                                                                                              \
+    X(proxy_end_client_gone)                                                                                                       \
+    X(proxy_end_backend_refused)                                                                                                   \
+    X(proxy_end_backend_timeout)                                                                                                   \
+    X(proxy_end_backend_reset)                                                                                                     \
+    X(proxy_end_idle)                                                                                                              \
+    X(proxy_end_drain)                                                                                                             \
+    X(proxy_end_no_route)                                                                                                          \
+    X(proxy_header_bad)
 
 /* The TLS version of a handshake, as a label. */
 typedef enum {

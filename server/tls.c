@@ -64,6 +64,7 @@ struct tlsc_tls_s {
 
 /* The ALPN list in wire format, hung on each SSL_CTX so it lives exactly as long as the context. */
 typedef struct {
+    int proxied; /* --backend given: the backends speak what the operator listed */
     size_t len;
     unsigned char wire[];
 } alpn_list_t;
@@ -126,13 +127,14 @@ static void init_alpn_index(void)
 }
 
 /*
- * Can what runs after the handshake speak `proto`? Today that is the built-in HTTP/1.x
- * responder: agreeing to h2 would make an h2 client (curl) send a preface it cannot answer.
- * A --backend route that takes h2 will widen this per connection.
+ * Can what runs after the handshake speak `proto`? The built-in responder speaks HTTP/1.x
+ * only: agreeing to h2 would make an h2 client (curl) send a preface it cannot answer. With
+ * --backend the backends speak whatever --alpn lists (an alpn:PROTO route, or a backend that
+ * speaks it): the operator's list is taken as it is.
  */
-static int handler_speaks(const unsigned char *proto, size_t len)
+static int handler_speaks(const alpn_list_t *a, const unsigned char *proto, size_t len)
 {
-    return (len == 8 && memcmp(proto, "http/1.1", 8) == 0) || (len == 8 && memcmp(proto, "http/1.0", 8) == 0);
+    return a->proxied || (len == 8 && memcmp(proto, "http/1.1", 8) == 0) || (len == 8 && memcmp(proto, "http/1.0", 8) == 0);
 }
 
 /* Says once per process which --alpn protocols are never selected, and why. */
@@ -141,7 +143,7 @@ static void warn_unspoken(const alpn_list_t *a)
     static int warned;
 
     for (size_t i = 0; !warned && i < a->len; i += 1 + (size_t)a->wire[i]) {
-        if (!handler_speaks(a->wire + i + 1, a->wire[i])) {
+        if (!handler_speaks(a, a->wire + i + 1, a->wire[i])) {
             tlsc_log_warn("--alpn: \"%.*s\" is never selected: the built-in responder speaks HTTP/1.x only", (int)a->wire[i],
                           (const char *)a->wire + i + 1);
             warned = 1;
@@ -163,7 +165,7 @@ static int on_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *ou
     for (size_t i = 0; i < ours->len; i += 1 + (size_t)ours->wire[i]) {
         const unsigned char *proto = ours->wire + i + 1;
         size_t plen = ours->wire[i];
-        if (!handler_speaks(proto, plen))
+        if (!handler_speaks(ours, proto, plen))
             continue;
         for (unsigned int j = 0; j < inlen;) {
             unsigned int clen = in[j];
@@ -181,7 +183,7 @@ static int on_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *ou
 }
 
 /* Builds the wire list from "h2,http/1.1"; NULL on a bad list. */
-static alpn_list_t *make_alpn(const char *list)
+static alpn_list_t *make_alpn(const char *list, int proxied)
 {
     size_t n = strlen(list), o = 0;
     alpn_list_t *a;
@@ -203,6 +205,7 @@ static alpn_list_t *make_alpn(const char *list)
         p += len + 1;
     }
     a->len = o;
+    a->proxied = proxied;
     return a;
 }
 
@@ -280,7 +283,7 @@ static int configure_ctx(SSL_CTX *ctx, const tlsc_config_t *cfg, EVP_PKEY *dh, c
         }
     }
     if (cfg->alpn != NULL) {
-        if ((alpn = make_alpn(cfg->alpn)) == NULL)
+        if ((alpn = make_alpn(cfg->alpn, cfg->routes.n > 0)) == NULL)
             return tls_fail(err, errlen, "--alpn: \"%s\" is not a list of 1..255-byte names", cfg->alpn);
         warn_unspoken(alpn);
         if (SSL_CTX_set_ex_data(ctx, alpn_index, alpn) != 1) {

@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "keyring.h"
 #include "log.h"
+#include "proxy.h"
 #include "records.h"
 #include "responder.h"
 #include "session.h"
@@ -52,6 +53,7 @@ typedef struct {
     tlsc_conns_t *conns;
     tlsc_stats_writer_t *stats_writer;
     tlsc_responder_t responder;
+    tlsc_proxy_t *proxy; /* with --backend: the handler, instead of the responder */
     tlsc_handler_t handler;
     tlsc_stats_t *st; /* this worker's cell in the master's shared metrics region */
 } worker_t;
@@ -196,13 +198,29 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
     tlsc_session_options_t so = {
         .cfg = cfg, .worker_id = w->id, .store = w->store, .records = w->records, .tickets = tickets, .stats = w->st};
     w->responder = (tlsc_responder_t){.node = cfg->node, .worker = w->id, .pid = (int)getpid()};
-    tlsc_responder_handler(&w->responder, &w->handler);
+    if (cfg->routes.n == 0) {
+        tlsc_responder_handler(&w->responder, &w->handler);
+    } else {
+        tlsc_proxy_options_t po = {.loop = &w->loop,
+                                   .routes = &cfg->routes,
+                                   .stats = w->st,
+                                   .connect_timeout_ms = cfg->backend_timeout_ms,
+                                   .idle_timeout_ms = cfg->idle_timeout_sec * 1000,
+                                   .proxy_protocol = cfg->proxy_protocol,
+                                   .node = cfg->node};
+        if (tlsc_proxy_new(&po, &w->proxy, err, sizeof(err)) != 0) {
+            tlsc_log_error("proxy: %s", err);
+            return -1;
+        }
+        tlsc_proxy_handler(w->proxy, &w->handler);
+    }
     tlsc_conns_options_t co = {.loop = &w->loop,
                                .tls = w->tls,
                                .stats = w->st,
                                .handler = &w->handler,
                                .handshake_timeout_ms = cfg->handshake_timeout_sec * 1000,
                                .max_conns = max_conns(cfg),
+                               .accept_proxy = cfg->accept_proxy,
                                .on_drained = on_drained,
                                .data = w};
     if ((co.session = w->session = tlsc_session_new(&so)) == NULL || (w->conns = tlsc_conns_new(&co)) == NULL ||
@@ -298,6 +316,7 @@ static void teardown(worker_t *w)
             tlsc_tickets_uninstall(tlsc_tls_ctx_at(w->tls, i));
     }
     tlsc_conns_free(w->conns);
+    tlsc_proxy_free(w->proxy);
     tlsc_session_free(w->session);
     tlsc_records_free(w->records);
     tlsc_keyring_free(w->keyring);
