@@ -10,6 +10,8 @@
 #
 #   bench/compare.sh [--build DIR] [--secs N] [--concurrency C] [--workers W] [--out FILE.md]
 #                    [--csv FILE] [--peers "tlscache nginx haproxy s_server"]
+# Peers: tlscache (with its node-local cache, the default --local-cache), tlscache_l1off (the same
+# with --local-cache 0: every lookup goes to Redis), nginx, haproxy, s_server.
 # Binaries come from --build (default build/); BENCH=, SERVER=, DAEMON= override each one.
 #
 # A benchmark, not a test: it asserts nothing. Servers run one at a time, each is stopped before
@@ -39,7 +41,7 @@ BENCH=${BENCH:-$BUILD/bench/tlscache-bench}
 SERVER=${SERVER:-$BUILD/server/tlscache-server}
 DAEMON=${DAEMON:-$BUILD/cache-daemon/tlscache-daemon}
 need=("$BENCH")
-case " $PEERS " in *" tlscache "*) need+=("$SERVER" "$DAEMON") ;; esac
+case " $PEERS " in *" tlscache"*) need+=("$SERVER" "$DAEMON") ;; esac
 for b in "${need[@]}"; do [ -x "$b" ] || { echo "missing $b (--build DIR, or BENCH/SERVER/DAEMON=...)" >&2; exit 1; }; done
 for t in nginx haproxy redis-server openssl jq bc; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 1; }; done
 
@@ -111,6 +113,7 @@ start_tlscache() {
         port=$(free_port)
         "$SERVER" --listen "127.0.0.1:$port" --workers "$WORKERS" --node "n$i" --cert "$PKI/default.pem" \
             --key "$PKI/default.key" --redis "redis://127.0.0.1:$rport" --log-level warn "${res[@]}" "${groups[@]}" \
+            --local-cache "${LOCAL_CACHE:-64m}" \
             >>"$TMP/tlscache.log" 2>&1 &
         PIDS+=($!)
         wait_port "$port" || return 1
@@ -118,6 +121,9 @@ start_tlscache() {
     done
     sleep 1 # workers connect to Redis (and the key daemon) before the first handshake
 }
+
+# The same, without the node-local cache.
+start_tlscache_l1off() { LOCAL_CACHE=0 start_tlscache "$@"; }
 
 start_nginx() {
     local config=$1 nodes=$2 i port dir tickets=off curve=auto

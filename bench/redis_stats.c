@@ -11,9 +11,9 @@
 
 /* The hash fields the workers publish (server/stats.h), in the order of the enum. */
 static const char *const fields[TLSC_BENCH_RS_FIELDS] = {
-    "handshakes_full",   "handshakes_resumed", "lookups_hit",         "lookups_miss", "lookups_timeout",
-    "lookups_error",     "stores_ok",          "stores_error",        "records_bad",  "tickets_issued",
-    "tickets_decrypted", "tickets_renewed",    "tickets_unknown_key",
+    "handshakes_full", "handshakes_resumed", "lookups_hit",     "lookups_l1_hit",      "lookups_miss",
+    "lookups_timeout", "lookups_error",      "stores_ok",       "stores_error",        "records_bad",
+    "tickets_issued",  "tickets_decrypted",  "tickets_renewed", "tickets_unknown_key",
 };
 
 const char *tlsc_bench_rs_field(int i)

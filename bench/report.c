@@ -77,10 +77,10 @@ typedef struct {
 
 static const sv_column_t sv_sessions[] = {
     {TLSC_BENCH_RS_HANDSHAKES_FULL, "hs_full"}, {TLSC_BENCH_RS_HANDSHAKES_RESUMED, "hs_resumed"},
-    {TLSC_BENCH_RS_LOOKUPS_HIT, "hit"},         {TLSC_BENCH_RS_LOOKUPS_MISS, "miss"},
-    {TLSC_BENCH_RS_LOOKUPS_TIMEOUT, "timeout"}, {TLSC_BENCH_RS_LOOKUPS_ERROR, "lk_error"},
-    {TLSC_BENCH_RS_STORES_OK, "store_ok"},      {TLSC_BENCH_RS_STORES_ERROR, "store_err"},
-    {TLSC_BENCH_RS_RECORDS_BAD, "rec_bad"},
+    {TLSC_BENCH_RS_LOOKUPS_L1_HIT, "l1_hit"},   {TLSC_BENCH_RS_LOOKUPS_HIT, "redis_hit"},
+    {TLSC_BENCH_RS_LOOKUPS_MISS, "miss"},       {TLSC_BENCH_RS_LOOKUPS_TIMEOUT, "timeout"},
+    {TLSC_BENCH_RS_LOOKUPS_ERROR, "lk_error"},  {TLSC_BENCH_RS_STORES_OK, "store_ok"},
+    {TLSC_BENCH_RS_STORES_ERROR, "store_err"},  {TLSC_BENCH_RS_RECORDS_BAD, "rec_bad"},
 };
 static const sv_column_t sv_tickets[] = {
     {TLSC_BENCH_RS_TICKETS_ISSUED, "issued"},

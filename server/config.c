@@ -14,6 +14,7 @@
 #include <openssl/tls1.h>
 
 #include "addr.h"
+#include "l1.h"
 #include "log.h"
 #include "opts.h"
 #include "util.h"
@@ -333,6 +334,17 @@ static int apply_store_timeout(void *ctx, const char *label, const char *value, 
     return set_uint(label, value, 1, 10000, &cfg->store_timeout_ms, err, errlen);
 }
 
+static int apply_local_cache(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    char q[QUOTE_MAX];
+
+    if (tlsc_l1_parse_size(value, &cfg->local_cache_bytes) != 0)
+        return fail(err, errlen, label, "%s is not a size: 0 (off), or 1m..16g as bytes or with a k, m or g suffix",
+                    quote(q, value));
+    return 0;
+}
+
 static int apply_resumption(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -550,6 +562,7 @@ enum {
     IDX_REDIS_PREFIX,
     IDX_LOOKUP_TIMEOUT,
     IDX_STORE_TIMEOUT,
+    IDX_LOCAL_CACHE,
     IDX_RESUMPTION,
     IDX_LOG_LEVEL,
     IDX_LOG_FORMAT,
@@ -611,6 +624,8 @@ static const tlsc_opt_t options[N_OPTIONS] = {
                             "how long a handshake waits for a Redis lookup, 1..10000", 0},
     [IDX_STORE_TIMEOUT] = {"store-timeout", "MS", TLSC_OPT_DEFAULT, apply_store_timeout, "50",
                            "how long a new session's bytes wait for the Redis write, 1..10000", 0},
+    [IDX_LOCAL_CACHE] = {"local-cache", "SIZE", TLSC_OPT_DEFAULT, apply_local_cache, TLSC_L1_DEFAULT,
+                         "node-local shared session cache in front of Redis (k/m/g suffix); 0 = off", 0},
     [IDX_RESUMPTION] = {"resumption", "MODE", TLSC_OPT_DEFAULT, apply_resumption, "cache",
                         "cache, tickets or both; tickets need --keyd", 0},
     [IDX_LOG_LEVEL] = {"log-level", "LEVEL", TLSC_OPT_DEFAULT, apply_log_level, "info", "error, warn, info or debug", 0},

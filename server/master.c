@@ -29,6 +29,8 @@
 
 #include "admin.h"
 #include "keyproto.h"
+#include "l1.h"
+#include "revoke.h"
 #include "log.h"
 #include "metrics.h"
 #include "tickets.h"
@@ -56,7 +58,9 @@ typedef struct {
     tlsc_tls_t *tls;
     slot_t *slots;
     struct pollfd *pfds;
-    tlsc_tickets_t *keys; /* NULL without --keyd */
+    tlsc_tickets_t *keys;  /* NULL without --keyd */
+    tlsc_l1_t *l1;         /* the node-local session cache every worker maps; NULL = off */
+    tlsc_revoke_t *revoke; /* its revocation feed; NULL without an L1 */
     sigset_t oldmask;
     int sfd;
     int stopping;
@@ -170,6 +174,27 @@ static int bind_all(master_t *m)
     return 0;
 }
 
+/*
+ * The node-local session cache: mapped here, before any fork, so every worker — and every one
+ * respawned or replaced by a reload — shares the same entries. Only with the session cache on.
+ */
+static int setup_l1(master_t *m)
+{
+    char err[256];
+
+    if (m->cfg->local_cache_bytes == 0 || !(m->cfg->resumption & TLSC_RESUME_CACHE))
+        return 0;
+    if (tlsc_l1_new(m->cfg->local_cache_bytes, &m->l1, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tlscache-server: --local-cache: %s\n", err);
+        return -1;
+    }
+    if ((m->revoke = tlsc_revoke_new(m->cfg, m->l1)) == NULL) {
+        fprintf(stderr, "tlscache-server: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Workers                                                                                      */
 
@@ -181,6 +206,8 @@ static void run_child(master_t *m, unsigned id, int link, tlsc_stats_t *cell)
 
     close(m->sfd);
     tlsc_admin_forget(m->admin); /* the master's descriptors; the metrics mapping stays: the cell is in it */
+    if (m->revoke != NULL && tlsc_revoke_pollfd(m->revoke).fd >= 0)
+        close(tlsc_revoke_pollfd(m->revoke).fd); /* the master's subscription, not ours */
     for (unsigned i = 0; i < cfg->workers; i++) {
         if (m->slots[i].link >= 0)
             close(m->slots[i].link);
@@ -192,7 +219,7 @@ static void run_child(master_t *m, unsigned id, int link, tlsc_stats_t *cell)
     if (m->keys != NULL && (held = calloc(1, sizeof(*held))) != NULL)
         tlsc_tickets_export(m->keys, held);
     sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
-    _exit(tlsc_worker_run(cfg, m->tls, id, m->slots[id - 1].fds, cfg->n_listen, held, link, cell));
+    _exit(tlsc_worker_run(cfg, m->tls, id, m->slots[id - 1].fds, cfg->n_listen, held, link, cell, m->l1));
 }
 
 static pid_t spawn(master_t *m, unsigned id)
@@ -494,6 +521,7 @@ static int wait_event(master_t *m)
 {
     struct signalfd_siginfo info;
     nfds_t n = 1, first_link = 1;
+    nfds_t sub = 0; /* the revocation feed's entry, 0 = none */
     int ready;
 
     m->pfds[0] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
@@ -505,13 +533,17 @@ static int wait_event(master_t *m)
         if (m->slots[i].link >= 0)
             m->pfds[n++] = (struct pollfd){.fd = m->slots[i].link, .events = POLLIN};
     }
+    if (m->revoke != NULL && (m->pfds[n] = tlsc_revoke_pollfd(m->revoke)).fd >= 0)
+        sub = n++;
     ready = poll(m->pfds, n, 100);
     if (m->admin != NULL)
         tlsc_admin_run(m->admin);
+    if (m->revoke != NULL)
+        tlsc_revoke_run(m->revoke, ready > 0 && sub != 0 ? m->pfds[sub].revents : 0, tlsc_now_ms());
     if (ready <= 0)
         return 0;
     for (nfds_t k = first_link; k < n; k++) {
-        for (unsigned i = 0; m->pfds[k].revents != 0 && i < m->cfg->workers; i++) {
+        for (unsigned i = 0; k != sub && m->pfds[k].revents != 0 && i < m->cfg->workers; i++) {
             if (m->slots[i].link == m->pfds[k].fd)
                 read_link(m, &m->slots[i]);
         }
@@ -577,6 +609,8 @@ static void master_free(master_t *m)
     tlsc_tickets_free(m->keys);
     tlsc_admin_free(m->admin);
     tlsc_metrics_free(m->metrics);
+    tlsc_revoke_free(m->revoke);
+    tlsc_l1_free(m->l1);
     tlsc_tls_free(m->tls);
     free(m->retired);
     free(m->ocsp_tried);
@@ -623,7 +657,7 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
     master_t m = {.cfg = cfg, .tls = tls, .sfd = -1};
 
     if ((m.slots = calloc(cfg->workers, sizeof(*m.slots))) == NULL ||
-        (m.pfds = calloc(cfg->workers + 2, sizeof(*m.pfds))) == NULL ||
+        (m.pfds = calloc(cfg->workers + 3, sizeof(*m.pfds))) == NULL || /* signals, admin, links, revocations */
         (m.ocsp_tried = calloc(cfg->n_certs + 1, sizeof(*m.ocsp_tried))) == NULL ||
         (cfg->keyd != NULL && (m.keys = tlsc_tickets_new(NULL, NULL)) == NULL)) {
         fprintf(stderr, "tlscache-server: out of memory\n");
@@ -632,7 +666,7 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
     }
     for (unsigned i = 0; i < cfg->workers; i++)
         m.slots[i].link = -1;
-    if (bind_all(&m) != 0 || setup_admin(&m) != 0 || setup_signals(&m) != 0) {
+    if (bind_all(&m) != 0 || setup_admin(&m) != 0 || setup_l1(&m) != 0 || setup_signals(&m) != 0) {
         master_free(&m);
         return 1;
     }

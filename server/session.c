@@ -188,35 +188,102 @@ static int find_offered_id(tlsc_session_hs_t *hs, SSL *ssl, int tls13, size_t ti
 }
 
 static void on_lookup_done(int status, const unsigned char *value, size_t len, void *data);
+static void on_confirm_done(int status, int existed, void *data);
+static int open_record(tlsc_session_hs_t *hs, const unsigned char *value, size_t len);
 
-/* Starts the store read for hs->id. 1 = in flight (park), 0 = go on without. */
+/*
+ * Stateful TLS 1.3 tickets are single use, cluster-wide: a take reads and deletes at once, but
+ * only a TLS 1.3 record: a TLS 1.2 session ID crosses the wire in clear, and offered as a TLS
+ * 1.3 identity it must not delete that session.
+ */
+static const tlsc_store_match_t tls13_only = {"proto", "TLSv1.3"};
+
+/* Counts a store request that could not be sent. */
+static void count_send_failure(tlsc_session_t *s, int status)
+{
+    if (status == UV_ETIMEDOUT || status == UV_EAGAIN)
+        tlsc_stat_inc(&s->o.stats->lookups_timeout);
+    else
+        tlsc_stat_inc(&s->o.stats->lookups_error);
+}
+
+/*
+ * An L1 hit for a TLS 1.3 ticket was taken from this node's cache; the store must confirm that
+ * no other node took it first (docs/design.md, "TLS 1.3 tickets and the L1"): a plain DEL, and
+ * whoever removed the key owns the ticket. No condition on the record is needed here (unlike
+ * the take by the lookup path): the L1 entry opened as a TLS 1.3 session under this very key,
+ * so the key holds that ticket or nothing. One round trip, no record on the wire, no script.
+ * 1 = in flight (park).
+ */
+static int start_confirm(tlsc_session_hs_t *hs, const char *key, size_t key_len)
+{
+    tlsc_session_t *s = hs->owner;
+    int status = 0;
+
+    if (tlsc_store_ready(s->o.store)) {
+        hs->lookup = tlsc_store_del(s->o.store, key, key_len, s->o.cfg->lookup_timeout_ms, on_confirm_done, hs, &status);
+        if (hs->lookup != NULL)
+            return 1;
+        count_send_failure(s, status);
+    } else {
+        tlsc_stat_inc(&s->o.stats->lookups_skipped);
+    }
+    SSL_SESSION_free(hs->fetched); /* unconfirmed: a full handshake */
+    hs->fetched = NULL;
+    return 0;
+}
+
+/*
+ * Looks hs->id up in the node-local cache. A TLS 1.2 hit is decided here, synchronously (0);
+ * a TLS 1.3 hit parks for the store's confirmation (1); a miss (or a record that does not
+ * open) goes on to the store (-1).
+ */
+static int try_l1(tlsc_session_hs_t *hs, const char *key, size_t key_len)
+{
+    tlsc_session_t *s = hs->owner;
+    unsigned char rec[TLSC_L1_VALUE_MAX];
+    size_t len = 0;
+    int tls13 = hs->version == TLS1_3_VERSION;
+
+    if (!tlsc_l1_get(s->o.l1, hs->id, hs->id_len, hs->version, tls13, rec, &len))
+        return -1;
+    if (open_record(hs, rec, len) != 0) {
+        if (!tls13)
+            tlsc_l1_remove(s->o.l1, hs->id, hs->id_len);
+        return -1;
+    }
+    OPENSSL_cleanse(rec, len);
+    if (!tls13) {
+        tlsc_stat_inc(&s->o.stats->lookups_l1_hit);
+        return 0;
+    }
+    return start_confirm(hs, key, key_len);
+}
+
+/* Finds hs->id: in the L1, else by a store read. 1 = in flight (park), 0 = go on without. */
 static int start_lookup(tlsc_session_hs_t *hs)
 {
     tlsc_session_t *s = hs->owner;
     char key[KEY_MAX];
     size_t key_len;
-    int status = 0;
+    int status = 0, rc;
 
+    key_len = make_key(s, hs->id, hs->id_len, key);
+    if (s->o.l1 != NULL) {
+        hs->l1_epoch = tlsc_l1_epoch(s->o.l1);
+        if ((rc = try_l1(hs, key, key_len)) >= 0)
+            return rc;
+    }
     if (!tlsc_store_ready(s->o.store)) {
         tlsc_stat_inc(&s->o.stats->lookups_skipped);
         return 0;
     }
-    key_len = make_key(s, hs->id, hs->id_len, key);
-    /*
-     * Stateful TLS 1.3 tickets are single use, cluster-wide: read and delete at once, but only a
-     * TLS 1.3 record: a TLS 1.2 session ID crosses the wire in clear, and offered as a TLS 1.3
-     * identity it must not delete that session.
-     */
-    static const tlsc_store_match_t tls13_only = {"proto", "TLSv1.3"};
     hs->lookup_start_us = tlsc_stats_now_us();
     hs->lookup = tlsc_store_get(s->o.store, key, key_len, "der", hs->version == TLS1_3_VERSION ? &tls13_only : NULL,
                                 s->o.cfg->lookup_timeout_ms, on_lookup_done, hs, &status);
     if (hs->lookup != NULL)
         return 1;
-    if (status == UV_ETIMEDOUT || status == UV_EAGAIN)
-        tlsc_stat_inc(&s->o.stats->lookups_timeout);
-    else
-        tlsc_stat_inc(&s->o.stats->lookups_error);
+    count_send_failure(s, status);
     return 0;
 }
 
@@ -271,7 +338,8 @@ static void note_bad_record(tlsc_session_t *s, int reason)
     s->bad.last_ms = now;
 }
 
-static void decode_found(tlsc_session_hs_t *hs, const unsigned char *value, size_t len)
+/* Opens a record found for hs->id into hs->fetched. 0 = ok; else counted and logged (rate-limited). */
+static int open_record(tlsc_session_hs_t *hs, const unsigned char *value, size_t len)
 {
     tlsc_session_t *s = hs->owner;
     char key[KEY_MAX];
@@ -280,12 +348,36 @@ static void decode_found(tlsc_session_hs_t *hs, const unsigned char *value, size
     make_key(s, hs->id, hs->id_len, key);
     tlsc_seal_aad_t aad = {.redis_key = key, .sni = hs->sni, .tls_version = (uint16_t)hs->version};
     rc = tlsc_records_decode(s->o.records, value, len, &aad, hs->id, hs->id_len, hs->version, &hs->fetched);
-    if (rc == 0) {
-        tlsc_stat_inc(&s->o.stats->lookups_hit);
+    if (rc != 0)
+        note_bad_record(s, rc);
+    return rc;
+}
+
+/* When a session stops being valid: its creation time plus its timeout (Unix seconds). */
+static uint64_t session_expiry(const SSL_SESSION *sess)
+{
+    long t = SSL_SESSION_get_time(sess), timeout = SSL_SESSION_get_timeout(sess);
+
+    return t > 0 && timeout > 0 ? (uint64_t)t + (uint64_t)timeout : 0;
+}
+
+static void decode_found(tlsc_session_hs_t *hs, const unsigned char *value, size_t len)
+{
+    tlsc_session_t *s = hs->owner;
+
+    if (open_record(hs, value, len) != 0) {
+        tlsc_stat_inc(&s->o.stats->lookups_miss);
         return;
     }
-    tlsc_stat_inc(&s->o.stats->lookups_miss);
-    note_bad_record(s, rc);
+    tlsc_stat_inc(&s->o.stats->lookups_hit);
+    /*
+     * A TLS 1.2 session found in the store (made on another node, or evicted here) is kept in
+     * the L1 for the next resumption — unless something was revoked since the read started. A
+     * TLS 1.3 record was taken: it is gone everywhere.
+     */
+    if (s->o.l1 != NULL && hs->version == TLS1_2_VERSION &&
+        tlsc_l1_put(s->o.l1, hs->id, hs->id_len, hs->version, value, len, session_expiry(hs->fetched), hs->l1_epoch) == 0)
+        tlsc_stat_inc(&s->o.stats->l1_fills);
 }
 
 static void on_lookup_done(int status, const unsigned char *value, size_t len, void *data)
@@ -304,6 +396,29 @@ static void on_lookup_done(int status, const unsigned char *value, size_t len, v
         tlsc_stat_inc(&st->lookups_miss);
     else
         decode_found(hs, value, len);
+    hs->io->resume(hs->conn);
+}
+
+/* The store's answer to the take that confirms a TLS 1.3 L1 hit: resume only when it existed. */
+static void on_confirm_done(int status, int existed, void *data)
+{
+    tlsc_session_hs_t *hs = data;
+    tlsc_stats_t *st = hs->owner->o.stats;
+
+    hs->lookup = NULL;
+    hs->phase = TLSC_HS_DECIDED;
+    if (status == 0 && existed) {
+        tlsc_stat_inc(&st->lookups_l1_hit);
+    } else {
+        if (status == UV_ETIMEDOUT)
+            tlsc_stat_inc(&st->lookups_timeout);
+        else if (status < 0)
+            tlsc_stat_inc(&st->lookups_error);
+        else
+            tlsc_stat_inc(&st->l1_taken_elsewhere); /* another node (or a revocation) had it first */
+        SSL_SESSION_free(hs->fetched);
+        hs->fetched = NULL;
+    }
     hs->io->resume(hs->conn);
 }
 
@@ -365,6 +480,7 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     unsigned char *rec;
     size_t rec_len, key_len;
     char key[KEY_MAX];
+    int version = SSL_version(ssl), to_store, to_l1;
 
     /*
      * Which node made the session travels with it (the proxy's PROXY v2 TLV tells backends). A
@@ -379,16 +495,27 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
      * it up by ID. That is every TLS 1.3 session while tickets are on, and a TLS 1.2 one when
      * the client takes tickets.
      */
-    if (!(SSL_get_options(ssl) & SSL_OP_NO_TICKET) && (SSL_version(ssl) == TLS1_3_VERSION || hs->client_tickets))
+    if (!(SSL_get_options(ssl) & SSL_OP_NO_TICKET) && (version == TLS1_3_VERSION || hs->client_tickets))
         return 0;
     sid = SSL_SESSION_get_id(sess, &sid_len);
-    if (sid_len == 0 || hs->n_stores == TLSC_SESSION_MAX_STORES || !tlsc_store_ready(s->o.store)) {
+    to_store = sid_len > 0 && hs->n_stores < TLSC_SESSION_MAX_STORES && tlsc_store_ready(s->o.store);
+    /* A TLS 1.3 ticket resumes only once the store confirms it: without a store copy, no L1 copy. */
+    to_l1 = sid_len > 0 && s->o.l1 != NULL && (version == TLS1_2_VERSION || to_store);
+    if (!to_store && !to_l1) {
         tlsc_stat_inc(&s->o.stats->stores_skipped);
         return 0;
     }
     key_len = make_key(s, sid, sid_len, key);
     tlsc_seal_aad_t aad = {.redis_key = key, .sni = hs->sni};
     if (tlsc_records_encode(s->o.records, sess, &aad, &rec, &rec_len) != 0) {
+        tlsc_stat_inc(&s->o.stats->stores_skipped);
+        return 0;
+    }
+    /* The same sealed record as in the store; a longer one than a slot holds lives only there. */
+    if (to_l1 && tlsc_l1_put(s->o.l1, sid, sid_len, version, rec, rec_len, session_expiry(sess), 0) == 0)
+        tlsc_stat_inc(&s->o.stats->l1_stores);
+    if (!to_store) {
+        tlsc_secure_free(rec, rec_len);
         tlsc_stat_inc(&s->o.stats->stores_skipped);
         return 0;
     }

@@ -9,11 +9,13 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
 #include "clienthello.h"
 #include "config.h"
+#include "l1.h"
 #include "records.h"
 #include "stats.h"
 #include "store.h"
@@ -48,7 +50,7 @@ typedef struct {
     const tlsc_session_io_t *io;
     void *conn;
     tlsc_session_phase_t phase;
-    tlsc_store_req_t *lookup;
+    tlsc_store_req_t *lookup;                          /* a store read, or the store take that confirms an L1 hit */
     tlsc_store_req_t *stores[TLSC_SESSION_MAX_STORES]; /* in send order: stores[0] is the oldest */
     unsigned n_stores;
     SSL_SESSION *fetched; /* what the lookup found, handed to OpenSSL by the get-session callback */
@@ -58,6 +60,7 @@ typedef struct {
     unsigned client_tickets : 1;                      /* the ClientHello carried a session_ticket extension */
     uint64_t lookup_start_us;                         /* for the lookup latency histogram */
     uint64_t store_start_us[TLSC_SESSION_MAX_STORES]; /* parallel to stores[] */
+    uint64_t l1_epoch;                                /* the L1's removal epoch when the store read started (for the fill) */
     char sni[TLSC_SNI_MAX + 1];
 } tlsc_session_hs_t;
 
@@ -68,6 +71,7 @@ typedef struct {
     tlsc_records_t *records;
     tlsc_tickets_t *tickets; /* NULL without --keyd */
     tlsc_stats_t *stats;     /* counters to bump */
+    tlsc_l1_t *l1;           /* the node-local cache in front of the store; NULL = off */
 } tlsc_session_options_t;
 
 /** Creates the hooks' shared state (copies the options). NULL when out of memory. */

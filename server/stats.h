@@ -24,6 +24,7 @@
     X(handshakes_resumed)                                                                                                          \
     X(handshake_errors)                                                                                                            \
     X(lookups_hit)                                                                                                                 \
+    X(lookups_l1_hit)                                                                                                              \
     X(lookups_miss)                                                                                                                \
     X(lookups_timeout)                                                                                                             \
     X(lookups_error)                                                                                                               \
@@ -33,6 +34,10 @@
     X(stores_error)                                                                                                                \
     X(stores_timeout)                                                                                                              \
     X(stores_skipped)                                                                                                              \
+    X(l1_stores)                                                                                                                   \
+    X(l1_fills)                                                                                                                    \
+    X(l1_taken_elsewhere)                                                                                                          \
+    X(l1_flushes_seen)                                                                                                             \
     X(tickets_issued)                                                                                                              \
     X(tickets_decrypted)                                                                                                           \
     X(tickets_renewed)                                                                                                             \

@@ -22,6 +22,7 @@ struct tlsc_store_req_s {
     op_t op;
     tlsc_store_get_cb get_cb;
     tlsc_store_done_cb done_cb;
+    tlsc_store_del_cb del_cb;
     void *data;
     tlsc_store_req_t *prev, *next; /* the live list while in flight, the pool's list after */
 };
@@ -132,8 +133,13 @@ static void on_reply(int status, const redisReply *reply, void *data)
     case OP_PUT: /* EXEC answers an array; nil (aborted) or an error is a failed write */
         req->done_cb(status != 0 ? status : reply->type == REDIS_REPLY_ARRAY ? 0 : UV_EPROTO, req->data);
         break;
-    case OP_DEL:
-        req->done_cb(status != 0 ? status : reply->type == REDIS_REPLY_INTEGER ? 0 : UV_EPROTO, req->data);
+    case OP_DEL: /* DEL answers how many keys it removed */
+        if (status != 0)
+            req->del_cb(status, 0, req->data);
+        else if (reply->type == REDIS_REPLY_INTEGER)
+            req->del_cb(0, reply->integer > 0, req->data);
+        else
+            req->del_cb(UV_EPROTO, 0, req->data);
         break;
     }
     req_put(s, req);
@@ -227,7 +233,7 @@ static tlsc_store_req_t *redis_put(tlsc_store_t *st, const char *key, size_t key
     return send_req(s, req, &tx, timeout_ms, status);
 }
 
-static tlsc_store_req_t *redis_del(tlsc_store_t *st, const char *key, size_t key_len, unsigned timeout_ms, tlsc_store_done_cb cb,
+static tlsc_store_req_t *redis_del(tlsc_store_t *st, const char *key, size_t key_len, unsigned timeout_ms, tlsc_store_del_cb cb,
                                    void *data, int *status)
 {
     store_redis_t *s = (store_redis_t *)st;
@@ -241,7 +247,7 @@ static tlsc_store_req_t *redis_del(tlsc_store_t *st, const char *key, size_t key
         return NULL;
     }
     req->op = OP_DEL;
-    req->done_cb = cb;
+    req->del_cb = cb;
     req->data = data;
     tx_add(&tx, 2, del, del_len);
     return send_req(s, req, &tx, timeout_ms, status);

@@ -25,6 +25,7 @@
 #include "records.h"
 #include "responder.h"
 #include "session.h"
+#include "revoke.h"
 #include "stats.h"
 #include "store_redis.h"
 #include "util.h"
@@ -55,7 +56,9 @@ typedef struct {
     tlsc_responder_t responder;
     tlsc_proxy_t *proxy; /* with --backend: the handler, instead of the responder */
     tlsc_handler_t handler;
-    tlsc_stats_t *st; /* this worker's cell in the master's shared metrics region */
+    tlsc_stats_t *st;              /* this worker's cell in the master's shared metrics region */
+    tlsc_l1_t *l1;                 /* the master's mapping, inherited; NULL = off */
+    tlsc_revoke_watch_t *l1_watch; /* drops the L1 when Redis was flushed; NULL without an L1 */
 } worker_t;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -99,6 +102,8 @@ static void on_tick(uv_timer_t *t)
     if (w->keyring != NULL)
         tlsc_keyring_tick(w->keyring);
     publish_gauges(w);
+    if (w->l1_watch != NULL)
+        tlsc_revoke_watch_tick(w->l1_watch);
     tlsc_stats_writer_write(w->stats_writer, w->st);
 }
 
@@ -196,7 +201,7 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
         return -1;
     }
     tlsc_session_options_t so = {
-        .cfg = cfg, .worker_id = w->id, .store = w->store, .records = w->records, .tickets = tickets, .stats = w->st};
+        .cfg = cfg, .worker_id = w->id, .store = w->store, .records = w->records, .tickets = tickets, .stats = w->st, .l1 = w->l1};
     w->responder = (tlsc_responder_t){.node = cfg->node, .worker = w->id, .pid = (int)getpid()};
     if (cfg->routes.n == 0) {
         tlsc_responder_handler(&w->responder, &w->handler);
@@ -224,7 +229,8 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
                                .on_drained = on_drained,
                                .data = w};
     if ((co.session = w->session = tlsc_session_new(&so)) == NULL || (w->conns = tlsc_conns_new(&co)) == NULL ||
-        (w->stats_writer = tlsc_stats_writer_new(w->store, cfg->redis_prefix, cfg->node, w->id)) == NULL) {
+        (w->stats_writer = tlsc_stats_writer_new(w->store, cfg->redis_prefix, cfg->node, w->id)) == NULL ||
+        (w->l1 != NULL && (w->l1_watch = tlsc_revoke_watch_new(cfg, w->store, w->l1, w->st)) == NULL)) {
         tlsc_log_error("out of memory setting up worker %u", w->id);
         return -1;
     }
@@ -304,6 +310,7 @@ static void teardown(worker_t *w)
     if (w->conns != NULL)
         tlsc_conns_close_all(w->conns);
     tlsc_stats_writer_free(w->stats_writer);
+    tlsc_revoke_watch_free(w->l1_watch);
     if (w->store != NULL)
         tlsc_store_close(w->store);
     tlsc_keyring_close(w->keyring);
@@ -324,7 +331,7 @@ static void teardown(worker_t *w)
 }
 
 int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, const int *fds, size_t nfds,
-                    tlsc_keyproto_keyset_t *held, int master_link, tlsc_stats_t *st)
+                    tlsc_keyproto_keyset_t *held, int master_link, tlsc_stats_t *st, tlsc_l1_t *l1)
 {
     static tlsc_stats_t private_stats; /* without a shared cell (tests) the counters stay here */
     worker_t *w;
@@ -353,6 +360,9 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
     w->id = id;
     w->st = st != NULL ? st : &private_stats;
     tlsc_stat_set(&w->st->g.heartbeat_ms, tlsc_now_ms());
+    w->l1 = l1;
+    if (l1 != NULL)
+        tlsc_l1_prefault(l1);
     if (setup_parts(w, held, master_link) == 0 && setup_listeners(w, fds, nfds) == 0 && drop_privileges(cfg) == 0) {
         setup_timers_and_signals(w);
         tlsc_log_debug("worker %u serving %zu socket(s)", id, nfds);

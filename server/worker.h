@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "keyproto.h"
+#include "l1.h"
 #include "stats.h"
 #include "tls.h"
 
@@ -20,9 +21,10 @@
  * With --keyd, `held` is the master's copy of the ticket keys (the worker wipes and frees it)
  * and `master_link` the socket on which the worker relays every key set it applies.
  * `st` is the worker's cell in the master's shared metrics region (the worker is its only
- * writer; NULL: counters stay private). Returns the process exit code.
+ * writer; NULL: counters stay private). `l1` is the node-local session cache the master
+ * mapped (NULL = off). Returns the process exit code.
  */
 int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, const int *fds, size_t nfds,
-                    tlsc_keyproto_keyset_t *held, int master_link, tlsc_stats_t *st);
+                    tlsc_keyproto_keyset_t *held, int master_link, tlsc_stats_t *st, tlsc_l1_t *l1);
 
 #endif
