@@ -102,7 +102,8 @@ static void per_worker(tlsc_admin_t *a, tlsc_buf_t *b, const char *name, const c
 
 static uint64_t pick_lookups(const tlsc_stats_t *st, size_t k)
 {
-    const uint64_t v[] = {st->lookups_hit, st->lookups_miss, st->lookups_timeout, st->lookups_error, st->lookups_skipped};
+    const uint64_t v[] = {st->lookups_hit,   st->lookups_miss,    st->lookups_timeout,
+                          st->lookups_error, st->lookups_skipped, st->lookups_l1_hit};
     return v[k];
 }
 static uint64_t pick_stores(const tlsc_stats_t *st, size_t k)
@@ -249,7 +250,7 @@ static void render_keys(tlsc_admin_t *a, tlsc_buf_t *b)
 
 static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
 {
-    static const char *const lookups[] = {"hit", "miss", "timeout", "error", "skipped"};
+    static const char *const lookups[] = {"hit", "miss", "timeout", "error", "skipped", "l1_hit"};
     static const char *const stores[] = {"ok", "error", "timeout", "skipped"};
     static const char *const tickets[] = {"issued", "decrypted", "renewed", "unknown_key"};
     static const char *const one[] = {""};
@@ -269,7 +270,7 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
     render_workers(a, b);
     render_handshakes(a, b);
     per_worker(a, b, "tlscache_lookups_total", "counter", "session lookups in Redis by outcome (skipped: Redis was down)",
-               "outcome", lookups, 5, pick_lookups);
+               "outcome", lookups, 6, pick_lookups);
     per_worker(a, b, "tlscache_records_refused_total", "counter",
                "session records found but refused (sealed under an unknown key, tampered, wrong name or version)", NULL, one, 1,
                pick_records_bad);
