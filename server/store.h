@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#define TLSC_STORE_MAX_FIELDS 32 /* the most fields one put may carry */
+#define TLSC_STORE_MAX_FIELDS 48 /* the most fields one put may carry */
 
 typedef struct tlsc_store_s tlsc_store_t;
 typedef struct tlsc_store_req_s tlsc_store_req_t;
