@@ -127,15 +127,21 @@ fail:
     return -1;
 }
 
-/* Splits "user:password" or ":password" and decodes both halves into `out`. */
+/*
+ * Splits "user:password", ":password" or a bare "user" (whose password comes from elsewhere,
+ * e.g. --redis-pass-file) and decodes the parts into `out`.
+ */
 static int parse_userinfo(const char *s, size_t n, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
 {
     const char *colon = memchr(s, ':', n);
     size_t ulen, plen;
 
     if (colon == NULL) {
-        snprintf(reason, reasonlen, "credentials must be user:password@ or :password@");
-        return -1;
+        if (n == 0) {
+            snprintf(reason, reasonlen, "empty credentials before '@'");
+            return -1;
+        }
+        return decode_secret(s, n, USER_MAX, "user name", &out->user, reason, reasonlen);
     }
     ulen = (size_t)(colon - s);
     plen = n - ulen - 1;
@@ -337,6 +343,27 @@ int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size
         return fail(out, err, errlen, "must start with redis://, unix:// or unix:");
     if (rc != 0)
         return fail(out, err, errlen, "%s", reason);
+    return 0;
+}
+
+int tlsc_redis_password_check(const char *pw, char *why, size_t whylen)
+{
+    size_t n = strnlen(pw, PASSWORD_MAX + 1);
+
+    if (n == 0) {
+        snprintf(why, whylen, "the password is empty");
+        return -1;
+    }
+    if (n > PASSWORD_MAX) {
+        snprintf(why, whylen, "the password is longer than %d bytes", PASSWORD_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)pw[i] < 0x20 || pw[i] == 0x7f) {
+            snprintf(why, whylen, "the password holds a control character");
+            return -1;
+        }
+    }
     return 0;
 }
 

@@ -48,6 +48,7 @@
 #define REPLY_MAX_BYTES            ((size_t)8 << 20) /* an unfinished reply larger than this is garbage */
 #define REPLY_MAX_ARRAY            1024              /* elements one array of a reply may announce */
 #define REPLY_MAX_ELEMENTS         16384             /* values one reply may hold, nested ones included */
+#define REPLY_MAX_DEPTH            4                 /* arrays in arrays: CLUSTER SHARDS, the deepest we ask for, has 4 */
 #define REQUEST_MAX_BYTES          ((size_t)64 << 20)
 #define REQUEST_MAX_CMDS           4096
 #define UNWRITTEN_MAX_BYTES        ((size_t)256 << 20) /* past this, new requests get UV_ENOBUFS */
@@ -363,8 +364,10 @@ static tlsc_redis_req_t *enqueue_internal(tlsc_redis_t *r, int argc, const char 
 /*
  * hiredis allocates what a reply announces before it arrives: "*2000000000" alone would make
  * it allocate 16 GB. Every value it creates goes through these wrappers first, which refuse an
- * array past REPLY_MAX_ARRAY elements and a reply past REPLY_MAX_ELEMENTS values or
- * REPLY_MAX_BYTES of strings; hiredis then reports an error and the link fails (UV_EPROTO).
+ * array past REPLY_MAX_ARRAY elements or nested past REPLY_MAX_DEPTH arrays, and a reply past
+ * REPLY_MAX_ELEMENTS values or REPLY_MAX_BYTES of strings; hiredis then reports an error and
+ * the link fails (UV_EPROTO). The depth is ours to bound: hiredis 1.x grows its task stack
+ * for as deep a reply as the peer sends.
  */
 struct reply_bounds {
     size_t elements, bytes; /* what the reply being parsed holds so far */
@@ -385,9 +388,19 @@ static int bound(const redisReadTask *task, size_t elements, size_t bytes)
     return 0;
 }
 
+/* How many arrays hold this one (0 at the top); stops counting past the bound. */
+static int nesting(const redisReadTask *task)
+{
+    int depth = 0;
+
+    for (const redisReadTask *t = task->parent; t != NULL && depth <= REPLY_MAX_DEPTH; t = t->parent)
+        depth++;
+    return depth;
+}
+
 static void *bounded_array(const redisReadTask *task, int elements)
 {
-    if (elements < 0 || elements > REPLY_MAX_ARRAY) {
+    if (elements < 0 || elements > REPLY_MAX_ARRAY || nesting(task) >= REPLY_MAX_DEPTH) {
         ((struct reply_bounds *)task->privdata)->refused = 1;
         return NULL;
     }
@@ -506,13 +519,15 @@ const char *tlsc_redis_error_hint(const char *reply, size_t len)
     static const struct {
         const char *prefix, *hint;
     } hints[] = {
-        {"WRONGPASS", "check the user and password in --redis (redis://[user:]password@host:port/db)"},
-        {"ERR invalid password", "check the password in --redis (redis://:password@host:port/db)"},
-        {"ERR invalid username-password pair", "check the user and password in --redis (redis://[user:]password@host:port/db)"},
-        {"NOAUTH", "Redis requires a password: put it in --redis (redis://[user:]password@host:port/db)"},
+        {"WRONGPASS", "check the user in --redis and the password (--redis-pass-file, TLSCACHE_REDIS_PASS or the URL)"},
+        {"ERR invalid password", "check the password (--redis-pass-file, TLSCACHE_REDIS_PASS or the --redis URL)"},
+        {"ERR invalid username-password pair",
+         "check the user in --redis and the password (--redis-pass-file, TLSCACHE_REDIS_PASS or the URL)"},
+        {"NOAUTH", "Redis requires a password: give it with --redis-pass-file or TLSCACHE_REDIS_PASS"},
         {"ERR AUTH <password> called without any password configured",
-         "this Redis has no password for the default user: remove the password from --redis, or give a user"},
-        {"ERR Client sent AUTH, but no password is set", "this Redis has no password: remove it from --redis"},
+         "this Redis has no password for the default user: give no password, or name a user in --redis"},
+        {"ERR Client sent AUTH, but no password is set",
+         "this Redis has no password: drop --redis-pass-file, TLSCACHE_REDIS_PASS or the password in --redis"},
         {"NOPERM", "the --redis user lacks a permission for this command: fix the user's ACL in Redis, or use another user"},
         {"ERR DB index is out of range", "the db in --redis (redis://host:port/N) is beyond this Redis's `databases` setting"},
         {"ERR invalid DB index", "the db in --redis (redis://host:port/N) is not a database this Redis has"},
@@ -686,8 +701,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
         if (redisReaderGetReply(r->reader, &reply) != REDIS_OK) {
             if (tlsc_redis_reader_refused(r->reader))
-                link_fail(r, UV_EPROTO, "a reply with an array over %d elements, or over %d values or %zu bytes in all",
-                          REPLY_MAX_ARRAY, REPLY_MAX_ELEMENTS, REPLY_MAX_BYTES);
+                link_fail(r, UV_EPROTO,
+                          "a reply with an array over %d elements or nested over %d deep, or over %d values or %zu bytes in all",
+                          REPLY_MAX_ARRAY, REPLY_MAX_DEPTH, REPLY_MAX_ELEMENTS, REPLY_MAX_BYTES);
             else
                 link_fail(r, UV_EPROTO, "protocol error: %s",
                           printable(text, sizeof(text), r->reader->errstr, strlen(r->reader->errstr)));
@@ -859,6 +875,10 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
     *out = NULL;
     if (o == NULL || o->url == NULL || (o->url->host == NULL && o->url->path == NULL)) {
         snprintf(err, errlen, "redis: no host or socket path to connect to");
+        return UV_EINVAL;
+    }
+    if (o->url->user != NULL && o->url->password == NULL) {
+        snprintf(err, errlen, "redis: a user name without a password");
         return UV_EINVAL;
     }
     if ((r = calloc(1, sizeof(*r))) == NULL)

@@ -95,8 +95,8 @@ uint64_t tlsc_redis_connects(const tlsc_redis_t *r);
 const char *tlsc_redis_error_hint(const char *reply, size_t len);
 
 /**
- * A hiredis reader whose replies are bounded: an array of at most 1024 elements, a reply of at
- * most 16384 values and 8 MiB of strings. Past a bound redisReaderGetReply fails and
+ * A hiredis reader whose replies are bounded: an array of at most 1024 elements, arrays nested
+ * at most 4 deep, a reply of at most 16384 values and 8 MiB of strings. Past a bound redisReaderGetReply fails and
  * tlsc_redis_reader_refused() says so. Call tlsc_redis_reader_next() after each whole reply.
  * The client uses one per link; the reply fuzzer's oracle uses one too.
  */

@@ -714,7 +714,8 @@ static const char *const garbage[] = {
     "HTTP/1.1 400 Bad Request\r\n\r\n",
     "*2\r\n:1\r\n@not a type byte\r\n",
     "+PONG\r\n+unsolicited\r\n",
-    "*2000000000\r\n", /* hiredis would allocate 16 GB for it before a single element came */
+    "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", /* arrays nested 5 deep */
+    "*2000000000\r\n",                      /* hiredis would allocate 16 GB for it before a single element came */
     "$1000000000\r\n",
 };
 #define NGARBAGE (sizeof(garbage) / sizeof(garbage[0]))
@@ -787,7 +788,7 @@ TEST(garbage_from_redis_fails_requests_with_eproto)
         ASSERT_EQ(send_cmd(&c, "GET tlsc:k", 5000, &res), 0);
         ASSERT(run_until(&c, is_done, &res, 6000));
         if (i != 2) {
-            ASSERT_EQ(res.status, UV_EPROTO); /* garbage, an array too large, a string too large */
+            ASSERT_EQ(res.status, UV_EPROTO); /* garbage, too deep, an array too large, a string too large */
         } else {
             /* The request got its reply; the extra one after it is the protocol error. */
             ASSERT_EQ(res.status, 0);
@@ -798,6 +799,34 @@ TEST(garbage_from_redis_fails_requests_with_eproto)
     }
     client_close(&c);
     child_end(pid);
+}
+
+/* Feeds `resp` to a bounded reader: 1 for a whole reply, 0 when refused, -1 for a hiredis error. */
+static int read_one(const char *resp)
+{
+    redisReader *rd = tlsc_redis_reader_new();
+    void *reply = NULL;
+    int rc;
+
+    ASSERT(rd != NULL);
+    ASSERT_EQ(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
+    if (redisReaderGetReply(rd, &reply) == REDIS_OK)
+        rc = reply != NULL;
+    else
+        rc = tlsc_redis_reader_refused(rd) ? 0 : -1;
+    if (reply != NULL)
+        freeReplyObject(reply);
+    tlsc_redis_reader_free(rd);
+    return rc;
+}
+
+TEST(reader_bounds_nesting_depth_and_counts)
+{
+    /* CLUSTER SHARDS, the deepest reply the server asks for, nests arrays 4 deep. */
+    ASSERT_EQ(read_one("*1\r\n*1\r\n*1\r\n*2\r\n$2\r\nid\r\n:1\r\n"), 1);
+    ASSERT_EQ(read_one("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"), 0);
+    ASSERT_EQ(read_one("*2\r\n*1\r\n*1\r\n*1\r\n:1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"), 0); /* the second element */
+    ASSERT_EQ(read_one("*1025\r\n"), 0);
 }
 
 TEST(over_max_inflight_is_enobufs)
@@ -1148,6 +1177,7 @@ int main(void)
         fprintf(stderr, "test_redis: %s is missing (apt-get install redis-server)\n", REDIS_SERVER);
         return 1;
     }
+    RUN_WATCHED(reader_bounds_nesting_depth_and_counts);
     RUN_WATCHED(set_get_roundtrip);
     RUN_WATCHED(multi_exec_pipeline_returns_the_exec_array);
     RUN_WATCHED(pipelined_requests_complete_in_order);

@@ -267,11 +267,33 @@ TEST(bad_escapes_and_nul_in_credentials)
     assert_rejected("redis://:pw\t@h", "control character");
 }
 
-TEST(credentials_need_a_password)
+TEST(a_user_alone_has_no_password_here_and_an_empty_one_is_refused)
 {
-    assert_rejected("redis://justuser@h", "user:password@ or :password@");
+    tlsc_redis_url_t u = parse_ok("redis://just%40user@h");
+    char why[128];
+
+    ASSERT_STREQ(u.user, "just@user"); /* its password comes from --redis-pass-file or the environment */
+    ASSERT(u.password == NULL);
+    tlsc_redis_url_free(&u);
+    assert_rejected("redis://@h", "empty credentials");
     assert_rejected("redis://user:@h", "empty password");
     assert_rejected("redis://:@h", "empty password");
+
+    /* A password from a file or the environment meets the URL's rules. */
+    ASSERT_EQ(tlsc_redis_password_check("s3cret pass", why, sizeof(why)), 0);
+    ASSERT_EQ(tlsc_redis_password_check("", why, sizeof(why)), -1);
+    ASSERT(strstr(why, "empty") != NULL);
+    ASSERT_EQ(tlsc_redis_password_check("hunter2\x1b[2J", why, sizeof(why)), -1);
+    ASSERT(strstr(why, "control") != NULL && strstr(why, "hunter2") == NULL);
+    {
+        char big[1100];
+        memset(big, 'p', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        ASSERT_EQ(tlsc_redis_password_check(big, why, sizeof(why)), -1);
+        ASSERT(strstr(why, "1024") != NULL);
+        big[1024] = '\0';
+        ASSERT_EQ(tlsc_redis_password_check(big, why, sizeof(why)), 0);
+    }
 }
 
 TEST(trailing_garbage_and_unknown_parts)
@@ -340,7 +362,7 @@ int main(void)
     RUN(missing_or_bad_host);
     RUN(overlong_parts);
     RUN(bad_escapes_and_nul_in_credentials);
-    RUN(credentials_need_a_password);
+    RUN(a_user_alone_has_no_password_here_and_an_empty_one_is_refused);
     RUN(trailing_garbage_and_unknown_parts);
     RUN(errors_and_describe_never_show_credentials);
     RUN(tiny_error_buffer_is_safe);
