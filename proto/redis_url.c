@@ -331,16 +331,17 @@ int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size
         return fail(out, err, errlen, "empty");
     if (strnlen(url, URL_MAX + 1) > URL_MAX)
         return fail(out, err, errlen, "longer than %d bytes", URL_MAX);
-    if (strncasecmp(url, "redis://", 8) == 0)
+    if (strncasecmp(url, "redis://", 8) == 0) {
         rc = parse_tcp(url + 8, out, reason, sizeof(reason));
-    else if (strncasecmp(url, "rediss://", 9) == 0)
-        return fail(out, err, errlen, "rediss:// (TLS to Redis) is not supported yet; use redis:// on a trusted network or unix:");
-    else if (strncasecmp(url, "unix://", 7) == 0)
+    } else if (strncasecmp(url, "rediss://", 9) == 0) {
+        out->tls = 1;
+        rc = parse_tcp(url + 9, out, reason, sizeof(reason));
+    } else if (strncasecmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, 1, out, reason, sizeof(reason));
     else if (strncasecmp(url, "unix:", 5) == 0)
         rc = parse_unix(url + 5, 0, out, reason, sizeof(reason));
     else
-        return fail(out, err, errlen, "must start with redis://, unix:// or unix:");
+        return fail(out, err, errlen, "must start with redis://, rediss://, unix:// or unix:");
     if (rc != 0)
         return fail(out, err, errlen, "%s", reason);
     return 0;
@@ -387,7 +388,7 @@ void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen
     else if (u->path != NULL)
         snprintf(out, outlen, "unix:%s?db=%u", u->path, u->db);
     else if (strchr(u->host, ':') != NULL)
-        snprintf(out, outlen, "[%s]:%u/%u", u->host, u->port, u->db);
+        snprintf(out, outlen, "%s[%s]:%u/%u", u->tls ? "rediss://" : "", u->host, u->port, u->db);
     else
-        snprintf(out, outlen, "%s:%u/%u", u->host, u->port, u->db);
+        snprintf(out, outlen, "%s%s:%u/%u", u->tls ? "rediss://" : "", u->host, u->port, u->db);
 }

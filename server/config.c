@@ -323,6 +323,24 @@ static int apply_redis_pass_file(void *ctx, const char *label, const char *value
     return set_path(label, value, &cfg->redis_pass_file, err, errlen);
 }
 
+static int apply_redis_ca(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->redis_ca_file, err, errlen);
+}
+
+static int apply_redis_cert(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->redis_cert_file, err, errlen);
+}
+
+static int apply_redis_key(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->redis_key_file, err, errlen);
+}
+
 static int apply_redis_prefix(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -556,6 +574,9 @@ enum {
     IDX_SESSION_TIMEOUT,
     IDX_REDIS,
     IDX_REDIS_PASS_FILE,
+    IDX_REDIS_CA,
+    IDX_REDIS_CERT,
+    IDX_REDIS_KEY,
     IDX_REDIS_PREFIX,
     IDX_LOOKUP_TIMEOUT,
     IDX_STORE_TIMEOUT,
@@ -613,10 +634,15 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_SESSION_TIMEOUT] = {"session-timeout", "SEC", TLSC_OPT_DEFAULT, apply_session_timeout, "300",
                              "session lifetime, also the Redis TTL, 1..86400", 0},
     [IDX_REDIS] = {"redis", "URL", TLSC_OPT_DEFAULT, apply_redis, DEFAULT_REDIS,
-                   "redis://[user@]host:port[/db] or unix:///path; a password only from the environment", 0},
+                   "redis://[user@]host:port[/db], rediss://... (TLS) or unix:///path; a password only from the environment", 0},
     [IDX_REDIS_PASS_FILE] = {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
                              "file holding the Redis password, mode 0600 (else env " ENV_REDIS_PASS "; never on the command line)",
                              0},
+    [IDX_REDIS_CA] = {"redis-ca", "FILE", 0, apply_redis_ca, NULL,
+                      "rediss://: PEM CA certificates that Redis's certificate must chain to (its host name is checked too)", 0},
+    [IDX_REDIS_CERT] = {"redis-cert", "FILE", 0, apply_redis_cert, NULL,
+                        "rediss://: PEM client certificate chain, with --redis-key", 0},
+    [IDX_REDIS_KEY] = {"redis-key", "FILE", 0, apply_redis_key, NULL, "rediss://: PEM key of --redis-cert", 0},
     [IDX_REDIS_PREFIX] = {"redis-prefix", "P", TLSC_OPT_DEFAULT, apply_redis_prefix, "tlscache",
                           "prefix of every Redis key ([A-Za-z0-9._:-], <= 64)", 0},
     [IDX_LOOKUP_TIMEOUT] = {"lookup-timeout", "MS", TLSC_OPT_DEFAULT, apply_lookup_timeout, "10",
@@ -792,13 +818,28 @@ static int check_redis_password(tlsc_config_t *cfg, const char *label, char *err
     return 0;
 }
 
+/* rediss:// needs the CA to verify Redis with; the TLS files mean nothing without it. */
+static int check_redis_tls(tlsc_config_t *cfg, const char *label, char *err, size_t errlen)
+{
+    if (cfg->redis.tls && cfg->redis_ca_file == NULL)
+        return fail(err, errlen, label, "rediss:// needs --redis-ca FILE (the CA that signed Redis's certificate)");
+    if (!cfg->redis.tls && (cfg->redis_ca_file != NULL || cfg->redis_cert_file != NULL))
+        return fail(err, errlen, cfg->redis_ca_file != NULL ? "--redis-ca" : "--redis-cert",
+                    "given, but --redis is not a rediss:// URL (TLS to Redis)");
+    if ((cfg->redis_cert_file == NULL) != (cfg->redis_key_file == NULL))
+        return fail(err, errlen, cfg->redis_cert_file != NULL ? "--redis-cert" : "--redis-key",
+                    "needs %s (a client certificate and its key go together)",
+                    cfg->redis_cert_file != NULL ? "--redis-key" : "--redis-cert");
+    return 0;
+}
+
 static int parse_redis(tlsc_config_t *cfg, const char *label, char *err, size_t errlen)
 {
     char reason[256], masked[MAX_PATH_LEN + 8], q[QUOTE_MAX];
 
     reason[0] = '\0';
     if (tlsc_redis_url_parse(cfg->redis_url_str, &cfg->redis, reason, sizeof(reason)) == 0)
-        return check_redis_password(cfg, label, err, errlen);
+        return check_redis_tls(cfg, label, err, errlen) != 0 ? -EINVAL : check_redis_password(cfg, label, err, errlen);
     mask_url(masked, sizeof(masked), cfg->redis_url_str);
     if (strncmp(reason, "redis URL: ", 11) == 0) /* the parser's own prefix; the flag says it already */
         memmove(reason, reason + 11, strlen(reason + 11) + 1);
@@ -937,6 +978,9 @@ void tlsc_config_free(tlsc_config_t *cfg)
     tlsc_redis_url_free(&cfg->redis);
     free(cfg->redis_prefix);
     free(cfg->redis_pass_file);
+    free(cfg->redis_ca_file);
+    free(cfg->redis_cert_file);
+    free(cfg->redis_key_file);
     tlsc_secure_free(cfg->redis_pass, cfg->redis_pass ? strlen(cfg->redis_pass) : 0);
     free(cfg->keyd);
     free(cfg->keyd_secret_file);

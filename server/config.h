@@ -60,6 +60,9 @@ typedef struct tlsc_config_s {
     tlsc_redis_url_t redis;         /* parsed from redis_url_str; the password from the URL, the env or the file */
     char *redis_pass_file;          /* --redis-pass-file FILE, read by tlsc_config_load_redis_pass */
     char *redis_pass;               /* env TLSCACHE_REDIS_PASS while parsing; moved into redis.password */
+    char *redis_ca_file;            /* --redis-ca FILE: required with rediss:// */
+    char *redis_cert_file;          /* --redis-cert FILE, with --redis-key: a client certificate for rediss:// */
+    char *redis_key_file;           /* --redis-key FILE */
     char *redis_prefix;             /* --redis-prefix P, default "tlscache" */
     unsigned lookup_timeout_ms;     /* --lookup-timeout MS, default 10 */
     unsigned store_timeout_ms;      /* --store-timeout MS, default 50: how long a new session's bytes wait */

@@ -530,6 +530,23 @@ TEST(redis_password_on_the_command_line_is_refused_naming_the_alternatives)
     ASSERT(strstr(err, "bad") == NULL);
 }
 
+TEST(rediss_needs_redis_ca_and_tls_files_need_rediss)
+{
+    ASSERT_EQ(parse(CERT, "--redis", "rediss://redis.example:6380/1", "--redis-ca", "ca.pem", NULL), 0);
+    ASSERT_EQ(cfg.redis.tls, 1);
+    ASSERT_STREQ(cfg.redis_ca_file, "ca.pem");
+    ASSERT_EQ(parse(CERT, "--redis", "rediss://h:1", "--redis-ca", "ca.pem", "--redis-cert", "c.pem", "--redis-key", "k.pem", NULL),
+              0);
+    ASSERT_STREQ(cfg.redis_cert_file, "c.pem");
+    ASSERT_STREQ(cfg.redis_key_file, "k.pem");
+    expect_error(parse(CERT, "--redis", "rediss://h:1", NULL), "--redis: ", "needs --redis-ca");
+    expect_error(parse(CERT, "--redis-ca", "ca.pem", NULL), "--redis-ca: ", "not a rediss:// URL");
+    expect_error(parse(CERT, "--redis", "rediss://h:1", "--redis-ca", "ca.pem", "--redis-cert", "c.pem", NULL),
+                 "--redis-cert: ", "needs --redis-key");
+    expect_error(parse(CERT, "--redis", "rediss://h:1", "--redis-ca", "ca.pem", "--redis-key", "k.pem", NULL),
+                 "--redis-key: ", "needs --redis-cert");
+}
+
 /* Writes `content` to a new file of mode `mode` in a temp dir; returns its path (static). */
 static const char *pass_file(const char *content, size_t len, mode_t mode)
 {
@@ -673,6 +690,7 @@ int main(void)
     RUN(redis_password_never_echoed);
     RUN(redis_password_on_the_command_line_is_refused_naming_the_alternatives);
     RUN(redis_pass_file_is_read_stripped_and_checked);
+    RUN(rediss_needs_redis_ca_and_tls_files_need_rediss);
     RUN(hostile_values_stay_on_one_line);
     RUN(help_lists_every_flag_with_env_and_default);
     tlsc_config_free(&cfg);

@@ -200,9 +200,22 @@ TEST(bounds_on_port_and_db)
     assert_rejected("unix:/tmp/s?db=abc", "bad database \"abc\"");
 }
 
-TEST(rediss_is_refused_clearly)
+TEST(rediss_is_redis_over_tls)
 {
-    assert_rejected("rediss://:pw@h:6380", "TLS to Redis");
+    tlsc_redis_url_t u = parse_ok("rediss://:pw@redis.example:6380/2");
+    char d[128];
+
+    ASSERT_EQ(u.tls, 1);
+    ASSERT_STREQ(u.host, "redis.example");
+    ASSERT_EQ(u.port, 6380);
+    ASSERT_EQ(u.db, 2);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "rediss://redis.example:6380/2");
+    tlsc_redis_url_free(&u);
+    u = parse_ok("redis://h");
+    ASSERT_EQ(u.tls, 0);
+    tlsc_redis_url_free(&u);
+    assert_rejected("rediss://h:99999", "bad port");
 }
 
 TEST(missing_or_bad_host)
@@ -358,7 +371,7 @@ int main(void)
     RUN(host_named_unix_is_tcp);
     RUN(query_db_on_tcp_url);
     RUN(bounds_on_port_and_db);
-    RUN(rediss_is_refused_clearly);
+    RUN(rediss_is_redis_over_tls);
     RUN(missing_or_bad_host);
     RUN(overlong_parts);
     RUN(bad_escapes_and_nul_in_credentials);
