@@ -168,6 +168,11 @@ int tlsc_bench_rs_read(const char *url, const char *prefix, unsigned timeout_ms,
         snprintf(err, errlen, "--redis: %s", uerr);
         return -1;
     }
+    if (u.tls) { /* hiredis here speaks plain TCP: it would send AUTH in the clear */
+        snprintf(err, errlen, "--redis: rediss:// (TLS) is not supported by the bench's stats reader; use redis:// or unix:");
+        tlsc_redis_url_free(&u);
+        return -1;
+    }
     tlsc_redis_url_describe(&u, desc, sizeof(desc));
     rc = u.path != NULL ? redisConnectUnixWithTimeout(u.path, tv) : redisConnectWithTimeout(u.host, (int)u.port, tv);
     if (rc == NULL || rc->err) {

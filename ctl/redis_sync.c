@@ -53,6 +53,11 @@ int tlsc_ctlredis_connect(const char *url, unsigned timeout_ms, tlsc_ctlredis_t 
 
     if (tlsc_redis_url_parse(url, &u, err, errlen) != 0)
         return -1;
+    if (u.tls) { /* hiredis here speaks plain TCP: it would send AUTH in the clear */
+        snprintf(err, errlen, "rediss:// (TLS) is not supported by tlscache-ctl yet; use redis:// or unix:");
+        tlsc_redis_url_free(&u);
+        return -1;
+    }
     if ((r = calloc(1, sizeof(*r))) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail_url;

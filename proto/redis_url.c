@@ -127,15 +127,21 @@ fail:
     return -1;
 }
 
-/* Splits "user:password" or ":password" and decodes both halves into `out`. */
+/*
+ * Splits "user:password", ":password" or a bare "user" (whose password comes from elsewhere,
+ * e.g. --redis-pass-file) and decodes the parts into `out`.
+ */
 static int parse_userinfo(const char *s, size_t n, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
 {
     const char *colon = memchr(s, ':', n);
     size_t ulen, plen;
 
     if (colon == NULL) {
-        snprintf(reason, reasonlen, "credentials must be user:password@ or :password@");
-        return -1;
+        if (n == 0) {
+            snprintf(reason, reasonlen, "empty credentials before '@'");
+            return -1;
+        }
+        return decode_secret(s, n, USER_MAX, "user name", &out->user, reason, reasonlen);
     }
     ulen = (size_t)(colon - s);
     plen = n - ulen - 1;
@@ -325,18 +331,40 @@ int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size
         return fail(out, err, errlen, "empty");
     if (strnlen(url, URL_MAX + 1) > URL_MAX)
         return fail(out, err, errlen, "longer than %d bytes", URL_MAX);
-    if (strncasecmp(url, "redis://", 8) == 0)
+    if (strncasecmp(url, "redis://", 8) == 0) {
         rc = parse_tcp(url + 8, out, reason, sizeof(reason));
-    else if (strncasecmp(url, "rediss://", 9) == 0)
-        return fail(out, err, errlen, "rediss:// (TLS to Redis) is not supported yet; use redis:// on a trusted network or unix:");
-    else if (strncasecmp(url, "unix://", 7) == 0)
+    } else if (strncasecmp(url, "rediss://", 9) == 0) {
+        out->tls = 1;
+        rc = parse_tcp(url + 9, out, reason, sizeof(reason));
+    } else if (strncasecmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, 1, out, reason, sizeof(reason));
     else if (strncasecmp(url, "unix:", 5) == 0)
         rc = parse_unix(url + 5, 0, out, reason, sizeof(reason));
     else
-        return fail(out, err, errlen, "must start with redis://, unix:// or unix:");
+        return fail(out, err, errlen, "must start with redis://, rediss://, unix:// or unix:");
     if (rc != 0)
         return fail(out, err, errlen, "%s", reason);
+    return 0;
+}
+
+int tlsc_redis_password_check(const char *pw, char *why, size_t whylen)
+{
+    size_t n = strnlen(pw, PASSWORD_MAX + 1);
+
+    if (n == 0) {
+        snprintf(why, whylen, "the password is empty");
+        return -1;
+    }
+    if (n > PASSWORD_MAX) {
+        snprintf(why, whylen, "the password is longer than %d bytes", PASSWORD_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)pw[i] < 0x20 || pw[i] == 0x7f) {
+            snprintf(why, whylen, "the password holds a control character");
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -360,7 +388,7 @@ void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen
     else if (u->path != NULL)
         snprintf(out, outlen, "unix:%s?db=%u", u->path, u->db);
     else if (strchr(u->host, ':') != NULL)
-        snprintf(out, outlen, "[%s]:%u/%u", u->host, u->port, u->db);
+        snprintf(out, outlen, "%s[%s]:%u/%u", u->tls ? "rediss://" : "", u->host, u->port, u->db);
     else
-        snprintf(out, outlen, "%s:%u/%u", u->host, u->port, u->db);
+        snprintf(out, outlen, "%s%s:%u/%u", u->tls ? "rediss://" : "", u->host, u->port, u->db);
 }

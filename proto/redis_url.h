@@ -2,10 +2,11 @@
 #define TLSC_REDIS_URL_H
 
 /*
- * redis://[user:pass@]host[:port][/db][?db=N] (host may be [v6]) and unix:///path[?db=N]
- * (also unix:/path and unix://[user:pass@]/path), parsed into owned strings. Percent-escapes
- * in user and password are decoded; a decoded NUL or control byte is refused. rediss:// is
- * refused: there is no TLS to Redis yet. Bounds: host 253 bytes (common/addr.h parses host and port), path 107 (sun_path), user
+ * redis://[user[:pass]@]host[:port][/db][?db=N] (host may be [v6]) and unix:///path[?db=N]
+ * (also unix:/path and unix://[user[:pass]@]/path), parsed into owned strings. A user without
+ * a password gets one from elsewhere (the server's --redis-pass-file). rediss:// is
+ * redis:// over TLS (`tls` set). Percent-escapes in user and password are decoded; a decoded
+ * NUL or control byte is refused. Bounds: host 253 bytes (common/addr.h parses host and port), path 107 (sun_path), user
  * 255, password 1024, port 1..65535, db 0..65535, whole URL 4096. The password is a secret:
  * tlsc_redis_url_free wipes it, and neither error messages nor tlsc_redis_url_describe
  * print it (nor the user name).
@@ -20,6 +21,7 @@ typedef struct {
     char *user;     /* ACL user, or NULL */
     char *password; /* or NULL */
     unsigned db;    /* SELECT db, default 0 */
+    int tls;        /* rediss:// */
 } tlsc_redis_url_t;
 
 /**
@@ -27,9 +29,18 @@ typedef struct {
  * port \"abc\" (1..65535)"). `out` is zeroed first and holds nothing after a failure.
  */
 int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size_t errlen);
+/**
+ * Checks a password that comes from elsewhere than a URL (a file, the environment) by the
+ * URL's rules: 1..1024 bytes, no control byte. Returns 0, or -1 with a reason in `why` that
+ * never quotes it.
+ */
+int tlsc_redis_password_check(const char *pw, char *why, size_t whylen);
 /** Frees and wipes. Safe on a zeroed struct. */
 void tlsc_redis_url_free(tlsc_redis_url_t *u);
-/** Writes "host:port/db", "[v6]:port/db" or "unix:/path?db=N" with no credentials, for logs. */
+/**
+ * Writes "host:port/db", "[v6]:port/db" (with "rediss://" before them over TLS) or
+ * "unix:/path?db=N", with no credentials, for logs.
+ */
 void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen);
 
 #endif

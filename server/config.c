@@ -33,6 +33,8 @@
 #define QUOTE_MAX      TLSC_OPTS_QUOTE_MAX
 #define ENV_PREFIX     "TLSCACHE_"
 #define ENV_PFX_PASS   ENV_PREFIX "PFX_PASS"
+#define ENV_REDIS_PASS ENV_PREFIX "REDIS_PASS"
+#define REDIS_PASS_MAX 1024 /* as the URL parser's bound */
 #define DEFAULT_LISTEN "0.0.0.0:8443"
 #define DEFAULT_REDIS  "redis://127.0.0.1:6379"
 
@@ -316,6 +318,30 @@ static int apply_redis(void *ctx, const char *label, const char *value, char *er
     return set_string(label, value, MAX_PATH_LEN, &cfg->redis_url_str, err, errlen);
 }
 
+static int apply_redis_pass_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->redis_pass_file, err, errlen);
+}
+
+static int apply_redis_ca(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->redis_ca_file, err, errlen);
+}
+
+static int apply_redis_cert(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->redis_cert_file, err, errlen);
+}
+
+static int apply_redis_key(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->redis_key_file, err, errlen);
+}
+
 static int apply_redis_prefix(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -559,6 +585,10 @@ enum {
     IDX_CIPHERSUITES,
     IDX_SESSION_TIMEOUT,
     IDX_REDIS,
+    IDX_REDIS_PASS_FILE,
+    IDX_REDIS_CA,
+    IDX_REDIS_CERT,
+    IDX_REDIS_KEY,
     IDX_REDIS_PREFIX,
     IDX_LOOKUP_TIMEOUT,
     IDX_STORE_TIMEOUT,
@@ -617,7 +647,15 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_SESSION_TIMEOUT] = {"session-timeout", "SEC", TLSC_OPT_DEFAULT, apply_session_timeout, "300",
                              "session lifetime, also the Redis TTL, 1..86400", 0},
     [IDX_REDIS] = {"redis", "URL", TLSC_OPT_DEFAULT, apply_redis, DEFAULT_REDIS,
-                   "redis://[user:pass@]host:port[/db] or unix:///path", 0},
+                   "redis://[user@]host:port[/db], rediss://... (TLS) or unix:///path; a password only from the environment", 0},
+    [IDX_REDIS_PASS_FILE] = {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
+                             "file holding the Redis password, mode 0600 (else env " ENV_REDIS_PASS "; never on the command line)",
+                             0},
+    [IDX_REDIS_CA] = {"redis-ca", "FILE", 0, apply_redis_ca, NULL,
+                      "rediss://: PEM CA certificates that Redis's certificate must chain to (its host name is checked too)", 0},
+    [IDX_REDIS_CERT] = {"redis-cert", "FILE", 0, apply_redis_cert, NULL,
+                        "rediss://: PEM client certificate chain, with --redis-key", 0},
+    [IDX_REDIS_KEY] = {"redis-key", "FILE", 0, apply_redis_key, NULL, "rediss://: PEM key of --redis-cert", 0},
     [IDX_REDIS_PREFIX] = {"redis-prefix", "P", TLSC_OPT_DEFAULT, apply_redis_prefix, "tlscache",
                           "prefix of every Redis key ([A-Za-z0-9._:-], <= 64)", 0},
     [IDX_LOOKUP_TIMEOUT] = {"lookup-timeout", "MS", TLSC_OPT_DEFAULT, apply_lookup_timeout, "10",
@@ -669,6 +707,7 @@ static const tlsc_opt_t options[N_OPTIONS] = {
 
 static const tlsc_opt_refused_t refused[] = {
     {"pfx-pass", "passphrases are not accepted on the command line; use --pfx-pass-file or " ENV_PFX_PASS},
+    {"redis-pass", "passwords are not accepted on the command line; use --redis-pass-file or " ENV_REDIS_PASS},
     {NULL, NULL},
 };
 
@@ -690,24 +729,26 @@ static const tlsc_opts_spec_t spec = {
              "Repeatable flags take a comma list in their variable (TLSCACHE_LISTEN=\"a:1,b:2\").\n"
              "An empty variable counts as unset.\n\n",
     .footer = "\n  env " ENV_PFX_PASS "            the --pfx passphrase, when --pfx-pass-file is not given\n"
-              "  Secret files (--keyd-secret-file, --seal-secret-file, --pfx-pass-file) must not be readable by group or others.\n",
+              "  env " ENV_REDIS_PASS "          the Redis password, when --redis-pass-file is not given\n"
+              "  Secret files (--keyd-secret-file, --seal-secret-file, --pfx-pass-file, --redis-pass-file) must not be readable\n"
+              "  by group or others.\n",
     .opts = options,
     .n_opts = N_OPTIONS,
     .refused = refused,
     .aliases = aliases,
 };
 
-/* TLSCACHE_PFX_PASS is a secret, not a flag: it is picked up alone and never echoed. */
-static int collect_pfx_pass(tlsc_config_t *cfg, char **envp, char *err, size_t errlen)
+/* TLSCACHE_PFX_PASS and TLSCACHE_REDIS_PASS are secrets, not flags: picked up alone, never echoed. */
+static int collect_secret_env(const char *name, char **out, char **envp, char *err, size_t errlen)
 {
-    size_t n = strlen(ENV_PFX_PASS);
+    size_t n = strlen(name);
 
     for (char **e = envp; e != NULL && *e != NULL; e++) {
-        if (strncmp(*e, ENV_PFX_PASS, n) != 0 || (*e)[n] != '=' || (*e)[n + 1] == '\0')
+        if (strncmp(*e, name, n) != 0 || (*e)[n] != '=' || (*e)[n + 1] == '\0')
             continue;
-        tlsc_secure_free(cfg->pfx_pass, cfg->pfx_pass ? strlen(cfg->pfx_pass) : 0);
-        if ((cfg->pfx_pass = strdup(*e + n + 1)) == NULL)
-            return fail(err, errlen, ENV_PFX_PASS, "out of memory");
+        tlsc_secure_free(*out, *out ? strlen(*out) : 0);
+        if ((*out = strdup(*e + n + 1)) == NULL)
+            return fail(err, errlen, name, "out of memory");
     }
     return 0;
 }
@@ -760,13 +801,60 @@ static void mask_url(char *out, size_t outlen, const char *url)
         snprintf(out, outlen, "%s", url);
 }
 
+/*
+ * A password in argv is in every `ps` listing, so --redis on the command line may not carry
+ * one (its variable TLSCACHE_REDIS may); the password then comes from --redis-pass-file or
+ * TLSCACHE_REDIS_PASS, and only from one place.
+ */
+static int check_redis_password(tlsc_config_t *cfg, const char *label, char *err, size_t errlen)
+{
+    char q[QUOTE_MAX];
+    const char *other = cfg->redis_pass_file != NULL ? "--redis-pass-file" : cfg->redis_pass != NULL ? ENV_REDIS_PASS : NULL;
+
+    if (cfg->redis.password != NULL && strcmp(label, "--redis") == 0)
+        return fail(err, errlen, label,
+                    "a password on the command line is visible to every local user (ps); give it with --redis-pass-file "
+                    "FILE or " ENV_REDIS_PASS ", or put the whole URL in TLSCACHE_REDIS");
+    if (cfg->redis.password != NULL && other != NULL)
+        return fail(err, errlen, label, "the URL holds a password and %s gives another; give it in one place", other);
+    if (cfg->redis.user != NULL && cfg->redis.password == NULL && other == NULL)
+        return fail(err, errlen, label,
+                    "the URL names a user but no password: give it with --redis-pass-file FILE or " ENV_REDIS_PASS);
+    if (cfg->redis_pass != NULL && cfg->redis_pass_file == NULL && tlsc_redis_password_check(cfg->redis_pass, q, sizeof(q)) != 0)
+        return fail(err, errlen, ENV_REDIS_PASS, "%s", q);
+    if (cfg->redis_pass != NULL && cfg->redis_pass_file == NULL) {
+        cfg->redis.password = cfg->redis_pass; /* the URL owns it from here, and wipes it */
+        cfg->redis_pass = NULL;
+    } else if (cfg->redis_pass != NULL) {
+        /* The file wins; the variable's copy is not kept around. */
+        tlsc_secure_free(cfg->redis_pass, strlen(cfg->redis_pass));
+        cfg->redis_pass = NULL;
+    }
+    return 0;
+}
+
+/* rediss:// needs the CA to verify Redis with; the TLS files mean nothing without it. */
+static int check_redis_tls(tlsc_config_t *cfg, const char *label, char *err, size_t errlen)
+{
+    if (cfg->redis.tls && cfg->redis_ca_file == NULL)
+        return fail(err, errlen, label, "rediss:// needs --redis-ca FILE (the CA that signed Redis's certificate)");
+    if (!cfg->redis.tls && (cfg->redis_ca_file != NULL || cfg->redis_cert_file != NULL))
+        return fail(err, errlen, cfg->redis_ca_file != NULL ? "--redis-ca" : "--redis-cert",
+                    "given, but --redis is not a rediss:// URL (TLS to Redis)");
+    if ((cfg->redis_cert_file == NULL) != (cfg->redis_key_file == NULL))
+        return fail(err, errlen, cfg->redis_cert_file != NULL ? "--redis-cert" : "--redis-key",
+                    "needs %s (a client certificate and its key go together)",
+                    cfg->redis_cert_file != NULL ? "--redis-key" : "--redis-cert");
+    return 0;
+}
+
 static int parse_redis(tlsc_config_t *cfg, const char *label, char *err, size_t errlen)
 {
     char reason[256], masked[MAX_PATH_LEN + 8], q[QUOTE_MAX];
 
     reason[0] = '\0';
     if (tlsc_redis_url_parse(cfg->redis_url_str, &cfg->redis, reason, sizeof(reason)) == 0)
-        return 0;
+        return check_redis_tls(cfg, label, err, errlen) != 0 ? -EINVAL : check_redis_password(cfg, label, err, errlen);
     mask_url(masked, sizeof(masked), cfg->redis_url_str);
     if (strncmp(reason, "redis URL: ", 11) == 0) /* the parser's own prefix; the flag says it already */
         memmove(reason, reason + 11, strlen(reason + 11) + 1);
@@ -831,6 +919,28 @@ static int check_config(tlsc_config_t *cfg, const char *redis_label, char *err, 
 
 /* ---------------------------------------------------------------- the entry points */
 
+int tlsc_config_load_redis_pass(tlsc_config_t *cfg, char *err, size_t errlen)
+{
+    char why[512], *pw;
+    size_t size, len;
+
+    if (cfg->redis_pass_file == NULL)
+        return 0;
+    if (tlsc_read_secret_file(cfg->redis_pass_file, REDIS_PASS_MAX + 2, &pw, &size, why, sizeof(why)) != 0)
+        return fail(err, errlen, "--redis-pass-file", "%s", why);
+    len = tlsc_rstrip(pw, size); /* the newline an editor or echo leaves */
+    if (strlen(pw) != len)
+        snprintf(why, sizeof(why), "the password holds a NUL byte");
+    if (strlen(pw) != len || tlsc_redis_password_check(pw, why, sizeof(why)) != 0) {
+        tlsc_secure_free(pw, size);
+        return fail(err, errlen, "--redis-pass-file", "%s: %s", cfg->redis_pass_file, why);
+    }
+    if (cfg->redis.password != NULL)
+        tlsc_secure_free(cfg->redis.password, strlen(cfg->redis.password));
+    cfg->redis.password = pw;
+    return 0;
+}
+
 int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen)
 {
     ctx_t ctx;
@@ -845,7 +955,8 @@ int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, ch
 
     if ((rc = tlsc_opts_parse(&spec, &ctx, argc, argv, envp, err, errlen)) != 0)
         return rc;
-    if ((rc = collect_pfx_pass(cfg, envp, err, errlen)) != 0)
+    if ((rc = collect_secret_env(ENV_PFX_PASS, &cfg->pfx_pass, envp, err, errlen)) != 0 ||
+        (rc = collect_secret_env(ENV_REDIS_PASS, &cfg->redis_pass, envp, err, errlen)) != 0)
         return rc;
     if ((rc = set_defaults(&ctx, err, errlen)) != 0)
         return rc;
@@ -881,6 +992,11 @@ void tlsc_config_free(tlsc_config_t *cfg)
     tlsc_secure_free(cfg->redis_url_str, cfg->redis_url_str ? strlen(cfg->redis_url_str) : 0);
     tlsc_redis_url_free(&cfg->redis);
     free(cfg->redis_prefix);
+    free(cfg->redis_pass_file);
+    free(cfg->redis_ca_file);
+    free(cfg->redis_cert_file);
+    free(cfg->redis_key_file);
+    tlsc_secure_free(cfg->redis_pass, cfg->redis_pass ? strlen(cfg->redis_pass) : 0);
     free(cfg->keyd);
     free(cfg->keyd_secret_file);
     free(cfg->seal_secret_file);

@@ -9,7 +9,9 @@
  * Env: TLSCACHE_<FLAG> with '-' as '_' (TLSCACHE_SESSION_TIMEOUT); repeatable flags take a
  * comma list (TLSCACHE_LISTEN="a:1,b:2", TLSCACHE_CERT / TLSCACHE_KEY / TLSCACHE_OCSP paired
  * in order); an empty variable counts as unset; a --cert, --key or --ocsp on the command line
- * replaces all three variables. TLSCACHE_PFX_PASS carries the PFX passphrase, which is never read from argv.
+ * replaces all three variables. TLSCACHE_PFX_PASS carries the PFX passphrase and
+ * TLSCACHE_REDIS_PASS the Redis password, which are never read from argv (nor is a --redis
+ * URL with a password).
  */
 
 #include <stddef.h>
@@ -56,7 +58,12 @@ typedef struct tlsc_config_s {
     char *ciphersuites;             /* --ciphersuites (TLS 1.3) */
     unsigned session_timeout;       /* --session-timeout SEC, default 300 */
     char *redis_url_str;            /* --redis URL, default redis://127.0.0.1:6379 */
-    tlsc_redis_url_t redis;         /* parsed from redis_url_str */
+    tlsc_redis_url_t redis;         /* parsed from redis_url_str; the password from the URL, the env or the file */
+    char *redis_pass_file;          /* --redis-pass-file FILE, read by tlsc_config_load_redis_pass */
+    char *redis_pass;               /* env TLSCACHE_REDIS_PASS while parsing; moved into redis.password */
+    char *redis_ca_file;            /* --redis-ca FILE: required with rediss:// */
+    char *redis_cert_file;          /* --redis-cert FILE, with --redis-key: a client certificate for rediss:// */
+    char *redis_key_file;           /* --redis-key FILE */
     char *redis_prefix;             /* --redis-prefix P, default "tlscache" */
     unsigned lookup_timeout_ms;     /* --lookup-timeout MS, default 10 */
     unsigned store_timeout_ms;      /* --store-timeout MS, default 50: how long a new session's bytes wait */
@@ -89,6 +96,13 @@ typedef struct tlsc_config_s {
  * flag and value. `cfg` must be freed with tlsc_config_free in every case.
  */
 int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen);
+
+/**
+ * Reads --redis-pass-file (a secret file: mode 0600, at most 1024 bytes and a newline, no
+ * control bytes) into cfg->redis.password. A no-op without the flag. Returns 0, or a negative
+ * code with one line naming the flag and the file (never the password) in `err`.
+ */
+int tlsc_config_load_redis_pass(tlsc_config_t *cfg, char *err, size_t errlen);
 
 /** Frees everything tlsc_config_parse allocated; wipes secrets. */
 void tlsc_config_free(tlsc_config_t *cfg);

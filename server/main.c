@@ -17,6 +17,7 @@
 #include "keyproto.h"
 #include "log.h"
 #include "master.h"
+#include "redis.h"
 #include "opts.h"
 #include "tls.h"
 #include "util.h"
@@ -37,10 +38,23 @@ static int check_secret(const char *flag, const char *path)
 }
 
 /* Everything a start checks before it binds. Returns an exit code, or -1 to go on. */
-static int preflight(const tlsc_config_t *cfg)
+static int preflight(tlsc_config_t *cfg)
 {
     char err[1024];
 
+    if (tlsc_config_load_redis_pass(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tlscache-server: %s\n", err);
+        return TLSC_EXIT_FAILURE;
+    }
+    if (cfg->redis.tls) { /* the workers load these files again; a bad one stops us now */
+        SSL_CTX *ctx;
+
+        if (tlsc_redis_tls_ctx_new(cfg->redis_ca_file, cfg->redis_cert_file, cfg->redis_key_file, &ctx, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tlscache-server: %s\n", err);
+            return TLSC_EXIT_FAILURE;
+        }
+        SSL_CTX_free(ctx);
+    }
     /* A passphrase file others can read is refused before anything reads it (tls.c does). */
     if (cfg->pfx_pass_file != NULL && tlsc_secret_file_check(cfg->pfx_pass_file, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-server: --pfx-pass-file: %s\n", err);

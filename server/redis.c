@@ -9,7 +9,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "dial.h"
 #include "log.h"
@@ -48,6 +53,7 @@
 #define REPLY_MAX_BYTES            ((size_t)8 << 20) /* an unfinished reply larger than this is garbage */
 #define REPLY_MAX_ARRAY            1024              /* elements one array of a reply may announce */
 #define REPLY_MAX_ELEMENTS         16384             /* values one reply may hold, nested ones included */
+#define REPLY_MAX_DEPTH            4                 /* arrays in arrays: CLUSTER SHARDS, the deepest we ask for, has 4 */
 #define REQUEST_MAX_BYTES          ((size_t)64 << 20)
 #define REQUEST_MAX_CMDS           4096
 #define UNWRITTEN_MAX_BYTES        ((size_t)256 << 20) /* past this, new requests get UV_ENOBUFS */
@@ -55,6 +61,7 @@
 
 typedef enum {
     LINK_DIALING,   /* no stream: the dial resolves, connects or backs off */
+    LINK_TLS,       /* rediss://: the TLS handshake runs on the stream */
     LINK_HANDSHAKE, /* AUTH / SELECT / PING sent, their replies pending */
     LINK_READY,
 } link_state_t;
@@ -102,6 +109,13 @@ struct tlsc_redis_s {
     tlsc_redis_req_t *head, *tail, *free_reqs;
     unsigned inflight;
     char rbuf[READ_BUF_SIZE];
+
+    /* rediss://: OpenSSL on memory BIOs; the stream carries what wbio holds, rbio gets what it reads. */
+    SSL_CTX *tls_ctx; /* NULL for redis:// and unix: */
+    SSL *ssl;         /* one per connection */
+    BIO *rbio, *wbio; /* the SSL's */
+    uint64_t tls_deadline;
+    char pbuf[16384]; /* plaintext out of SSL_read */
 };
 
 static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data);
@@ -117,6 +131,9 @@ static void link_fail(tlsc_redis_t *r, int status, const char *fmt, ...) __attri
 static void link_down(tlsc_redis_t *r, int status, tlsc_dial_fault_t fault, const char *reason);
 static void on_closed(uv_handle_t *h);
 static void on_dial_closed(void *data);
+static void start_handshake(tlsc_redis_t *r);
+static void read_plain(tlsc_redis_t *r, const char *data, size_t len);
+static void tls_start(tlsc_redis_t *r);
 
 /* ================================ buffers and RESP ================================ */
 
@@ -356,15 +373,12 @@ static tlsc_redis_req_t *enqueue_internal(tlsc_redis_t *r, int argc, const char 
 }
 
 /*
- * Connected: AUTH and SELECT as the URL asks, or a PING, so that "ready" always means Redis
- * answered on this link (a paused Redis still completes TCP handshakes from its backlog).
- */
-
-/*
  * hiredis allocates what a reply announces before it arrives: "*2000000000" alone would make
  * it allocate 16 GB. Every value it creates goes through these wrappers first, which refuse an
- * array past REPLY_MAX_ARRAY elements and a reply past REPLY_MAX_ELEMENTS values or
- * REPLY_MAX_BYTES of strings; hiredis then reports an error and the link fails (UV_EPROTO).
+ * array past REPLY_MAX_ARRAY elements or nested past REPLY_MAX_DEPTH arrays, and a reply past
+ * REPLY_MAX_ELEMENTS values or REPLY_MAX_BYTES of strings; hiredis then reports an error and
+ * the link fails (UV_EPROTO). The depth is ours to bound: hiredis 1.x grows its task stack
+ * for as deep a reply as the peer sends.
  */
 struct reply_bounds {
     size_t elements, bytes; /* what the reply being parsed holds so far */
@@ -385,9 +399,19 @@ static int bound(const redisReadTask *task, size_t elements, size_t bytes)
     return 0;
 }
 
+/* How many arrays hold this one (0 at the top); stops counting past the bound. */
+static int nesting(const redisReadTask *task)
+{
+    int depth = 0;
+
+    for (const redisReadTask *t = task->parent; t != NULL && depth <= REPLY_MAX_DEPTH; t = t->parent)
+        depth++;
+    return depth;
+}
+
 static void *bounded_array(const redisReadTask *task, int elements)
 {
-    if (elements < 0 || elements > REPLY_MAX_ARRAY) {
+    if (elements < 0 || elements > REPLY_MAX_ARRAY || nesting(task) >= REPLY_MAX_DEPTH) {
         ((struct reply_bounds *)task->privdata)->refused = 1;
         return NULL;
     }
@@ -452,26 +476,218 @@ void tlsc_redis_reader_free(redisReader *reader)
     redisReaderFree(reader);
 }
 
-static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
-{
-    tlsc_redis_t *r = data;
-    char db[16];
-    int ok = 1, err;
+/* ================================ TLS (rediss://) ================================ */
 
-    r->stream = stream;
-    stream->data = r;
+/*
+ * The client owns its socket, so TLS runs on memory BIOs: bytes read from the stream go into
+ * rbio and come out of SSL_read as plaintext for the reader; the commands a loop iteration
+ * made go through one SSL_write into wbio, whose bytes on_flush writes as it writes plain
+ * commands. OpenSSL never touches the socket, so libuv stays the only one reading it.
+ */
+
+/* OpenSSL's queued errors as text (the first one), or `fallback`; the queue is cleared. */
+static const char *openssl_reason(char *out, size_t outlen, const char *fallback)
+{
+    unsigned long e = ERR_get_error();
+
+    if (e == 0)
+        snprintf(out, outlen, "%s", fallback);
+    else
+        ERR_error_string_n(e, out, outlen);
+    ERR_clear_error();
+    return out;
+}
+
+int tlsc_redis_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file, SSL_CTX **out, char *err,
+                           size_t errlen)
+{
+    char why[256];
+    SSL_CTX *ctx;
+
+    *out = NULL;
+    if (ca_file == NULL || (cert_file == NULL) != (key_file == NULL)) {
+        snprintf(err, errlen, "--redis-ca is required for rediss://, and --redis-cert and --redis-key go together");
+        return UV_EINVAL;
+    }
+    ERR_clear_error();
+    if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+        snprintf(err, errlen, "--redis-ca: %s", openssl_reason(why, sizeof(why), "cannot make a TLS context"));
+        return UV_ENOMEM;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+        snprintf(err, errlen, "--redis-ca: cannot load CA certificates from %s: %s", ca_file,
+                 openssl_reason(why, sizeof(why), "no certificate"));
+        goto fail;
+    }
+    if (cert_file != NULL && SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        snprintf(err, errlen, "--redis-cert: cannot load %s: %s", cert_file, openssl_reason(why, sizeof(why), "no certificate"));
+        goto fail;
+    }
+    if (key_file != NULL &&
+        (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
+        snprintf(err, errlen, "--redis-key: cannot use %s with --redis-cert %s: %s", key_file, cert_file,
+                 openssl_reason(why, sizeof(why), "no key"));
+        goto fail;
+    }
+    *out = ctx;
+    return 0;
+
+fail:
+    SSL_CTX_free(ctx);
+    return UV_EINVAL;
+}
+
+static void tls_drop(tlsc_redis_t *r)
+{
+    if (r->ssl != NULL)
+        SSL_free(r->ssl); /* and its BIOs */
+    r->ssl = NULL;
+    r->rbio = r->wbio = NULL;
+}
+
+/*
+ * Why the TLS handshake failed, for the log line. A certificate Redis shows that --redis-ca
+ * does not vouch for, or that names another host, is for an operator to fix: permanent.
+ */
+static void tls_handshake_failed(tlsc_redis_t *r)
+{
+    char why[256], reason[400];
+    long v = SSL_get_verify_result(r->ssl);
+
+    if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+        ERR_clear_error();
+        snprintf(reason, sizeof(reason), "TLS handshake failed: Redis's certificate does not name %s (the host in --redis)",
+                 r->url.host);
+        link_down(r, UV_ENOTCONN, TLSC_DIAL_PERMANENT, reason);
+    } else if (v != X509_V_OK) {
+        ERR_clear_error();
+        snprintf(reason, sizeof(reason), "TLS handshake failed: Redis's certificate: %s (is --redis-ca the CA that signed it?)",
+                 X509_verify_cert_error_string(v));
+        link_down(r, UV_ENOTCONN, TLSC_DIAL_PERMANENT, reason);
+    } else {
+        link_fail(r, UV_ENOTCONN, "TLS handshake failed: %s", openssl_reason(why, sizeof(why), "the peer closed or sent garbage"));
+    }
+}
+
+/* A new connection: an SSL on memory BIOs, the ClientHello on its way, a deadline. */
+static void tls_start(tlsc_redis_t *r)
+{
+    struct in6_addr a6;
+    int ip;
+
+    tls_drop(r);
+    r->state = LINK_TLS;
+    ERR_clear_error();
+    if ((r->ssl = SSL_new(r->tls_ctx)) == NULL || (r->rbio = BIO_new(BIO_s_mem())) == NULL ||
+        (r->wbio = BIO_new(BIO_s_mem())) == NULL) {
+        if (r->rbio != NULL && r->ssl != NULL)
+            BIO_free(r->rbio);
+        r->rbio = NULL;
+        link_fail(r, UV_ENOMEM, "out of memory");
+        return;
+    }
+    SSL_set_bio(r->ssl, r->rbio, r->wbio); /* the SSL owns them now */
+    SSL_set_connect_state(r->ssl);
+    /* The name in --redis is what the certificate must show: a DNS name (also sent as SNI) or an IP address. */
+    ip = inet_pton(AF_INET, r->url.host, &a6) == 1 || inet_pton(AF_INET6, r->url.host, &a6) == 1;
+    if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(r->ssl), r->url.host) != 1
+           : (SSL_set1_host(r->ssl, r->url.host) != 1 || SSL_set_tlsext_host_name(r->ssl, r->url.host) != 1)) {
+        link_fail(r, UV_ENOMEM, "cannot set the host name to verify");
+        return;
+    }
+    r->tls_deadline = uv_now(r->loop) + r->connect_timeout_ms;
+    arm_timer(r, r->tls_deadline);
+    if (SSL_do_handshake(r->ssl) != 1 && SSL_get_error(r->ssl, -1) != SSL_ERROR_WANT_READ) {
+        tls_handshake_failed(r);
+        return;
+    }
+    schedule_flush(r); /* the ClientHello */
+}
+
+/* Ciphertext from the stream: the handshake goes on, or plaintext goes to the reader. */
+static void tls_read(tlsc_redis_t *r, const char *data, size_t len)
+{
+    char why[256];
+    int n;
+
+    if (BIO_write(r->rbio, data, (int)len) != (int)len) {
+        link_fail(r, UV_ENOMEM, "out of memory");
+        return;
+    }
+    if (r->state == LINK_TLS) {
+        ERR_clear_error();
+        if ((n = SSL_do_handshake(r->ssl)) != 1) {
+            if (SSL_get_error(r->ssl, n) == SSL_ERROR_WANT_READ)
+                schedule_flush(r);
+            else
+                tls_handshake_failed(r);
+            return;
+        }
+        schedule_flush(r); /* the Finished */
+        start_handshake(r);
+        if (r->state != LINK_HANDSHAKE)
+            return;
+    }
+    for (;;) {
+        link_state_t before = r->state;
+
+        ERR_clear_error();
+        n = SSL_read(r->ssl, r->pbuf, sizeof(r->pbuf));
+        if (n <= 0) {
+            int e = SSL_get_error(r->ssl, n);
+
+            if (e == SSL_ERROR_WANT_READ)
+                break;
+            if (e == SSL_ERROR_ZERO_RETURN)
+                link_fail(r, UV_ENOTCONN, "closed by the server (TLS close_notify)");
+            else
+                link_fail(r, UV_EPROTO, "TLS: %s", openssl_reason(why, sizeof(why), "a record that does not decrypt"));
+            return;
+        }
+        read_plain(r, r->pbuf, (size_t)n);
+        if (r->closing || r->state != before)
+            return;
+    }
+    if (BIO_ctrl_pending(r->wbio) > 0)
+        schedule_flush(r); /* e.g. a KeyUpdate answer */
+}
+
+/* Before a write: the plaintext in `out` goes through SSL_write, and `out` gets wbio's bytes. */
+static int tls_seal(tlsc_redis_t *r)
+{
+    size_t pending;
+
+    if (r->out.len > 0 && r->state != LINK_TLS) {
+        ERR_clear_error();
+        if (SSL_write(r->ssl, r->out.base, (int)r->out.len) != (int)r->out.len)
+            return -1;                            /* a memory BIO takes everything, unless memory runs out */
+        OPENSSL_cleanse(r->out.base, r->out.len); /* it may hold an AUTH password */
+        r->out.len = 0;
+    } else if (r->state == LINK_TLS) {
+        r->out.len = 0; /* nothing is sent in the clear before the handshake is over */
+    }
+    if ((pending = BIO_ctrl_pending(r->wbio)) == 0)
+        return 0;
+    if (buf_reserve(&r->out, pending) != 0 || BIO_read(r->wbio, r->out.base + r->out.len, (int)pending) != (int)pending)
+        return -1;
+    r->out.len += pending;
+    return 0;
+}
+
+/*
+ * Connected: AUTH and SELECT as the URL asks, or a PING, so that "ready" always means Redis
+ * answered on this link (a paused Redis still completes TCP handshakes from its backlog).
+ */
+/* The stream (or the TLS on it) is up: AUTH and SELECT as the URL asks, or a PING. */
+static void start_handshake(tlsc_redis_t *r)
+{
+    char db[16];
+    int ok = 1;
+
     r->state = LINK_HANDSHAKE;
     r->handshake_left = 0;
-    if (r->reader != NULL)
-        tlsc_redis_reader_free(r->reader);
-    if ((r->reader = tlsc_redis_reader_new()) == NULL) {
-        link_fail(r, UV_ENOTCONN, "out of memory");
-        return;
-    }
-    if ((err = uv_read_start(stream, on_alloc, on_read)) != 0) {
-        link_fail(r, UV_ENOTCONN, "read: %s", uv_strerror(err));
-        return;
-    }
     if (r->url.password != NULL) {
         const char *auth[] = {"AUTH", r->url.user, r->url.password};
 
@@ -490,6 +706,30 @@ static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
         link_fail(r, UV_ENOMEM, "out of memory");
 }
 
+static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
+{
+    tlsc_redis_t *r = data;
+    int err;
+
+    r->stream = stream;
+    stream->data = r;
+    r->state = LINK_HANDSHAKE;
+    if (r->reader != NULL)
+        tlsc_redis_reader_free(r->reader);
+    if ((r->reader = tlsc_redis_reader_new()) == NULL) {
+        link_fail(r, UV_ENOTCONN, "out of memory");
+        return;
+    }
+    if ((err = uv_read_start(stream, on_alloc, on_read)) != 0) {
+        link_fail(r, UV_ENOTCONN, "read: %s", uv_strerror(err));
+        return;
+    }
+    if (r->tls_ctx != NULL)
+        tls_start(r);
+    else
+        start_handshake(r);
+}
+
 static void become_ready(tlsc_redis_t *r)
 {
     r->state = LINK_READY;
@@ -506,13 +746,15 @@ const char *tlsc_redis_error_hint(const char *reply, size_t len)
     static const struct {
         const char *prefix, *hint;
     } hints[] = {
-        {"WRONGPASS", "check the user and password in --redis (redis://[user:]password@host:port/db)"},
-        {"ERR invalid password", "check the password in --redis (redis://:password@host:port/db)"},
-        {"ERR invalid username-password pair", "check the user and password in --redis (redis://[user:]password@host:port/db)"},
-        {"NOAUTH", "Redis requires a password: put it in --redis (redis://[user:]password@host:port/db)"},
+        {"WRONGPASS", "check the user in --redis and the password (--redis-pass-file, TLSCACHE_REDIS_PASS or the URL)"},
+        {"ERR invalid password", "check the password (--redis-pass-file, TLSCACHE_REDIS_PASS or the --redis URL)"},
+        {"ERR invalid username-password pair",
+         "check the user in --redis and the password (--redis-pass-file, TLSCACHE_REDIS_PASS or the URL)"},
+        {"NOAUTH", "Redis requires a password: give it with --redis-pass-file or TLSCACHE_REDIS_PASS"},
         {"ERR AUTH <password> called without any password configured",
-         "this Redis has no password for the default user: remove the password from --redis, or give a user"},
-        {"ERR Client sent AUTH, but no password is set", "this Redis has no password: remove it from --redis"},
+         "this Redis has no password for the default user: give no password, or name a user in --redis"},
+        {"ERR Client sent AUTH, but no password is set",
+         "this Redis has no password: drop --redis-pass-file, TLSCACHE_REDIS_PASS or the password in --redis"},
         {"NOPERM", "the --redis user lacks a permission for this command: fix the user's ACL in Redis, or use another user"},
         {"ERR DB index is out of range", "the db in --redis (redis://host:port/N) is beyond this Redis's `databases` setting"},
         {"ERR invalid DB index", "the db in --redis (redis://host:port/N) is not a database this Redis has"},
@@ -581,7 +823,13 @@ static void on_flush(uv_prepare_t *p)
 
     uv_prepare_stop(p);
     r->flush_scheduled = 0;
-    if (r->writing || r->out.len == 0 || (r->state != LINK_HANDSHAKE && r->state != LINK_READY))
+    if (r->writing || (r->state != LINK_TLS && r->state != LINK_HANDSHAKE && r->state != LINK_READY))
+        return;
+    if (r->ssl != NULL && tls_seal(r) != 0) {
+        link_fail(r, UV_ENOMEM, "TLS: cannot encrypt (out of memory)");
+        return;
+    }
+    if (r->out.len == 0)
         return;
     /* Most batches fit the socket buffer: write them now and skip uv_write's callback. */
     b = uv_buf_init(r->out.base, (unsigned)r->out.len);
@@ -668,15 +916,29 @@ static void on_reply(tlsc_redis_t *r, redisReply *reply)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     tlsc_redis_t *r = s->data;
-    char text[120];
 
     if (nread == 0)
         return;
     if (nread < 0) {
-        link_fail(r, UV_ENOTCONN, "%s", nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
+        if (r->state == LINK_TLS)
+            link_fail(r, UV_ENOTCONN, "TLS handshake failed: %s (is Redis's TLS port the one in --redis?)",
+                      nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
+        else
+            link_fail(r, UV_ENOTCONN, "%s", nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
         return;
     }
-    if (redisReaderFeed(r->reader, buf->base, (size_t)nread) != REDIS_OK) {
+    if (r->ssl != NULL)
+        tls_read(r, buf->base, (size_t)nread);
+    else
+        read_plain(r, buf->base, (size_t)nread);
+}
+
+/* Bytes of RESP: each whole reply goes to the FIFO head. */
+static void read_plain(tlsc_redis_t *r, const char *data, size_t len)
+{
+    char text[120];
+
+    if (redisReaderFeed(r->reader, data, len) != REDIS_OK) {
         link_fail(r, UV_EPROTO, "reader: %s", printable(text, sizeof(text), r->reader->errstr, strlen(r->reader->errstr)));
         return;
     }
@@ -686,8 +948,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
         if (redisReaderGetReply(r->reader, &reply) != REDIS_OK) {
             if (tlsc_redis_reader_refused(r->reader))
-                link_fail(r, UV_EPROTO, "a reply with an array over %d elements, or over %d values or %zu bytes in all",
-                          REPLY_MAX_ARRAY, REPLY_MAX_ELEMENTS, REPLY_MAX_BYTES);
+                link_fail(r, UV_EPROTO,
+                          "a reply with an array over %d elements or nested over %d deep, or over %d values or %zu bytes in all",
+                          REPLY_MAX_ARRAY, REPLY_MAX_DEPTH, REPLY_MAX_ELEMENTS, REPLY_MAX_BYTES);
             else
                 link_fail(r, UV_EPROTO, "protocol error: %s",
                           printable(text, sizeof(text), r->reader->errstr, strlen(r->reader->errstr)));
@@ -720,7 +983,7 @@ static void read_ready_replies(tlsc_redis_t *r)
 {
     uv_os_fd_t fd;
 
-    if (r->stream == NULL || (r->state != LINK_HANDSHAKE && r->state != LINK_READY) ||
+    if (r->stream == NULL || (r->state != LINK_TLS && r->state != LINK_HANDSHAKE && r->state != LINK_READY) ||
         uv_fileno((uv_handle_t *)r->stream, &fd) != 0)
         return;
     for (int i = 0; i < 64; i++) {
@@ -746,6 +1009,13 @@ static void on_timer(uv_timer_t *t)
         return;
     now = uv_now(r->loop);
     r->timer_due = 0;
+    if (r->state == LINK_TLS) {
+        if (now >= r->tls_deadline)
+            link_fail(r, UV_ETIMEDOUT, "TLS handshake: no answer within %u ms", r->connect_timeout_ms);
+        else
+            arm_timer(r, r->tls_deadline);
+        return;
+    }
     for (tlsc_redis_req_t *req = r->head; req != NULL; req = req->next) {
         tlsc_redis_cb cb = req->cb;
 
@@ -789,6 +1059,7 @@ static void link_down(tlsc_redis_t *r, int status, tlsc_dial_fault_t fault, cons
     r->stream = NULL;
     r->out.len = 0;
     r->handshake_left = 0;
+    tls_drop(r);
     tlsc_dial_fail(r->dial, fault, "%s", reason);
     fail_all(r, status);
 }
@@ -818,6 +1089,8 @@ static void destroy(tlsc_redis_t *r)
     }
     if (r->reader != NULL)
         tlsc_redis_reader_free(r->reader);
+    tls_drop(r);
+    SSL_CTX_free(r->tls_ctx);
     buf_free(&r->out);
     buf_free(&r->wbuf);
     tlsc_redis_url_free(&r->url);
@@ -861,6 +1134,10 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
         snprintf(err, errlen, "redis: no host or socket path to connect to");
         return UV_EINVAL;
     }
+    if (o->url->user != NULL && o->url->password == NULL) {
+        snprintf(err, errlen, "redis: a user name without a password");
+        return UV_EINVAL;
+    }
     if ((r = calloc(1, sizeof(*r))) == NULL)
         goto fail;
     if (copy_field(&r->url.host, o->url->host) != 0 || copy_field(&r->url.path, o->url->path) != 0 ||
@@ -868,6 +1145,22 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
         goto fail_url;
     r->url.port = o->url->port;
     r->url.db = o->url->db;
+    r->url.tls = o->url->tls;
+    if (r->url.tls) {
+        int rc;
+
+        if (r->url.host == NULL) {
+            snprintf(err, errlen, "redis: rediss:// needs a host");
+            tlsc_redis_url_free(&r->url);
+            free(r);
+            return UV_EINVAL;
+        }
+        if ((rc = tlsc_redis_tls_ctx_new(o->tls_ca_file, o->tls_cert_file, o->tls_key_file, &r->tls_ctx, err, errlen)) != 0) {
+            tlsc_redis_url_free(&r->url);
+            free(r);
+            return rc;
+        }
+    }
     tlsc_redis_url_describe(&r->url, r->desc, sizeof(r->desc));
     r->loop = loop;
     r->connect_timeout_ms = o->connect_timeout_ms != 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
@@ -886,13 +1179,15 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
     dopt.on_connect = on_dial_connect;
     dopt.data = r;
     if (tlsc_dial_new(loop, &dopt, &r->dial) != 0)
-        goto fail_url;
+        goto fail_ctx;
     uv_timer_init(loop, &r->timer);
     uv_prepare_init(loop, &r->flusher);
     r->timer.data = r->flusher.data = r;
     *out = r;
     return 0;
 
+fail_ctx:
+    SSL_CTX_free(r->tls_ctx);
 fail_url:
     tlsc_redis_url_free(&r->url);
     free(r);

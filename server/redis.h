@@ -8,7 +8,8 @@
  * connecting and the backoff between attempts are a tlsc_dial_t's (dial.h); every timer and
  * every decision about the link is in this client.
  *
- * - One connection per client (a worker has one), commands pipelined in order.
+ * - One connection per client (a worker has one), commands pipelined in order; rediss://
+ *   runs TLS on it with OpenSSL on memory BIOs (verifying the chain and the host name).
  * - Connect, AUTH (user+password or password), SELECT, then ready; on any failure reconnect
  *   with jittered backoff (50 ms doubling to 2 s), logged once per state change, not per try.
  *   A refusal only an operator can fix (WRONGPASS, NOAUTH, NOPERM, a db Redis does not have)
@@ -35,6 +36,7 @@
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "redis_url.h"
@@ -48,6 +50,9 @@ typedef struct {
     unsigned max_inflight;         /* default 1024 */
     unsigned stall_ms;             /* default 1000 */
     unsigned permanent_backoff_ms; /* retry delay after a refusal only an operator can fix; default 5000 */
+    const char *tls_ca_file;       /* rediss://: the CA that signed Redis's certificate (required) */
+    const char *tls_cert_file;     /* rediss://: a client certificate chain, or NULL ... */
+    const char *tls_key_file;      /* ... and its key */
 } tlsc_redis_options_t;
 
 /**
@@ -95,8 +100,8 @@ uint64_t tlsc_redis_connects(const tlsc_redis_t *r);
 const char *tlsc_redis_error_hint(const char *reply, size_t len);
 
 /**
- * A hiredis reader whose replies are bounded: an array of at most 1024 elements, a reply of at
- * most 16384 values and 8 MiB of strings. Past a bound redisReaderGetReply fails and
+ * A hiredis reader whose replies are bounded: an array of at most 1024 elements, arrays nested
+ * at most 4 deep, a reply of at most 16384 values and 8 MiB of strings. Past a bound redisReaderGetReply fails and
  * tlsc_redis_reader_refused() says so. Call tlsc_redis_reader_next() after each whole reply.
  * The client uses one per link; the reply fuzzer's oracle uses one too.
  */
@@ -104,6 +109,16 @@ redisReader *tlsc_redis_reader_new(void);
 void tlsc_redis_reader_next(redisReader *reader);
 int tlsc_redis_reader_refused(const redisReader *reader);
 void tlsc_redis_reader_free(redisReader *reader);
+
+/**
+ * The TLS client context rediss:// uses: verify Redis's chain against `ca_file` (and, per
+ * connection, the host name or IP address in the URL), TLS 1.2 or later, with a client
+ * certificate when `cert_file` and `key_file` are given. Returns 0, or a negative UV_E* code
+ * with one line naming the flag (--redis-ca, --redis-cert, --redis-key) and the file in `err`.
+ * Also used at start-up so a bad file stops the server at once.
+ */
+int tlsc_redis_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file, SSL_CTX **out, char *err,
+                           size_t errlen);
 
 /** Closes the link and frees the client once its handles are closed; pending callbacks do not run. */
 void tlsc_redis_close(tlsc_redis_t *r);

@@ -195,7 +195,13 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
                        cfg->seal_secret_file != NULL ? "--seal-secret-file" : "--keyd-secret-file", err);
         return -1;
     }
-    tlsc_redis_options_t ro = {.url = &cfg->redis, .connect_timeout_ms = 1000, .max_inflight = 4096, .stall_ms = 1000};
+    tlsc_redis_options_t ro = {.url = &cfg->redis,
+                               .connect_timeout_ms = 1000,
+                               .max_inflight = 4096,
+                               .stall_ms = 1000,
+                               .tls_ca_file = cfg->redis_ca_file,
+                               .tls_cert_file = cfg->redis_cert_file,
+                               .tls_key_file = cfg->redis_key_file};
     if (tlsc_store_redis_new(&w->loop, &ro, &w->store, err, sizeof(err)) != 0) {
         tlsc_log_error("redis client: %s", err);
         return -1;

@@ -149,6 +149,10 @@ WANT=2
 
 bad redis_url_bad_port_hides_password -- "${GOOD[@]}" --redis "redis://app:topsecretpw@127.0.0.1:99999" \
     ++ "--redis" "bad URL" "99999" "!topsecretpw"
+bad redis_password_in_argv_is_refused_naming_the_alternatives -- "${GOOD[@]}" --redis "redis://app:topsecretpw@127.0.0.1:6379" \
+    ++ "--redis" "--redis-pass-file" "TLSCACHE_REDIS_PASS" "!topsecretpw"
+bad redis_pass_flag_is_refused -- "${GOOD[@]}" --redis-pass topsecretpw \
+    ++ "--redis-pass" "--redis-pass-file" "!topsecretpw"
 bad redis_url_wrong_scheme -- "${GOOD[@]}" --redis "http://127.0.0.1:6379" \
     ++ "--redis" "http://127.0.0.1:6379"
 bad redis_url_from_env_hides_password TLSCACHE_REDIS="redis://:envsecretpw@host:0" -- "${GOOD[@]}" \
@@ -214,6 +218,8 @@ bad pfx_pass_file_readable_by_group_is_refused -- --pfx "$P/p12.pfx" --pfx-pass-
     ++ "--pfx-pass-file" "0640" "chmod 600 $P/open.pass" "!correct horse"
 bad seal_secret_readable_by_others_is_refused -- "${GOOD[@]}" --seal-secret-file "$P/open.secret" \
     ++ "--seal-secret-file" "0644" "chmod 600 $P/open.secret"
+bad redis_pass_file_readable_by_group_is_refused -- "${GOOD[@]}" --redis-pass-file "$P/open.pass" \
+    ++ "--redis-pass-file" "0640" "chmod 600 $P/open.pass" "!correct horse"
 bad seal_secret_missing_is_refused -- "${GOOD[@]}" --seal-secret-file "$P/nope.secret" \
     ++ "--seal-secret-file" "$P/nope.secret"
 BIN=$DAEMON

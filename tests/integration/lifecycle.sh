@@ -117,8 +117,9 @@ check "after a reload, SIGTERM still stops with exit 0 ($status)" [ "$status" = 
 port=$(free_port)
 (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 5 -subj /CN=soon.example \
     -addext subjectAltName=DNS:soon.example -keyout "$TLSC_TMP/soon.key" -out "$TLSC_TMP/soon.pem" 2>/dev/null)
-out=$("$SERVER_BIN" --check --listen "127.0.0.1:$port" --cert "$TLSC_TMP/pki/a.pem" --key "$TLSC_TMP/pki/a.key" \
-    --cert "$TLSC_TMP/soon.pem" --key "$TLSC_TMP/soon.key" --redis "redis://u:hunter2@127.0.0.1:1/3" --alpn http/1.1 2>&1)
+out=$(TLSCACHE_REDIS="redis://u:hunter2@127.0.0.1:1/3" "$SERVER_BIN" --check --listen "127.0.0.1:$port" \
+    --cert "$TLSC_TMP/pki/a.pem" --key "$TLSC_TMP/pki/a.key" \
+    --cert "$TLSC_TMP/soon.pem" --key "$TLSC_TMP/soon.key" --alpn http/1.1 2>&1)
 rc=$?
 echo "$out"
 check "--check: exit 0 on a good configuration ($rc)" [ "$rc" = 0 ]

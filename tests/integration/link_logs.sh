@@ -90,9 +90,10 @@ check "wrong_cluster_secret_is_an_error_naming_the_flag" \
 # Another password: WRONGPASS and what to fix, at error level; never "connected".
 redis-cli -p "$REDIS_PORT" config set requirepass right >/dev/null
 PL=$TLSC_TMP/P.log
-server P "redis://:wrong@127.0.0.1:$REDIS_PORT"
+(umask 077 && echo wrong >"$TLSC_TMP/redis.pass")
+server P "redis://127.0.0.1:$REDIS_PORT" --redis-pass-file "$TLSC_TMP/redis.pass"
 check "wrong_redis_password_is_an_error_naming_wrongpass_and_the_flag" \
-    wait_for 10 "the WRONGPASS error" log_has "$PL" "error: redis 127\.0\.0\.1:$REDIS_PORT/0: AUTH refused: WRONGPASS.*--redis"
+    wait_for 10 "the WRONGPASS error" log_has "$PL" "error: redis 127\.0\.0\.1:$REDIS_PORT/0: AUTH refused: WRONGPASS.*--redis-pass-file"
 check "wrong_redis_password_is_never_connected" no_line "$PL" "redis .*: connected"
 check "wrong_redis_password_never_shows_in_the_log" no_line "$PL" "wrong@|right"
 redis-cli -p "$REDIS_PORT" -a right --no-auth-warning config set requirepass '' >/dev/null

@@ -1,5 +1,7 @@
 #include <openssl/tls1.h>
 #include <stdarg.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -477,6 +479,7 @@ TEST(pfx_passphrase_from_env_unless_a_file_is_given)
 TEST(redis_password_never_echoed)
 {
     const char *env[] = {"TLSCACHE_REDIS=redis://u:envsecretpw@h:0", NULL};
+    const char *good_env[] = {"TLSCACHE_REDIS=redis://alice:pw%40x@10.0.0.5:6380/3", NULL};
 
     expect_error(parse(CERT, "--redis", "redis://user:hunter2secret@host:0", NULL), "--redis: ", "bad URL");
     ASSERT(strstr(err, "hunter2secret") == NULL);
@@ -486,13 +489,109 @@ TEST(redis_password_never_echoed)
     expect_error(parse_env(env, CERT, NULL), "--redis (from TLSCACHE_REDIS): ", NULL);
     ASSERT(strstr(err, "envsecretpw") == NULL);
 
-    ASSERT_EQ(parse(CERT, "--redis", "redis://alice:pw%40x@10.0.0.5:6380/3", NULL), 0);
+    ASSERT_EQ(parse_env(good_env, CERT, NULL), 0);
     ASSERT_STREQ(cfg.redis.user, "alice");
     ASSERT_STREQ(cfg.redis.password, "pw@x");
     ASSERT_EQ(cfg.redis.port, 6380);
     ASSERT_EQ(cfg.redis.db, 3);
     ASSERT_EQ(parse(CERT, "--redis", "unix:///run/redis.sock", NULL), 0);
     ASSERT_STREQ(cfg.redis.path, "/run/redis.sock");
+}
+
+TEST(redis_password_on_the_command_line_is_refused_naming_the_alternatives)
+{
+    const char *url_env[] = {"TLSCACHE_REDIS=redis://:envpw@h:1", NULL};
+    const char *pass_env[] = {"TLSCACHE_REDIS_PASS=envpass word", NULL};
+
+    expect_error(parse(CERT, "--redis", "redis://alice:hunter2secret@10.0.0.5:6380/3", NULL), "--redis: ", "(ps)");
+    ASSERT(strstr(err, "hunter2secret") == NULL);
+    ASSERT(strstr(err, "--redis-pass-file") != NULL && strstr(err, "TLSCACHE_REDIS_PASS") != NULL);
+    expect_error(parse(CERT, "--redis=unix://:hunter2secret@/run/r.sock", NULL), "--redis: ", "--redis-pass-file");
+    ASSERT(strstr(err, "hunter2secret") == NULL);
+    expect_error(parse(CERT, "--redis-pass", "hunter2secret", NULL), "--redis-pass: ", "not accepted on the command line");
+    ASSERT(strstr(err, "hunter2secret") == NULL && strstr(err, "--redis-pass-file") != NULL);
+
+    /* From the environment: in the URL, or alone for the URL's user. */
+    ASSERT_EQ(parse_env(url_env, CERT, NULL), 0);
+    ASSERT_STREQ(cfg.redis.password, "envpw");
+    ASSERT_EQ(parse_env(pass_env, CERT, "--redis", "redis://alice@h:1/2", NULL), 0);
+    ASSERT_STREQ(cfg.redis.user, "alice");
+    ASSERT_STREQ(cfg.redis.password, "envpass word");
+    ASSERT(cfg.redis_pass == NULL);
+
+    /* In one place only; a user needs a password from somewhere. */
+    const char *both_env[] = {"TLSCACHE_REDIS=redis://:envpw@h:1", "TLSCACHE_REDIS_PASS=xotherpw", NULL};
+    expect_error(parse_env(both_env, CERT, NULL), "--redis (from TLSCACHE_REDIS): ", "in one place");
+    ASSERT(strstr(err, "envpw") == NULL && strstr(err, "xotherpw") == NULL);
+    expect_error(parse_env(url_env, CERT, "--redis-pass-file", "p", NULL), "--redis (from TLSCACHE_REDIS): ", "--redis-pass-file");
+    expect_error(parse(CERT, "--redis", "redis://alice@h:1", NULL), "--redis: ", "names a user but no password");
+    const char *ctl_env[] = {"TLSCACHE_REDIS_PASS=bad\x01pw", NULL};
+    expect_error(parse_env(ctl_env, CERT, NULL), "TLSCACHE_REDIS_PASS: ", "control character");
+    ASSERT(strstr(err, "bad") == NULL);
+}
+
+TEST(rediss_needs_redis_ca_and_tls_files_need_rediss)
+{
+    ASSERT_EQ(parse(CERT, "--redis", "rediss://redis.example:6380/1", "--redis-ca", "ca.pem", NULL), 0);
+    ASSERT_EQ(cfg.redis.tls, 1);
+    ASSERT_STREQ(cfg.redis_ca_file, "ca.pem");
+    ASSERT_EQ(parse(CERT, "--redis", "rediss://h:1", "--redis-ca", "ca.pem", "--redis-cert", "c.pem", "--redis-key", "k.pem", NULL),
+              0);
+    ASSERT_STREQ(cfg.redis_cert_file, "c.pem");
+    ASSERT_STREQ(cfg.redis_key_file, "k.pem");
+    expect_error(parse(CERT, "--redis", "rediss://h:1", NULL), "--redis: ", "needs --redis-ca");
+    expect_error(parse(CERT, "--redis-ca", "ca.pem", NULL), "--redis-ca: ", "not a rediss:// URL");
+    expect_error(parse(CERT, "--redis", "rediss://h:1", "--redis-ca", "ca.pem", "--redis-cert", "c.pem", NULL),
+                 "--redis-cert: ", "needs --redis-key");
+    expect_error(parse(CERT, "--redis", "rediss://h:1", "--redis-ca", "ca.pem", "--redis-key", "k.pem", NULL),
+                 "--redis-key: ", "needs --redis-cert");
+}
+
+/* Writes `content` to a new file of mode `mode` in a temp dir; returns its path (static). */
+static const char *pass_file(const char *content, size_t len, mode_t mode)
+{
+    static char path[256];
+    const char *dir = getenv("TMPDIR");
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/test_config_pass.%d", dir != NULL ? dir : "/tmp", (int)getpid());
+    unlink(path);
+    ASSERT((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0);
+    ASSERT_EQ(write(fd, content, len), (ssize_t)len);
+    ASSERT_EQ(fchmod(fd, mode), 0);
+    close(fd);
+    return path;
+}
+
+TEST(redis_pass_file_is_read_stripped_and_checked)
+{
+    const char *pass_env[] = {"TLSCACHE_REDIS_PASS=from env", NULL};
+    const char *path = pass_file("file pw\n", 8, 0600);
+
+    /* The file wins over the variable, and gives the URL's user its password. */
+    ASSERT_EQ(parse_env(pass_env, CERT, "--redis", "redis://bob@h:1", "--redis-pass-file", path, NULL), 0);
+    ASSERT(cfg.redis.password == NULL && cfg.redis_pass == NULL);
+    ASSERT_EQ(tlsc_config_load_redis_pass(&cfg, err, sizeof(err)), 0);
+    ASSERT_STREQ(cfg.redis.password, "file pw");
+    ASSERT_STREQ(cfg.redis.user, "bob");
+
+    path = pass_file("file pw\n", 8, 0644);
+    ASSERT_EQ(parse(CERT, "--redis-pass-file", path, NULL), 0);
+    expect_error(tlsc_config_load_redis_pass(&cfg, err, sizeof(err)), "--redis-pass-file: ", "chmod 600");
+    ASSERT(cfg.redis.password == NULL);
+    path = pass_file("pw\0hidden\n", 10, 0600);
+    ASSERT_EQ(parse(CERT, "--redis-pass-file", path, NULL), 0);
+    expect_error(tlsc_config_load_redis_pass(&cfg, err, sizeof(err)), "--redis-pass-file: ", "NUL");
+    path = pass_file("pw\x1bsecret\n", 10, 0600);
+    ASSERT_EQ(parse(CERT, "--redis-pass-file", path, NULL), 0);
+    expect_error(tlsc_config_load_redis_pass(&cfg, err, sizeof(err)), "--redis-pass-file: ", "control character");
+    ASSERT(strstr(err, "secret") == NULL);
+    path = pass_file("\n", 1, 0600);
+    ASSERT_EQ(parse(CERT, "--redis-pass-file", path, NULL), 0);
+    expect_error(tlsc_config_load_redis_pass(&cfg, err, sizeof(err)), "--redis-pass-file: ", "empty");
+    unlink(path);
+    ASSERT_EQ(parse(CERT, "--redis-pass-file", path, NULL), 0);
+    expect_error(tlsc_config_load_redis_pass(&cfg, err, sizeof(err)), "--redis-pass-file: ", "No such file");
 }
 
 TEST(hostile_values_stay_on_one_line)
@@ -539,33 +638,12 @@ static char *capture_stdout(const char *flag, int *rc)
 
 TEST(help_lists_every_flag_with_env_and_default)
 {
-    static const char *const flags[] = {"listen",
-                                        "workers",
-                                        "node",
-                                        "cluster",
-                                        "cert",
-                                        "key",
-                                        "pfx",
-                                        "pfx-pass-file",
-                                        "alpn",
-                                        "groups",
-                                        "dhparam",
-                                        "min-tls",
-                                        "max-tls",
-                                        "ciphers",
-                                        "ciphersuites",
-                                        "session-timeout",
-                                        "redis",
-                                        "redis-prefix",
-                                        "lookup-timeout",
-                                        "store-timeout",
-                                        "resumption",
-                                        "log-level",
-                                        "drain-timeout",
-                                        "keyd",
-                                        "keyd-secret-file",
-                                        "help",
-                                        "version"};
+    static const char *const flags[] = {
+        "listen",       "workers",          "node",          "cluster",         "cert",      "key",
+        "pfx",          "pfx-pass-file",    "alpn",          "groups",          "dhparam",   "min-tls",
+        "max-tls",      "ciphers",          "ciphersuites",  "session-timeout", "redis",     "redis-pass-file",
+        "redis-prefix", "lookup-timeout",   "store-timeout", "resumption",      "log-level", "drain-timeout",
+        "keyd",         "keyd-secret-file", "help",          "version"};
     char needle[80];
     int rc;
     char *out = capture_stdout("--help", &rc);
@@ -610,6 +688,9 @@ int main(void)
     RUN(passphrase_is_never_taken_or_echoed_from_argv);
     RUN(pfx_passphrase_from_env_unless_a_file_is_given);
     RUN(redis_password_never_echoed);
+    RUN(redis_password_on_the_command_line_is_refused_naming_the_alternatives);
+    RUN(redis_pass_file_is_read_stripped_and_checked);
+    RUN(rediss_needs_redis_ca_and_tls_files_need_rediss);
     RUN(hostile_values_stay_on_one_line);
     RUN(help_lists_every_flag_with_env_and_default);
     tlsc_config_free(&cfg);

@@ -714,7 +714,8 @@ static const char *const garbage[] = {
     "HTTP/1.1 400 Bad Request\r\n\r\n",
     "*2\r\n:1\r\n@not a type byte\r\n",
     "+PONG\r\n+unsolicited\r\n",
-    "*2000000000\r\n", /* hiredis would allocate 16 GB for it before a single element came */
+    "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", /* arrays nested 5 deep */
+    "*2000000000\r\n",                      /* hiredis would allocate 16 GB for it before a single element came */
     "$1000000000\r\n",
 };
 #define NGARBAGE (sizeof(garbage) / sizeof(garbage[0]))
@@ -787,7 +788,7 @@ TEST(garbage_from_redis_fails_requests_with_eproto)
         ASSERT_EQ(send_cmd(&c, "GET tlsc:k", 5000, &res), 0);
         ASSERT(run_until(&c, is_done, &res, 6000));
         if (i != 2) {
-            ASSERT_EQ(res.status, UV_EPROTO); /* garbage, an array too large, a string too large */
+            ASSERT_EQ(res.status, UV_EPROTO); /* garbage, too deep, an array too large, a string too large */
         } else {
             /* The request got its reply; the extra one after it is the protocol error. */
             ASSERT_EQ(res.status, 0);
@@ -798,6 +799,144 @@ TEST(garbage_from_redis_fails_requests_with_eproto)
     }
     client_close(&c);
     child_end(pid);
+}
+
+/* Feeds `resp` to a bounded reader: 1 for a whole reply, 0 when refused, -1 for a hiredis error. */
+static int read_one(const char *resp)
+{
+    redisReader *rd = tlsc_redis_reader_new();
+    void *reply = NULL;
+    int rc;
+
+    ASSERT(rd != NULL);
+    ASSERT_EQ(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
+    if (redisReaderGetReply(rd, &reply) == REDIS_OK)
+        rc = reply != NULL;
+    else
+        rc = tlsc_redis_reader_refused(rd) ? 0 : -1;
+    if (reply != NULL)
+        freeReplyObject(reply);
+    tlsc_redis_reader_free(rd);
+    return rc;
+}
+
+TEST(reader_bounds_nesting_depth_and_counts)
+{
+    /* CLUSTER SHARDS, the deepest reply the server asks for, nests arrays 4 deep. */
+    ASSERT_EQ(read_one("*1\r\n*1\r\n*1\r\n*2\r\n$2\r\nid\r\n:1\r\n"), 1);
+    ASSERT_EQ(read_one("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"), 0);
+    ASSERT_EQ(read_one("*2\r\n*1\r\n*1\r\n*1\r\n:1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"), 0); /* the second element */
+    ASSERT_EQ(read_one("*1025\r\n"), 0);
+}
+
+/* A CA and a leaf for 127.0.0.1 in `dir` (ca.pem, r.pem, r.key), made with the openssl CLI. */
+static void make_tls_files(const char *dir)
+{
+    char cmdline[1024];
+
+    snprintf(cmdline, sizeof(cmdline),
+             "(cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=ca "
+             "-keyout ca.key -out ca.pem && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=r "
+             "-keyout r.key -out r.csr && openssl x509 -req -in r.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+             "-extfile ext -out r.pem) >/dev/null 2>&1",
+             dir);
+    {
+        char ext[160];
+        FILE *f;
+
+        snprintf(ext, sizeof(ext), "%s/ext", dir);
+        ASSERT((f = fopen(ext, "w")) != NULL);
+        fputs("subjectAltName=IP:127.0.0.1\n", f);
+        fclose(f);
+    }
+    ASSERT_EQ(system(cmdline), 0);
+}
+
+static void rm_tls_files(const char *dir)
+{
+    static const char *const names[] = {"ca.key", "ca.pem", "ca.srl", "r.key", "r.csr", "r.pem", "ext"};
+    char path[160];
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+}
+
+/*
+ * rediss:// against redis-server's TLS port: a value of 1 MiB each way (many TLS records, a
+ * write larger than the socket buffer), a restart (a new SSL for the new connection), and a
+ * CA that did not sign Redis's certificate (never ready).
+ */
+TEST(tls_link_carries_large_values_and_reconnects)
+{
+    redis_srv_t s = {0};
+    client_t c;
+    char ca[128], leaf[128], cert[128], key[128], tport[8], url[96];
+    static char big[1 << 20];
+    const char *set[] = {"SET", "tlsc:big", big};
+    size_t set_len[] = {3, 8, sizeof(big)};
+    result_t res = {0};
+    unsigned port;
+    int status;
+
+    strcpy(s.dir, "/tmp/tlsc-redis-XXXXXX");
+    ASSERT(mkdtemp(s.dir) != NULL);
+    snprintf(s.sock, sizeof(s.sock), "%s/redis.sock", s.dir);
+    make_tls_files(s.dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", s.dir);
+    snprintf(cert, sizeof(cert), "%s/r.pem", s.dir);
+    snprintf(key, sizeof(key), "%s/r.key", s.dir);
+    snprintf(leaf, sizeof(leaf), "%s/r.pem", s.dir);
+    port = free_port();
+    snprintf(tport, sizeof(tport), "%u", port);
+    const char *extra[] = {
+        "--tls-port", tport, "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients",
+        "no",         NULL};
+    redis_start(&s, extra);
+    snprintf(url, sizeof(url), "rediss://127.0.0.1:%u", port);
+
+    tlsc_redis_options_t o = {.tls_ca_file = ca};
+    client_open_opts(&c, url, &o);
+    ASSERT(run_until(&c, is_ready, c.r, 5000));
+    memset(big, 'v', sizeof(big));
+    ASSERT(tlsc_redis_command(c.r, 3, set, set_len, 5000, on_result, &res, &status) != NULL);
+    ASSERT(run_until(&c, is_done, &res, 6000));
+    ASSERT_EQ(res.status, 0);
+    ASSERT_STREQ(res.str, "OK");
+    cmd(&c, "STRLEN tlsc:big", &res);
+    ASSERT_EQ(res.integer, (long long)sizeof(big));
+    cmd(&c, "GETRANGE tlsc:big -3 -1", &res);
+    ASSERT_STREQ(res.str, "vvv");
+
+    redis_stop(&s);
+    s.port = 0; /* the plain port may be taken by now; the TLS port is what the client knows */
+    redis_start(&s, extra);
+    ASSERT(eventually_ok(&c, "SET tlsc:k after-restart", 10000));
+    client_close(&c);
+
+    /* Redis's own leaf as the CA: the chain does not verify, so the link never becomes ready. */
+    tlsc_redis_options_t wrong = {.tls_ca_file = leaf, .connect_timeout_ms = 300};
+    client_open_opts(&c, url, &wrong);
+    ASSERT(!run_until(&c, is_ready, c.r, 1000));
+    client_close(&c);
+
+    /* A TLS context needs a CA, and a client certificate its key. */
+    {
+        SSL_CTX *ctx = NULL;
+        char err[256];
+
+        ASSERT(tlsc_redis_tls_ctx_new(NULL, NULL, NULL, &ctx, err, sizeof(err)) < 0);
+        ASSERT(strstr(err, "--redis-ca") != NULL);
+        ASSERT(tlsc_redis_tls_ctx_new(ca, cert, NULL, &ctx, err, sizeof(err)) < 0);
+        ASSERT(tlsc_redis_tls_ctx_new("/nonexistent/ca.pem", NULL, NULL, &ctx, err, sizeof(err)) < 0);
+        ASSERT(strstr(err, "/nonexistent/ca.pem") != NULL);
+        ASSERT(ctx == NULL);
+        ASSERT_EQ(tlsc_redis_tls_ctx_new(ca, NULL, NULL, &ctx, err, sizeof(err)), 0);
+        SSL_CTX_free(ctx);
+    }
+    rm_tls_files(s.dir);
+    redis_cleanup(&s);
 }
 
 TEST(over_max_inflight_is_enobufs)
@@ -1148,7 +1287,9 @@ int main(void)
         fprintf(stderr, "test_redis: %s is missing (apt-get install redis-server)\n", REDIS_SERVER);
         return 1;
     }
+    RUN_WATCHED(reader_bounds_nesting_depth_and_counts);
     RUN_WATCHED(set_get_roundtrip);
+    RUN_WATCHED(tls_link_carries_large_values_and_reconnects);
     RUN_WATCHED(multi_exec_pipeline_returns_the_exec_array);
     RUN_WATCHED(pipelined_requests_complete_in_order);
     RUN_WATCHED(requirepass_with_an_escaped_password);

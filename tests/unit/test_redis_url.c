@@ -200,9 +200,22 @@ TEST(bounds_on_port_and_db)
     assert_rejected("unix:/tmp/s?db=abc", "bad database \"abc\"");
 }
 
-TEST(rediss_is_refused_clearly)
+TEST(rediss_is_redis_over_tls)
 {
-    assert_rejected("rediss://:pw@h:6380", "TLS to Redis");
+    tlsc_redis_url_t u = parse_ok("rediss://:pw@redis.example:6380/2");
+    char d[128];
+
+    ASSERT_EQ(u.tls, 1);
+    ASSERT_STREQ(u.host, "redis.example");
+    ASSERT_EQ(u.port, 6380);
+    ASSERT_EQ(u.db, 2);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "rediss://redis.example:6380/2");
+    tlsc_redis_url_free(&u);
+    u = parse_ok("redis://h");
+    ASSERT_EQ(u.tls, 0);
+    tlsc_redis_url_free(&u);
+    assert_rejected("rediss://h:99999", "bad port");
 }
 
 TEST(missing_or_bad_host)
@@ -267,11 +280,33 @@ TEST(bad_escapes_and_nul_in_credentials)
     assert_rejected("redis://:pw\t@h", "control character");
 }
 
-TEST(credentials_need_a_password)
+TEST(a_user_alone_has_no_password_here_and_an_empty_one_is_refused)
 {
-    assert_rejected("redis://justuser@h", "user:password@ or :password@");
+    tlsc_redis_url_t u = parse_ok("redis://just%40user@h");
+    char why[128];
+
+    ASSERT_STREQ(u.user, "just@user"); /* its password comes from --redis-pass-file or the environment */
+    ASSERT(u.password == NULL);
+    tlsc_redis_url_free(&u);
+    assert_rejected("redis://@h", "empty credentials");
     assert_rejected("redis://user:@h", "empty password");
     assert_rejected("redis://:@h", "empty password");
+
+    /* A password from a file or the environment meets the URL's rules. */
+    ASSERT_EQ(tlsc_redis_password_check("s3cret pass", why, sizeof(why)), 0);
+    ASSERT_EQ(tlsc_redis_password_check("", why, sizeof(why)), -1);
+    ASSERT(strstr(why, "empty") != NULL);
+    ASSERT_EQ(tlsc_redis_password_check("hunter2\x1b[2J", why, sizeof(why)), -1);
+    ASSERT(strstr(why, "control") != NULL && strstr(why, "hunter2") == NULL);
+    {
+        char big[1100];
+        memset(big, 'p', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        ASSERT_EQ(tlsc_redis_password_check(big, why, sizeof(why)), -1);
+        ASSERT(strstr(why, "1024") != NULL);
+        big[1024] = '\0';
+        ASSERT_EQ(tlsc_redis_password_check(big, why, sizeof(why)), 0);
+    }
 }
 
 TEST(trailing_garbage_and_unknown_parts)
@@ -336,11 +371,11 @@ int main(void)
     RUN(host_named_unix_is_tcp);
     RUN(query_db_on_tcp_url);
     RUN(bounds_on_port_and_db);
-    RUN(rediss_is_refused_clearly);
+    RUN(rediss_is_redis_over_tls);
     RUN(missing_or_bad_host);
     RUN(overlong_parts);
     RUN(bad_escapes_and_nul_in_credentials);
-    RUN(credentials_need_a_password);
+    RUN(a_user_alone_has_no_password_here_and_an_empty_one_is_refused);
     RUN(trailing_garbage_and_unknown_parts);
     RUN(errors_and_describe_never_show_credentials);
     RUN(tiny_error_buffer_is_safe);
