@@ -104,6 +104,13 @@ cp "$T/A.log" "$T/B.log" "$T/C.log" "$T/logs/"
 check "no session master key in the access or daemon logs" \
     python3 "$TLSC_ROOT/tests/lib/scan_secrets.py" "$REDIS_PORT" "$T/logs" <<<"$masters"
 
+# --- a path no worker could open fails the start (from the environment, as every flag) -------
+TLSCACHE_ACCESS_LOG=$T/no-such-dir/a.log timeout 20 "$SERVER_BIN" --listen "127.0.0.1:$(free_port)" --workers 1 \
+    --cert "$T/pki/default.pem" --key "$T/pki/default.key" --redis "redis://127.0.0.1:$REDIS_PORT" >"$T/bad.log" 2>&1
+rc=$?
+check "an unopenable --access-log (env TLSCACHE_ACCESS_LOG) fails the start (rc=$rc)" [ "$rc" = 1 ]
+check "and says which flag and file" grep -q -- '--access-log: cannot open .*no-such-dir/a.log' "$T/bad.log"
+
 check "A stops cleanly" stop_pid "$NODE_PID_A"
 check "B stops cleanly" stop_pid "$NODE_PID_B"
 check "C stops cleanly" stop_pid "$NODE_PID_C"
