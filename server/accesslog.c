@@ -20,6 +20,8 @@
 
 #include "stats.h"
 
+_Static_assert(TLSC_ACCESSLOG_LINE_MAX <= PIPE_BUF, "a line fits one atomic pipe write");
+
 struct tlsc_accesslog_s {
     uv_loop_t *loop;
     char *path; /* NULL: standard output */
