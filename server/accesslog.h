@@ -36,7 +36,7 @@ typedef struct {
     size_t alpn_len;
     const char *protocol; /* "TLSv1.3"; NULL: no handshake finished */
     const char *cipher;
-    const char *session;   /* "full", "redis" (the store) or "ticket"; NULL: no handshake finished */
+    const char *session;   /* "full", "local" (--local-cache), "redis" or "ticket"; NULL: no handshake finished */
     uint64_t handshake_us; /* accept to handshake done */
     uint64_t bytes_in;     /* plaintext from the client */
     uint64_t bytes_out;    /* plaintext to the client */

@@ -47,7 +47,7 @@ struct tlsc_conn_s {
     struct sockaddr_storage sock_peer; /* the socket's peer, taken at accept (with --access-log only) */
     uint64_t hs_us;                    /* accept to handshake done */
     uint64_t bytes_in, bytes_out;      /* plaintext, client to us and us to client */
-    const char *session_from;          /* "full", "redis", "ticket"; NULL until the handshake is done */
+    const char *session_from;          /* "full", "local", "redis", "ticket"; NULL until the handshake is done */
     const char *backend, *proxy_end;   /* tlsc_conn_note_proxy */
 };
 
@@ -350,7 +350,7 @@ static int conn_handshake(tlsc_conn_t *c)
         int from_store = tlsc_session_from_store(&c->hs);
         tlsc_stat_inc(&cs->o.stats->handshakes_resumed);
         count_outcome(c, from_store ? TLSC_OUT_RESUMED_ID : TLSC_OUT_RESUMED_TICKET);
-        c->session_from = from_store ? "redis" : "ticket";
+        c->session_from = !from_store ? "ticket" : tlsc_session_from_l1(&c->hs) ? "local" : "redis";
     } else {
         tlsc_stat_inc(&cs->o.stats->handshakes_full);
         count_outcome(c, TLSC_OUT_FULL);

@@ -34,14 +34,17 @@ tfield() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 WORKERS=1 start_node A "$PA" --access-log "$ALOG" --alpn http/1.1 || exit 1
 r1=$(sget "$PA" 1.2 a.example "" "$T/s12")
 r2=$(sget "$PA" 1.2 a.example "$T/s12" "")
+r3=$(sget "$PA" 1.2 a.example "$T/s12" "") # the Redis read filled the node-local cache
 check "text: the second handshake resumed (server says $(jfield "$r2" resumed))" [ "$(jfield "$r2" resumed)" = true ]
-wait_for 10 "two access-log lines" lines_ge "$ALOG" 2 || cat "$ALOG"
+wait_for 10 "three access-log lines" lines_ge "$ALOG" 3 || cat "$ALOG"
 L1=$(hs_lines "$ALOG" | sed -n 1p)
 L2=$(hs_lines "$ALOG" | sed -n 2p)
+L3=$(hs_lines "$ALOG" | sed -n 3p)
 echo "# $L1"
 echo "# $L2"
 check "text: full handshake fields" [ "$(tfield "$L1" sni)/$(tfield "$L1" protocol)/$(tfield "$L1" resumed)/$(tfield "$L1" session)" = a.example/TLSv1.2/no/full ]
 check "text: resumed handshake fields" [ "$(tfield "$L2" resumed)/$(tfield "$L2" session)/$(tfield "$L2" close)" = yes/redis/done ]
+check "text: resumed again, from the node-local cache ($(jfield "$r3" resumed))" [ "$(tfield "$L3" resumed)/$(tfield "$L3" session)" = yes/local ]
 check "text: client address is the loopback peer" grep -q -E '^127\.0\.0\.1:[0-9]+$' <<<"$(tfield "$L1" client)"
 check "text: cipher, handshake time" grep -q -E ' cipher=ECDHE-[A-Z0-9-]+ .* handshake_ms=[0-9]+\.[0-9]{3} ' <<<"$L1"
 check "text: a connection without a handshake (wait_port's probe) is logged too" \
@@ -57,7 +60,7 @@ kill -USR1 "$NODE_PID_A"
 wait_for 10 "the worker reopened the access log" log_has "$T/A.log" 'access log .* reopened' || exit 1
 sget "$PA" 1.3 a.example "" "" >/dev/null
 wait_for 10 "a line in the new file" lines_ge "$ALOG" 1
-check "SIGUSR1: the moved file kept exactly its two lines" [ "$(lines "$ALOG.1")" = 2 ]
+check "SIGUSR1: the moved file kept exactly its three lines" [ "$(lines "$ALOG.1")" = 3 ]
 check "SIGUSR1: the new line is a TLS 1.3 one" grep -q ' protocol=TLSv1.3 ' "$ALOG"
 check "SIGUSR1: the master and its worker live on" kill -0 "$(worker_pids "$NODE_PID_A" | head -1)"
 
