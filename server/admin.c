@@ -35,8 +35,6 @@ static const char *const outcome_names[TLSC_OUT_N] = {
     "full",           "resumed_id",    "resumed_ticket", "failed_timeout", "failed_closed", "failed_sni",
     "failed_version", "failed_cipher", "failed_not_tls", "failed_alert",   "failed_error",
 };
-static const char *const close_names[TLSC_CLOSE_N] = {"done",  "peer",  "timeout", "handshake_failed",
-                                                      "limit", "error", "drain",   "shutdown"};
 static const char *const mode_names[] = {"none", "cache", "tickets", "both"};
 
 void tlsc_admin_build_labels(char *out, size_t outlen)
@@ -284,8 +282,8 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
                      offsetof(tlsc_stats_t, handshake_us));
     per_worker(a, b, "tlscache_connections", "gauge", "open client connections", NULL, one, 1, pick_conns);
     per_worker(a, b, "tlscache_connections_accepted_total", "counter", "client connections accepted", NULL, one, 1, pick_accepted);
-    per_worker(a, b, "tlscache_connections_closed_total", "counter", "client connections closed, by cause", "cause", close_names,
-               TLSC_CLOSE_N, pick_closed);
+    per_worker(a, b, "tlscache_connections_closed_total", "counter", "client connections closed, by cause", "cause",
+               tlsc_close_cause_names, TLSC_CLOSE_N, pick_closed);
     per_worker(a, b, "tlscache_redis_up", "gauge", "1 while the worker's Redis link answers (all: how many do)", NULL, one, 1,
                pick_redis_up);
     per_worker(a, b, "tlscache_redis_reconnects_total", "counter", "times the worker's Redis link connected again after the first",

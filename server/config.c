@@ -517,6 +517,12 @@ static int apply_keyd_secret_file(void *ctx, const char *label, const char *valu
     return set_path(label, value, &cfg->keyd_secret_file, err, errlen);
 }
 
+static int apply_access_log(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->access_log, err, errlen);
+}
+
 static int apply_seal_secret_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -596,6 +602,7 @@ enum {
     IDX_RESUMPTION,
     IDX_LOG_LEVEL,
     IDX_LOG_FORMAT,
+    IDX_ACCESS_LOG,
     IDX_ADMIN,
     IDX_DRAIN_TIMEOUT,
     IDX_HANDSHAKE_TIMEOUT,
@@ -668,7 +675,11 @@ static const tlsc_opt_t options[N_OPTIONS] = {
                         "cache, tickets or both; tickets need --keyd", 0},
     [IDX_LOG_LEVEL] = {"log-level", "LEVEL", TLSC_OPT_DEFAULT, apply_log_level, "info", "error, warn, info or debug", 0},
     [IDX_LOG_FORMAT] = {"log-format", "FORMAT", TLSC_OPT_DEFAULT, apply_log_format, "text",
-                        "text, or json (one object per line: ts, level, tag, pid, worker, msg)", 0},
+                        "text, or json (one object per line: ts, level, tag, pid, worker, msg); also the access log's", 0},
+    [IDX_ACCESS_LOG] = {"access-log", "FILE|-", 0, apply_access_log, "none",
+                        "one line per connection (client, SNI, ALPN, TLS, resumed from where, bytes, backend, end), "
+                        "appended to FILE or - (stdout); reopened on SIGUSR1",
+                        0},
     [IDX_ADMIN] = {"admin", "ADDR", TLSC_OPT_DEFAULT, apply_admin, "127.0.0.1:9720",
                    "plain-HTTP admin endpoint (/metrics, /healthz, /readyz) served by the master, HOST:PORT or off", 0},
     [IDX_DRAIN_TIMEOUT] = {"drain-timeout", "SEC", TLSC_OPT_DEFAULT, apply_drain_timeout, "10",
@@ -1002,6 +1013,7 @@ void tlsc_config_free(tlsc_config_t *cfg)
     free(cfg->seal_secret_file);
     free(cfg->user);
     free(cfg->admin);
+    free(cfg->access_log);
     tlsc_routes_free(&cfg->routes);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -71,6 +71,7 @@ typedef struct tlsc_config_s {
     tlsc_resumption_t resumption;   /* --resumption, default cache */
     int log_level;                  /* --log-level error|warn|info|debug (tlsc_log_level_t) */
     int log_format;                 /* --log-format text|json (tlsc_log_format_t) */
+    char *access_log;               /* --access-log FILE|-: one line per connection; NULL = none */
     char *admin;                    /* --admin HOST:PORT for /metrics, /healthz, /readyz; NULL = off */
     unsigned drain_timeout_sec;     /* --drain-timeout SEC, default 10 */
     unsigned handshake_timeout_sec; /* --handshake-timeout SEC, default 10 */

@@ -43,6 +43,12 @@ struct tlsc_conn_s {
     int pp_wait;                /* the PROXY header has not been read yet */
     tlsc_proxyhdr_addrs_t peer; /* what it said (family 0: use the socket's own) */
     tlsc_session_hs_t hs;
+    /* What the access log says about the connection. */
+    struct sockaddr_storage sock_peer; /* the socket's peer, taken at accept (with --access-log only) */
+    uint64_t hs_us;                    /* accept to handshake done */
+    uint64_t bytes_in, bytes_out;      /* plaintext, client to us and us to client */
+    const char *session_from;          /* "full", "local", "redis", "ticket"; NULL until the handshake is done */
+    const char *backend, *proxy_end;   /* tlsc_conn_note_proxy */
 };
 
 struct tlsc_conns_s {
@@ -241,6 +247,11 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (cs->o.access_log != NULL) {
+        int len = sizeof(c->sock_peer);
+        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->sock_peer, &len) != 0)
+            c->sock_peer.ss_family = AF_UNSPEC;
+    }
     c->deadline_ms = tlsc_now_ms() + cs->o.handshake_timeout_ms;
     c->accepted_us = tlsc_stats_now_us();
     c->counted = 0;
@@ -336,13 +347,17 @@ static int conn_handshake(tlsc_conn_t *c)
         }
     }
     if (SSL_session_reused(c->ssl)) {
+        int from_store = tlsc_session_from_store(&c->hs);
         tlsc_stat_inc(&cs->o.stats->handshakes_resumed);
-        count_outcome(c, tlsc_session_from_store(&c->hs) ? TLSC_OUT_RESUMED_ID : TLSC_OUT_RESUMED_TICKET);
+        count_outcome(c, from_store ? TLSC_OUT_RESUMED_ID : TLSC_OUT_RESUMED_TICKET);
+        c->session_from = !from_store ? "ticket" : tlsc_session_from_l1(&c->hs) ? "local" : "redis";
     } else {
         tlsc_stat_inc(&cs->o.stats->handshakes_full);
         count_outcome(c, TLSC_OUT_FULL);
+        c->session_from = "full";
     }
-    tlsc_hist_observe(&cs->o.stats->handshake_us, tlsc_stats_now_us() - c->accepted_us);
+    c->hs_us = tlsc_stats_now_us() - c->accepted_us;
+    tlsc_hist_observe(&cs->o.stats->handshake_us, c->hs_us);
     c->state = TLSC_CONN_OPEN;
     c->deadline_ms = tlsc_now_ms() + REQUEST_TIMEOUT_MS;
     if ((c->app = cs->o.handler->open(cs->o.handler->hdata, c)) == NULL) {
@@ -373,6 +388,7 @@ static void conn_read_app(tlsc_conn_t *c)
             }
             return;
         }
+        c->bytes_in += (uint64_t)r;
         cs->o.handler->data(c->app, c, cs->appbuf, (size_t)r);
     }
 }
@@ -468,6 +484,7 @@ int tlsc_conn_write(tlsc_conn_t *c, const void *buf, size_t len)
         conn_close(c, TLSC_CLOSE_ERROR);
         return -1;
     }
+    c->bytes_out += len;
     if (!c->driving)
         conn_flush(c); /* a handler writing from outside conn_drive (a backend's bytes) */
     return c->state == TLSC_CONN_CLOSING ? -1 : 0;
@@ -546,6 +563,39 @@ static void on_close(uv_handle_t *h)
         on_connection(cs->waiting[--cs->n_waiting], 0); /* the client that waited is accepted now */
 }
 
+/* One access-log line for a connection that is closing (its socket and SSL are still there). */
+static void log_access(tlsc_conn_t *c, tlsc_close_cause_t cause)
+{
+    struct sockaddr_storage peer, local;
+    const struct sockaddr *client = NULL;
+    tlsc_accesslog_entry_t e = {0};
+
+    if (c->peer.family == 4 || c->peer.family == 6) {
+        if (tlsc_conn_addrs(c, &peer, &local) == 0)
+            client = (const struct sockaddr *)&peer; /* what the PROXY header said */
+    } else if (c->sock_peer.ss_family != AF_UNSPEC) {
+        client = (const struct sockaddr *)&c->sock_peer;
+    }
+    e.client = client;
+    e.sni = tlsc_session_sni(&c->hs);
+    if (c->session_from != NULL) {
+        unsigned int alpn_len = 0;
+        SSL_get0_alpn_selected(c->ssl, &e.alpn, &alpn_len);
+        e.alpn_len = alpn_len;
+        e.protocol = SSL_get_version(c->ssl);
+        e.cipher = SSL_get_cipher_name(c->ssl);
+        e.session = c->session_from;
+        e.handshake_us = c->hs_us;
+    }
+    e.bytes_in = c->bytes_in;
+    e.bytes_out = c->bytes_out;
+    e.duration_us = c->accepted_us != 0 ? tlsc_stats_now_us() - c->accepted_us : 0;
+    e.backend = c->backend;
+    e.close = tlsc_close_cause_names[cause];
+    e.end = c->proxy_end;
+    tlsc_accesslog_write(c->set->o.access_log, &e);
+}
+
 static void conn_close(tlsc_conn_t *c, tlsc_close_cause_t cause)
 {
     tlsc_conns_t *cs = c->set;
@@ -560,6 +610,8 @@ static void conn_close(tlsc_conn_t *c, tlsc_close_cause_t cause)
     if (c->state == TLSC_CONN_OPEN && c->app != NULL)
         cs->o.handler->close(c->app, cause);
     c->app = NULL;
+    if (cs->o.access_log != NULL && c->accepted_us != 0)
+        log_access(c, cause); /* an accept that failed is no connection to log */
     c->state = TLSC_CONN_CLOSING;
     tlsc_session_detach(&c->hs);
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -608,6 +660,12 @@ SSL *tlsc_conn_ssl(const tlsc_conn_t *c)
 const char *tlsc_conn_sni(const tlsc_conn_t *c)
 {
     return tlsc_session_sni(&c->hs);
+}
+
+void tlsc_conn_note_proxy(tlsc_conn_t *c, const char *backend, const char *end)
+{
+    c->backend = backend;
+    c->proxy_end = end;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -33,6 +33,7 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
+#include "accesslog.h"
 #include "session.h"
 #include "stats.h"
 #include "tls.h"
@@ -77,6 +78,7 @@ typedef struct {
     unsigned handshake_timeout_ms; /* a handshake not done by then is closed */
     size_t max_conns;              /* at this many, accept nothing until one closes */
     int accept_proxy;              /* --accept-proxy: a PROXY v1/v2 header comes before the TLS bytes */
+    tlsc_accesslog_t *access_log;  /* --access-log: one line per connection as it closes; NULL: none */
     /** Called when draining and the last connection has closed. */
     void (*on_drained)(void *data);
     void *data;
@@ -122,5 +124,10 @@ int tlsc_conn_addrs(const tlsc_conn_t *c, struct sockaddr_storage *peer, struct 
 SSL *tlsc_conn_ssl(const tlsc_conn_t *c);
 /** The SNI the client sent, "" for none. */
 const char *tlsc_conn_sni(const tlsc_conn_t *c);
+/**
+ * For the access log: the backend a proxied connection went to and how the proxy saw it end.
+ * Both strings must live as long as the connection (static names, the routes' backends).
+ */
+void tlsc_conn_note_proxy(tlsc_conn_t *c, const char *backend, const char *end);
 
 #endif

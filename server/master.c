@@ -12,6 +12,7 @@
 #include "master.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -362,6 +363,30 @@ static void signal_workers(master_t *m, int sig)
         kill(m->retired[i], sig);
 }
 
+/* SIGUSR1 (logrotate): each worker reopens its --access-log file; the master writes none. */
+static void reopen_logs(master_t *m)
+{
+    if (m->cfg->access_log == NULL || strcmp(m->cfg->access_log, "-") == 0)
+        return;
+    tlsc_log_info("SIGUSR1: workers reopen the access log %s", m->cfg->access_log);
+    signal_workers(m, SIGUSR1);
+}
+
+/* Opens --access-log once before anything forks, so a path no worker could open fails the start. 0 = ok. */
+static int check_access_log(const tlsc_config_t *cfg)
+{
+    int fd;
+
+    if (cfg->access_log == NULL || strcmp(cfg->access_log, "-") == 0)
+        return 0;
+    if ((fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+        fprintf(stderr, "tlscache-server: --access-log: cannot open %s: %s\n", cfg->access_log, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 static void begin_stop(master_t *m, int sig, uint64_t now)
 {
     m->stopping = 1;
@@ -568,6 +593,7 @@ static int setup_signals(master_t *m)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, &m->oldmask);
     signal(SIGPIPE, SIG_IGN);
     if ((m->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
@@ -589,6 +615,8 @@ static void supervise(master_t *m)
             begin_stop(m, sig, now);
         else if (sig == SIGHUP && !m->stopping)
             reload(m, "SIGHUP");
+        else if (sig == SIGUSR1)
+            reopen_logs(m);
         ocsp_refresh(m);
         unsigned alive = respawn_due(m, now);
         if (m->stopping && alive == 0)
@@ -672,7 +700,7 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
     }
     for (unsigned i = 0; i < cfg->workers; i++)
         m.slots[i].link = -1;
-    if (bind_all(&m) != 0 || setup_admin(&m) != 0 || setup_l1(&m) != 0 || setup_signals(&m) != 0) {
+    if (check_access_log(cfg) != 0 || bind_all(&m) != 0 || setup_admin(&m) != 0 || setup_l1(&m) != 0 || setup_signals(&m) != 0) {
         master_free(&m);
         return 1;
     }

@@ -573,6 +573,7 @@ static void on_close(void *state, tlsc_close_cause_t why)
             p->end = END_DRAIN;
     }
     count_end(p->px->o.stats, p->end);
+    tlsc_conn_note_proxy(p->conn, p->be != NULL ? p->be->name : NULL, end_names[p->end]);
     tlsc_log_debug("proxied connection to %s ends: %s (client side: %d)", p->be != NULL ? p->be->name : "-", end_names[p->end],
                    (int)why);
     p->conn = NULL;

@@ -255,6 +255,7 @@ static int try_l1(tlsc_session_hs_t *hs, const char *key, size_t key_len)
     OPENSSL_cleanse(rec, len);
     if (!tls13) {
         tlsc_stat_inc(&s->o.stats->lookups_l1_hit);
+        hs->from_l1 = 1;
         return 0;
     }
     return start_confirm(hs, key, key_len);
@@ -409,6 +410,7 @@ static void on_confirm_done(int status, int existed, void *data)
     hs->phase = TLSC_HS_DECIDED;
     if (status == 0 && existed) {
         tlsc_stat_inc(&st->lookups_l1_hit);
+        hs->from_l1 = 1;
     } else {
         if (status == UV_ETIMEDOUT)
             tlsc_stat_inc(&st->lookups_timeout);

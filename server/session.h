@@ -58,6 +58,7 @@ typedef struct {
     size_t id_len;
     int version;                                      /* TLS1_2_VERSION or TLS1_3_VERSION: what the looked-up ID is */
     unsigned client_tickets : 1;                      /* the ClientHello carried a session_ticket extension */
+    unsigned from_l1 : 1;                             /* the session came from the node-local cache (for the access log) */
     uint64_t lookup_start_us;                         /* for the lookup latency histogram */
     uint64_t store_start_us[TLSC_SESSION_MAX_STORES]; /* parallel to stores[] */
     uint64_t l1_epoch;                                /* the L1's removal epoch when the store read started (for the fill) */
@@ -94,6 +95,12 @@ void tlsc_session_detach(tlsc_session_hs_t *hs);
 static inline int tlsc_session_from_store(const tlsc_session_hs_t *hs)
 {
     return hs->fetched != NULL;
+}
+
+/** Non-zero when the stored session was found in the node-local cache (--local-cache), not read from Redis. */
+static inline int tlsc_session_from_l1(const tlsc_session_hs_t *hs)
+{
+    return hs->from_l1;
 }
 
 /** The SNI the client sent ("" for none), once the ClientHello was read. */

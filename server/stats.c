@@ -128,3 +128,6 @@ void tlsc_stats_writer_free(tlsc_stats_writer_t *w)
         tlsc_store_cancel(w->store, w->inflight);
     free(w);
 }
+
+const char *const tlsc_close_cause_names[TLSC_CLOSE_N] = {"done",  "peer",  "timeout", "handshake_failed",
+                                                          "limit", "error", "drain",   "shutdown"};

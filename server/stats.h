@@ -52,7 +52,8 @@
     X(proxy_end_idle)                                                                                                              \
     X(proxy_end_drain)                                                                                                             \
     X(proxy_end_no_route)                                                                                                          \
-    X(proxy_header_bad)
+    X(proxy_header_bad)                                                                                                            \
+    X(access_log_dropped)
 
 /* The TLS version of a handshake, as a label. */
 typedef enum {
@@ -90,6 +91,9 @@ typedef enum {
     TLSC_CLOSE_SHUTDOWN, /* the worker went away */
     TLSC_CLOSE_N,
 } tlsc_close_cause_t;
+
+/** Each cause's name, in metrics and the access log: "done", "peer", "timeout", "handshake_failed", ... */
+extern const char *const tlsc_close_cause_names[TLSC_CLOSE_N];
 
 /* Latency histograms: fixed bounds (TLSC_HIST_BOUNDS_SEC), counts not cumulative, the last one past every bound. */
 #define TLSC_HIST_N 16

@@ -18,6 +18,7 @@
 
 #include <openssl/crypto.h>
 
+#include "accesslog.h"
 #include "conn.h"
 #include "keyring.h"
 #include "log.h"
@@ -41,9 +42,10 @@ typedef struct {
     unsigned id;
     uv_tcp_t *listeners;
     size_t n_listeners;
-    uv_signal_t sig_term, sig_int;
-    uv_timer_t tick;   /* once a second: deadlines, counters */
-    uv_timer_t warmup; /* until the store answers (bounded): accept nothing yet */
+    uv_signal_t sig_term, sig_int, sig_usr1;
+    tlsc_accesslog_t *access_log; /* --access-log; NULL: none */
+    uv_timer_t tick;              /* once a second: deadlines, counters */
+    uv_timer_t warmup;            /* until the store answers (bounded): accept nothing yet */
     uint64_t warmup_until_ms;
     int draining;
     uint64_t drain_deadline_ms;
@@ -161,6 +163,14 @@ static void on_signal(uv_signal_t *s, int signum)
     begin_drain(w, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+static void on_usr1(uv_signal_t *s, int signum)
+{
+    worker_t *w = s->data;
+
+    (void)signum;
+    tlsc_accesslog_reopen(w->access_log);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Setup and teardown                                                                           */
 
@@ -225,6 +235,12 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
         }
         tlsc_proxy_handler(w->proxy, &w->handler);
     }
+    /* Opened before --user drops privileges; a reopen (SIGUSR1) runs as the user. */
+    if (cfg->access_log != NULL && tlsc_accesslog_open(&w->loop, cfg->access_log, (tlsc_log_format_t)cfg->log_format,
+                                                       &w->st->access_log_dropped, &w->access_log, err, sizeof(err)) != 0) {
+        tlsc_log_error("--access-log: %s", err);
+        return -1;
+    }
     tlsc_conns_options_t co = {.loop = &w->loop,
                                .tls = w->tls,
                                .stats = w->st,
@@ -232,6 +248,7 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
                                .handshake_timeout_ms = cfg->handshake_timeout_sec * 1000,
                                .max_conns = max_conns(cfg),
                                .accept_proxy = cfg->accept_proxy,
+                               .access_log = w->access_log,
                                .on_drained = on_drained,
                                .data = w};
     if ((co.session = w->session = tlsc_session_new(&so)) == NULL || (w->conns = tlsc_conns_new(&co)) == NULL ||
@@ -298,6 +315,11 @@ static void setup_timers_and_signals(worker_t *w)
     w->sig_term.data = w->sig_int.data = w;
     uv_signal_start(&w->sig_term, on_signal, SIGTERM);
     uv_signal_start(&w->sig_int, on_signal, SIGINT);
+    if (w->access_log != NULL) {
+        uv_signal_init(&w->loop, &w->sig_usr1);
+        w->sig_usr1.data = w;
+        uv_signal_start(&w->sig_usr1, on_usr1, SIGUSR1);
+    }
 }
 
 static void walk_close(uv_handle_t *h, void *arg)
@@ -329,6 +351,7 @@ static void teardown(worker_t *w)
             tlsc_tickets_uninstall(tlsc_tls_ctx_at(w->tls, i));
     }
     tlsc_conns_free(w->conns);
+    tlsc_accesslog_free(w->access_log); /* the loop ran out: no write is in flight */
     tlsc_proxy_free(w->proxy);
     tlsc_session_free(w->session);
     tlsc_records_free(w->records);
@@ -351,7 +374,8 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* a worker never outlives its master */
     prctl(PR_SET_DUMPABLE, 0);        /* it holds secrets: no core dump, no ptrace by its user */
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN); /* reloads are the master's: it replaces the workers */
+    signal(SIGHUP, SIG_IGN);  /* reloads are the master's: it replaces the workers */
+    signal(SIGUSR1, SIG_IGN); /* until the access log's handler is in (none without --access-log) */
 
     if ((w = calloc(1, sizeof(*w))) == NULL || uv_loop_init(&w->loop) != 0) {
         free(w);
