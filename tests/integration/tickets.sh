@@ -76,7 +76,9 @@ PB=$(free_port)
 PC=$(free_port)
 start_node A "$PA" --resumption tickets "${KEYD[@]}" || exit 1
 start_node B "$PB" --resumption tickets "${KEYD[@]}" || exit 1
-start_node C "$PC" --resumption cache "${KEYD[@]}" || exit 1
+# C checks what a worker makes of the records in Redis (tampered, moved, planted): no local cache
+# in front of Redis, which would still hold the genuine session.
+start_node C "$PC" --resumption cache --local-cache 0 "${KEYD[@]}" || exit 1
 check "node A gets ticket keys from the daemon" wait_ticket "$PA" 1.2
 check "node B gets ticket keys from the daemon" wait_ticket "$PB" 1.3
 
