@@ -191,7 +191,7 @@ start_tlscache() {
         port=$(free_port)
         "$SERVER" --listen "127.0.0.1:$port" --workers "$WORKERS" --node "n$i" --cert "$PKI/default.pem" \
             --key "$PKI/default.key" --redis "redis://127.0.0.1:$rport" --log-level warn \
-            --resumption cache --seal-secret-file "$TMP/secret" --backend "127.0.0.1:$BPORT" --admin off \
+            --resumption cache --seal-secret-file "$TMP/secret" --backend "127.0.0.1:$BPORT" --admin off --drain-timeout 1 \
             >>"$TMP/tlscache.log" 2>&1 &
         PIDS+=($!)
         wait_port "$port" || return 1
