@@ -17,7 +17,7 @@
 #        [--out FILE.md] [--tsv FILE]
 # Binaries come from --build (default build/); BENCH=, SERVER= override each one.
 #
-# A benchmark, not a test: it asserts nothing (tests/integration/bench_proxy.sh checks that every
+# A benchmark, not a test: it asserts nothing (bench/proxy_compare_check.sh checks that every
 # row has numbers). Peers run one at a time; every process it starts is ended by PID; every loop
 # and client is bounded in count and time; all traffic is on 127.0.0.1.
 set -u
@@ -153,7 +153,10 @@ head -c 1024 /dev/urandom >"$WWW/small"
 head -c $((BULK_MB * 1048576)) /dev/zero >"$WWW/big"
 chmod 644 "$WWW/small" "$WWW/big"
 BPORT=$(free_port)
+BUSER= # nginx started by root runs its workers as nobody, who may not read a 0700 TMPDIR
+[ "$(id -u)" = 0 ] && BUSER="user root;"
 cat >"$TMP/backend/nginx.conf" <<CONF
+$BUSER
 worker_processes 1;
 daemon off;
 pid $TMP/backend/nginx.pid;
@@ -313,6 +316,14 @@ ROWS=$TMP/rows.tsv
 short_conns() {
     local peer=$1 targets=() p t0 t1 s0=0 s1=0 json=$TMP/run.json
     for p in $PORTS; do targets+=(--target "127.0.0.1:$p"); done
+    # tlscache-bench reads a reply without judging it: first, one request must get a 200 through.
+    p=${PORTS# }
+    p=$(curl -k -s --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:${p%% *}/small")
+    if [ "$p" != 200 ]; then
+        echo "$peer: GET /small answered $p, not 200" >&2
+        ROW="$ROW"$'\t-\t-\t-\t-\t-'
+        return
+    fi
     t0=$(tree_ticks "${PIDS[@]}")
     [ -n "$STORE_PID" ] && s0=$(tree_ticks "$STORE_PID")
     timeout $((SECS + 30)) "$BENCH" "${targets[@]}" --balance random --tls 1.3 --mode id --duration "$SECS" \
