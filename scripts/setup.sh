@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 #                              send-proxy-v2), curl (HTTP/1.1 keep-alive, h2 through ALPN)
 #   bench/compare.sh:          nginx-light haproxy bc
 #   bench/proxy_compare.sh:    + hitch, stunnel4, libnginx-mod-stream (nginx `stream` with ssl;
-#                              tests/integration/bench_proxy.sh)
+#                              bench/proxy_compare_check.sh)
 #   container test, images:    docker.io docker-compose debootstrap iproute2
 #   install/package tests:     systemd (systemd-analyze verify), groff-base (man page checks),
 #                              dpkg-dev (dpkg-shlibdeps for cpack's Depends)
