@@ -112,7 +112,7 @@ start_tlscache() {
     for i in $(seq "$nodes"); do
         port=$(free_port)
         "$SERVER" --listen "127.0.0.1:$port" --workers "$WORKERS" --node "n$i" --cert "$PKI/default.pem" \
-            --key "$PKI/default.key" --redis "redis://127.0.0.1:$rport" --log-level warn "${res[@]}" "${groups[@]}" \
+            --key "$PKI/default.key" --redis "redis://127.0.0.1:$rport" --log-level warn --admin off "${res[@]}" "${groups[@]}" \
             --local-cache "${LOCAL_CACHE:-64m}" \
             >>"$TMP/tlscache.log" 2>&1 &
         PIDS+=($!)

@@ -17,11 +17,14 @@ cd "$(dirname "$0")/.."
 #   proxy tests:               nginx-light (backends, h2c, proxy_protocol), haproxy (accept-proxy,
 #                              send-proxy-v2), curl (HTTP/1.1 keep-alive, h2 through ALPN)
 #   bench/compare.sh:          nginx-light haproxy bc
+#   bench/proxy_compare.sh:    + hitch, stunnel4, libnginx-mod-stream (nginx `stream` with ssl;
+#                              bench/proxy_compare_check.sh)
 #   container test, images:    docker.io docker-compose debootstrap iproute2
 #   install/package tests:     systemd (systemd-analyze verify), groff-base (man page checks),
 #                              dpkg-dev (dpkg-shlibdeps for cpack's Depends)
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev libssl-dev libhiredis-dev libuv1-dev
-      openssl redis-server redis-tools nginx-light haproxy gnuplot-nox jq bc python3 iproute2 procps
+      openssl redis-server redis-tools nginx-light libnginx-mod-stream haproxy hitch stunnel4 gnuplot-nox
+      jq bc python3 iproute2 procps
       coreutils curl docker.io docker-compose debootstrap faketime systemd groff-base dpkg-dev)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
