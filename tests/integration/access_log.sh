@@ -33,6 +33,12 @@ tfield() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 # --- text: a full and a resumed handshake (TLS 1.2 session ID, from Redis) ------------------
 WORKERS=1 start_node A "$PA" --access-log "$ALOG" --alpn http/1.1 || exit 1
 r1=$(sget "$PA" 1.2 a.example "" "$T/s12")
+# A new session is in the node-local cache as well as in Redis. Drop the local copies (a "*" on
+# the revocation channel drops them without deleting anything in Redis), so that the next
+# resumption reads Redis, which fills the local cache again for the one after.
+check "text: the node's revocation feed hears a drop-all" wait_for 10 "a subscriber on tlscache:revoked" \
+    bash -c '[ "$(redis-cli -p "$1" publish tlscache:revoked "*")" -ge 1 ]' _ "$REDIS_PORT"
+check "text: the local cache was dropped" wait_for 10 "the drop in A's log" log_has "$TLSC_TMP/A.log" "every cached session dropped"
 r2=$(sget "$PA" 1.2 a.example "$T/s12" "")
 r3=$(sget "$PA" 1.2 a.example "$T/s12" "") # the Redis read filled the node-local cache
 check "text: the second handshake resumed (server says $(jfield "$r2" resumed))" [ "$(jfield "$r2" resumed)" = true ]
