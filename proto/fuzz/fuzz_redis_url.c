@@ -3,7 +3,8 @@
  * ends it early, as it would on a command line). Properties:
  * - a failure leaves the struct zeroed and a NUL-terminated message in `err`, whatever its size;
  * - a success has exactly one of host / path, a TCP port in 1..65535, a db in 0..65535, and no
- *   control byte in the user name or password;
+ *   control byte in the user name or password (a user may come alone: its password is given
+ *   by --redis-pass-file or the environment);
  * - the error message does not show the password, and tlsc_redis_url_describe() does not
  *   depend on the credentials;
  * - what parses, written back as a URL (credentials percent-encoded), parses to the same value.
@@ -60,12 +61,14 @@ static void check_roundtrip(const tlsc_redis_url_t *u)
     if (u->path != NULL)
         pos += (size_t)sprintf(url, "unix://");
     else
-        pos += (size_t)sprintf(url, "redis://");
-    if (u->password != NULL) {
+        pos += (size_t)sprintf(url, u->tls ? "rediss://" : "redis://");
+    if (u->user != NULL || u->password != NULL) { /* a user alone is allowed: its password comes from elsewhere */
         if (u->user != NULL)
             pos = put_escaped(url, pos, u->user);
-        url[pos++] = ':';
-        pos = put_escaped(url, pos, u->password);
+        if (u->password != NULL) {
+            url[pos++] = ':';
+            pos = put_escaped(url, pos, u->password);
+        }
         url[pos++] = '@';
     }
     if (u->path != NULL)
@@ -81,7 +84,7 @@ static void check_roundtrip(const tlsc_redis_url_t *u)
         abort();
     }
     if (!same(again.host, u->host) || !same(again.path, u->path) || !same(again.user, u->user) ||
-        !same(again.password, u->password) || again.port != u->port || again.db != u->db) {
+        !same(again.password, u->password) || again.port != u->port || again.db != u->db || again.tls != u->tls) {
         fprintf(stderr, "round trip: \"%s\" parses to another value\n", url);
         abort();
     }
@@ -147,8 +150,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         }
         if ((u.host == NULL) == (u.path == NULL) || (u.host != NULL && (u.port == 0 || u.port > 65535)) || u.db > 65535)
-            abort();
-        if (u.user != NULL && u.password == NULL)
             abort();
         check_secret_text(u.user);
         check_secret_text(u.password);

@@ -21,6 +21,12 @@ start_node B "$PB" || exit 1
 start_node C "$PC" --local-cache 0 || exit 1
 S=$TLSC_TMP/sess
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+# A node's first marker check (once a second per worker) finds no <prefix>:l1:<node> and drops
+# the L1, as after a FLUSHALL: wait until each marker was written at least 2 s ago (its TTL is
+# 86400 s), so that no worker's check of the missing marker is still under way.
+marked() { local t; t=$(rcli ttl "tlscache:l1:$1"); echo "ttl of tlscache:l1:$1: $t"; [ "$t" -gt 0 ] && [ "$t" -le 86397 ]; }
+wait_for 15 "node A's L1 marker, 2 s old" marked A || exit 1
+wait_for 15 "node B's L1 marker, 2 s old" marked B || exit 1
 
 # Hex session ID of an s_client session file.
 sess_id() { openssl sess_id -in "$1" -noout -text 2>/dev/null | awk '/Session-ID:/ {print tolower($2)}'; }
