@@ -53,6 +53,17 @@ wait_port "$RPORT" || exit 1
 
 echo "| local cache | TLS | mode | handshakes | resumed % | hit split (L1 / Redis / miss) | command | calls / handshake | Redis µs / handshake |"
 echo "|---|---|---|---|---|---|---|---|---|"
+# redis_clients_ge PORT N: waits (<= 10 s) until the Redis on PORT has at least N clients (the
+# workers' links), so the first handshakes do not race the workers' connect.
+redis_clients_ge() {
+    local i
+    for i in $(seq 100); do
+        [ "$(redis-cli -p "$1" client list 2>/dev/null | grep -c .)" -gt "$2" ] && return 0 # counting itself
+        sleep 0.1
+    done
+    echo "redis on $1: fewer than $2 clients after 10 s" >&2
+    return 1
+}
 for l1 in 0 64m; do
     port=$(free_port)
     "$SERVER" --listen "127.0.0.1:$port" --workers "$WORKERS" --node n1 --cert "$TMP/pki/default.pem" \
@@ -61,7 +72,7 @@ for l1 in 0 64m; do
     spid=$!
     PIDS+=($spid)
     wait_port "$port" || exit 1
-    sleep 1 # the workers reach Redis
+    redis_clients_ge "$RPORT" "$WORKERS" || exit 1
     for tls in 1.2 1.3; do
         for mode in full id; do
             redis-cli -p "$RPORT" config resetstat >/dev/null

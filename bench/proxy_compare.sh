@@ -181,6 +181,18 @@ BACKEND_PID=$!
 wait_port "$BPORT" || exit 1
 
 # --- the peers: start_PEER N starts N instances, sets PORTS (space separated) and PIDS ------------
+# redis_clients_ge PORT N: waits (<= 10 s) until the Redis on PORT has at least N clients (the
+# workers' links), so the first handshakes do not race the workers' connect.
+redis_clients_ge() {
+    local i
+    for i in $(seq 100); do
+        [ "$(redis-cli -p "$1" client list 2>/dev/null | grep -c .)" -gt "$2" ] && return 0 # counting itself
+        sleep 0.1
+    done
+    echo "redis on $1: fewer than $2 clients after 10 s" >&2
+    return 1
+}
+
 start_tlscache() {
     local n=$1 i port rport
     rport=$(free_port)
@@ -200,7 +212,7 @@ start_tlscache() {
         wait_port "$port" || return 1
         PORTS="$PORTS $port"
     done
-    sleep 1 # workers connect to Redis before the first handshake
+    redis_clients_ge "$rport" $((n * WORKERS)) || return 1
 }
 
 start_haproxy() {
