@@ -318,6 +318,89 @@ static int parse_unix(const char *p, int authority, tlsc_redis_url_t *out, char 
     return parse_tail(p + n, 0, out, reason, reasonlen);
 }
 
+/* The master's name: what SENTINEL get-master-addr-by-name takes and +switch-master says. */
+static int master_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > TLSC_REDIS_MASTER_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * redis-sentinel://[user:pass@]h1[:port],h2[:port],.../MASTERNAME[/db][?db=N]. The sentinel
+ * list is split on ',' (a bracketed IPv6 address holds none); each one goes through the common
+ * address parser with 26379 as the default port.
+ */
+static int parse_sentinel(const char *p, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
+{
+    char qb[QUOTE_MAX + 4], why[128];
+    size_t alen = strcspn(p, "/?"), n, count = 1;
+    const char *at = NULL, *list, *end;
+
+    for (size_t i = alen; i > 0; i--) {
+        if (p[i - 1] == '@') {
+            at = p + i - 1;
+            break;
+        }
+    }
+    if (at != NULL && parse_userinfo(p, (size_t)(at - p), out, reason, reasonlen) != 0)
+        return -1;
+    list = at != NULL ? at + 1 : p;
+    end = p + alen;
+    for (const char *c = list; c < end; c++)
+        count += *c == ',';
+    if (count > TLSC_REDIS_SENTINELS_MAX) {
+        snprintf(reason, reasonlen, "more than %d sentinels", TLSC_REDIS_SENTINELS_MAX);
+        return -1;
+    }
+    if ((out->sentinels = calloc(count, sizeof(*out->sentinels))) == NULL) {
+        snprintf(reason, reasonlen, "out of memory");
+        return -1;
+    }
+    while (out->nsentinels < count) {
+        const char *comma = memchr(list, ',', (size_t)(end - list));
+        size_t len = comma != NULL ? (size_t)(comma - list) : (size_t)(end - list);
+        tlsc_redis_node_t *node = &out->sentinels[out->nsentinels];
+        tlsc_addr_t a;
+
+        if (len == 0) {
+            snprintf(reason, reasonlen, "an empty sentinel address");
+            return -1;
+        }
+        if (tlsc_addr_parse(list, len, TLSC_ADDR_PORT_OPTIONAL, 26379, &a, why, sizeof(why)) != 0) {
+            snprintf(reason, reasonlen, "sentinel %zu: %s in \"%s\"", out->nsentinels + 1, why, quote(qb, sizeof(qb), list, len));
+            return -1;
+        }
+        if ((node->host = copy_string(a.host, strlen(a.host))) == NULL) {
+            snprintf(reason, reasonlen, "out of memory");
+            return -1;
+        }
+        node->port = a.port;
+        out->nsentinels++;
+        list += len + 1;
+    }
+    if (*end != '/') {
+        snprintf(reason, reasonlen, "no master name (redis-sentinel://h1:26379,h2:26379/MASTERNAME)");
+        return -1;
+    }
+    n = strcspn(++end, "/?");
+    if (!master_name_ok(end, n)) {
+        snprintf(reason, reasonlen, "bad master name \"%s\" (1..%d of A-Z a-z 0-9 . _ -)", quote(qb, sizeof(qb), end, n),
+                 TLSC_REDIS_MASTER_NAME_MAX);
+        return -1;
+    }
+    if ((out->master_name = copy_string(end, n)) == NULL) {
+        snprintf(reason, reasonlen, "out of memory");
+        return -1;
+    }
+    return parse_tail(end + n, 1, out, reason, reasonlen);
+}
+
 /* ================================ API ================================ */
 
 int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size_t errlen)
@@ -336,12 +419,14 @@ int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size
     } else if (strncasecmp(url, "rediss://", 9) == 0) {
         out->tls = 1;
         rc = parse_tcp(url + 9, out, reason, sizeof(reason));
+    } else if (strncasecmp(url, "redis-sentinel://", 17) == 0) {
+        rc = parse_sentinel(url + 17, out, reason, sizeof(reason));
     } else if (strncasecmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, 1, out, reason, sizeof(reason));
     else if (strncasecmp(url, "unix:", 5) == 0)
         rc = parse_unix(url + 5, 0, out, reason, sizeof(reason));
     else
-        return fail(out, err, errlen, "must start with redis://, rediss://, unix:// or unix:");
+        return fail(out, err, errlen, "must start with redis://, rediss://, redis-sentinel://, unix:// or unix:");
     if (rc != 0)
         return fail(out, err, errlen, "%s", reason);
     return 0;
@@ -376,14 +461,52 @@ void tlsc_redis_url_free(tlsc_redis_url_t *u)
         tlsc_secure_free(u->password, strlen(u->password));
     free(u->host);
     free(u->path);
+    for (size_t i = 0; i < u->nsentinels; i++)
+        free(u->sentinels[i].host);
+    free(u->sentinels);
+    free(u->master_name);
     memset(u, 0, sizeof(*u));
+}
+
+static int dup_field(char **dst, const char *src)
+{
+    if (src == NULL)
+        return 0;
+    return (*dst = copy_string(src, strlen(src))) != NULL ? 0 : -1;
+}
+
+int tlsc_redis_url_copy(tlsc_redis_url_t *dst, const tlsc_redis_url_t *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->port = src->port;
+    dst->db = src->db;
+    dst->tls = src->tls;
+    if (dup_field(&dst->host, src->host) != 0 || dup_field(&dst->path, src->path) != 0 || dup_field(&dst->user, src->user) != 0 ||
+        dup_field(&dst->password, src->password) != 0 || dup_field(&dst->master_name, src->master_name) != 0)
+        goto fail;
+    if (src->nsentinels > 0) {
+        if ((dst->sentinels = calloc(src->nsentinels, sizeof(*dst->sentinels))) == NULL)
+            goto fail;
+        for (; dst->nsentinels < src->nsentinels; dst->nsentinels++) {
+            if (dup_field(&dst->sentinels[dst->nsentinels].host, src->sentinels[dst->nsentinels].host) != 0)
+                goto fail;
+            dst->sentinels[dst->nsentinels].port = src->sentinels[dst->nsentinels].port;
+        }
+    }
+    return 0;
+
+fail:
+    tlsc_redis_url_free(dst);
+    return -1;
 }
 
 void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen)
 {
     if (outlen == 0)
         return;
-    if (u == NULL || (u->host == NULL && u->path == NULL))
+    if (u != NULL && u->master_name != NULL)
+        snprintf(out, outlen, "sentinel:%s/%u", u->master_name, u->db);
+    else if (u == NULL || (u->host == NULL && u->path == NULL))
         snprintf(out, outlen, "(no redis)");
     else if (u->path != NULL)
         snprintf(out, outlen, "unix:%s?db=%u", u->path, u->db);

@@ -10,18 +10,34 @@
  * 255, password 1024, port 1..65535, db 0..65535, whole URL 4096. The password is a secret:
  * tlsc_redis_url_free wipes it, and neither error messages nor tlsc_redis_url_describe
  * print it (nor the user name).
+ *
+ * redis-sentinel://[user[:pass]@]h1[:26379],h2[:26379],.../MASTERNAME[/db][?db=N] names up to
+ * 16 sentinels (port 26379 by default) and the master they watch (1..64 bytes of
+ * [A-Za-z0-9._-]); host and path are NULL then, and the credentials are the data nodes'.
  */
 
 #include <stddef.h>
 
+#define TLSC_REDIS_SENTINELS_MAX 16
+#define TLSC_REDIS_MASTER_NAME_MAX 64
+
+/** A sentinel's address. */
 typedef struct {
-    char *host;     /* NULL for unix sockets */
+    char *host;
+    unsigned port; /* default 26379 */
+} tlsc_redis_node_t;
+
+typedef struct {
+    char *host;     /* NULL for unix sockets and redis-sentinel:// */
     unsigned port;  /* default 6379 */
     char *path;     /* unix socket path, or NULL */
     char *user;     /* ACL user, or NULL */
     char *password; /* or NULL */
     unsigned db;    /* SELECT db, default 0 */
     int tls;        /* rediss:// */
+    tlsc_redis_node_t *sentinels; /* redis-sentinel://: 1..TLSC_REDIS_SENTINELS_MAX of them, else NULL */
+    size_t nsentinels;
+    char *master_name; /* redis-sentinel://: the master the sentinels watch */
 } tlsc_redis_url_t;
 
 /**
@@ -37,9 +53,11 @@ int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size
 int tlsc_redis_password_check(const char *pw, char *why, size_t whylen);
 /** Frees and wipes. Safe on a zeroed struct. */
 void tlsc_redis_url_free(tlsc_redis_url_t *u);
+/** Copies `src` into `dst` (zeroed first, and zeroed again on failure). Returns 0 or -1 (out of memory). */
+int tlsc_redis_url_copy(tlsc_redis_url_t *dst, const tlsc_redis_url_t *src);
 /**
- * Writes "host:port/db", "[v6]:port/db" (with "rediss://" before them over TLS) or
- * "unix:/path?db=N", with no credentials, for logs.
+ * Writes "host:port/db", "[v6]:port/db" (with "rediss://" before them over TLS),
+ * "unix:/path?db=N" or "sentinel:NAME/db" with no credentials, for logs.
  */
 void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen);
 

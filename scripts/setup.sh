@@ -19,11 +19,12 @@ cd "$(dirname "$0")/.."
 #   bench/compare.sh:          nginx-light haproxy bc
 #   bench/proxy_compare.sh:    + hitch, stunnel4, libnginx-mod-stream (nginx `stream` with ssl;
 #                              bench/proxy_compare_check.sh)
+#   tests/integration/sentinel.sh, bench/failover.sh: redis-sentinel (3 sentinels on loopback)
 #   container test, images:    docker.io docker-compose debootstrap iproute2
 #   install/package tests:     systemd (systemd-analyze verify), groff-base (man page checks),
 #                              dpkg-dev (dpkg-shlibdeps for cpack's Depends)
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev libssl-dev libhiredis-dev libuv1-dev
-      openssl redis-server redis-tools nginx-light libnginx-mod-stream haproxy hitch stunnel4 gnuplot-nox
+      openssl redis-server redis-tools redis-sentinel nginx-light libnginx-mod-stream haproxy hitch stunnel4 gnuplot-nox
       jq bc python3 iproute2 procps
       coreutils curl docker.io docker-compose debootstrap faketime systemd groff-base dpkg-dev)
 

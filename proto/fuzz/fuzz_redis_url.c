@@ -2,7 +2,8 @@
  * libFuzzer target for the Redis URL parser (proto/redis_url.c). The input is the URL (a NUL
  * ends it early, as it would on a command line). Properties:
  * - a failure leaves the struct zeroed and a NUL-terminated message in `err`, whatever its size;
- * - a success has exactly one of host / path, a TCP port in 1..65535, a db in 0..65535, and no
+ * - a success has exactly one of host / path / a sentinel list (1..16 sentinels, each with a host and
+ *   a port in 1..65535, and a master name), a TCP port in 1..65535, a db in 0..65535, and no
  *   control byte in the user name or password (a user may come alone: its password is given
  *   by --redis-pass-file or the environment);
  * - the error message does not show the password, and tlsc_redis_url_describe() does not
@@ -58,7 +59,9 @@ static void check_roundtrip(const tlsc_redis_url_t *u)
      */
     if (u->host != NULL && strcmp(u->host, "unix") == 0)
         return;
-    if (u->path != NULL)
+    if (u->master_name != NULL)
+        pos += (size_t)sprintf(url, "redis-sentinel://");
+    else if (u->path != NULL)
         pos += (size_t)sprintf(url, "unix://");
     else
         pos += (size_t)sprintf(url, u->tls ? "rediss://" : "redis://");
@@ -71,7 +74,12 @@ static void check_roundtrip(const tlsc_redis_url_t *u)
         }
         url[pos++] = '@';
     }
-    if (u->path != NULL)
+    if (u->master_name != NULL) {
+        for (size_t i = 0; i < u->nsentinels; i++)
+            pos += (size_t)sprintf(url + pos, strchr(u->sentinels[i].host, ':') != NULL ? "%s[%s]:%u" : "%s%s:%u", i > 0 ? "," : "",
+                                   u->sentinels[i].host, u->sentinels[i].port);
+        pos += (size_t)sprintf(url + pos, "/%s/%u", u->master_name, u->db);
+    } else if (u->path != NULL)
         pos += (size_t)sprintf(url + pos, "%s?db=%u", u->path, u->db);
     else if (strchr(u->host, ':') != NULL)
         pos += (size_t)sprintf(url + pos, "[%s]:%u/%u", u->host, u->port, u->db);
@@ -84,10 +92,16 @@ static void check_roundtrip(const tlsc_redis_url_t *u)
         abort();
     }
     if (!same(again.host, u->host) || !same(again.path, u->path) || !same(again.user, u->user) ||
-        !same(again.password, u->password) || again.port != u->port || again.db != u->db || again.tls != u->tls) {
+        !same(again.password, u->password) || again.port != u->port || again.db != u->db || again.tls != u->tls ||
+        !same(again.master_name, u->master_name) || again.nsentinels != u->nsentinels) {
         fprintf(stderr, "round trip: \"%s\" parses to another value\n", url);
         abort();
     }
+    for (size_t i = 0; i < u->nsentinels; i++)
+        if (!same(again.sentinels[i].host, u->sentinels[i].host) || again.sentinels[i].port != u->sentinels[i].port) {
+            fprintf(stderr, "round trip: \"%s\" parses to other sentinels\n", url);
+            abort();
+        }
     tlsc_redis_url_free(&again);
 }
 
@@ -101,7 +115,8 @@ static void check_error_hides_password(const char *url, const char *err)
     char pw[64];
     size_t alen, n;
 
-    if (p == NULL || !((p == url + 5 && strncasecmp(url, "redis", 5) == 0) || (p == url + 4 && strncasecmp(url, "unix", 4) == 0)))
+    if (p == NULL || !((p == url + 5 && strncasecmp(url, "redis", 5) == 0) || (p == url + 4 && strncasecmp(url, "unix", 4) == 0) ||
+                       (p == url + 14 && strncasecmp(url, "redis-sentinel", 14) == 0)))
         return;
     p += 3;
     alen = strcspn(p, "/?");
@@ -149,7 +164,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             continue;
         }
-        if ((u.host == NULL) == (u.path == NULL) || (u.host != NULL && (u.port == 0 || u.port > 65535)) || u.db > 65535)
+        if ((u.host != NULL) + (u.path != NULL) + (u.master_name != NULL) != 1 || (u.host != NULL && (u.port == 0 || u.port > 65535)) ||
+            u.db > 65535 || (u.master_name != NULL) != (u.sentinels != NULL) || (u.master_name != NULL) != (u.nsentinels > 0) ||
+            u.nsentinels > TLSC_REDIS_SENTINELS_MAX)
+            abort();
+        for (size_t k = 0; k < u.nsentinels; k++)
+            if (u.sentinels[k].host == NULL || u.sentinels[k].host[0] == '\0' || u.sentinels[k].port == 0 || u.sentinels[k].port > 65535)
+                abort();
+        if (u.master_name != NULL && (u.master_name[0] == '\0' || strlen(u.master_name) > TLSC_REDIS_MASTER_NAME_MAX ||
+                                      strspn(u.master_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                                          strlen(u.master_name)))
             abort();
         check_secret_text(u.user);
         check_secret_text(u.password);

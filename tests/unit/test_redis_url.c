@@ -360,6 +360,72 @@ TEST(tiny_error_buffer_is_safe)
     ASSERT_EQ(tlsc_redis_url_parse("redis://h:0", &u, NULL, 0), -1);
 }
 
+TEST(sentinel_list_master_name_and_db)
+{
+    tlsc_redis_url_t u = parse_ok("redis-sentinel://10.0.0.1:26380,sen2,[::1]:26381/mymaster/2"), c;
+    char d[128];
+
+    ASSERT(u.host == NULL && u.path == NULL);
+    ASSERT_EQ(u.nsentinels, 3);
+    ASSERT_STREQ(u.sentinels[0].host, "10.0.0.1");
+    ASSERT_EQ(u.sentinels[0].port, 26380);
+    ASSERT_STREQ(u.sentinels[1].host, "sen2");
+    ASSERT_EQ(u.sentinels[1].port, 26379);
+    ASSERT_STREQ(u.sentinels[2].host, "::1");
+    ASSERT_EQ(u.sentinels[2].port, 26381);
+    ASSERT_STREQ(u.master_name, "mymaster");
+    ASSERT_EQ(u.db, 2);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "sentinel:mymaster/2");
+    ASSERT_EQ(tlsc_redis_url_copy(&c, &u), 0);
+    tlsc_redis_url_free(&u);
+    ASSERT_EQ(c.nsentinels, 3);
+    ASSERT_STREQ(c.sentinels[2].host, "::1");
+    ASSERT_STREQ(c.master_name, "mymaster");
+    tlsc_redis_url_free(&c);
+
+    u = parse_ok("REDIS-SENTINEL://app:s3cret@h1/m-1.x_y?db=5");
+    ASSERT_EQ(u.nsentinels, 1);
+    ASSERT_STREQ(u.user, "app");
+    ASSERT_STREQ(u.password, "s3cret");
+    ASSERT_EQ(u.db, 5);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT(strstr(d, "s3cret") == NULL && strstr(d, "app") == NULL);
+    tlsc_redis_url_free(&u);
+}
+
+TEST(sentinel_bounds_and_hostile_parts)
+{
+    char url[1024];
+    size_t pos;
+
+    assert_rejected("redis-sentinel://h1,h2", "no master name");
+    assert_rejected("redis-sentinel://h1/", "bad master name");
+    assert_rejected("redis-sentinel://h1/a b", "bad master name");
+    assert_rejected("redis-sentinel://h1/a%20b", "bad master name");
+    assert_rejected("redis-sentinel://h1/0123456789012345678901234567890123456789012345678901234567890123456789", "bad master name");
+    assert_rejected("redis-sentinel://h1,,h2/m", "empty sentinel");
+    assert_rejected("redis-sentinel://,h2/m", "empty sentinel");
+    assert_rejected("redis-sentinel:///m", "empty sentinel");
+    assert_rejected("redis-sentinel://h1,h2:0/m", "sentinel 2");
+    assert_rejected("redis-sentinel://h1,h2:65536/m", "sentinel 2");
+    assert_rejected("redis-sentinel://h1/m/70000", "bad database");
+    assert_rejected("redis-sentinel://h1/m/1?db=2", "two different databases");
+    assert_rejected("redis-sentinel://user:hunter2pw@h1,h2:x/m", "sentinel 2");
+    pos = (size_t)snprintf(url, sizeof(url), "redis-sentinel://");
+    for (int i = 0; i < 17; i++)
+        pos += (size_t)snprintf(url + pos, sizeof(url) - pos, "h%d:26379,", i);
+    snprintf(url + pos - 1, sizeof(url) - pos + 1, "/m");
+    assert_rejected(url, "more than 16 sentinels");
+    {
+        tlsc_redis_url_t u;
+        char err[256] = "";
+
+        ASSERT_EQ(tlsc_redis_url_parse("redis-sentinel://user:hunter2pw@h1,h2:x/m", &u, err, sizeof(err)), -1);
+        ASSERT(strstr(err, "hunter2pw") == NULL);
+    }
+}
+
 int main(void)
 {
     RUN(host_port_db);
@@ -379,5 +445,7 @@ int main(void)
     RUN(trailing_garbage_and_unknown_parts);
     RUN(errors_and_describe_never_show_credentials);
     RUN(tiny_error_buffer_is_safe);
+    RUN(sentinel_list_master_name_and_db);
+    RUN(sentinel_bounds_and_hostile_parts);
     TEST_DONE();
 }
