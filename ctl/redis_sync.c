@@ -58,6 +58,14 @@ int tlsc_ctlredis_connect(const char *url, unsigned timeout_ms, tlsc_ctlredis_t 
         tlsc_redis_url_free(&u);
         return -1;
     }
+    if (u.master_name != NULL) { /* a NULL host would make hiredis connect to localhost */
+        snprintf(err, errlen,
+                 "redis-sentinel:// is not supported by tlscache-ctl yet; give the master as redis://HOST:PORT "
+                 "(redis-cli -p 26379 SENTINEL get-master-addr-by-name %s)",
+                 u.master_name);
+        tlsc_redis_url_free(&u);
+        return -1;
+    }
     if ((r = calloc(1, sizeof(*r))) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail_url;

@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#define TLSC_REDIS_SENTINELS_MAX 16
+#define TLSC_REDIS_SENTINELS_MAX   16
 #define TLSC_REDIS_MASTER_NAME_MAX 64
 
 /** A sentinel's address. */
@@ -28,13 +28,13 @@ typedef struct {
 } tlsc_redis_node_t;
 
 typedef struct {
-    char *host;     /* NULL for unix sockets and redis-sentinel:// */
-    unsigned port;  /* default 6379 */
-    char *path;     /* unix socket path, or NULL */
-    char *user;     /* ACL user, or NULL */
-    char *password; /* or NULL */
-    unsigned db;    /* SELECT db, default 0 */
-    int tls;        /* rediss:// */
+    char *host;                   /* NULL for unix sockets and redis-sentinel:// */
+    unsigned port;                /* default 6379 */
+    char *path;                   /* unix socket path, or NULL */
+    char *user;                   /* ACL user, or NULL */
+    char *password;               /* or NULL */
+    unsigned db;                  /* SELECT db, default 0 */
+    int tls;                      /* rediss:// */
     tlsc_redis_node_t *sentinels; /* redis-sentinel://: 1..TLSC_REDIS_SENTINELS_MAX of them, else NULL */
     size_t nsentinels;
     char *master_name; /* redis-sentinel://: the master the sentinels watch */

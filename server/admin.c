@@ -109,6 +109,11 @@ static uint64_t pick_stores(const tlsc_stats_t *st, size_t k)
     const uint64_t v[] = {st->stores_ok, st->stores_error, st->stores_timeout, st->stores_skipped};
     return v[k];
 }
+static uint64_t pick_waits(const tlsc_stats_t *st, size_t k)
+{
+    const uint64_t v[] = {st->store_waits_acked, st->store_waits_short};
+    return v[k];
+}
 static uint64_t pick_tickets(const tlsc_stats_t *st, size_t k)
 {
     const uint64_t v[] = {st->tickets_issued, st->tickets_decrypted, st->tickets_renewed, st->tickets_unknown_key};
@@ -251,6 +256,7 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
     static const char *const lookups[] = {"hit", "miss", "timeout", "error", "skipped", "l1_hit"};
     static const char *const stores[] = {"ok", "error", "timeout", "skipped"};
     static const char *const tickets[] = {"issued", "decrypted", "renewed", "unknown_key"};
+    static const char *const waits[] = {"acked", "short"};
     static const char *const one[] = {""};
     char labels[512], node[160];
 
@@ -274,6 +280,11 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
                pick_records_bad);
     per_worker(a, b, "tlscache_stores_total", "counter", "new sessions written to Redis by outcome (skipped: Redis was down)",
                "outcome", stores, 4, pick_stores);
+    if (a->o.cfg->store_replicas > 0)
+        per_worker(
+            a, b, "tlscache_store_waits_total", "counter",
+            "--store-replicas: WAIT answers after a store (acked: the replicas asked for hold it; short: fewer, failed open)",
+            "outcome", waits, 2, pick_waits);
     render_histogram(a, b, "tlscache_lookup_duration_seconds", "time from a lookup's request to its answer or timeout",
                      offsetof(tlsc_stats_t, lookup_us));
     render_histogram(a, b, "tlscache_store_duration_seconds", "time from a store's request to its answer or timeout",

@@ -360,6 +360,12 @@ static int apply_store_timeout(void *ctx, const char *label, const char *value, 
     return set_uint(label, value, 1, 10000, &cfg->store_timeout_ms, err, errlen);
 }
 
+static int apply_store_replicas(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_uint(label, value, 0, 8, &cfg->store_replicas, err, errlen);
+}
+
 static int apply_local_cache(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -598,6 +604,7 @@ enum {
     IDX_REDIS_PREFIX,
     IDX_LOOKUP_TIMEOUT,
     IDX_STORE_TIMEOUT,
+    IDX_STORE_REPLICAS,
     IDX_LOCAL_CACHE,
     IDX_RESUMPTION,
     IDX_LOG_LEVEL,
@@ -654,7 +661,9 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_SESSION_TIMEOUT] = {"session-timeout", "SEC", TLSC_OPT_DEFAULT, apply_session_timeout, "300",
                              "session lifetime, also the Redis TTL, 1..86400", 0},
     [IDX_REDIS] = {"redis", "URL", TLSC_OPT_DEFAULT, apply_redis, DEFAULT_REDIS,
-                   "redis://[user@]host:port[/db], rediss://... (TLS) or unix:///path; a password only from the environment", 0},
+                   "redis://[user@]host:port[/db], rediss://... (TLS), redis-sentinel://h1:26379,h2:26379/MASTER[/db] or "
+                   "unix:///path; a password only from the environment",
+                   0},
     [IDX_REDIS_PASS_FILE] = {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
                              "file holding the Redis password, mode 0600 (else env " ENV_REDIS_PASS "; never on the command line)",
                              0},
@@ -669,6 +678,10 @@ static const tlsc_opt_t options[N_OPTIONS] = {
                             "how long a handshake waits for a Redis lookup, 1..10000", 0},
     [IDX_STORE_TIMEOUT] = {"store-timeout", "MS", TLSC_OPT_DEFAULT, apply_store_timeout, "50",
                            "how long a new session's bytes wait for the Redis write, 1..10000", 0},
+    [IDX_STORE_REPLICAS] = {"store-replicas", "N", TLSC_OPT_DEFAULT, apply_store_replicas, "0",
+                            "after each store, WAIT for N Redis replicas (0..8) on a second link before the session's "
+                            "last flight goes out; fails open at the store timeout",
+                            0},
     [IDX_LOCAL_CACHE] = {"local-cache", "SIZE", TLSC_OPT_DEFAULT, apply_local_cache, TLSC_L1_DEFAULT,
                          "node-local shared session cache in front of Redis (k/m/g suffix); 0 = off", 0},
     [IDX_RESUMPTION] = {"resumption", "MODE", TLSC_OPT_DEFAULT, apply_resumption, "cache",

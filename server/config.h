@@ -67,6 +67,7 @@ typedef struct tlsc_config_s {
     char *redis_prefix;             /* --redis-prefix P, default "tlscache" */
     unsigned lookup_timeout_ms;     /* --lookup-timeout MS, default 10 */
     unsigned store_timeout_ms;      /* --store-timeout MS, default 50: how long a new session's bytes wait */
+    unsigned store_replicas;        /* --store-replicas N, default 0: WAIT for N replicas after each store */
     uint64_t local_cache_bytes;     /* --local-cache SIZE, default 64m; 0 = off */
     tlsc_resumption_t resumption;   /* --resumption, default cache */
     int log_level;                  /* --log-level error|warn|info|debug (tlsc_log_level_t) */

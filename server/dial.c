@@ -61,6 +61,7 @@ struct tlsc_dial_s {
     unsigned backoff_ms, failures; /* failures: since the link was last up */
     uint64_t failures_total;
     int ever_up;
+    int restarting; /* tlsc_dial_restart: the next "up" is not news */
     char last_reason[400];
     unsigned tokens, suppressed;
     uint64_t tokens_at;
@@ -229,6 +230,7 @@ static void fail(tlsc_dial_t *d, tlsc_dial_fault_t fault, const char *reason)
 
     if (was == DIAL_CLOSED || was == DIAL_WAITING)
         return;
+    d->restarting = 0;
     uv_timer_stop(&d->timer);
     abandon_resolve(d);
     drop_sock(d);
@@ -306,10 +308,35 @@ static void try_next_addr(tlsc_dial_t *d, const char *why)
     if (d->naddrs > 1) {
         addr_name(&d->addrs[d->naddrs - 1], where, sizeof(where));
         snprintf(reason, sizeof(reason), "%s (%s, the last of %zu addresses)", why, where, d->naddrs);
+    } else if (d->o.locate != NULL) {
+        snprintf(reason, sizeof(reason), "%s (%s%s%s:%u)", why, strchr(d->host, ':') != NULL ? "[" : "", d->host,
+                 strchr(d->host, ':') != NULL ? "]" : "", d->o.port);
     } else {
         snprintf(reason, sizeof(reason), "%s", why);
     }
     fail(d, TLSC_DIAL_TRANSIENT, reason);
+}
+
+/* A located attempt: ask where to go, then go there. Returns 0, or -1 after failing the attempt. */
+static int locate(tlsc_dial_t *d)
+{
+    char why[sizeof(d->last_reason)] = "no address yet";
+    const char *host = NULL;
+    unsigned port = 0;
+    char *copy;
+
+    if (d->o.locate(d, &host, &port, why, sizeof(why), d->o.data) != 0 || host == NULL || port == 0 || port > 65535) {
+        fail(d, TLSC_DIAL_TRANSIENT, why);
+        return -1;
+    }
+    if ((copy = strdup(host)) == NULL) {
+        fail(d, TLSC_DIAL_TRANSIENT, "out of memory");
+        return -1;
+    }
+    free(d->host);
+    d->host = copy;
+    d->o.port = port;
+    return 0;
 }
 
 /* Starts one attempt: a unix socket, a numeric address, or a name lookup first. */
@@ -326,6 +353,8 @@ static void attempt_start(tlsc_dial_t *d)
         open_sock(d, NULL);
         return;
     }
+    if (d->o.locate != NULL && locate(d) != 0)
+        return;
     if (uv_ip4_addr(d->host, (int)d->o.port, (struct sockaddr_in *)&d->addrs[0]) == 0 ||
         uv_ip6_addr(d->host, (int)d->o.port, (struct sockaddr_in6 *)&d->addrs[0]) == 0) {
         d->naddrs = d->next_addr = 1;
@@ -424,7 +453,8 @@ int tlsc_dial_new(uv_loop_t *loop, const tlsc_dial_options_t *o, tlsc_dial_t **o
     tlsc_dial_t *d;
 
     *out = NULL;
-    if (o == NULL || o->on_connect == NULL || (o->path == NULL && (o->host == NULL || o->port == 0 || o->port > 65535)))
+    if (o == NULL || o->on_connect == NULL ||
+        (o->path == NULL && o->locate == NULL && (o->host == NULL || o->port == 0 || o->port > 65535)))
         return UV_EINVAL;
     if ((d = calloc(1, sizeof(*d))) == NULL)
         return UV_ENOMEM;
@@ -464,7 +494,9 @@ void tlsc_dial_up(tlsc_dial_t *d)
         return;
     d->state = DIAL_UP;
     d->backoff_ms = d->o.backoff_min_ms;
-    if (!d->ever_up && d->failures == 0)
+    if (d->restarting)
+        tlsc_log_debug("%s: connected again after a restart", d->name);
+    else if (!d->ever_up && d->failures == 0)
         log_change(d, TLSC_LOG_INFO, "connected");
     else if (!d->ever_up)
         log_change(d, TLSC_LOG_INFO, "connected after %u failed attempt%s", d->failures, d->failures == 1 ? "" : "s");
@@ -473,6 +505,7 @@ void tlsc_dial_up(tlsc_dial_t *d)
     else
         log_change(d, TLSC_LOG_INFO, "connected again");
     d->ever_up = 1;
+    d->restarting = 0;
     d->failures = 0;
     d->last_reason[0] = '\0';
 }
@@ -488,6 +521,24 @@ void tlsc_dial_fail(tlsc_dial_t *d, tlsc_dial_fault_t fault, const char *fmt, ..
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
     fail(d, fault, reason);
+}
+
+void tlsc_dial_restart(tlsc_dial_t *d)
+{
+    if (d == NULL || (d->state != DIAL_CONNECTED && d->state != DIAL_UP))
+        return;
+    uv_timer_stop(&d->timer);
+    drop_sock(d);
+    d->restarting = 1;
+    attempt_start(d);
+}
+
+void tlsc_dial_kick(tlsc_dial_t *d)
+{
+    if (d != NULL && d->state == DIAL_WAITING) {
+        uv_timer_stop(&d->timer);
+        attempt_start(d);
+    }
 }
 
 uv_stream_t *tlsc_dial_stream(const tlsc_dial_t *d)

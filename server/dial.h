@@ -41,6 +41,12 @@ typedef enum {
  * and use stream->data freely until tlsc_dial_fail() or tlsc_dial_close().
  */
 typedef void (*tlsc_dial_connect_cb)(tlsc_dial_t *d, uv_stream_t *stream, void *data);
+/**
+ * Asked at the start of every attempt where to connect, instead of a fixed host and port (a
+ * Sentinel's "where is the master"): returns 0 with *host (copied) and *port, or -1 with a
+ * reason in `why`, which fails the attempt (transient: it is asked again after the backoff).
+ */
+typedef int (*tlsc_dial_locate_cb)(tlsc_dial_t *d, const char **host, unsigned *port, char *why, size_t whylen, void *data);
 /** Called once every handle of a closed dial is closed (writes on its stream cancelled). */
 typedef void (*tlsc_dial_closed_cb)(void *data);
 
@@ -48,7 +54,8 @@ typedef struct {
     const char *name;              /* the prefix of every log line, e.g. "redis 10.0.0.5:6379/0" (copied) */
     const char *host;              /* a name or a numeric address (copied) ... */
     unsigned port;                 /* ... and a port 1..65535; or */
-    const char *path;              /* a unix socket path (copied) */
+    const char *path;              /* a unix socket path (copied); or */
+    tlsc_dial_locate_cb locate;    /* asked for host and port at every attempt */
     unsigned timeout_ms;           /* resolve + connect, all addresses; default 1000 */
     unsigned backoff_min_ms;       /* default 50 */
     unsigned backoff_max_ms;       /* default 2000 */
@@ -69,6 +76,15 @@ void tlsc_dial_up(tlsc_dial_t *d);
  * while no attempt is under way or after tlsc_dial_close.
  */
 void tlsc_dial_fail(tlsc_dial_t *d, tlsc_dial_fault_t fault, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/**
+ * Closes a connected or up stream and connects again at once, without counting a failure or
+ * logging (e.g. a subscribed link that must ask something again). A no-op otherwise.
+ */
+void tlsc_dial_restart(tlsc_dial_t *d);
+
+/** While waiting out a backoff: start the next attempt now (the caller knows the way is clear). */
+void tlsc_dial_kick(tlsc_dial_t *d);
 
 /** The connected stream (from on_connect until a failure), or NULL. */
 uv_stream_t *tlsc_dial_stream(const tlsc_dial_t *d);

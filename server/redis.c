@@ -18,6 +18,7 @@
 
 #include "dial.h"
 #include "log.h"
+#include "sentinel.h"
 
 /*
  * One connection (kept up by a tlsc_dial_t), one FIFO of requests, one timer, one prepare
@@ -84,7 +85,7 @@ struct tlsc_redis_s {
     uv_loop_t *loop;
     tlsc_redis_url_t url;
     char desc[300]; /* the URL without credentials, for logs */
-    unsigned connect_timeout_ms, max_inflight, stall_ms;
+    unsigned connect_timeout_ms, max_inflight, stall_ms, permanent_backoff_ms;
 
     link_state_t state;
     uint64_t connects; /* times the link became ready */
@@ -116,6 +117,13 @@ struct tlsc_redis_s {
     BIO *rbio, *wbio; /* the SSL's */
     uint64_t tls_deadline;
     char pbuf[16384]; /* plaintext out of SSL_read */
+
+    /* redis-sentinel://: the sentinels say where the master is; the dial asks at every attempt. */
+    tlsc_sentinel_t *sentinel;
+    char at_host[256]; /* the master the current attempt went to */
+    unsigned at_port;
+    int located;            /* the last attempt had an address to go to */
+    uint64_t failures_seen; /* the dial's failures when it last asked */
 };
 
 static void on_dial_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data);
@@ -134,6 +142,7 @@ static void on_dial_closed(void *data);
 static void start_handshake(tlsc_redis_t *r);
 static void read_plain(tlsc_redis_t *r, const char *data, size_t len);
 static void tls_start(tlsc_redis_t *r);
+static void on_role_reply(int status, const redisReply *reply, void *data);
 
 /* ================================ buffers and RESP ================================ */
 
@@ -700,6 +709,8 @@ static void start_handshake(tlsc_redis_t *r)
         snprintf(db, sizeof(db), "%u", r->url.db);
         ok = enqueue_internal(r, 2, (const char *const[]){"SELECT", db}, on_select_reply) != NULL;
     }
+    if (ok && r->sentinel != NULL) /* the sentinels may lag: the node itself must say it is the master */
+        ok = enqueue_internal(r, 1, (const char *const[]){"ROLE"}, on_role_reply) != NULL;
     if (ok && r->handshake_left == 0)
         ok = enqueue_internal(r, 1, (const char *const[]){"PING"}, on_ping_reply) != NULL;
     if (!ok)
@@ -812,6 +823,104 @@ static void on_ping_reply(int status, const redisReply *reply, void *data)
     handshake_reply(data, status, reply, "PING");
 }
 
+/* ================================ Sentinel ================================ */
+
+/*
+ * With redis-sentinel:// the dial asks the sentinels (sentinel.c) where to connect at every
+ * attempt, the handshake ends with ROLE, and a READONLY reply or a +switch-master ends the link:
+ * the next attempt goes where the sentinels say the master is now. When an attempt or a link
+ * failed since the last address was given, that address is reported stale first, so a dead
+ * master is asked about again rather than retried for ever.
+ */
+static int locate_master(tlsc_dial_t *d, const char **host, unsigned *port, char *why, size_t whylen, void *data)
+{
+    tlsc_redis_t *r = data;
+    uint64_t failures = tlsc_dial_failures(d);
+
+    if (r->located && failures > r->failures_seen)
+        tlsc_sentinel_stale(r->sentinel, "the last attempt failed");
+    r->failures_seen = failures;
+    r->located = tlsc_sentinel_master(r->sentinel, host, port) == 0;
+    if (!r->located) {
+        snprintf(why, whylen, "the sentinels have not named the master yet");
+        return -1;
+    }
+    snprintf(r->at_host, sizeof(r->at_host), "%s", *host);
+    r->at_port = *port;
+    return 0;
+}
+
+static int at_master(const tlsc_redis_t *r, const char *host, unsigned port)
+{
+    return r->located && r->at_port == port && strcmp(r->at_host, host) == 0;
+}
+
+/* The sentinels named a master: go there now, unless that is where the link is or just failed. */
+static void on_sentinel_master(const char *host, unsigned port, void *data)
+{
+    tlsc_redis_t *r = data;
+    tlsc_dial_options_t dopt = {0};
+    char name[320];
+
+    if (r->closing)
+        return;
+    if (r->dial == NULL) { /* the first answer: start dialling */
+        snprintf(name, sizeof(name), "redis %s", r->desc);
+        dopt.name = name;
+        dopt.locate = locate_master;
+        dopt.timeout_ms = r->connect_timeout_ms;
+        dopt.backoff_min_ms = BACKOFF_MIN_MS;
+        dopt.backoff_max_ms = BACKOFF_MAX_MS;
+        dopt.permanent_backoff_ms = r->permanent_backoff_ms;
+        dopt.on_connect = on_dial_connect;
+        dopt.data = r;
+        if (tlsc_dial_new(r->loop, &dopt, &r->dial) != 0)
+            tlsc_log_error("redis %s: cannot start connecting: out of memory", r->desc);
+        return;
+    }
+    if (at_master(r, host, port))
+        return;
+    if (r->state != LINK_DIALING)
+        link_fail(r, UV_ENOTCONN, "the sentinels moved the master to %s:%u", host, port);
+    else
+        tlsc_dial_kick(r->dial);
+}
+
+/* ROLE's first element says what the node is; anything but "master" sends us back to the sentinels. */
+static void on_role_reply(int status, const redisReply *reply, void *data)
+{
+    tlsc_redis_t *r = data;
+    const redisReply *role;
+    char text[32], reason[340];
+
+    if (status < 0 || r->state != LINK_HANDSHAKE)
+        return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && (role = reply->element[0])->type == REDIS_REPLY_STRING &&
+        role->len == 6 && memcmp(role->str, "master", 6) == 0) {
+        handshake_reply(r, status, reply, "ROLE");
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        handshake_reply(r, status, reply, "ROLE");
+        return;
+    }
+    role = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 ? reply->element[0] : NULL;
+    snprintf(reason, sizeof(reason), "%s:%u is not the master (ROLE says %s)", r->at_host, r->at_port,
+             role != NULL && role->type == REDIS_REPLY_STRING ? printable(text, sizeof(text), role->str, role->len)
+                                                              : "something else");
+    tlsc_sentinel_stale(r->sentinel, reason);
+    link_fail(r, UV_ENOTCONN, "%s; asking the sentinels again", reason);
+}
+
+/* A write refused because the node is a replica now (a demoted master). */
+static int is_readonly(const redisReply *reply)
+{
+    static const char what[] = "READONLY You can't write";
+
+    return reply != NULL && reply->type == REDIS_REPLY_ERROR && reply->str != NULL &&
+           memmem(reply->str, reply->len, what, sizeof(what) - 1) != NULL;
+}
+
 /* ================================ writing ================================ */
 
 static void on_flush(uv_prepare_t *p)
@@ -885,7 +994,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 /* The FIFO head owns the reply; its callback runs after its last reply. */
-static void on_reply(tlsc_redis_t *r, redisReply *reply)
+static void deliver(tlsc_redis_t *r, redisReply *reply)
 {
     tlsc_redis_req_t *req = r->head;
     tlsc_redis_cb cb;
@@ -911,6 +1020,22 @@ static void on_reply(tlsc_redis_t *r, redisReply *reply)
         cb(0, reply, req->data);
     freeReplyObject(reply);
     req_release(r, req);
+}
+
+static void on_reply(tlsc_redis_t *r, redisReply *reply)
+{
+    if (r->sentinel != NULL && is_readonly(reply)) {
+        char where[300];
+
+        snprintf(where, sizeof(where), "%s:%u answered READONLY: demoted to a replica", r->at_host, r->at_port);
+        deliver(r, reply);
+        if (!r->closing && r->state == LINK_READY) {
+            tlsc_sentinel_stale(r->sentinel, where);
+            link_fail(r, UV_ENOTCONN, "%s; asking the sentinels again", where);
+        }
+        return;
+    }
+    deliver(r, reply);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -1115,14 +1240,6 @@ static void on_dial_closed(void *data)
 
 /* ================================ API ================================ */
 
-static int copy_field(char **dst, const char *src)
-{
-    if (src == NULL)
-        return 0;
-    *dst = strdup(src);
-    return *dst != NULL ? 0 : -1;
-}
-
 int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t **out, char *err, size_t errlen)
 {
     tlsc_dial_options_t dopt = {0};
@@ -1130,7 +1247,7 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
     tlsc_redis_t *r;
 
     *out = NULL;
-    if (o == NULL || o->url == NULL || (o->url->host == NULL && o->url->path == NULL)) {
+    if (o == NULL || o->url == NULL || (o->url->host == NULL && o->url->path == NULL && o->url->master_name == NULL)) {
         snprintf(err, errlen, "redis: no host or socket path to connect to");
         return UV_EINVAL;
     }
@@ -1140,12 +1257,8 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
     }
     if ((r = calloc(1, sizeof(*r))) == NULL)
         goto fail;
-    if (copy_field(&r->url.host, o->url->host) != 0 || copy_field(&r->url.path, o->url->path) != 0 ||
-        copy_field(&r->url.user, o->url->user) != 0 || copy_field(&r->url.password, o->url->password) != 0)
+    if (tlsc_redis_url_copy(&r->url, o->url) != 0)
         goto fail_url;
-    r->url.port = o->url->port;
-    r->url.db = o->url->db;
-    r->url.tls = o->url->tls;
     if (r->url.tls) {
         int rc;
 
@@ -1162,11 +1275,35 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
         }
     }
     tlsc_redis_url_describe(&r->url, r->desc, sizeof(r->desc));
+    if (o->label != NULL) {
+        size_t n = strlen(r->desc);
+        snprintf(r->desc + n, sizeof(r->desc) - n, " (%s)", o->label);
+    }
     r->loop = loop;
     r->connect_timeout_ms = o->connect_timeout_ms != 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     r->max_inflight = o->max_inflight != 0 ? o->max_inflight : DEFAULT_MAX_INFLIGHT;
     r->stall_ms = o->stall_ms != 0 ? o->stall_ms : DEFAULT_STALL_MS;
     r->state = LINK_DIALING;
+    r->permanent_backoff_ms = o->permanent_backoff_ms != 0 ? o->permanent_backoff_ms : DEFAULT_PERMANENT_MS;
+    uv_timer_init(loop, &r->timer);
+    uv_prepare_init(loop, &r->flusher);
+    r->timer.data = r->flusher.data = r;
+    if (r->url.master_name != NULL) { /* dial once the sentinels named the master */
+        tlsc_sentinel_options_t so = {
+            .url = &r->url, .timeout_ms = r->connect_timeout_ms, .on_master = on_sentinel_master, .data = r};
+        int rc;
+
+        if ((rc = tlsc_sentinel_new(loop, &so, &r->sentinel)) != 0) {
+            r->pending_closes = 2;
+            r->closing = 1;
+            uv_close((uv_handle_t *)&r->timer, on_closed);
+            uv_close((uv_handle_t *)&r->flusher, on_closed); /* frees r */
+            snprintf(err, errlen, "redis: cannot start asking the sentinels: %s", uv_strerror(rc));
+            return rc;
+        }
+        *out = r;
+        return 0;
+    }
     snprintf(name, sizeof(name), "redis %s", r->desc);
     dopt.name = name;
     dopt.host = r->url.host;
@@ -1175,19 +1312,20 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
     dopt.timeout_ms = r->connect_timeout_ms;
     dopt.backoff_min_ms = BACKOFF_MIN_MS;
     dopt.backoff_max_ms = BACKOFF_MAX_MS;
-    dopt.permanent_backoff_ms = o->permanent_backoff_ms != 0 ? o->permanent_backoff_ms : DEFAULT_PERMANENT_MS;
+    dopt.permanent_backoff_ms = r->permanent_backoff_ms;
     dopt.on_connect = on_dial_connect;
     dopt.data = r;
-    if (tlsc_dial_new(loop, &dopt, &r->dial) != 0)
-        goto fail_ctx;
-    uv_timer_init(loop, &r->timer);
-    uv_prepare_init(loop, &r->flusher);
-    r->timer.data = r->flusher.data = r;
+    if (tlsc_dial_new(loop, &dopt, &r->dial) != 0) {
+        r->pending_closes = 2;
+        r->closing = 1;
+        uv_close((uv_handle_t *)&r->timer, on_closed);
+        uv_close((uv_handle_t *)&r->flusher, on_closed); /* frees r */
+        snprintf(err, errlen, "redis: out of memory");
+        return UV_ENOMEM;
+    }
     *out = r;
     return 0;
 
-fail_ctx:
-    SSL_CTX_free(r->tls_ctx);
 fail_url:
     tlsc_redis_url_free(&r->url);
     free(r);
@@ -1247,8 +1385,11 @@ void tlsc_redis_close(tlsc_redis_t *r)
     for (tlsc_redis_req_t *req = r->head; req != NULL; req = req->next)
         req->cb = NULL;
     r->stream = NULL;
-    r->pending_closes = 3;
+    r->pending_closes = r->dial != NULL ? 3 : 2;
+    tlsc_sentinel_close(r->sentinel);
+    r->sentinel = NULL;
     uv_close((uv_handle_t *)&r->timer, on_closed);
     uv_close((uv_handle_t *)&r->flusher, on_closed);
-    tlsc_dial_close(r->dial, on_dial_closed, r); /* cancels a write in flight, then frees */
+    if (r->dial != NULL)
+        tlsc_dial_close(r->dial, on_dial_closed, r); /* cancels a write in flight, then frees */
 }

@@ -53,6 +53,7 @@ typedef struct {
     const char *tls_ca_file;       /* rediss://: the CA that signed Redis's certificate (required) */
     const char *tls_cert_file;     /* rediss://: a client certificate chain, or NULL ... */
     const char *tls_key_file;      /* ... and its key */
+    const char *label;             /* said after the address in log lines, e.g. "store+WAIT link"; or NULL */
 } tlsc_redis_options_t;
 
 /**

@@ -34,6 +34,8 @@
     X(stores_error)                                                                                                                \
     X(stores_timeout)                                                                                                              \
     X(stores_skipped)                                                                                                              \
+    X(store_waits_acked)                                                                                                           \
+    X(store_waits_short)                                                                                                           \
     X(l1_stores)                                                                                                                   \
     X(l1_fills)                                                                                                                    \
     X(l1_taken_elsewhere)                                                                                                          \

@@ -5,6 +5,8 @@
 
 #include "store_redis.h"
 
+#include "stats.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,8 @@ typedef struct store_redis_s store_redis_t;
 struct tlsc_store_req_s {
     store_redis_t *st;
     tlsc_redis_req_t *rreq;
+    tlsc_redis_req_t *wait_rreq; /* --store-replicas: the WAIT after a put */
+    int put_status;              /* the put's own outcome, reported when WAIT answered */
     op_t op;
     tlsc_store_get_cb get_cb;
     tlsc_store_done_cb done_cb;
@@ -33,6 +37,9 @@ struct store_redis_s {
     tlsc_store_req_t *live; /* in flight: freed by close, whose callbacks never run */
     tlsc_store_req_t *pool;
     size_t pooled;
+    tlsc_redis_t *wait_link; /* --store-replicas: puts and their WAITs, NULL when off */
+    unsigned replicas;
+    tlsc_store_wait_counters_t counters;
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -145,6 +152,79 @@ static void on_reply(int status, const redisReply *reply, void *data)
     req_put(s, req);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/*
+ * --store-replicas: a put goes to the wait link as its transaction, then WAIT N as a request of
+ * its own on the same link (WAIT counts the writes of its own connection). Redis answers in
+ * order, so the transaction's callback always runs first and keeps the outcome; WAIT's
+ * completes the put. WAIT's timeout is 4/5 of the put's, so its answer (fewer replicas than
+ * asked) normally beats the request's deadline and is counted as such.
+ */
+
+static void on_put_exec(int status, const redisReply *reply, void *data)
+{
+    tlsc_store_req_t *req = data;
+
+    req->rreq = NULL;
+    req->put_status = status != 0 ? status : reply->type == REDIS_REPLY_ARRAY ? 0 : UV_EPROTO;
+}
+
+static void on_put_wait(int status, const redisReply *reply, void *data)
+{
+    tlsc_store_req_t *req = data;
+    store_redis_t *s = req->st;
+
+    if (status == 0 && reply->type == REDIS_REPLY_INTEGER && req->put_status == 0)
+        tlsc_stat_inc(reply->integer >= (long long)s->replicas ? s->counters.acked : s->counters.short_);
+    req->done_cb(req->put_status != 0                 ? req->put_status
+                 : status != 0                        ? status
+                 : reply->type == REDIS_REPLY_INTEGER ? 0
+                                                      : UV_EPROTO,
+                 req->data);
+    req_put(s, req);
+}
+
+static tlsc_store_req_t *send_put_wait(store_redis_t *s, tlsc_store_req_t *req, const tx_t *tx, unsigned timeout_ms, int *status)
+{
+    unsigned t = timeout_ms != 0 ? timeout_ms : 1000, wait_ms = t * 4 / 5 > 0 ? t * 4 / 5 : 1;
+    char n[16], ms[16];
+    const char *wait[] = {"WAIT", n, ms};
+
+    snprintf(n, sizeof(n), "%u", s->replicas);
+    snprintf(ms, sizeof(ms), "%u", wait_ms);
+    req->rreq = tlsc_redis_send(s->wait_link, tx->n, tx->argc, tx->argv, tx->argvlen, t, on_put_exec, req, status);
+    if (req->rreq == NULL) {
+        req_put(s, req);
+        return NULL;
+    }
+    req->wait_rreq = tlsc_redis_command(s->wait_link, 3, wait, NULL, t, on_put_wait, req, status);
+    if (req->wait_rreq == NULL) {
+        tlsc_redis_cancel(req->rreq);
+        req_put(s, req);
+        return NULL;
+    }
+    return req;
+}
+
+int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_redis_options_t *o, unsigned replicas,
+                               const tlsc_store_wait_counters_t *counters, char *err, size_t errlen)
+{
+    store_redis_t *s = (store_redis_t *)st;
+    int rc;
+
+    if (replicas == 0 || s->wait_link != NULL || counters == NULL || counters->acked == NULL || counters->short_ == NULL) {
+        snprintf(err, errlen, "bad wait link options");
+        return UV_EINVAL;
+    }
+    if ((rc = tlsc_redis_new(loop, o, &s->wait_link, err, errlen)) != 0)
+        return rc;
+    s->replicas = replicas;
+    s->counters = *counters;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
 static tlsc_store_req_t *send_req(store_redis_t *s, tlsc_store_req_t *req, const tx_t *tx, unsigned timeout_ms, int *status)
 {
     req->rreq = tlsc_redis_send(s->redis, tx->n, tx->argc, tx->argv, tx->argvlen, timeout_ms, on_reply, req, status);
@@ -230,6 +310,8 @@ static tlsc_store_req_t *redis_put(tlsc_store_t *st, const char *key, size_t key
     tx_add(&tx, (int)argc, hset, hset_len);
     tx_add(&tx, 3, expire, expire_len);
     tx_end(&tx);
+    if (s->wait_link != NULL)
+        return send_put_wait(s, req, &tx, timeout_ms, status);
     return send_req(s, req, &tx, timeout_ms, status);
 }
 
@@ -268,6 +350,7 @@ static void redis_cancel(tlsc_store_t *st, tlsc_store_req_t *req)
     store_redis_t *s = (store_redis_t *)st;
 
     tlsc_redis_cancel(req->rreq);
+    tlsc_redis_cancel(req->wait_rreq);
     req_put(s, req);
 }
 
@@ -278,6 +361,7 @@ static void redis_close(tlsc_store_t *st)
     tlsc_store_req_t *req;
 
     tlsc_redis_close(s->redis);
+    tlsc_redis_close(s->wait_link);
     while ((req = s->live) != NULL) {
         s->live = req->next;
         free(req);

@@ -216,6 +216,17 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
         tlsc_log_error("redis client: %s", err);
         return -1;
     }
+    if (cfg->store_replicas > 0) {
+        tlsc_store_wait_counters_t wc = {.acked = &w->st->store_waits_acked, .short_ = &w->st->store_waits_short};
+        tlsc_redis_options_t wo = ro;
+
+        wo.label = "stores+WAIT";
+
+        if (tlsc_store_redis_wait_link(w->store, &w->loop, &wo, cfg->store_replicas, &wc, err, sizeof(err)) != 0) {
+            tlsc_log_error("redis client (--store-replicas link): %s", err);
+            return -1;
+        }
+    }
     tlsc_session_options_t so = {
         .cfg = cfg, .worker_id = w->id, .store = w->store, .records = w->records, .tickets = tickets, .stats = w->st, .l1 = w->l1};
     w->responder = (tlsc_responder_t){.node = cfg->node, .worker = w->id, .pid = (int)getpid()};

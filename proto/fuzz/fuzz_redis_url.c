@@ -164,16 +164,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             continue;
         }
-        if ((u.host != NULL) + (u.path != NULL) + (u.master_name != NULL) != 1 || (u.host != NULL && (u.port == 0 || u.port > 65535)) ||
-            u.db > 65535 || (u.master_name != NULL) != (u.sentinels != NULL) || (u.master_name != NULL) != (u.nsentinels > 0) ||
+        if ((u.host != NULL) + (u.path != NULL) + (u.master_name != NULL) != 1 ||
+            (u.host != NULL && (u.port == 0 || u.port > 65535)) || u.db > 65535 ||
+            (u.master_name != NULL) != (u.sentinels != NULL) || (u.master_name != NULL) != (u.nsentinels > 0) ||
             u.nsentinels > TLSC_REDIS_SENTINELS_MAX)
             abort();
         for (size_t k = 0; k < u.nsentinels; k++)
-            if (u.sentinels[k].host == NULL || u.sentinels[k].host[0] == '\0' || u.sentinels[k].port == 0 || u.sentinels[k].port > 65535)
+            if (u.sentinels[k].host == NULL || u.sentinels[k].host[0] == '\0' || u.sentinels[k].port == 0 ||
+                u.sentinels[k].port > 65535)
                 abort();
-        if (u.master_name != NULL && (u.master_name[0] == '\0' || strlen(u.master_name) > TLSC_REDIS_MASTER_NAME_MAX ||
-                                      strspn(u.master_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-                                          strlen(u.master_name)))
+        if (u.master_name != NULL &&
+            (u.master_name[0] == '\0' || strlen(u.master_name) > TLSC_REDIS_MASTER_NAME_MAX ||
+             strspn(u.master_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(u.master_name)))
             abort();
         check_secret_text(u.user);
         check_secret_text(u.password);

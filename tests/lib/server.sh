@@ -17,7 +17,7 @@ start_node() {
         --cert "$TLSC_TMP/pki/default.pem" --key "$TLSC_TMP/pki/default.key" \
         --cert "$TLSC_TMP/pki/a.pem" --key "$TLSC_TMP/pki/a.key" \
         --cert "$TLSC_TMP/pki/b.pem" --key "$TLSC_TMP/pki/b.key" \
-        --redis "redis://127.0.0.1:$REDIS_PORT" "${timeouts[@]}" \
+        --redis "${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}" "${timeouts[@]}" \
         --log-level "${LOG_LEVEL:-info}" "$@" >>"$TLSC_TMP/$name.log" 2>&1 &
     local pid=$!
     track "$pid"

@@ -403,7 +403,8 @@ TEST(sentinel_bounds_and_hostile_parts)
     assert_rejected("redis-sentinel://h1/", "bad master name");
     assert_rejected("redis-sentinel://h1/a b", "bad master name");
     assert_rejected("redis-sentinel://h1/a%20b", "bad master name");
-    assert_rejected("redis-sentinel://h1/0123456789012345678901234567890123456789012345678901234567890123456789", "bad master name");
+    assert_rejected("redis-sentinel://h1/0123456789012345678901234567890123456789012345678901234567890123456789",
+                    "bad master name");
     assert_rejected("redis-sentinel://h1,,h2/m", "empty sentinel");
     assert_rejected("redis-sentinel://,h2/m", "empty sentinel");
     assert_rejected("redis-sentinel:///m", "empty sentinel");

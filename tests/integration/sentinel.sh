@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# redis-sentinel://: a master, a replica and three sentinels (Debian's redis-sentinel) on loopback
+# ports, the data nodes behind a password (--redis-pass-file). A node asks the sentinels for the
+# master and resumes sessions; the master is SIGKILLed, the sentinels promote the replica, the
+# node follows (+switch-master, or asking again) and new sessions resume again, while sessions
+# made before the kill still resume (--store-replicas 1: each store waited for the replica) and
+# no handshake ever fails (fail-open). Then the master is demoted by hand (REPLICAOF an outside
+# Redis): the node sees READONLY, goes back to the sentinels, and resumes again once the master
+# is a master again.
+. "$(dirname "$0")/../lib/common.sh"
+. "$TLSC_ROOT/tests/lib/certs.sh"
+. "$TLSC_ROOT/tests/lib/server.sh"
+need redis-server redis-sentinel redis-cli openssl jq
+trap cleanup EXIT
+tlsc_tmpdir
+make_test_pki "$TLSC_TMP/pki" || exit 1
+PW='sentinel-test-pw'
+(umask 077 && echo "$PW" >"$TLSC_TMP/redis.pass")
+
+# data_node PORT [redis-server flags...]: a password-protected redis-server on 127.0.0.1.
+data_node() {
+    local port=$1
+    shift
+    mkdir -p "$TLSC_TMP/redis-$port"
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --requirepass "$PW" --masterauth "$PW" \
+        --dir "$TLSC_TMP/redis-$port" --logfile "$TLSC_TMP/redis-$port/redis.log" --daemonize no "$@" &
+    track $!
+    wait_port "$port" 10
+}
+rcli() { local port=$1; shift; redis-cli -p "$port" --pass "$PW" --no-auth-warning "$@"; }
+
+M=$(free_port)
+data_node "$M" || exit 1
+MPID=$!
+R=$(free_port)
+data_node "$R" --replicaof 127.0.0.1 "$M" || exit 1
+S=()
+for i in 1 2 3; do
+    port=$(free_port)
+    mkdir -p "$TLSC_TMP/sentinel-$port"
+    cat >"$TLSC_TMP/sentinel-$port/sentinel.conf" <<EOF
+bind 127.0.0.1
+port $port
+daemonize no
+dir $TLSC_TMP/sentinel-$port
+logfile $TLSC_TMP/sentinel-$port/sentinel.log
+sentinel monitor mymaster 127.0.0.1 $M 2
+sentinel auth-pass mymaster $PW
+sentinel down-after-milliseconds mymaster 1000
+sentinel failover-timeout mymaster 3000
+sentinel parallel-syncs mymaster 1
+EOF
+    redis-sentinel "$TLSC_TMP/sentinel-$port/sentinel.conf" &
+    track $!
+    wait_port "$port" 10 || exit 1
+    S+=("$port")
+done
+# The sentinels know the replica and each other (needed for a quorum and a leader).
+sentinels_ready() {
+    local p n
+    for p in "${S[@]}"; do
+        n=$(redis-cli -p "$p" SENTINEL master mymaster | awk 'p {print; p=0} /^num-other-sentinels$/ {p=1}')
+        [ "$n" = 2 ] || { echo "sentinel $p sees $n other sentinels"; return 1; }
+        n=$(redis-cli -p "$p" SENTINEL master mymaster | awk 'p {print; p=0} /^num-slaves$/ {p=1}')
+        [ "$n" = 1 ] || { echo "sentinel $p sees $n replicas"; return 1; }
+    done
+}
+wait_for 60 "the sentinels to know the replica and each other" sentinels_ready || exit 1
+
+export REDIS_URL="redis-sentinel://127.0.0.1:${S[0]},127.0.0.1:${S[1]},127.0.0.1:${S[2]}/mymaster"
+PA=$(free_port)
+AA=$(free_port)
+start_node A "$PA" --redis-pass-file "$TLSC_TMP/redis.pass" --store-replicas 1 --admin "127.0.0.1:$AA" || exit 1
+check "node_asks_the_sentinels_and_connects_to_the_master" \
+    wait_for 20 "both workers' two links connected" bash -c \
+    '[ "$(grep -c "redis sentinel:mymaster/0: connected" "$1")/$(grep -c "redis sentinel:mymaster/0 (stores+WAIT): connected" "$1")" = 2/2 ]' \
+    _ "$TLSC_TMP/A.log"
+check "node_logs_the_master_the_sentinels_named" log_has "$TLSC_TMP/A.log" "names 127.0.0.1:$M as the master"
+
+# One handshake: F counts the ones that got no reply (a failed handshake).
+F=$TLSC_TMP/failed
+: >"$F"
+hs() { sget "$PA" 1.2 "" "$1" "$2" || { echo x >>"$F"; return 1; }; }
+# new_then_resume TAG: a new session, then a resumption of it; succeeds when it resumed.
+new_then_resume() {
+    local r
+    hs "" "$TLSC_TMP/s-$1" >/dev/null || return 1
+    r=$(hs "$TLSC_TMP/s-$1" "") || return 1
+    [ "$(jfield "$r" resumed)" = true ] || { echo "not resumed: $r"; return 1; }
+}
+check "session_resumes_through_the_sentinel_master" wait_for 20 "a session that resumes" new_then_resume first
+
+# Sessions made before the kill; each store waited for the replica (WAIT 1).
+for i in 1 2 3 4 5; do hs "" "$TLSC_TMP/pre-$i" >/dev/null; done
+replica_holds() { local n; n=$(rcli "$R" DBSIZE); echo "the replica holds $n keys"; [ "${n:-0}" -ge 6 ]; }
+check "the_replica_holds_the_sessions" wait_for 10 "the sessions on the replica" replica_holds
+
+kill -KILL "$MPID"
+n=0
+after_failover() { n=$((n + 1)); new_then_resume "post-$n"; }
+check "new_sessions_resume_again_after_the_failover" wait_for 90 "resumption on the promoted replica" after_failover
+check "node_follows_the_promoted_replica" log_has "$TLSC_TMP/A.log" "names 127.0.0.1:$R as the master"
+pre_resumed() {
+    local i r ok=0
+    for i in 1 2 3 4 5; do
+        r=$(hs "$TLSC_TMP/pre-$i" "") && [ "$(jfield "$r" resumed)" = true ] && ok=$((ok + 1))
+    done
+    echo "$ok of 5 pre-kill sessions resumed"
+    [ "$ok" = 5 ]
+}
+check "sessions_made_before_the_kill_still_resume" pre_resumed
+
+# Demote the master by hand: it replicates an outside Redis, so a store gets READONLY.
+X=$(free_port)
+data_node "$X" || exit 1
+rcli "$R" REPLICAOF 127.0.0.1 "$X" >/dev/null
+m=0
+store_until_readonly() {
+    m=$((m + 1))
+    hs "" "" >/dev/null
+    log_has "$TLSC_TMP/A.log" "answered READONLY|ROLE says slave"
+}
+check "node_notices_the_demoted_master" wait_for 30 "READONLY or ROLE seen" store_until_readonly
+rcli "$R" REPLICAOF NO ONE >/dev/null
+check "new_sessions_resume_again_after_the_demotion" wait_for 90 "resumption again" after_failover
+check "no_handshake_failed" [ "$(wc -l <"$F")" = 0 ]
+
+# --store-replicas outcomes are counted in /metrics: the stores before the kill had their replica.
+acked() {
+    local v
+    v=$(curl -s "http://127.0.0.1:$AA/metrics" | awk '/^tlscache_store_waits_total\{.*outcome="acked"/ {s += $2} END {print s + 0}')
+    echo "acked=$v"
+    [ "$v" -ge 6 ]
+}
+check "wait_outcomes_counted_in_metrics" acked
+
+finish
