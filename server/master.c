@@ -191,12 +191,6 @@ static int setup_l1(master_t *m)
         tlsc_log_warn("--local-cache is off with rediss://: the revocation feed does not speak TLS yet");
         return 0;
     }
-    if (m->cfg->redis.master_name != NULL) {
-        /* The revocation feed (revoke.c) subscribes on one fixed address; it does not follow a
-         * Sentinel failover yet, and a cache it cannot keep consistent must not answer. */
-        tlsc_log_warn("--local-cache is off with redis-sentinel://: the revocation feed does not follow Sentinel yet");
-        return 0;
-    }
     if (tlsc_l1_new(m->cfg->local_cache_bytes, &m->l1, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-server: --local-cache: %s\n", err);
         return -1;

@@ -8,6 +8,9 @@
  * and PING, so it cannot share the workers' request/reply client (redis.c), and a node needs
  * only one: the L1 is shared. Replies are parsed by the same bounded hiredis reader as the
  * workers' link uses; anything unexpected closes the link (and reconnecting drops the L1).
+ * With redis-sentinel:// each attempt first asks one sentinel (the next of the list each time)
+ * for the master and then subscribes there: a connection to a sentinel that sends one
+ * question and is closed on its answer. A lost link asks again.
  */
 
 #include "revoke.h"
@@ -25,6 +28,7 @@
 #include <hiredis/read.h>
 #include <openssl/crypto.h>
 
+#include "addr.h"
 #include "log.h"
 #include "redis.h"
 #include "util.h"
@@ -61,6 +65,13 @@ struct tlsc_revoke_s {
     uint64_t attempt_ms; /* when this connection attempt started */
     unsigned backoff_ms;
     int ever_lost; /* logged once per outage */
+    /* redis-sentinel://: ask a sentinel for the master first (any data node would do: PUBLISH
+     * reaches every replica's subscribers too), then subscribe there. */
+    int asking;           /* this connection is to a sentinel */
+    int have_node;        /* node_host:node_port is where to subscribe */
+    size_t next_sentinel; /* the sentinel the next question goes to */
+    char node_host[254];  /* as the sentinel named it: [A-Za-z0-9.:_-], bounded */
+    unsigned node_port;
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -127,6 +138,7 @@ static int append_cmd(tlsc_revoke_t *r, int argc, const char *const *argv)
 
 static void link_close(tlsc_revoke_t *r, uint64_t now, const char *why)
 {
+    r->have_node = 0; /* with Sentinel: ask again where to subscribe */
     if (r->fd >= 0)
         close(r->fd);
     r->fd = -1;
@@ -144,11 +156,25 @@ static void link_close(tlsc_revoke_t *r, uint64_t now, const char *why)
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
-/* Starts a non-blocking connect to --redis. */
+/* Starts a non-blocking connect to --redis (with Sentinel: to a sentinel, or to the node it named). */
 static void link_open(tlsc_revoke_t *r, uint64_t now)
 {
     const tlsc_redis_url_t *u = &r->cfg->redis;
+    const char *host = u->host;
+    unsigned tcp_port = u->port;
     int fd = -1, rc;
+
+    r->asking = 0;
+    if (u->master_name != NULL && r->have_node) {
+        host = r->node_host;
+        tcp_port = r->node_port;
+    } else if (u->master_name != NULL) {
+        const tlsc_redis_node_t *s = &u->sentinels[r->next_sentinel++ % u->nsentinels];
+
+        host = s->host;
+        tcp_port = s->port;
+        r->asking = 1;
+    }
 
     if (u->path != NULL) {
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -161,8 +187,8 @@ static void link_open(tlsc_revoke_t *r, uint64_t now)
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
         char port[8];
 
-        snprintf(port, sizeof(port), "%u", u->port);
-        if (getaddrinfo(u->host, port, &hints, &ai) != 0 || ai == NULL) {
+        snprintf(port, sizeof(port), "%u", tcp_port);
+        if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL) {
             errno = EHOSTUNREACH;
             goto fail;
         }
@@ -181,6 +207,13 @@ static void link_open(tlsc_revoke_t *r, uint64_t now)
     r->state = SUB_CONNECTING;
     r->out_len = r->out_off = 0;
     r->auth_pending = 0;
+    if (r->asking) {
+        const char *ask[] = {"SENTINEL", "get-master-addr-by-name", u->master_name};
+
+        if (append_cmd(r, 3, ask) != 0)
+            goto fail;
+        return;
+    }
     if (u->password != NULL) {
         const char *auth_user[] = {"AUTH", u->user != NULL ? u->user : "", u->password};
         const char *auth[] = {"AUTH", u->password};
@@ -222,12 +255,33 @@ static int is_str(const redisReply *e, const char *s)
            strncasecmp(e->str, s, e->len) == 0;
 }
 
-/* One reply on the link. 0 = ok, -1 = close it (`why` says why). */
+/* A sentinel's [host, port] for the master: 1 = where to go now, -1 = not that shape. */
+static int on_master_addr(tlsc_revoke_t *r, const redisReply *rep, const char **why)
+{
+    const redisReply *h, *p;
+    uint64_t port;
+
+    *why = "a sentinel gave no usable master address";
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || (h = rep->element[0])->type != REDIS_REPLY_STRING ||
+        (p = rep->element[1])->type != REDIS_REPLY_STRING || h->len == 0 || h->len >= sizeof(r->node_host) ||
+        strspn(h->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:_-") != h->len ||
+        tlsc_parse_uint_n(p->str, p->len, 1, 65535, &port) != 0)
+        return -1;
+    memcpy(r->node_host, h->str, h->len);
+    r->node_host[h->len] = '\0';
+    r->node_port = (unsigned)port;
+    r->have_node = 1;
+    return 1;
+}
+
+/* One reply on the link. 0 = ok, 1 = a sentinel answered: go where it said, -1 = close it (`why` says why). */
 static int on_reply(tlsc_revoke_t *r, const redisReply *rep, uint64_t now, const char **why)
 {
     unsigned char id[TLSC_L1_ID_MAX];
     size_t id_len;
 
+    if (r->asking)
+        return on_master_addr(r, rep, why);
     if (r->auth_pending > 0) {
         r->auth_pending--;
         *why = "AUTH refused";
@@ -306,6 +360,17 @@ static void link_read(tlsc_revoke_t *r, uint64_t now)
             tlsc_redis_reader_next(r->reader);
             int rc = on_reply(r, reply, now, &why);
             freeReplyObject(reply);
+            if (rc == 1) { /* the sentinel named the master: subscribe there now, quietly */
+                close(r->fd);
+                r->fd = -1;
+                tlsc_redis_reader_free(r->reader);
+                r->reader = NULL;
+                r->out_len = r->out_off = 0;
+                r->asking = 0;
+                r->state = SUB_IDLE;
+                r->retry_at_ms = now;
+                return;
+            }
             if (rc != 0) {
                 link_close(r, now, why);
                 return;

@@ -6,7 +6,9 @@
 # made before the kill still resume (--store-replicas 1: each store waited for the replica) and
 # no handshake ever fails (fail-open). Then the master is demoted by hand (REPLICAOF an outside
 # Redis): the node sees READONLY, goes back to the sentinels, and resumes again once the master
-# is a master again.
+# is a master again. Node A runs without the local cache (every resumption comes from Redis);
+# node B keeps it, and its revocation feed subscribes on the master the sentinels name, before
+# and after the failover.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
@@ -70,7 +72,12 @@ wait_for 60 "the sentinels to know the replica and each other" sentinels_ready |
 export REDIS_URL="redis-sentinel://127.0.0.1:${S[0]},127.0.0.1:${S[1]},127.0.0.1:${S[2]}/mymaster"
 PA=$(free_port)
 AA=$(free_port)
-start_node A "$PA" --redis-pass-file "$TLSC_TMP/redis.pass" --store-replicas 1 --admin "127.0.0.1:$AA" || exit 1
+start_node A "$PA" --redis-pass-file "$TLSC_TMP/redis.pass" --store-replicas 1 --admin "127.0.0.1:$AA" --local-cache 0 || exit 1
+PB=$(free_port)
+WORKERS=1 start_node B "$PB" --redis-pass-file "$TLSC_TMP/redis.pass" --admin off || exit 1
+# feed_on PORT: node B's revocation feed is subscribed on that data node.
+feed_on() { local n; n=$(rcli "$1" PUBSUB NUMSUB tlscache:revoked | tail -1); echo "subscribers on $1: $n"; [ "$n" = 1 ]; }
+check "revocation_feed_subscribes_on_the_master_the_sentinels_name" wait_for 20 "B's feed on the master" feed_on "$M"
 check "node_asks_the_sentinels_and_connects_to_the_master" \
     wait_for 20 "both workers' two links connected" bash -c \
     '[ "$(grep -c "redis sentinel:mymaster/0: connected" "$1")/$(grep -c "redis sentinel:mymaster/0 (stores+WAIT): connected" "$1")" = 2/2 ]' \
@@ -100,6 +107,7 @@ n=0
 after_failover() { n=$((n + 1)); new_then_resume "post-$n"; }
 check "new_sessions_resume_again_after_the_failover" wait_for 90 "resumption on the promoted replica" after_failover
 check "node_follows_the_promoted_replica" log_has "$TLSC_TMP/A.log" "names 127.0.0.1:$R as the master"
+check "revocation_feed_follows_the_promoted_replica" wait_for 20 "B's feed on the new master" feed_on "$R"
 pre_resumed() {
     local i r ok=0
     for i in 1 2 3 4 5; do

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Figures, not a test: a Sentinel failover under a steady load, with --store-replicas 0 and 1.
+# Per round: a fresh master, a replica and three sentinels (down-after 1000 ms, failover-timeout
+# 3000 ms) on loopback ports, one tlscache-server node (2 workers) with the sentinel URL.
+#   1. cost: tlscache-bench --mode full (every handshake makes and stores a new session) for
+#      SECONDS: handshakes/s, full-handshake latency p50/p99, node and Redis (master + replica)
+#      CPU per 1000 new sessions;
+#   2. failover: SESSIONS sessions are made one by one with openssl s_client (each saved), the
+#      master is SIGKILLed right after the last one, while tlscache-bench keeps a steady load
+#      (TLS 1.2 IDs, one new session in 4); then: failed handshakes of the bench run, the time
+#      from the kill until a new session resumes again, and how many of the pre-kill sessions
+#      still resume.
+# Prints Markdown tables.
+#   bench/failover.sh [BUILD_DIR] [SECONDS] [SESSIONS]
+set -u
+BUILD=${1:-build}
+SECS=${2:-5}
+NSESS=${3:-50}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$ROOT/$BUILD
+[ -x "$BIN/server/tlscache-server" ] || BIN=$BUILD
+SERVER=$BIN/server/tlscache-server
+BENCH=$BIN/bench/tlscache-bench
+for b in "$SERVER" "$BENCH"; do [ -x "$b" ] || { echo "missing $b (build first)" >&2; exit 1; }; done
+for c in redis-server redis-sentinel redis-cli openssl jq; do command -v $c >/dev/null || { echo "missing $c" >&2; exit 1; }; done
+TMP=$(mktemp -d)
+PIDS=()
+stop_all() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null; done; for p in "${PIDS[@]:-}"; do wait "$p" 2>/dev/null; done; PIDS=(); }
+trap 'stop_all; rm -rf "$TMP"' EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+tree() { echo "$1" $(ps -o pid= --ppid "$1"); }
+now_ms() { date +%s%3N; }
+
+(
+    cd "$TMP" &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost -keyout srv.key \
+            -out srv.pem && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >seal.secret && chmod 600 seal.secret
+) >/dev/null 2>&1 || { echo "openssl failed" >&2; exit 1; }
+
+# sclient IN OUT: one TLS 1.2 handshake; prints "Reused" or "New"; fails when it did not complete.
+sclient() {
+    local args=(-connect "127.0.0.1:$NP" -tls1_2 -noservername)
+    [ -n "$1" ] && args+=(-sess_in "$1")
+    [ -n "$2" ] && args+=(-sess_out "$2")
+    echo | timeout 5 openssl s_client "${args[@]}" 2>/dev/null | grep -aoE '^(Reused|New),' | tr -d ,
+}
+
+# round N: everything fresh, --store-replicas N. Sets the globals the tables print.
+round() {
+    local n=$1 M R S=() p i url hz n0 n1 r0 r1 procs kill_ms back_ms ok
+    rm -rf "$TMP/r" && mkdir -p "$TMP/r"
+    M=$(port) R=$(port)
+    redis-server --bind 127.0.0.1 --port "$M" --save '' --appendonly no --dir "$TMP/r" --logfile "$TMP/r/m.log" &
+    MPID=$!
+    PIDS+=($MPID)
+    redis-server --bind 127.0.0.1 --port "$R" --save '' --appendonly no --dir "$TMP/r" --logfile "$TMP/r/r.log" \
+        --replicaof 127.0.0.1 "$M" &
+    RPID=$!
+    PIDS+=($RPID)
+    wait_port "$M" && wait_port "$R" || { echo "redis did not start" >&2; exit 1; }
+    for i in 1 2 3; do
+        p=$(port)
+        printf 'bind 127.0.0.1\nport %s\ndir %s\nlogfile %s\nsentinel monitor mymaster 127.0.0.1 %s 2\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 3000\n' \
+            "$p" "$TMP/r" "$TMP/r/s$i.log" "$M" >"$TMP/r/s$i.conf"
+        redis-sentinel "$TMP/r/s$i.conf" &
+        PIDS+=($!)
+        wait_port "$p" || { echo "sentinel did not start" >&2; exit 1; }
+        S+=("127.0.0.1:$p")
+    done
+    for _ in $(seq 300); do # the sentinels know the replica and each other
+        ok=0
+        for p in "${S[@]}"; do
+            redis-cli -p "${p#*:}" SENTINEL master mymaster | tr '\n' ' ' | grep -q 'num-slaves 1 .*num-other-sentinels 2' && ok=$((ok + 1))
+        done
+        [ "$ok" = 3 ] && break
+        sleep 0.1
+    done
+    url="redis-sentinel://$(
+        IFS=,
+        echo "${S[*]}"
+    )/mymaster"
+    NP=$(port)
+    "$SERVER" --listen "127.0.0.1:$NP" --workers 2 --cert "$TMP/srv.pem" --key "$TMP/srv.key" --admin off \
+        --seal-secret-file "$TMP/seal.secret" --redis "$url" --store-replicas "$n" --log-level warn >>"$TMP/node.log" 2>&1 &
+    NPID=$!
+    PIDS+=($NPID)
+    wait_port "$NP" || { echo "node did not start" >&2; tail "$TMP/node.log" >&2; exit 1; }
+    timeout 30 "$BENCH" --target "127.0.0.1:$NP" --connections 200 --concurrency 4 --quiet >/dev/null 2>&1 # warm up
+
+    # 1. cost of a new session
+    procs=$(tree "$NPID")
+    n0=$(ticks $procs)
+    r0=$(ticks "$MPID" "$RPID")
+    timeout $((SECS + 30)) "$BENCH" --target "127.0.0.1:$NP" --tls 1.2 --mode full --duration "$SECS" --concurrency 16 \
+        --quiet --json "$TMP/cost.json" >/dev/null 2>&1
+    n1=$(ticks $procs)
+    r1=$(ticks "$MPID" "$RPID")
+    hz=$(getconf CLK_TCK)
+    COST[$n]=$(jq -r --arg n "$n" --argjson nt "$((n1 - n0))" --argjson rt "$((r1 - r0))" --argjson hz "$hz" '
+        .handshakes.total as $t |
+        "| \($n) | \(.handshakes.total_per_sec | floor) | \(.connections_failed) | \(.latency_ms.full.p50) | \(.latency_ms.full.p99) | \(if $t > 0 then ($nt / $hz * 1000 / $t * 1000 | floor) / 1000 else "-" end) | \(if $t > 0 then ($rt / $hz * 1000 / $t * 1000 | floor) / 1000 else "-" end) |"' \
+        "$TMP/cost.json")
+
+    # 2. failover under load
+    timeout 60 "$BENCH" --target "127.0.0.1:$NP" --tls 1.2 --mode id --new-session-every 4 --duration 20 --concurrency 8 \
+        --quiet --json "$TMP/load.json" >/dev/null 2>&1 &
+    local bpid=$!
+    for i in $(seq "$NSESS"); do sclient "" "$TMP/pre-$i" >/dev/null; done
+    kill -KILL "$MPID"
+    kill_ms=$(now_ms)
+    back_ms=-
+    for i in $(seq 600); do # at most about 60 s
+        if sclient "" "$TMP/post" >/dev/null && [ "$(sclient "$TMP/post" "")" = Reused ]; then
+            back_ms=$(($(now_ms) - kill_ms))
+            break
+        fi
+        sleep 0.05
+    done
+    ok=0
+    for i in $(seq "$NSESS"); do [ "$(sclient "$TMP/pre-$i" "")" = Reused ] && ok=$((ok + 1)); done
+    wait "$bpid"
+    FAIL[$n]="| $n | $(jq -r '"\(.connections) | \(.connections_failed)"' "$TMP/load.json") | $back_ms | $ok of $NSESS |"
+    stop_all
+}
+
+declare -A COST FAIL
+for n in 0 1; do round "$n"; done
+echo "| --store-replicas | new sessions/s | failed | full p50 ms | full p99 ms | node CPU s/1000 | Redis CPU s/1000 |"
+echo "|---|---|---|---|---|---|---|"
+for n in 0 1; do echo "${COST[$n]}"; done
+echo
+echo "| --store-replicas | handshakes in the run | failed | ms from SIGKILL to resuming again | pre-kill sessions resumed |"
+echo "|---|---|---|---|---|"
+for n in 0 1; do echo "${FAIL[$n]}"; done
