@@ -1,12 +1,12 @@
 /* This file's one job: know where a Sentinel-watched master is, and follow it when it moves. */
 #include "sentinel.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <stdarg.h>
 
 #include <hiredis/read.h>
 
