@@ -111,7 +111,7 @@ static uint64_t pick_stores(const tlsc_stats_t *st, size_t k)
 }
 static uint64_t pick_waits(const tlsc_stats_t *st, size_t k)
 {
-    const uint64_t v[] = {st->store_waits_acked, st->store_waits_short};
+    const uint64_t v[] = {st->store_waits_acked, st->store_waits_short, st->store_waits_skipped};
     return v[k];
 }
 static uint64_t pick_tickets(const tlsc_stats_t *st, size_t k)
@@ -256,7 +256,7 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
     static const char *const lookups[] = {"hit", "miss", "timeout", "error", "skipped", "l1_hit"};
     static const char *const stores[] = {"ok", "error", "timeout", "skipped"};
     static const char *const tickets[] = {"issued", "decrypted", "renewed", "unknown_key"};
-    static const char *const waits[] = {"acked", "short"};
+    static const char *const waits[] = {"acked", "short", "skipped"};
     static const char *const one[] = {""};
     char labels[512], node[160];
 
@@ -283,8 +283,9 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
     if (a->o.cfg->store_replicas > 0)
         per_worker(
             a, b, "tlscache_store_waits_total", "counter",
-            "--store-replicas: WAIT answers after a store (acked: the replicas asked for hold it; short: fewer, failed open)",
-            "outcome", waits, 2, pick_waits);
+            "--store-replicas: WAIT answers after a store (acked: the replicas asked for hold it; short: fewer, failed open; "
+            "skipped: stored without WAIT while the replicas were behind)",
+            "outcome", waits, 3, pick_waits);
     render_histogram(a, b, "tlscache_lookup_duration_seconds", "time from a lookup's request to its answer or timeout",
                      offsetof(tlsc_stats_t, lookup_us));
     render_histogram(a, b, "tlscache_store_duration_seconds", "time from a store's request to its answer or timeout",

@@ -36,6 +36,7 @@
     X(stores_skipped)                                                                                                              \
     X(store_waits_acked)                                                                                                           \
     X(store_waits_short)                                                                                                           \
+    X(store_waits_skipped)                                                                                                         \
     X(l1_stores)                                                                                                                   \
     X(l1_fills)                                                                                                                    \
     X(l1_taken_elsewhere)                                                                                                          \

@@ -5,6 +5,7 @@
 
 #include "store_redis.h"
 
+#include "log.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -38,8 +39,11 @@ struct store_redis_s {
     tlsc_store_req_t *pool;
     size_t pooled;
     tlsc_redis_t *wait_link; /* --store-replicas: puts and their WAITs, NULL when off */
+    uv_loop_t *loop;
     unsigned replicas;
     tlsc_store_wait_counters_t counters;
+    uint64_t wait_off_until; /* loop time (ms) before which puts skip WAIT: the replicas are behind */
+    int wait_off;            /* the last WAIT came back short: logged once per change */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -169,13 +173,34 @@ static void on_put_exec(int status, const redisReply *reply, void *data)
     req->put_status = status != 0 ? status : reply->type == REDIS_REPLY_ARRAY ? 0 : UV_EPROTO;
 }
 
+#define WAIT_OFF_MS 1000 /* after a short WAIT, puts skip WAIT this long, then one tries again */
+
+/* A WAIT answered (or failed): count it, and keep puts off WAIT for a while when it was short. */
+static void wait_judged(store_redis_t *s, int acked, long long got)
+{
+    tlsc_stat_inc(acked ? s->counters.acked : s->counters.short_);
+    if (acked && s->wait_off) {
+        s->wait_off = 0;
+        tlsc_log_info("redis (--store-replicas %u): the replicas caught up; new sessions wait for them again", s->replicas);
+    } else if (!acked) {
+        s->wait_off_until = uv_now(s->loop) + WAIT_OFF_MS;
+        if (!s->wait_off)
+            tlsc_log_warn("redis (--store-replicas %u): WAIT answered %lld%s; new sessions are stored without waiting "
+                          "for replicas, trying again every %d ms",
+                          s->replicas, got, got < 0 ? " (no answer)" : " replicas", WAIT_OFF_MS);
+        s->wait_off = 1;
+    }
+}
+
 static void on_put_wait(int status, const redisReply *reply, void *data)
 {
     tlsc_store_req_t *req = data;
     store_redis_t *s = req->st;
 
-    if (status == 0 && reply->type == REDIS_REPLY_INTEGER && req->put_status == 0)
-        tlsc_stat_inc(reply->integer >= (long long)s->replicas ? s->counters.acked : s->counters.short_);
+    if (req->put_status == 0) {
+        long long got = status == 0 && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+        wait_judged(s, got >= (long long)s->replicas, got);
+    }
     req->done_cb(req->put_status != 0                 ? req->put_status
                  : status != 0                        ? status
                  : reply->type == REDIS_REPLY_INTEGER ? 0
@@ -212,12 +237,14 @@ int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_red
     store_redis_t *s = (store_redis_t *)st;
     int rc;
 
-    if (replicas == 0 || s->wait_link != NULL || counters == NULL || counters->acked == NULL || counters->short_ == NULL) {
+    if (replicas == 0 || s->wait_link != NULL || counters == NULL || counters->acked == NULL || counters->short_ == NULL ||
+        counters->skipped == NULL) {
         snprintf(err, errlen, "bad wait link options");
         return UV_EINVAL;
     }
     if ((rc = tlsc_redis_new(loop, o, &s->wait_link, err, errlen)) != 0)
         return rc;
+    s->loop = loop;
     s->replicas = replicas;
     s->counters = *counters;
     return 0;
@@ -310,8 +337,11 @@ static tlsc_store_req_t *redis_put(tlsc_store_t *st, const char *key, size_t key
     tx_add(&tx, (int)argc, hset, hset_len);
     tx_add(&tx, 3, expire, expire_len);
     tx_end(&tx);
-    if (s->wait_link != NULL)
-        return send_put_wait(s, req, &tx, timeout_ms, status);
+    if (s->wait_link != NULL) {
+        if (uv_now(s->loop) >= s->wait_off_until && tlsc_redis_ready(s->wait_link))
+            return send_put_wait(s, req, &tx, timeout_ms, status);
+        tlsc_stat_inc(s->counters.skipped);
+    }
     return send_req(s, req, &tx, timeout_ms, status);
 }
 

@@ -18,17 +18,24 @@
 /** Opens a Redis link on `loop` and wraps it as a store. Returns 0 or a negative UV_E* code with `err`. */
 int tlsc_store_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_store_t **out, char *err, size_t errlen);
 
-/** What --store-replicas counts: WAIT answers that reached the replicas asked for, and those that did not. */
+/**
+ * What --store-replicas counts: WAIT answers that reached the replicas asked for, those that did
+ * not, and puts sent without WAIT because the replicas were behind.
+ */
 typedef struct {
-    uint64_t *acked;  /* WAIT said >= N replicas hold the write */
-    uint64_t *short_; /* WAIT's own timeout came first: fewer than N (the store fails open) */
+    uint64_t *acked;   /* WAIT said >= N replicas hold the write */
+    uint64_t *short_;  /* fewer than N within WAIT's timeout, or no answer (the store fails open) */
+    uint64_t *skipped; /* the replicas were behind (a short WAIT in the last second): no WAIT */
 } tlsc_store_wait_counters_t;
 
 /**
  * --store-replicas N: from now on every put of `st` goes to a second Redis link opened with `o`,
  * followed there by WAIT N (4/5 of the put's timeout), and completes only once WAIT answered.
  * WAIT blocks the connection it is sent on, so lookups, which stay on the first link, never
- * queue behind it. Returns 0 or a negative UV_E* code with `err`.
+ * queue behind it. A WAIT that comes back short (or not at all) means the replicas are behind:
+ * for the next second puts go on the first link without WAIT (counted as skipped), then one put
+ * tries WAIT again. So a replica that is down or re-syncing costs one slow put per second, not
+ * a queue of puts blocked behind WAITs. Returns 0 or a negative UV_E* code with `err`.
  */
 int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_redis_options_t *o, unsigned replicas,
                                const tlsc_store_wait_counters_t *counters, char *err, size_t errlen);

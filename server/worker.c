@@ -217,7 +217,8 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
         return -1;
     }
     if (cfg->store_replicas > 0) {
-        tlsc_store_wait_counters_t wc = {.acked = &w->st->store_waits_acked, .short_ = &w->st->store_waits_short};
+        tlsc_store_wait_counters_t wc = {
+            .acked = &w->st->store_waits_acked, .short_ = &w->st->store_waits_short, .skipped = &w->st->store_waits_skipped};
         tlsc_redis_options_t wo = ro;
 
         wo.label = "stores+WAIT";

@@ -118,6 +118,14 @@ pre_resumed() {
 }
 check "sessions_made_before_the_kill_still_resume" pre_resumed
 
+# The promoted replica has no replica of its own: WAIT comes back short, and the stores that
+# follow skip WAIT for a second instead of each waiting for it (and resume at once).
+waits() { curl -s "http://127.0.0.1:$AA/metrics" | awk -v o="outcome=\"$1\"" 'index($0, "tlscache_store_waits_total{") == 1 && index($0, o) { s += $2 } END { print s + 0 }'; }
+k=0
+skipping() { k=$((k + 1)); new_then_resume "alone-$k" || return 1; echo "short=$(waits short) skipped=$(waits skipped)"; [ "$(waits short)" -ge 1 ] && [ "$(waits skipped)" -ge 1 ]; }
+check "without_a_replica_stores_skip_WAIT_after_a_short_one" wait_for 30 "short and skipped WAITs" skipping
+check "skipping_WAIT_is_logged_once" log_has "$TLSC_TMP/A.log" "stored without waiting for replicas"
+
 # Demote the master by hand: it replicates an outside Redis, so a store gets READONLY.
 X=$(free_port)
 data_node "$X" || exit 1
