@@ -75,13 +75,14 @@ fi
 sha() { printf '%s' "$(cat "$1")" | openssl dgst -sha256 -r | cut -d' ' -f1; }
 # The workers' commands: the session store (MULTI/HSET/EXPIRE/EXEC), the lookup (HGETALL/HGET;
 # EVAL of the one-key script that takes a TLS 1.3 ticket: its commands obey these rules too),
-# the per-worker stats (HSET/HINCRBY/EXPIRE), connection set-up (AUTH is always allowed, SELECT,
+# the per-worker stats (HSET/HINCRBY/EXPIRE), ROLE (a Sentinel URL: is this node the master),
+# WAIT (--store-replicas), connection set-up (AUTH is always allowed, SELECT,
 # PING, CLIENT SETNAME). Keys: only "$PREFIX:*". No pub/sub channels.
 {
     echo "user default off resetkeys resetchannels -@all"
     echo "user admin on #$(sha "$DIR/redis-admin.password") ~* &* +@all"
     echo "user tlscache on #$(sha "$DIR/redis-tlscache.password") resetchannels ~$PREFIX:* -@all" \
-        "+ping +select +hello +client|setname +client|id +multi +exec +discard +eval" \
+        "+ping +select +hello +client|setname +client|id +multi +exec +discard +eval +role +wait" \
         "+hset +hmset +hsetnx +hget +hmget +hgetall +hexists +hdel +hincrby" \
         "+expire +pexpire +ttl +pttl +exists +del +unlink +type +scan"
     echo "user tlscache-ro on #$(sha "$DIR/redis-ro.password") resetchannels %R~$PREFIX:* -@all" \
