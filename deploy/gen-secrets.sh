@@ -104,6 +104,9 @@ printf 'redis://tlscache-ro:%s@redis:6379/0\n' "$(cat "$DIR/redis-ro.password")"
     echo "include /etc/redis/tlscache.conf"
     echo "masteruser replica"
     echo "masterauth $(cat "$DIR/redis-replica.password")"
+    # A replica loads the master's data straight from the socket: /data is a tmpfs the redis
+    # user cannot create files in, and nothing needs to touch a disk.
+    echo "repl-diskless-load swapdb"
 } >"$DIR/redis-ha.conf"
 # Sentinel rewrites its config: the container copies this one to a tmpfs first. Hostnames,
 # not IPs, so a restarted container (new IP) is still found.
