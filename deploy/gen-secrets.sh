@@ -8,8 +8,14 @@
 #   redis-admin.password     the Redis ACL user "admin" (a person with redis-cli)
 #   redis-tlscache.password  the Redis ACL user "tlscache" (the workers)
 #   redis-ro.password        the Redis ACL user "tlscache-ro" (read-only: the bench's --redis)
+#   redis-replica.password   the Redis ACL user "replica" (a replica syncing from its master)
+#   redis-sentinel.password  the Redis ACL user "sentinel" (Sentinel watching the data nodes)
 #   redis-users.acl          Redis ACL file (passwords as SHA-256 hashes only)
 #   redis-url, redis-ro-url  redis://USER:PASSWORD@redis:6379/0 for the workers / the bench
+#   redis-ha.conf            the data nodes' config for docker-compose.sentinel.yml (the
+#                            replication login; includes the image's tlscache.conf)
+#   sentinel.conf            the sentinels' config (the master to watch, their login to it)
+#   redis-sentinel-url       redis-sentinel://tlscache:PASSWORD@sentinel1:26379,.../tlscache/0
 # Existing files are kept (idempotent); --force makes everything anew (rotation: then recreate
 # the containers). Files are root:10000 mode 0640 when run as root (group 10000 is the
 # images' tlscache-secrets group), else 0644; the folder is 0700 either way.
@@ -35,7 +41,7 @@ made=()
 need() { [ ! -s "$DIR/$1" ]; }
 rand_hex() { openssl rand -hex "$1"; }
 
-for u in admin tlscache ro; do
+for u in admin tlscache ro replica sentinel; do
     if need "redis-$u.password"; then rand_hex 24 >"$DIR/redis-$u.password"; made+=("redis-$u.password"); fi
 done
 if need cluster.psk; then rand_hex 32 >"$DIR/cluster.psk"; made+=(cluster.psk); fi
@@ -69,21 +75,59 @@ fi
 sha() { printf '%s' "$(cat "$1")" | openssl dgst -sha256 -r | cut -d' ' -f1; }
 # The workers' commands: the session store (MULTI/HSET/EXPIRE/EXEC), the lookup (HGETALL/HGET;
 # EVAL of the one-key script that takes a TLS 1.3 ticket: its commands obey these rules too),
-# the per-worker stats (HSET/HINCRBY/EXPIRE), connection set-up (AUTH is always allowed, SELECT,
+# the per-worker stats (HSET/HINCRBY/EXPIRE), ROLE (a Sentinel URL: is this node the master),
+# WAIT (--store-replicas), connection set-up (AUTH is always allowed, SELECT,
 # PING, CLIENT SETNAME). Keys: only "$PREFIX:*". No pub/sub channels.
 {
     echo "user default off resetkeys resetchannels -@all"
     echo "user admin on #$(sha "$DIR/redis-admin.password") ~* &* +@all"
     echo "user tlscache on #$(sha "$DIR/redis-tlscache.password") resetchannels ~$PREFIX:* -@all" \
-        "+ping +select +hello +client|setname +client|id +multi +exec +discard +eval" \
+        "+ping +select +hello +client|setname +client|id +multi +exec +discard +eval +role +wait" \
         "+hset +hmset +hsetnx +hget +hmget +hgetall +hexists +hdel +hincrby" \
         "+expire +pexpire +ttl +pttl +exists +del +unlink +type +scan"
     echo "user tlscache-ro on #$(sha "$DIR/redis-ro.password") resetchannels %R~$PREFIX:* -@all" \
         "+ping +select +hello +client|setname +hget +hmget +hgetall +ttl +pttl +exists +type +scan"
+    # docker-compose.sentinel.yml: a replica's login to its master, and Sentinel's to the data
+    # nodes (the commands Redis's Sentinel documentation lists for a Sentinel ACL user).
+    echo "user replica on #$(sha "$DIR/redis-replica.password") resetchannels -@all +psync +replconf +ping"
+    echo "user sentinel on #$(sha "$DIR/redis-sentinel.password") resetchannels &__sentinel__:hello -@all" \
+        "+multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info" \
+        "+client|setname +client|kill +script|kill"
 } >"$DIR/redis-users.acl.new"
 mv "$DIR/redis-users.acl.new" "$DIR/redis-users.acl"
 printf 'redis://tlscache:%s@redis:6379/0\n' "$(cat "$DIR/redis-tlscache.password")" >"$DIR/redis-url"
 printf 'redis://tlscache-ro:%s@redis:6379/0\n' "$(cat "$DIR/redis-ro.password")" >"$DIR/redis-ro-url"
+
+# docker-compose.sentinel.yml: a master ("redis"), a replica and three sentinels. Every data
+# node carries the replication login (after a failover the old master syncs from the new one).
+{
+    echo "include /etc/redis/tlscache.conf"
+    echo "masteruser replica"
+    echo "masterauth $(cat "$DIR/redis-replica.password")"
+    # A replica loads the master's data straight from the socket: /data is a tmpfs the redis
+    # user cannot create files in, and nothing needs to touch a disk.
+    echo "repl-diskless-load swapdb"
+} >"$DIR/redis-ha.conf"
+# Sentinel rewrites its config: the container copies this one to a tmpfs first. Hostnames,
+# not IPs, so a restarted container (new IP) is still found.
+{
+    echo "port 26379"
+    echo "bind 0.0.0.0"
+    echo "protected-mode no"
+    echo "dir /tmp"
+    echo "sentinel resolve-hostnames yes"
+    echo "sentinel announce-hostnames yes"
+    echo "sentinel monitor tlscache redis 6379 2"
+    echo "sentinel auth-user tlscache sentinel"
+    echo "sentinel auth-pass tlscache $(cat "$DIR/redis-sentinel.password")"
+    echo "sentinel down-after-milliseconds tlscache ${TLSCACHE_SENTINEL_DOWN_MS:-3000}"
+    echo "sentinel failover-timeout tlscache 20000"
+    echo "sentinel parallel-syncs tlscache 1"
+} >"$DIR/sentinel.conf"
+# The bench reads the nodes' stats from the replica, which holds them whichever node is master.
+printf 'redis://tlscache-ro:%s@redis-replica:6379/0\n' "$(cat "$DIR/redis-ro.password")" >"$DIR/redis-ro-replica-url"
+printf 'redis-sentinel://tlscache:%s@sentinel1:26379,sentinel2:26379,sentinel3:26379/tlscache/0\n' \
+    "$(cat "$DIR/redis-tlscache.password")" >"$DIR/redis-sentinel-url"
 
 for f in "$DIR"/*; do
     if [ "$(id -u)" = 0 ]; then chown 0:10000 "$f" && chmod 640 "$f"; else chmod 644 "$f"; fi

@@ -16,9 +16,12 @@ else
     COMPOSE=()
 fi
 
-# dc ARGS...: compose on the test's project (bounded: no compose call may hang the test).
+# dc ARGS...: compose on the test's project (bounded: no compose call may hang the test), with
+# the compose files named in CLUSTER_COMPOSE_FILES (relative to the root; default the one).
 dc() {
-    timeout "${DC_TIMEOUT:-180}" "${COMPOSE[@]}" --ansi never -p "$PROJECT" -f "$TLSC_ROOT/docker-compose.yml" "$@"
+    local f files=()
+    for f in ${CLUSTER_COMPOSE_FILES:-docker-compose.yml}; do files+=(-f "$TLSC_ROOT/$f"); done
+    timeout "${DC_TIMEOUT:-180}" "${COMPOSE[@]}" --ansi never -p "$PROJECT" "${files[@]}" "$@"
 }
 
 # cid SERVICE: the container id of a service ("" when it has none).
