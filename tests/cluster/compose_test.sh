@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The container cluster, for real: docker-compose.yml brought up from a clean state (Redis, the
-# key daemon, three server nodes, HAProxy), then
+# key daemon, three server nodes, HAProxy, the backend), then
 #   - every service healthy;
+#   - proxy mode: curl through HAProxy (send-proxy-v2) reaches the backend through a node
+#     (--accept-proxy, --proxy-protocol v2); the backend names the client address HAProxy saw
+#     (not HAProxy's, not a node's); the nodes count proxied connections, no bad PROXY header;
 #   - tlscache-bench through the load balancer, TLS 1.2 and 1.3, session IDs / stateful tickets
 #     and stateless tickets: >= 99 % of offered sessions resumed, resumptions on >= 3 nodes;
 #   - redis-cli in the redis container lists sessions with readable metadata, and no value holds
@@ -28,7 +31,7 @@ TLSCACHE_STATS_PORT=$(free_port)
 export TLSCACHE_WORKERS=${TLSCACHE_WORKERS:-2}
 export TLSCACHE_LOG_LEVEL=${TLSCACHE_LOG_LEVEL:-info}
 NODES=(server1 server2 server3)
-ALL=(redis cache-daemon "${NODES[@]}" lb)
+ALL=(redis cache-daemon backend "${NODES[@]}" lb)
 
 teardown() {
     if [ -n "${TLSC_CLUSTER_KEEP:-}" ]; then
@@ -94,7 +97,7 @@ for case in "1.2 id" "1.2 ticket" "1.3 ticket"; do
     set -- $case
     name="bench-tls$1-$2"
     if bench "$name" --tls "$1" --mode "$2" --connections 600 --concurrency 8 &&
-        summary=$(bench_check "$name" --min-rate 0.99 --min-nodes 3 --max-errors 0); then
+        summary=$(bench_check "$name" --min-rate 0.99 --min-nodes 3 --max-errors 0 --min-replies 600); then
         pass "bench through LB: $summary"
     else
         fail "bench through LB, TLS $1 $2: ${summary:-no result}"
@@ -103,7 +106,8 @@ for case in "1.2 id" "1.2 ticket" "1.3 ticket"; do
 done
 
 # The same with a plain client, one connection at a time, each offering the session the last
-# one got: the JSON reply names the node; sessions made on one node resume on the others.
+# one got: the backend's JSON reply names the node that proxied the connection and whether its
+# handshake resumed; sessions made on one node resume on the others, through the proxy.
 chain_check() { # chain_check TLS MODE
     local out nodes resumed
     out=$(chain "$1" "$2" 10)
@@ -118,6 +122,42 @@ chain_check() { # chain_check TLS MODE
 chain_check 1.2 id
 chain_check 1.2 ticket
 chain_check 1.3 ticket
+
+# ---- 2b. proxy mode: LB -> node -> backend, the client's address passed along ----
+echo "# 2b. proxy mode: LB -> node -> backend (at ${SECONDS}s)"
+before_px=$(stats_sum proxy_opened)
+reply=$(curl -sk --max-time 10 "https://127.0.0.1:$TLSCACHE_PORT/")
+client=$(python3 -c 'import json, sys; j = json.loads(sys.argv[1]); print(j["client"] if j.get("command") == "PROXY" and j.get("backend") else "")' "$reply" 2>/dev/null)
+via=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get("via", ""))' "$reply" 2>/dev/null)
+if [ -n "$client" ] && [[ $via == node[123] ]]; then
+    pass "curl -k https://127.0.0.1:$TLSCACHE_PORT/ reaches the backend through $via: $reply"
+else
+    fail "curl through LB -> node -> backend: '$reply'"
+fi
+# The client address HAProxy saw for that connection is in its log (option tcplog:
+# "IP:PORT [date] tls nodes/NODE ..."), and is neither HAProxy's nor a node's address.
+lb_saw() { dc logs --no-color lb 2>/dev/null | grep -F " ${client} [" | grep -F "nodes/$via" | tail -n1 | grep . || { echo "no HAProxy log line for $client via $via"; false; }; }
+ips=$(for s in lb "${NODES[@]}"; do docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$(cid "$s")"; done)
+if [ -n "$client" ] && wait_for 10 "HAProxy to log the curl's connection" lb_saw >/dev/null &&
+    ! grep -qw -F "${client%:*}" <<<"$ips"; then
+    pass "the backend saw the client as HAProxy did ($client), not HAProxy or a node ($(tr -s ' \n' ' ' <<<"$ips"))"
+else
+    fail "the backend's client address '$client' is the one HAProxy logged, not HAProxy's or a node's ($(tr -s ' \n' ' ' <<<"$ips")): $(lb_saw)"
+fi
+proxied_more() { local n; n=$(stats_sum proxy_opened); echo "proxy_opened $before_px -> $n"; [ "${n:-0}" -gt "${before_px:-0}" ]; }
+if wait_for 10 "the nodes to count the curl's proxied connection" proxied_more >/dev/null; then
+    pass "the nodes count proxied connections ($(proxied_more))"
+else
+    fail "the nodes count proxied connections: $(proxied_more)"
+fi
+per_node=""
+for n in node1 node2 node3; do per_node+="$n=$(node_stat "$n" proxy_opened) "; done
+bad=$(stats_sum proxy_header_bad)
+if ! grep -q '=0 \|= ' <<<"$per_node" && [ "$bad" = 0 ]; then
+    pass "every node proxied connections (proxy_opened: $per_node), proxy_header_bad=$bad (HAProxy's checks go to the admin port)"
+else
+    fail "proxied connections per node: $per_node proxy_header_bad=$bad"
+fi
 
 # ---- 3. what redis-cli shows ----
 echo "# 3. what redis-cli shows (at ${SECONDS}s)"
