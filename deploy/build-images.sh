@@ -10,6 +10,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
+# The tag of every image (docker-compose.yml reads the same variable): a test run on a shared
+# Docker host builds and runs its own tag, so it never swaps another run's images.
+TAG=${TLSCACHE_IMAGE_TAG:-latest}
 export BASE_IMAGE
 
 "$ROOT/deploy/base-image.sh"
@@ -36,10 +39,10 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(redis haproxy backend tlscache)
 for t in "${targets[@]}"; do
     case $t in
-    tlscache) build tlscache:latest "$ROOT" "$ROOT/Dockerfile" ;;
-    redis) build tlscache-redis:latest "$ROOT/deploy" "$ROOT/deploy/redis/Dockerfile" ;;
-    haproxy) build tlscache-haproxy:latest "$ROOT/deploy" "$ROOT/deploy/haproxy/Dockerfile" ;;
-    backend) build tlscache-backend:latest "$ROOT/deploy" "$ROOT/deploy/backend/Dockerfile" ;;
+    tlscache) build tlscache:$TAG "$ROOT" "$ROOT/Dockerfile" ;;
+    redis) build tlscache-redis:$TAG "$ROOT/deploy" "$ROOT/deploy/redis/Dockerfile" ;;
+    haproxy) build tlscache-haproxy:$TAG "$ROOT/deploy" "$ROOT/deploy/haproxy/Dockerfile" ;;
+    backend) build tlscache-backend:$TAG "$ROOT/deploy" "$ROOT/deploy/backend/Dockerfile" ;;
     *) echo "build-images: unknown image '$t' (tlscache, redis, haproxy, backend)" >&2; exit 2 ;;
     esac
 done

@@ -16,7 +16,9 @@
 #   - `down -v` leaves no container, network or volume.
 # Traffic goes only to the test's own containers (inside its compose network) and to the ports
 # it publishes on 127.0.0.1. Images are built once (deploy/build-images.sh, cached).
-# Env: TLSC_CLUSTER_KEEP=1 leaves the cluster up at the end (for a look); TLSC_SKIP_BUILD=1.
+# Env: TLSC_CLUSTER_KEEP=1 leaves the cluster up at the end (for a look); TLSC_SKIP_BUILD=1;
+# on a Docker host shared with other runs, TLSC_CLUSTER_PROJECT=NAME and TLSCACHE_IMAGE_TAG=NAME
+# keep this run's containers and images apart from theirs.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/lib/cluster.sh"
 set -o pipefail
@@ -80,9 +82,10 @@ else
 fi
 
 # Image facts: non-root, no secret baked in.
-user=$(docker inspect -f '{{.Config.User}}' tlscache:latest)
+IMG=tlscache:${TLSCACHE_IMAGE_TAG:-latest}
+user=$(docker inspect -f '{{.Config.User}}' "$IMG")
 if [ -n "$user" ] && [ "$user" != root ] && [ "$user" != 0 ] &&
-    ! docker run --rm --entrypoint sh tlscache:latest -c 'grep -rqs -F "$1" /usr /etc' sh "$(cat "$TLSCACHE_SECRETS_DIR/cluster.psk")"; then
+    ! docker run --rm --entrypoint sh "$IMG" -c 'grep -rqs -F "$1" /usr /etc' sh "$(cat "$TLSCACHE_SECRETS_DIR/cluster.psk")"; then
     pass "tlscache image runs as '$user', holds no cluster secret"
 else
     fail "tlscache image non-root ('$user') and free of secrets"
