@@ -126,42 +126,6 @@ chain_check 1.2 id
 chain_check 1.2 ticket
 chain_check 1.3 ticket
 
-# ---- 2b. proxy mode: LB -> node -> backend, the client's address passed along ----
-echo "# 2b. proxy mode: LB -> node -> backend (at ${SECONDS}s)"
-before_px=$(stats_sum proxy_opened)
-reply=$(curl -sk --max-time 10 "https://127.0.0.1:$TLSCACHE_PORT/")
-client=$(python3 -c 'import json, sys; j = json.loads(sys.argv[1]); print(j["client"] if j.get("command") == "PROXY" and j.get("backend") else "")' "$reply" 2>/dev/null)
-via=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get("via", ""))' "$reply" 2>/dev/null)
-if [ -n "$client" ] && [[ $via == node[123] ]]; then
-    pass "curl -k https://127.0.0.1:$TLSCACHE_PORT/ reaches the backend through $via: $reply"
-else
-    fail "curl through LB -> node -> backend: '$reply'"
-fi
-# The client address HAProxy saw for that connection is in its log (option tcplog:
-# "IP:PORT [date] tls nodes/NODE ..."), and is neither HAProxy's nor a node's address.
-lb_saw() { dc logs --no-color lb 2>/dev/null | grep -F " ${client} [" | grep -F "nodes/$via" | tail -n1 | grep . || { echo "no HAProxy log line for $client via $via"; false; }; }
-ips=$(for s in lb "${NODES[@]}"; do docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$(cid "$s")"; done)
-if [ -n "$client" ] && wait_for 10 "HAProxy to log the curl's connection" lb_saw >/dev/null &&
-    ! grep -qw -F "${client%:*}" <<<"$ips"; then
-    pass "the backend saw the client as HAProxy did ($client), not HAProxy or a node ($(tr -s ' \n' ' ' <<<"$ips"))"
-else
-    fail "the backend's client address '$client' is the one HAProxy logged, not HAProxy's or a node's ($(tr -s ' \n' ' ' <<<"$ips")): $(lb_saw)"
-fi
-proxied_more() { local n; n=$(stats_sum proxy_opened); echo "proxy_opened $before_px -> $n"; [ "${n:-0}" -gt "${before_px:-0}" ]; }
-if wait_for 10 "the nodes to count the curl's proxied connection" proxied_more >/dev/null; then
-    pass "the nodes count proxied connections ($(proxied_more))"
-else
-    fail "the nodes count proxied connections: $(proxied_more)"
-fi
-per_node=""
-for n in node1 node2 node3; do per_node+="$n=$(node_stat "$n" proxy_opened) "; done
-bad=$(stats_sum proxy_header_bad)
-if ! grep -q '=0 \|= ' <<<"$per_node" && [ "$bad" = 0 ]; then
-    pass "every node proxied connections (proxy_opened: $per_node), proxy_header_bad=$bad (HAProxy's checks go to the admin port)"
-else
-    fail "proxied connections per node: $per_node proxy_header_bad=$bad"
-fi
-
 # ---- 3. what redis-cli shows ----
 echo "# 3. what redis-cli shows (at ${SECONDS}s)"
 keys=$(dc exec -T redis redis-cli --scan --pattern 'tlscache:sess:*' 2>/dev/null | tr -d '\r')
@@ -221,6 +185,42 @@ if summary=$(python3 "$CLUSTER_LIB/sealed_check.py" "$TLSC_TMP/der.dump" "$TLSC_
     pass "no master secret in Redis: $summary"
 else
     fail "no master secret in Redis: $summary"
+fi
+
+# ---- 3b. proxy mode: LB -> node -> backend, the client's address passed along ----
+echo "# 3b. proxy mode: LB -> node -> backend (at ${SECONDS}s)"
+before_px=$(stats_sum proxy_opened)
+reply=$(curl -sk --max-time 10 "https://127.0.0.1:$TLSCACHE_PORT/")
+client=$(python3 -c 'import json, sys; j = json.loads(sys.argv[1]); print(j["client"] if j.get("command") == "PROXY" and j.get("backend") else "")' "$reply" 2>/dev/null)
+via=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get("via", ""))' "$reply" 2>/dev/null)
+if [ -n "$client" ] && [[ $via == node[123] ]]; then
+    pass "curl -k https://127.0.0.1:$TLSCACHE_PORT/ reaches the backend through $via: $reply"
+else
+    fail "curl through LB -> node -> backend: '$reply'"
+fi
+# The client address HAProxy saw for that connection is in its log (option tcplog:
+# "IP:PORT [date] tls nodes/NODE ..."), and is neither HAProxy's nor a node's address.
+lb_saw() { dc logs --no-color lb 2>/dev/null | grep -F " ${client} [" | grep -F "nodes/$via" | tail -n1 | grep . || { echo "no HAProxy log line for $client via $via"; false; }; }
+ips=$(for s in lb "${NODES[@]}"; do docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$(cid "$s")"; done)
+if [ -n "$client" ] && wait_for 10 "HAProxy to log the curl's connection" lb_saw >/dev/null &&
+    ! grep -qw -F "${client%:*}" <<<"$ips"; then
+    pass "the backend saw the client as HAProxy did ($client), not HAProxy or a node ($(tr -s ' \n' ' ' <<<"$ips"))"
+else
+    fail "the backend's client address '$client' is the one HAProxy logged, not HAProxy's or a node's ($(tr -s ' \n' ' ' <<<"$ips")): $(lb_saw)"
+fi
+proxied_more() { local n; n=$(stats_sum proxy_opened); echo "proxy_opened $before_px -> $n"; [ "${n:-0}" -gt "${before_px:-0}" ]; }
+if wait_for 10 "the nodes to count the curl's proxied connection" proxied_more >/dev/null; then
+    pass "the nodes count proxied connections ($(proxied_more))"
+else
+    fail "the nodes count proxied connections: $(proxied_more)"
+fi
+per_node=""
+for n in node1 node2 node3; do per_node+="$n=$(node_stat "$n" proxy_opened) "; done
+bad=$(stats_sum proxy_header_bad)
+if ! grep -q '=0 \|= ' <<<"$per_node" && [ "$bad" = 0 ]; then
+    pass "every node proxied connections (proxy_opened: $per_node), proxy_header_bad=$bad (HAProxy's checks go to the admin port)"
+else
+    fail "proxied connections per node: $per_node proxy_header_bad=$bad"
 fi
 
 # ---- 4. one node stopped, then started again ----
