@@ -9,6 +9,8 @@
 #     and stateless tickets: >= 99 % of offered sessions resumed, resumptions on >= 3 nodes;
 #   - redis-cli in the redis container lists sessions with readable metadata, and no value holds
 #     a master secret in clear;
+#   - the nodes' local caches serve hits (their revocation feed is subscribed), and a session
+#     revoked with tlscache-ctl resumes on no node afterwards;
 #   - a node stopped: no failed handshake once HAProxy noticed; started again: it resumes
 #     sessions made while it was down;
 #   - Redis restarted under load: every handshake completes, resumption comes back;
@@ -218,9 +220,36 @@ per_node=""
 for n in node1 node2 node3; do per_node+="$n=$(node_stat "$n" proxy_opened) "; done
 bad=$(stats_sum proxy_header_bad)
 if ! grep -q '=0 \|= ' <<<"$per_node" && [ "$bad" = 0 ]; then
-    pass "every node proxied connections (proxy_opened: $per_node), proxy_header_bad=$bad (HAProxy's checks go to the admin port)"
+    pass "every node proxied connections (proxy_opened: $per_node), proxy_header_bad=$bad (HAProxy's checks send PROXY v2 too)"
 else
     fail "proxied connections per node: $per_node proxy_header_bad=$bad"
+fi
+
+# ---- 3c. the nodes' local cache (L1) serves, and a revocation reaches it ----
+echo "# 3c. local cache: hits, and tlscache-ctl sessions revoke (at ${SECONDS}s)"
+# The L1 answers only while the node's master is subscribed to tlscache:revoked (the ACL grants
+# the workers' user that one channel): one TLS 1.2 session offered 6 times through the LB visits
+# each node twice; each node's second lookup is a local hit.
+sget 1.2 id "" "$TLSC_TMP/l1.sess" >/dev/null
+l1_before=$(stats_sum lookups_l1_hit)
+l1_out=$(repeat_offer 1.2 id "$TLSC_TMP/l1.sess" 6)
+l1_more() { local n; n=$(stats_sum lookups_l1_hit); echo "lookups_l1_hit $l1_before -> $n"; [ "${n:-0}" -gt "${l1_before:-0}" ]; }
+if ! grep -q ' no$\|^error' <<<"$l1_out" && wait_for 10 "the nodes to count local-cache hits" l1_more >/dev/null; then
+    pass "the nodes' local caches serve: $(l1_more), offers: $(sort <<<"$l1_out" | uniq -c | tr -s ' \n' ' ')"
+else
+    fail "the nodes' local caches serve: $(l1_more); offers: $(tr '\n' ' ' <<<"$l1_out")"
+    dc logs --no-color "${NODES[@]}" 2>&1 | grep -i 'revoc\|subscri\|NOPERM' | tail -n 5 >&2
+fi
+# tlscache-ctl (as the ACL user admin, which may PUBLISH) deletes the session and announces it:
+# no node may resume it afterwards, from Redis or from its local cache.
+l1_id=$(openssl sess_id -in "$TLSC_TMP/l1.sess" -noout -text | awk '/Session-ID:/{print tolower($2)}')
+apass=$(cat "$TLSCACHE_SECRETS_DIR/redis-admin.password")
+revoked=$(dc exec -T -e TLSCACHE_REDIS="redis://admin:$apass@redis:6379/0" server1 tlscache-ctl sessions revoke "$l1_id" 2>&1 | tr -d '\r')
+l1_after=$(repeat_offer 1.2 id "$TLSC_TMP/l1.sess" 6)
+if grep -qx "1 session revoked" <<<"$revoked" && [ "$(grep -c ' no$' <<<"$l1_after")" = 6 ]; then
+    pass "tlscache-ctl sessions revoke: '$revoked'; 6 offers after it, none resumed ($(awk '{print $1}' <<<"$l1_after" | sort | uniq -c | tr -s ' \n' ' '))"
+else
+    fail "a revoked session stops resuming: ctl said '$revoked'; offers after: $(tr '\n' ' ' <<<"$l1_after")"
 fi
 
 # ---- 4. one node stopped, then started again ----
