@@ -21,7 +21,8 @@ tlsc_tmpdir
 make_test_pki "$TLSC_TMP/pki" || exit 1
 start_redis || exit 1
 T=$TLSC_TMP
-PEER=(python3 "$TLSC_ROOT/tests/lib/proxy_peer.py")
+PY=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a slow shim
+PEER=("$PY" "$TLSC_ROOT/tests/lib/proxy_peer.py")
 
 # node_stat NODE FIELD: FIELD summed over NODE's workers' stats hashes; node_stat_ge NODE FIELD N.
 node_stat() {

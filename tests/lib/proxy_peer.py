@@ -24,6 +24,9 @@ client PORT ACTION [ARG]          a TLS client (SNI $PEER_SNI, default a.example
   pingpong N  N round trips of a line over one connection (a long-lived stream); prints "ok N"
   vanish      sends "x", reads the echo, then resets the TCP connection (no close_notify)
   read        sends "x", reads to the end; prints "BYTES CLEAN"
+  hold GO     a line echoed ("first ok"), then waits (<= 60 s) for the file GO, another line
+              echoed ("second ok"); then with HOLD_END=1 reads until the server ends the stream,
+              else sends close_notify and reads to the end; prints "end clean|truncated"
 stall PORT                        a TLS 1.3 ClientHello, the server's first flight read, and then
                                   nothing (no Finished): prints "stalled", then "closed by the
                                   server" once the server gives up on the handshake
@@ -353,6 +356,26 @@ def client(port, action, arg=None, version="1.3"):
         t.send(b"after\n")
         t.close_notify()
         say(got.decode().strip(), "clean" if t.clean else "truncated")
+    elif action == "hold":
+        def echo(msg):
+            t.send(msg)
+            got = b""
+            while len(got) < len(msg):
+                d = t.recv()
+                if not d:
+                    return False
+                got += d
+            return got == msg
+        say("first ok" if echo(b"one\n") else "first failed")
+        deadline = time.time() + 60
+        while not os.path.exists(arg) and time.time() < deadline:
+            time.sleep(0.05)
+        say("second ok" if echo(b"two\n") else "second failed")
+        if os.environ.get("HOLD_END") != "1":
+            t.close_notify()
+        while t.recv():
+            pass
+        say("end clean" if t.clean else "end truncated")
     elif action == "pingpong":
         n = int(arg)
         for i in range(n):
