@@ -6,7 +6,8 @@
 # Starts Redis, a backend that accepts and holds connections without a byte either way, and
 # tlscache-server (--workers 1, --backend to it); bench/idle_conns.py opens N TLS 1.3
 # connections (each one a client socket, a TLS session and a backend socket in the worker) and
-# holds them. Prints the worker's RSS before and with them, and the growth per connection.
+# holds them. Prints the worker's private resident memory (RssAnon) before and with them, and
+# the growth per connection; it fails when the worker does not hold two sockets per connection.
 # The fd limit is raised for this script's processes only (ulimit -n), never system-wide.
 # Traffic stays on 127.0.0.1. Default N = 10000, build = build/ (optimized).
 set -u
@@ -45,7 +46,7 @@ stop_pids() {
         kill -KILL "$p" 2>/dev/null
     done
 }
-trap 'stop_pids "${PIDS[@]:-}"; rm -rf "$TMP"' EXIT
+trap 'stop_pids "${PIDS[@]:-}"; [ -n "${KEEP_LOG:-}" ] && cp "$TMP/server.log" "$KEEP_LOG"; rm -rf "$TMP"' EXIT
 . "$ROOT/tests/lib/certs.sh"
 make_test_pki "$TMP/pki" >/dev/null || exit 1
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
@@ -56,14 +57,15 @@ wait_port() {
     echo "port $1 did not open" >&2
     return 1
 }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+rss_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
+PY=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a slow shim
 RPORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --logfile "$TMP/redis.log" &
 PIDS+=($!)
 BPORT=$(free_port)
 # The backend: accepts and holds every connection (reads nothing: the PROXY header, if any, waits in its buffer).
-python3 -c '
+"$PY" -c '
 import socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -76,7 +78,7 @@ PIDS+=($!)
 PORT=$(free_port)
 wait_port "$RPORT" && wait_port "$BPORT" || exit 1
 "$SERVER" --listen "127.0.0.1:$PORT" --workers 1 --node idle --cert "$TMP/pki/default.pem" --key "$TMP/pki/default.key" \
-    --redis "redis://127.0.0.1:$RPORT" --seal-secret-file "$TMP/secret" --log-level warn --admin off \
+    --redis "redis://127.0.0.1:$RPORT" --seal-secret-file "$TMP/secret" --log-level "${LOG_LEVEL:-warn}" --admin off \
     --backend "127.0.0.1:$BPORT" "${PP[@]}" --max-conns $((N + 100)) --idle-timeout 3600 --drain-timeout 1 \
     >"$TMP/server.log" 2>&1 &
 MASTER=$!
@@ -85,9 +87,9 @@ wait_port "$PORT" || { cat "$TMP/server.log" >&2; exit 1; }
 WORKER=$(ps -o pid= --ppid "$MASTER" | tr -d ' ' | head -n1)
 [ -n "$WORKER" ] || { echo "no worker" >&2; exit 1; }
 # One connection first, so what every connection shares (OpenSSL's lazy tables, buffers) is in the baseline.
-python3 "$ROOT/bench/idle_conns.py" 127.0.0.1 "$PORT" 1 20 </dev/null >/dev/null
+"$PY" "$ROOT/bench/idle_conns.py" 127.0.0.1 "$PORT" 1 20 </dev/null >/dev/null
 r0=$(rss_kib "$WORKER")
-coproc IDLEC { exec python3 "$ROOT/bench/idle_conns.py" 127.0.0.1 "$PORT" "$N" 300 2>>"$TMP/idle.err"; }
+coproc IDLEC { exec "$PY" "$ROOT/bench/idle_conns.py" 127.0.0.1 "$PORT" "$N" 300 2>>"$TMP/idle.err"; }
 cpid=$IDLEC_PID
 held=0
 if read -r -t 310 line <&"${IDLEC[0]}"; then held=${line#open }; fi
@@ -100,12 +102,15 @@ for _ in $(seq 20); do
     sleep 0.5
 done
 r1=$cur
+# Each held connection is two sockets in the worker (client, backend): else they were not proxied.
+fds=$(find "/proc/$WORKER/fd" -mindepth 1 2>/dev/null | wc -l)
 exec {IDLEC[1]}>&-
 stop_pids "$cpid"
 [ "${held:-0}" -ge 1 ] 2>/dev/null || { echo "no connection held: $(cat "$TMP/idle.err")" >&2; exit 1; }
+[ "$fds" -ge $((held * 2)) ] || { echo "the worker had $fds descriptors for $held connections: not all proxied (see --log-level)" >&2; tail -n 5 "$TMP/server.log" >&2; exit 1; }
 echo "tlscache-server $("$SERVER" --version 2>&1 | head -n1), 1 worker, --backend 127.0.0.1 ${PP[*]}; $(openssl version)"
 echo "idle proxied connections held: $held of $N"
-echo "worker RSS: $((r0 / 1024)) MiB before, $((r1 / 1024)) MiB with them"
+echo "worker RssAnon (its private memory; the shared local cache and counters are left out): $((r0 / 1024)) MiB before, $((r1 / 1024)) MiB with them; $fds descriptors"
 echo "RSS per idle proxied connection: $(((r1 - r0) * 1024 / held)) bytes"
 [ -s "$TMP/idle.err" ] && sed 's/^/idle_conns: /' "$TMP/idle.err"
 exit 0
