@@ -4,11 +4,15 @@
 #   tlscache:latest       (Dockerfile at the root: the three binaries)
 #   tlscache-redis:latest (deploy/redis: Debian's redis-server + the ACL/config)
 #   tlscache-haproxy:latest (deploy/haproxy: Debian's haproxy + haproxy.cfg)
+#   tlscache-backend:latest (deploy/backend: Debian's python3 + tlscache-backend)
 # Idempotent and cache-friendly: unchanged inputs rebuild nothing (Docker's layer cache).
-# Usage: deploy/build-images.sh [tlscache|redis|haproxy ...]   (default: all)
+# Usage: deploy/build-images.sh [tlscache|redis|haproxy|backend ...]   (default: all)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
+# The tag of every image (docker-compose.yml reads the same variable): a test run on a shared
+# Docker host builds and runs its own tag, so it never swaps another run's images.
+TAG=${TLSCACHE_IMAGE_TAG:-latest}
 export BASE_IMAGE
 
 "$ROOT/deploy/base-image.sh"
@@ -32,13 +36,14 @@ build() { # build TAG CONTEXT DOCKERFILE [ARGS...]
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(redis haproxy tlscache)
+[ ${#targets[@]} -gt 0 ] || targets=(redis haproxy backend tlscache)
 for t in "${targets[@]}"; do
     case $t in
-    tlscache) build tlscache:latest "$ROOT" "$ROOT/Dockerfile" ;;
-    redis) build tlscache-redis:latest "$ROOT/deploy" "$ROOT/deploy/redis/Dockerfile" ;;
-    haproxy) build tlscache-haproxy:latest "$ROOT/deploy" "$ROOT/deploy/haproxy/Dockerfile" ;;
-    *) echo "build-images: unknown image '$t' (tlscache, redis, haproxy)" >&2; exit 2 ;;
+    tlscache) build tlscache:$TAG "$ROOT" "$ROOT/Dockerfile" ;;
+    redis) build tlscache-redis:$TAG "$ROOT/deploy" "$ROOT/deploy/redis/Dockerfile" ;;
+    haproxy) build tlscache-haproxy:$TAG "$ROOT/deploy" "$ROOT/deploy/haproxy/Dockerfile" ;;
+    backend) build tlscache-backend:$TAG "$ROOT/deploy" "$ROOT/deploy/backend/Dockerfile" ;;
+    *) echo "build-images: unknown image '$t' (tlscache, redis, haproxy, backend)" >&2; exit 2 ;;
     esac
 done
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^(tlscache|debian)' >&2 || true

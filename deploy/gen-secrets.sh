@@ -77,12 +77,17 @@ sha() { printf '%s' "$(cat "$1")" | openssl dgst -sha256 -r | cut -d' ' -f1; }
 # EVAL of the one-key script that takes a TLS 1.3 ticket: its commands obey these rules too),
 # the per-worker stats (HSET/HINCRBY/EXPIRE), ROLE (a Sentinel URL: is this node the master),
 # WAIT (--store-replicas), connection set-up (AUTH is always allowed, SELECT,
-# PING, CLIENT SETNAME). Keys: only "$PREFIX:*". No pub/sub channels.
+# PING, CLIENT SETNAME). Keys: only "$PREFIX:*", which takes in the local cache's per-node marker
+# "$PREFIX:l1:NODE" (HGET, then MULTI/HSET/EXPIRE/EXEC after a flush). Channels: only
+# "$PREFIX:revoked", and only to SUBSCRIBE (the master's revocation feed for the local cache,
+# server/revoke.c; without it a node's local cache never serves); tlscache-ctl publishes there
+# as "admin".
 {
     echo "user default off resetkeys resetchannels -@all"
     echo "user admin on #$(sha "$DIR/redis-admin.password") ~* &* +@all"
-    echo "user tlscache on #$(sha "$DIR/redis-tlscache.password") resetchannels ~$PREFIX:* -@all" \
-        "+ping +select +hello +client|setname +client|id +multi +exec +discard +eval +role +wait" \
+    echo "user tlscache on #$(sha "$DIR/redis-tlscache.password") resetchannels ~$PREFIX:* &$PREFIX:revoked -@all" \
+        "+ping +select +hello +client|setname +client|id +multi +exec +discard +eval +subscribe +unsubscribe" \
+        "+role +wait" \
         "+hset +hmset +hsetnx +hget +hmget +hgetall +hexists +hdel +hincrby" \
         "+expire +pexpire +ttl +pttl +exists +del +unlink +type +scan"
     echo "user tlscache-ro on #$(sha "$DIR/redis-ro.password") resetchannels %R~$PREFIX:* -@all" \

@@ -476,6 +476,74 @@ static int apply_backend(void *ctx, const char *label, const char *value, char *
     return 0;
 }
 
+static int apply_backends_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return set_path(label, value, &((ctx_t *)ctx)->cfg->backends_file, err, errlen);
+}
+
+int tlsc_config_read_backends(const char *path, tlsc_routes_t *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    char *buf, why[160];
+    size_t len;
+    unsigned line = 0;
+
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if ((buf = malloc(TLSC_CONFIG_BACKENDS_FILE_MAX + 1)) == NULL) {
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    len = fread(buf, 1, TLSC_CONFIG_BACKENDS_FILE_MAX + 1, f);
+    if (ferror(f) || len > TLSC_CONFIG_BACKENDS_FILE_MAX) {
+        snprintf(err, errlen, "%s: %s", path, ferror(f) ? "read error" : "longer than 256 KiB");
+        goto fail;
+    }
+    buf[len] = '\0';
+    for (char *p = buf, *next; *p != '\0'; p = next) {
+        char *end;
+
+        line++;
+        next = p + strcspn(p, "\n");
+        if (*next == '\n')
+            *next++ = '\0';
+        while (*p == ' ' || *p == '\t')
+            p++;
+        end = p + strlen(p);
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+            *--end = '\0';
+        if (*p == '\0' || *p == '#')
+            continue;
+        for (const char *q = p; *q != '\0'; q++) {
+            if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+                snprintf(err, errlen, "%s:%u: a control character", path, line);
+                goto fail;
+            }
+        }
+        if (end - p > MAX_PATH_LEN || tlsc_routes_add(out, p, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s:%u: %s", path, line, end - p > MAX_PATH_LEN ? "line too long" : why);
+            goto fail;
+        }
+    }
+    if (out->n == 0) {
+        snprintf(err, errlen, "%s: no route in it", path);
+        goto fail;
+    }
+    free(buf);
+    fclose(f);
+    return 0;
+
+fail:
+    tlsc_routes_free(out);
+    memset(out, 0, sizeof(*out));
+    free(buf);
+    fclose(f);
+    return -1;
+}
+
 static int apply_backend_timeout(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
@@ -621,6 +689,7 @@ enum {
     IDX_INSECURE_PLAIN_RECORDS,
     IDX_USER,
     IDX_BACKEND,
+    IDX_BACKENDS_FILE,
     IDX_BACKEND_TIMEOUT,
     IDX_IDLE_TIMEOUT,
     IDX_PROXY_PROTOCOL,
@@ -715,6 +784,10 @@ static const tlsc_opt_t options[N_OPTIONS] = {
                      "proxy to ADDR (HOST:PORT or unix:PATH); MATCH is sni:NAME (*.domain allowed) or alpn:PROTO; repeatable, "
                      "several ADDRs of one MATCH are used in turn",
                      0},
+    [IDX_BACKENDS_FILE] = {"backends-file", "FILE", 0, apply_backends_file, "none",
+                           "the routes, one --backend value a line (# comments); read again on SIGHUP: new connections take "
+                           "the new routes, open ones keep theirs; not with --backend",
+                           0},
     [IDX_BACKEND_TIMEOUT] = {"backend-timeout", "MS", TLSC_OPT_DEFAULT, apply_backend_timeout, "3000",
                              "a backend connect not done by then counts as down (the next one is tried), 1..600000", 0},
     [IDX_IDLE_TIMEOUT] = {"idle-timeout", "SEC", TLSC_OPT_DEFAULT, apply_idle_timeout, "300",
@@ -912,6 +985,14 @@ static int check_config(tlsc_config_t *cfg, const char *redis_label, char *err, 
     if (cfg->n_ocsp > cfg->n_certs + (cfg->pfx_file != NULL))
         return fail(err, errlen, "--ocsp", "%zu given for %zu certificate(s); they pair in order with the --cert pairs, then --pfx",
                     cfg->n_ocsp, cfg->n_certs + (cfg->pfx_file != NULL));
+    if (cfg->backends_file != NULL) {
+        char why[512];
+
+        if (cfg->routes.n != 0)
+            return fail(err, errlen, "--backends-file", "given with --backend: the routes come from one or the other");
+        if (tlsc_config_read_backends(cfg->backends_file, &cfg->routes, why, sizeof(why)) != 0)
+            return fail(err, errlen, "--backends-file", "%s", why);
+    }
     if (cfg->proxy_protocol != 0 && cfg->routes.n == 0)
         return fail(err, errlen, "--proxy-protocol", "given without --backend");
     if (cfg->min_tls > cfg->max_tls)
@@ -1028,5 +1109,6 @@ void tlsc_config_free(tlsc_config_t *cfg)
     free(cfg->admin);
     free(cfg->access_log);
     tlsc_routes_free(&cfg->routes);
+    free(cfg->backends_file);
     memset(cfg, 0, sizeof(*cfg));
 }

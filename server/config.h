@@ -85,7 +85,8 @@ typedef struct tlsc_config_s {
     char *user;                     /* --user NAME[:GROUP]: what workers run as; NULL = stay */
     unsigned run_uid, run_gid;      /* resolved from --user */
     int check;                      /* --check / -t: validate, print what would be served, exit */
-    tlsc_routes_t routes;           /* --backend [MATCH=]ADDR, repeatable; none = the built-in responder */
+    tlsc_routes_t routes;           /* --backend [MATCH=]ADDR, repeatable, or --backends-file; none = the built-in responder */
+    char *backends_file;            /* --backends-file FILE: the routes, read at start and on SIGHUP */
     unsigned backend_timeout_ms;    /* --backend-timeout MS, default 3000: connecting to a backend */
     unsigned idle_timeout_sec;      /* --idle-timeout SEC, default 300: a proxied connection silent both ways */
     int proxy_protocol;             /* --proxy-protocol v1|v2: sent to backends first; 0 = none */
@@ -105,6 +106,14 @@ int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, ch
  * code with one line naming the flag and the file (never the password) in `err`.
  */
 int tlsc_config_load_redis_pass(tlsc_config_t *cfg, char *err, size_t errlen);
+
+/**
+ * Reads --backends-file: one `--backend` value a line; blank lines and lines starting with `#`
+ * are skipped. At most TLSC_CONFIG_BACKENDS_FILE_MAX bytes, at least one route. Fills `out`
+ * (empty on entry; freed on error). Returns 0, or -1 with "FILE:LINE: reason" in `err`.
+ */
+#define TLSC_CONFIG_BACKENDS_FILE_MAX (256 * 1024)
+int tlsc_config_read_backends(const char *path, tlsc_routes_t *out, char *err, size_t errlen);
 
 /** Frees everything tlsc_config_parse allocated; wipes secrets. */
 void tlsc_config_free(tlsc_config_t *cfg);

@@ -37,7 +37,7 @@ struct tlsc_conn_s {
     unsigned paused : 1;      /* the handler asked to stop reading (backpressure) */
     unsigned peer_closed : 1; /* the client's close_notify came; it sends nothing more */
     unsigned driving : 1;     /* inside conn_drive, which flushes on its way out */
-    void *app;                /* the handler's state while OPEN */
+    void *app;                /* the handler's state: while OPEN, or from the ClientHello (handler->hello) */
     unsigned char *pp;        /* --accept-proxy: the header so far (TLSC_PROXYHDR_IN_MAX), until it is whole */
     size_t pp_len;
     int pp_wait;                /* the PROXY header has not been read yet */
@@ -81,6 +81,8 @@ static void on_hello(void *conn, int parked)
 
     c->hello_seen = 1;
     c->state = parked ? TLSC_CONN_LOOKUP : TLSC_CONN_HANDSHAKE;
+    if (c->set->o.handler->hello != NULL && c->app == NULL)
+        c->app = c->set->o.handler->hello(c->set->o.handler->hdata, c); /* e.g. the backend connect, overlapping the rest */
 }
 
 static void on_resume(void *conn)
@@ -334,6 +336,7 @@ static int conn_handshake(tlsc_conn_t *c)
 {
     tlsc_conns_t *cs = c->set;
     int r = SSL_do_handshake(c->ssl);
+    void *early;
 
     if (r != 1) {
         switch (SSL_get_error(c->ssl, r)) {
@@ -360,7 +363,9 @@ static int conn_handshake(tlsc_conn_t *c)
     tlsc_hist_observe(&cs->o.stats->handshake_us, c->hs_us);
     c->state = TLSC_CONN_OPEN;
     c->deadline_ms = tlsc_now_ms() + REQUEST_TIMEOUT_MS;
-    if ((c->app = cs->o.handler->open(cs->o.handler->hdata, c)) == NULL) {
+    early = c->app;
+    c->app = NULL;
+    if ((c->app = cs->o.handler->open(cs->o.handler->hdata, c, early)) == NULL) {
         conn_close(c, TLSC_CLOSE_ERROR);
         return 0;
     }
@@ -607,8 +612,8 @@ static void conn_close(tlsc_conn_t *c, tlsc_close_cause_t cause)
         count_outcome(c, cause == TLSC_CLOSE_TIMEOUT ? TLSC_OUT_FAILED_TIMEOUT
                          : cause == TLSC_CLOSE_LIMIT ? TLSC_OUT_FAILED_ERROR
                                                      : TLSC_OUT_FAILED_CLOSED);
-    if (c->state == TLSC_CONN_OPEN && c->app != NULL)
-        cs->o.handler->close(c->app, cause);
+    if (c->app != NULL)
+        cs->o.handler->close(c->app, cause); /* open, or the state hello started */
     c->app = NULL;
     if (cs->o.access_log != NULL && c->accepted_us != 0)
         log_access(c, cause); /* an accept that failed is no connection to log */

@@ -49,13 +49,23 @@ typedef enum {
     TLSC_CONN_CLOSING,
 } tlsc_conn_state_t;
 
-/** What runs once the handshake is done. */
+/** What runs once the handshake is done (and, optionally, from the ClientHello on). */
 typedef struct {
-    /** Handshake done: returns the connection's handler state, or NULL to close it. */
-    void *(*open)(void *hdata, tlsc_conn_t *c);
+    /**
+     * Optional: the ClientHello was read (the SNI is known; nothing is selected yet). May start
+     * work that overlaps the handshake and return its state, or return NULL. That state goes to
+     * `open`, or to `close` if the connection closes before its handshake is done (handshake
+     * timeout, failure, drain), so nothing started here outlives --handshake-timeout.
+     */
+    void *(*hello)(void *hdata, tlsc_conn_t *c);
+    /**
+     * Handshake done: returns the connection's handler state, or NULL to close it. `early` is
+     * what `hello` returned (NULL without one); when open returns NULL it has disposed of it.
+     */
+    void *(*open)(void *hdata, tlsc_conn_t *c, void *early);
     /** Plaintext from the client (valid only during the call). */
     void (*data)(void *state, tlsc_conn_t *c, const char *buf, size_t len);
-    /** The connection is going away: free `state`. */
+    /** The connection is going away (open, or before it with `hello`'s state): free `state`. */
     void (*close)(void *state, tlsc_close_cause_t why);
     /**
      * Optional: the client sent close_notify (it sends nothing more; it may still read). NULL:

@@ -55,7 +55,9 @@ typedef struct {
 } slot_t;
 
 typedef struct {
-    const tlsc_config_t *cfg;
+    const tlsc_config_t *cfg; /* &live */
+    tlsc_config_t live;       /* the configuration as run: a copy whose routes a SIGHUP may replace (--backends-file) */
+    tlsc_routes_t reloaded;   /* the routes a SIGHUP read, owned here (the first ones are the caller's) */
     tlsc_tls_t *tls;
     slot_t *slots;
     struct pollfd *pfds;
@@ -396,18 +398,33 @@ static void begin_stop(master_t *m, int sig, uint64_t now)
 }
 
 /*
- * SIGHUP: the master loads the certificates (it can read what workers may not, with --user),
- * then replaces the workers one slot at a time: a new worker forks with the new contexts and
- * the old one drains. The slot's sockets stay open throughout, so no connection is refused.
+ * SIGHUP: the master loads the certificates (it can read what workers may not, with --user)
+ * and, with --backends-file, the routes; then replaces the workers one slot at a time: a new
+ * worker forks with the new contexts and routes, and the old one drains with its connections
+ * (they keep the backends they have). The slot's sockets stay open throughout, so no
+ * connection is refused. Anything that does not load refuses the whole reload.
  */
 static void reload(master_t *m, const char *why)
 {
     tlsc_tls_t *fresh;
+    tlsc_routes_t routes = {0};
     char err[512];
 
-    if (tlsc_tls_new(m->cfg, &fresh, err, sizeof(err)) != 0) {
-        tlsc_log_error("%s: reload refused, keeping the current certificates: %s", why, err);
+    if (m->cfg->backends_file != NULL && tlsc_config_read_backends(m->cfg->backends_file, &routes, err, sizeof(err)) != 0) {
+        tlsc_log_error("%s: reload refused, keeping the current certificates and routes: --backends-file %s", why, err);
         return;
+    }
+    if (tlsc_tls_new(m->cfg, &fresh, err, sizeof(err)) != 0) {
+        tlsc_log_error("%s: reload refused, keeping the current certificates%s: %s", why,
+                       m->cfg->backends_file != NULL ? " and routes" : "", err);
+        tlsc_routes_free(&routes);
+        return;
+    }
+    if (m->cfg->backends_file != NULL) {
+        tlsc_routes_free(&m->reloaded); /* only this process looks at them: workers have their own copy */
+        m->reloaded = routes;
+        m->live.routes = routes;
+        tlsc_log_info("%s: %zu route(s) from %s", why, routes.n, m->cfg->backends_file);
     }
     for (size_t i = 0; i < tlsc_tls_count(fresh); i++) {
         char line[1024];
@@ -628,6 +645,7 @@ static void supervise(master_t *m)
 
 static void master_free(master_t *m)
 {
+    tlsc_routes_free(&m->reloaded);
     for (unsigned i = 0; m->slots != NULL && i < m->cfg->workers; i++) {
         for (size_t j = 0; m->slots[i].fds != NULL && j < m->cfg->n_listen; j++) {
             if (m->slots[i].fds[j] >= 0)
@@ -688,7 +706,10 @@ static int setup_admin(master_t *m)
 
 int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
 {
-    master_t m = {.cfg = cfg, .tls = tls, .sfd = -1};
+    master_t m = {.tls = tls, .sfd = -1};
+
+    m.live = *cfg; /* shallow: every pointer stays the caller's; only `routes` may be replaced */
+    m.cfg = &m.live;
 
     if ((m.slots = calloc(cfg->workers, sizeof(*m.slots))) == NULL ||
         (m.pfds = calloc(cfg->workers + 3, sizeof(*m.pfds))) == NULL || /* signals, admin, links, revocations */

@@ -1,8 +1,9 @@
 /*
  * This file's one job: the proxy handler — join a client connection to a backend and move
  * bytes both ways with bounded queues, half-close and passive health. Read it in firing
- * order: on_open, connect_next, on_connect (or on_connect_timeout / backend_failed), on_data
- * and on_backend_read, on_client_eof and the backend's EOF, on_close, on_handle_closed.
+ * order: on_hello (the early connect, when the ClientHello already tells the route), on_open,
+ * connect_next, on_connect (or on_connect_timeout / backend_failed), on_data and
+ * on_backend_read, on_client_eof and the backend's EOF, on_close, on_handle_closed.
  */
 
 #include "proxy.h"
@@ -66,6 +67,8 @@ typedef struct {
     uv_timer_t timer; /* the connect timeout; open from on_open to the end, so `p` is freed only in a close callback */
     unsigned handles; /* open libuv handles (timer, stream): freed when both closed */
     unsigned stream_open : 1, connected : 1, client_eof : 1, backend_eof : 1, backend_paused : 1, client_paused : 1, retry : 1;
+    unsigned opened : 1;  /* the handshake is done (on_open ran): before it, nothing is sent or read */
+    unsigned gave_up : 1; /* every backend failed before the handshake was done: on_open tries again */
     end_t end;
 } pconn_t;
 
@@ -120,9 +123,10 @@ static backend_t *pick(group_t *g)
 
 static void on_handle_closed(uv_handle_t *h);
 
+/* Restarts the idle timeout; not before the handshake is done (the handshake timeout runs then). */
 static void touch(pconn_t *p)
 {
-    if (p->conn != NULL)
+    if (p->conn != NULL && p->opened)
         tlsc_conn_set_timeout(p->conn, p->px->o.idle_timeout_ms);
 }
 
@@ -239,6 +243,8 @@ static void on_connect(uv_connect_t *req, int status)
     p->end = END_NONE;
     if (p->be->addr->kind == TLSC_ADDR_TCP)
         uv_tcp_nodelay(&p->u.tcp, 1);
+    if (!p->opened)
+        return; /* an early connect: the PROXY header needs the handshake's facts; on_open goes on */
     touch(p);
     if (p->px->o.proxy_protocol != 0 && send_proxy_header(p) != 0) {
         backend_reset(p);
@@ -258,6 +264,10 @@ static void on_connect_timeout(uv_timer_t *t)
 /* Every backend of the route was tried once: the client gets close_notify (and nothing else). */
 static void give_up(pconn_t *p)
 {
+    if (!p->opened) {
+        p->gave_up = 1; /* an early connect: the client hears of it once its handshake is done */
+        return;
+    }
     tlsc_log_debug("proxied connection ends: %s failed", p->g->n == 1 ? p->be->name : "every backend of its route");
     if (p->conn != NULL)
         tlsc_conn_end(p->conn);
@@ -479,20 +489,11 @@ static void on_writable(void *state, tlsc_conn_t *c)
 /* ------------------------------------------------------------------------------------------ */
 /* Open and close                                                                               */
 
-static void *on_open(void *hdata, tlsc_conn_t *c)
+static pconn_t *pconn_new(tlsc_proxy_t *px, tlsc_conn_t *c, const tlsc_route_t *r)
 {
-    tlsc_proxy_t *px = hdata;
-    const unsigned char *alpn = NULL;
-    unsigned int alpn_len = 0;
-    const tlsc_route_t *r;
-    pconn_t *p;
+    pconn_t *p = calloc(1, sizeof(*p));
 
-    SSL_get0_alpn_selected(tlsc_conn_ssl(c), &alpn, &alpn_len);
-    if ((r = tlsc_routes_pick(px->o.routes, tlsc_conn_sni(c), alpn, alpn_len)) == NULL) {
-        tlsc_stat_inc(&px->o.stats->proxy_end_no_route);
-        return NULL;
-    }
-    if ((p = calloc(1, sizeof(*p))) == NULL)
+    if (p == NULL)
         return NULL;
     p->px = px;
     p->conn = c;
@@ -501,10 +502,72 @@ static void *on_open(void *hdata, tlsc_conn_t *c)
     p->timer.data = p;
     p->handles = 1;
     px->live++;
-    tlsc_stat_inc(&px->o.stats->proxy_opened);
-    tlsc_conn_pause(c, 1); /* nothing is read from the client until a backend takes it */
-    touch(p);
+    return p;
+}
+
+static void drop(pconn_t *p);
+static void count_end(tlsc_stats_t *st, end_t end);
+
+/*
+ * The ClientHello was read: when it tells the route (an SNI route, or the default route with no
+ * ALPN route to compete), the backend connect starts now and overlaps the rest of the handshake.
+ * Nothing is sent to the backend before on_open. A handshake that never finishes closes the
+ * connection at --handshake-timeout, and on_close closes the backend side with it.
+ */
+static void *on_hello(void *hdata, tlsc_conn_t *c)
+{
+    tlsc_proxy_t *px = hdata;
+    const tlsc_route_t *r = tlsc_routes_pick_early(px->o.routes, tlsc_conn_sni(c));
+    pconn_t *p;
+
+    if (r == NULL || (p = pconn_new(px, c, r)) == NULL)
+        return NULL; /* on_open connects, after the handshake */
+    tlsc_stat_inc(&px->o.stats->proxy_early_connects);
     connect_next(p);
+    return p;
+}
+
+static void *on_open(void *hdata, tlsc_conn_t *c, void *early)
+{
+    tlsc_proxy_t *px = hdata;
+    const unsigned char *alpn = NULL;
+    unsigned int alpn_len = 0;
+    const tlsc_route_t *r;
+    pconn_t *p = early;
+
+    SSL_get0_alpn_selected(tlsc_conn_ssl(c), &alpn, &alpn_len);
+    r = tlsc_routes_pick(px->o.routes, tlsc_conn_sni(c), alpn, alpn_len);
+    if (p != NULL && (r == NULL || p->g != &px->groups[r - px->o.routes->routes])) {
+        drop(p); /* not the route the early connect took (tlsc_routes_pick_early rules this out) */
+        p = NULL;
+    }
+    if (r == NULL) {
+        tlsc_stat_inc(&px->o.stats->proxy_end_no_route);
+        return NULL;
+    }
+    if (p == NULL && (p = pconn_new(px, c, r)) == NULL)
+        return NULL;
+    p->opened = 1;
+    tlsc_stat_inc(&px->o.stats->proxy_opened);
+    touch(p);
+    if (p->connected) {
+        /* The early connect is done: the header, then the client's bytes (read once open returns). */
+        if ((px->o.proxy_protocol != 0 && send_proxy_header(p) != 0) ||
+            uv_read_start(STREAM(p), on_backend_alloc, on_backend_read) != 0) {
+            count_end(px->o.stats, END_BACKEND_RESET);
+            drop(p);
+            return NULL;
+        }
+        return p;
+    }
+    tlsc_conn_pause(c, 1); /* nothing is read from the client until a backend takes it */
+    if (p->gave_up) {
+        p->gave_up = 0; /* every backend failed during the handshake: one more round, now it counts */
+        p->tries = 0;
+        connect_next(p);
+    } else if (!p->stream_open) {
+        connect_next(p);
+    } /* else the early connect (or its retry, from on_handle_closed) is under way */
     return p;
 }
 
@@ -558,11 +621,30 @@ static void count_end(tlsc_stats_t *st, end_t end)
     }
 }
 
+/* The client side is gone or never was ours: close the backend side; `p` is freed once its handles closed. */
+static void drop(pconn_t *p)
+{
+    p->conn = NULL;
+    p->retry = 0;
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, on_handle_closed);
+    if (p->stream_open && !uv_is_closing((uv_handle_t *)&p->u))
+        uv_close((uv_handle_t *)&p->u, on_handle_closed);
+}
+
 /* The client connection is going away (for `why`): count the end, close the backend side. */
 static void on_close(void *state, tlsc_close_cause_t why)
 {
     pconn_t *p = state;
 
+    if (!p->opened) {
+        /* An early connect whose handshake never finished (timed out, failed, drained). */
+        tlsc_stat_inc(&p->px->o.stats->proxy_early_abandoned);
+        tlsc_log_debug("early backend connect to %s dropped: the handshake did not finish (%d)", p->be != NULL ? p->be->name : "-",
+                       (int)why);
+        drop(p);
+        return;
+    }
     /* A cause the proxy saw first (a backend failure) wins over how the client side closed. */
     if (p->end == END_NONE || p->end == END_DONE) {
         if (why == TLSC_CLOSE_PEER || why == TLSC_CLOSE_LIMIT)
@@ -576,12 +658,7 @@ static void on_close(void *state, tlsc_close_cause_t why)
     tlsc_conn_note_proxy(p->conn, p->be != NULL ? p->be->name : NULL, end_names[p->end]);
     tlsc_log_debug("proxied connection to %s ends: %s (client side: %d)", p->be != NULL ? p->be->name : "-", end_names[p->end],
                    (int)why);
-    p->conn = NULL;
-    p->retry = 0;
-    uv_timer_stop(&p->timer);
-    uv_close((uv_handle_t *)&p->timer, on_handle_closed);
-    if (p->stream_open && !uv_is_closing((uv_handle_t *)&p->u))
-        uv_close((uv_handle_t *)&p->u, on_handle_closed);
+    drop(p);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -638,8 +715,13 @@ fail:
 
 void tlsc_proxy_handler(tlsc_proxy_t *px, tlsc_handler_t *out)
 {
-    *out = (tlsc_handler_t){
-        .open = on_open, .data = on_data, .close = on_close, .eof = on_client_eof, .writable = on_writable, .hdata = px};
+    *out = (tlsc_handler_t){.hello = on_hello,
+                            .open = on_open,
+                            .data = on_data,
+                            .close = on_close,
+                            .eof = on_client_eof,
+                            .writable = on_writable,
+                            .hdata = px};
 }
 
 void tlsc_proxy_free(tlsc_proxy_t *px)

@@ -5,6 +5,11 @@
  * The proxy handler (`--backend`): after the handshake, a connection is joined to a backend
  * picked by its route (routes.h), and bytes flow both ways until both sides are done.
  *
+ * - The connect starts from the ClientHello when that already tells the route
+ *   (tlsc_routes_pick_early), overlapping the handshake; nothing is sent before the handshake
+ *   is done, and a handshake that never finishes drops it with the client connection (at
+ *   --handshake-timeout at the latest). Otherwise it starts once the handshake is done.
+ *
  * - Backends of one route are used in turn; one that refuses or does not connect within
  *   --backend-timeout is skipped for TLSC_PROXY_HOLD_MS (each worker keeps its own view) and
  *   the next is tried, each address at most once per connection; a change between up and down

@@ -74,10 +74,11 @@ static void reply(const tlsc_responder_t *r, tlsc_conn_t *c, int status)
         tlsc_conn_end(c);
 }
 
-static void *on_open(void *hdata, tlsc_conn_t *c)
+static void *on_open(void *hdata, tlsc_conn_t *c, void *early)
 {
     request_t *q = malloc(sizeof(*q));
 
+    (void)early; /* no hello hook: always NULL */
     if (q != NULL) {
         q->r = hdata;
         q->len = 0;

@@ -154,6 +154,18 @@ const tlsc_route_t *tlsc_routes_pick(const tlsc_routes_t *rs, const char *sni, c
     return wild != NULL ? wild : by_alpn != NULL ? by_alpn : dflt;
 }
 
+const tlsc_route_t *tlsc_routes_pick_early(const tlsc_routes_t *rs, const char *sni)
+{
+    const tlsc_route_t *r = tlsc_routes_pick(rs, sni, NULL, 0);
+
+    if (r == NULL || r->kind == TLSC_ROUTE_SNI)
+        return r; /* an SNI route wins over any ALPN route */
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->routes[i].kind == TLSC_ROUTE_ALPN)
+            return NULL; /* the selected protocol may still pick that route */
+    return r;
+}
+
 void tlsc_routes_describe(const tlsc_route_t *r, char *out, size_t outlen)
 {
     if (r->kind == TLSC_ROUTE_DEFAULT)

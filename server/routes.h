@@ -42,6 +42,13 @@ int tlsc_routes_add(tlsc_routes_t *rs, const char *spec, char *err, size_t errle
 /** The route for a connection (`sni` "" for none, `alpn` of `alpn_len` bytes, may be NULL); NULL when none matches. */
 const tlsc_route_t *tlsc_routes_pick(const tlsc_routes_t *rs, const char *sni, const unsigned char *alpn, size_t alpn_len);
 
+/**
+ * The route for a connection whose ALPN is not selected yet (from its ClientHello), when the
+ * choice cannot depend on it: an SNI route, or the default route when no ALPN route exists.
+ * NULL otherwise (the route is known only after the handshake).
+ */
+const tlsc_route_t *tlsc_routes_pick_early(const tlsc_routes_t *rs, const char *sni);
+
 /** Whether `name` matches the SNI `pattern` (exact, or `*.` standing for exactly one label), ignoring case. */
 int tlsc_routes_sni_match(const char *pattern, const char *name);
 

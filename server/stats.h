@@ -47,6 +47,8 @@
     X(tickets_unknown_key)                                                                                                         \
     X(sni_rejected)                                                                                                                \
     X(proxy_opened)                                                                                                                \
+    X(proxy_early_connects)                                                                                                        \
+    X(proxy_early_abandoned)                                                                                                       \
     X(proxy_end_done)                                                                                                              \
     X(proxy_end_client_gone)                                                                                                       \
     X(proxy_end_backend_refused)                                                                                                   \

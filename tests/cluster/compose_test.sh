@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The container cluster, for real: docker-compose.yml brought up from a clean state (Redis, the
-# key daemon, three server nodes, HAProxy), then
+# key daemon, three server nodes, HAProxy, the backend), then
 #   - every service healthy;
+#   - proxy mode: curl through HAProxy (send-proxy-v2) reaches the backend through a node
+#     (--accept-proxy, --proxy-protocol v2); the backend names the client address HAProxy saw
+#     (not HAProxy's, not a node's); the nodes count proxied connections, no bad PROXY header;
 #   - tlscache-bench through the load balancer, TLS 1.2 and 1.3, session IDs / stateful tickets
 #     and stateless tickets: >= 99 % of offered sessions resumed, resumptions on >= 3 nodes;
 #   - redis-cli in the redis container lists sessions with readable metadata, and no value holds
 #     a master secret in clear;
+#   - the nodes' local caches serve hits (their revocation feed is subscribed), and a session
+#     revoked with tlscache-ctl resumes on no node afterwards;
 #   - a node stopped: no failed handshake once HAProxy noticed; started again: it resumes
 #     sessions made while it was down;
 #   - Redis restarted under load: every handshake completes, resumption comes back;
@@ -13,7 +18,9 @@
 #   - `down -v` leaves no container, network or volume.
 # Traffic goes only to the test's own containers (inside its compose network) and to the ports
 # it publishes on 127.0.0.1. Images are built once (deploy/build-images.sh, cached).
-# Env: TLSC_CLUSTER_KEEP=1 leaves the cluster up at the end (for a look); TLSC_SKIP_BUILD=1.
+# Env: TLSC_CLUSTER_KEEP=1 leaves the cluster up at the end (for a look); TLSC_SKIP_BUILD=1;
+# on a Docker host shared with other runs, TLSC_CLUSTER_PROJECT=NAME and TLSCACHE_IMAGE_TAG=NAME
+# keep this run's containers and images apart from theirs.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/lib/cluster.sh"
 set -o pipefail
@@ -28,7 +35,7 @@ TLSCACHE_STATS_PORT=$(free_port)
 export TLSCACHE_WORKERS=${TLSCACHE_WORKERS:-2}
 export TLSCACHE_LOG_LEVEL=${TLSCACHE_LOG_LEVEL:-info}
 NODES=(server1 server2 server3)
-ALL=(redis cache-daemon "${NODES[@]}" lb)
+ALL=(redis cache-daemon backend "${NODES[@]}" lb)
 
 teardown() {
     if [ -n "${TLSC_CLUSTER_KEEP:-}" ]; then
@@ -77,9 +84,10 @@ else
 fi
 
 # Image facts: non-root, no secret baked in.
-user=$(docker inspect -f '{{.Config.User}}' tlscache:latest)
+IMG=tlscache:${TLSCACHE_IMAGE_TAG:-latest}
+user=$(docker inspect -f '{{.Config.User}}' "$IMG")
 if [ -n "$user" ] && [ "$user" != root ] && [ "$user" != 0 ] &&
-    ! docker run --rm --entrypoint sh tlscache:latest -c 'grep -rqs -F "$1" /usr /etc' sh "$(cat "$TLSCACHE_SECRETS_DIR/cluster.psk")"; then
+    ! docker run --rm --entrypoint sh "$IMG" -c 'grep -rqs -F "$1" /usr /etc' sh "$(cat "$TLSCACHE_SECRETS_DIR/cluster.psk")"; then
     pass "tlscache image runs as '$user', holds no cluster secret"
 else
     fail "tlscache image non-root ('$user') and free of secrets"
@@ -94,7 +102,7 @@ for case in "1.2 id" "1.2 ticket" "1.3 ticket"; do
     set -- $case
     name="bench-tls$1-$2"
     if bench "$name" --tls "$1" --mode "$2" --connections 600 --concurrency 8 &&
-        summary=$(bench_check "$name" --min-rate 0.99 --min-nodes 3 --max-errors 0); then
+        summary=$(bench_check "$name" --min-rate 0.99 --min-nodes 3 --max-errors 0 --min-replies 600); then
         pass "bench through LB: $summary"
     else
         fail "bench through LB, TLS $1 $2: ${summary:-no result}"
@@ -103,7 +111,8 @@ for case in "1.2 id" "1.2 ticket" "1.3 ticket"; do
 done
 
 # The same with a plain client, one connection at a time, each offering the session the last
-# one got: the JSON reply names the node; sessions made on one node resume on the others.
+# one got: the backend's JSON reply names the node that proxied the connection and whether its
+# handshake resumed; sessions made on one node resume on the others, through the proxy.
 chain_check() { # chain_check TLS MODE
     local out nodes resumed
     out=$(chain "$1" "$2" 10)
@@ -178,6 +187,69 @@ if summary=$(python3 "$CLUSTER_LIB/sealed_check.py" "$TLSC_TMP/der.dump" "$TLSC_
     pass "no master secret in Redis: $summary"
 else
     fail "no master secret in Redis: $summary"
+fi
+
+# ---- 3b. proxy mode: LB -> node -> backend, the client's address passed along ----
+echo "# 3b. proxy mode: LB -> node -> backend (at ${SECONDS}s)"
+before_px=$(stats_sum proxy_opened)
+reply=$(curl -sk --max-time 10 "https://127.0.0.1:$TLSCACHE_PORT/")
+client=$(python3 -c 'import json, sys; j = json.loads(sys.argv[1]); print(j["client"] if j.get("command") == "PROXY" and j.get("backend") else "")' "$reply" 2>/dev/null)
+via=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get("via", ""))' "$reply" 2>/dev/null)
+if [ -n "$client" ] && [[ $via == node[123] ]]; then
+    pass "curl -k https://127.0.0.1:$TLSCACHE_PORT/ reaches the backend through $via: $reply"
+else
+    fail "curl through LB -> node -> backend: '$reply'"
+fi
+# The client address HAProxy saw for that connection is in its log (option tcplog:
+# "IP:PORT [date] tls nodes/NODE ..."), and is neither HAProxy's nor a node's address.
+lb_saw() { dc logs --no-color lb 2>/dev/null | grep -F " ${client} [" | grep -F "nodes/$via" | tail -n1 | grep . || { echo "no HAProxy log line for $client via $via"; false; }; }
+ips=$(for s in lb "${NODES[@]}"; do docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$(cid "$s")"; done)
+if [ -n "$client" ] && wait_for 10 "HAProxy to log the curl's connection" lb_saw >/dev/null &&
+    ! grep -qw -F "${client%:*}" <<<"$ips"; then
+    pass "the backend saw the client as HAProxy did ($client), not HAProxy or a node ($(tr -s ' \n' ' ' <<<"$ips"))"
+else
+    fail "the backend's client address '$client' is the one HAProxy logged, not HAProxy's or a node's ($(tr -s ' \n' ' ' <<<"$ips")): $(lb_saw)"
+fi
+proxied_more() { local n; n=$(stats_sum proxy_opened); echo "proxy_opened $before_px -> $n"; [ "${n:-0}" -gt "${before_px:-0}" ]; }
+if wait_for 10 "the nodes to count the curl's proxied connection" proxied_more >/dev/null; then
+    pass "the nodes count proxied connections ($(proxied_more))"
+else
+    fail "the nodes count proxied connections: $(proxied_more)"
+fi
+per_node=""
+for n in node1 node2 node3; do per_node+="$n=$(node_stat "$n" proxy_opened) "; done
+bad=$(stats_sum proxy_header_bad)
+if ! grep -q '=0 \|= ' <<<"$per_node" && [ "$bad" = 0 ]; then
+    pass "every node proxied connections (proxy_opened: $per_node), proxy_header_bad=$bad (HAProxy's checks send PROXY v2 too)"
+else
+    fail "proxied connections per node: $per_node proxy_header_bad=$bad"
+fi
+
+# ---- 3c. the nodes' local cache (L1) serves, and a revocation reaches it ----
+echo "# 3c. local cache: hits, and tlscache-ctl sessions revoke (at ${SECONDS}s)"
+# The L1 answers only while the node's master is subscribed to tlscache:revoked (the ACL grants
+# the workers' user that one channel): one TLS 1.2 session offered 6 times through the LB visits
+# each node twice; each node's second lookup is a local hit.
+sget 1.2 id "" "$TLSC_TMP/l1.sess" >/dev/null
+l1_before=$(stats_sum lookups_l1_hit)
+l1_out=$(repeat_offer 1.2 id "$TLSC_TMP/l1.sess" 6)
+l1_more() { local n; n=$(stats_sum lookups_l1_hit); echo "lookups_l1_hit $l1_before -> $n"; [ "${n:-0}" -gt "${l1_before:-0}" ]; }
+if ! grep -q ' no$\|^error' <<<"$l1_out" && wait_for 10 "the nodes to count local-cache hits" l1_more >/dev/null; then
+    pass "the nodes' local caches serve: $(l1_more), offers: $(sort <<<"$l1_out" | uniq -c | tr -s ' \n' ' ')"
+else
+    fail "the nodes' local caches serve: $(l1_more); offers: $(tr '\n' ' ' <<<"$l1_out")"
+    dc logs --no-color "${NODES[@]}" 2>&1 | grep -i 'revoc\|subscri\|NOPERM' | tail -n 5 >&2
+fi
+# tlscache-ctl (as the ACL user admin, which may PUBLISH) deletes the session and announces it:
+# no node may resume it afterwards, from Redis or from its local cache.
+l1_id=$(openssl sess_id -in "$TLSC_TMP/l1.sess" -noout -text | awk '/Session-ID:/{print tolower($2)}')
+apass=$(cat "$TLSCACHE_SECRETS_DIR/redis-admin.password")
+revoked=$(dc exec -T -e TLSCACHE_REDIS="redis://admin:$apass@redis:6379/0" server1 tlscache-ctl sessions revoke "$l1_id" 2>&1 | tr -d '\r')
+l1_after=$(repeat_offer 1.2 id "$TLSC_TMP/l1.sess" 6)
+if grep -qx "1 session revoked" <<<"$revoked" && [ "$(grep -c ' no$' <<<"$l1_after")" = 6 ]; then
+    pass "tlscache-ctl sessions revoke: '$revoked'; 6 offers after it, none resumed ($(awk '{print $1}' <<<"$l1_after" | sort | uniq -c | tr -s ' \n' ' '))"
+else
+    fail "a revoked session stops resuming: ctl said '$revoked'; offers after: $(tr '\n' ' ' <<<"$l1_after")"
 fi
 
 # ---- 4. one node stopped, then started again ----

@@ -12,6 +12,8 @@ backend PORT MODE [STATUS_FILE]   a plain TCP backend on 127.0.0.1:PORT (threade
   ppv2        reads a PROXY v2 header, answers one line with what it says
               ("pp2 src=IP:PORT authority=.. alpn=.. version=.. cipher=.. e0=RESUMED:NODE"), then FIN
   full        listens with a backlog it never accepts from, filled by itself: connects time out
+  early       prints "early: accepted" at once; then as ppv2, or "early: closed, no byte came"
+              when the connection ends before any byte (an early connect whose handshake died)
 client PORT ACTION [ARG]          a TLS client (SNI $PEER_SNI, default a.example) that drives a memory-BIO SSL
                                   object by hand, so it can send close_notify and keep reading:
   upload N    sends N pattern bytes, then close_notify; prints "SHA REPLY" (the sink's answer)
@@ -22,6 +24,12 @@ client PORT ACTION [ARG]          a TLS client (SNI $PEER_SNI, default a.example
   pingpong N  N round trips of a line over one connection (a long-lived stream); prints "ok N"
   vanish      sends "x", reads the echo, then resets the TCP connection (no close_notify)
   read        sends "x", reads to the end; prints "BYTES CLEAN"
+  hold GO     a line echoed ("first ok"), then waits (<= 60 s) for the file GO, another line
+              echoed ("second ok"); then with HOLD_END=1 reads until the server ends the stream,
+              else sends close_notify and reads to the end; prints "end clean|truncated"
+stall PORT                        a TLS 1.3 ClientHello, the server's first flight read, and then
+                                  nothing (no Finished): prints "stalled", then "closed by the
+                                  server" once the server gives up on the handshake
 """
 import hashlib
 import os
@@ -159,6 +167,14 @@ def serve(c, mode, status):
             c.sendall(read_ppv2(c).encode() + b"\n")
             c.shutdown(socket.SHUT_WR)
             recv_all(c)
+        elif mode == "early":
+            say("early: accepted")
+            if not c.recv(1, socket.MSG_PEEK):
+                say("early: closed, no byte came")
+            else:
+                c.sendall(read_ppv2(c).encode() + b"\n")
+                c.shutdown(socket.SHUT_WR)
+                recv_all(c)
         elif mode == "reset":
             c.recv(1)  # the client's first byte: the connection is established end to end
             for chunk in pattern(1 << 20):
@@ -264,6 +280,28 @@ class Tls:
         self.flush()
 
 
+def stall(port):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=os.environ.get("PEER_SNI", "a.example"))
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    sock.sendall(out.read())
+    if not sock.recv(1 << 16):  # the server's first flight (ServerHello .. Finished)
+        say("closed before the server's first flight")
+        return
+    say("stalled")
+    while sock.recv(1 << 16):
+        pass
+    say("closed by the server")
+
+
 def client(port, action, arg=None, version="1.3"):
     t = Tls(port, version)
     if action == "upload":
@@ -318,6 +356,26 @@ def client(port, action, arg=None, version="1.3"):
         t.send(b"after\n")
         t.close_notify()
         say(got.decode().strip(), "clean" if t.clean else "truncated")
+    elif action == "hold":
+        def echo(msg):
+            t.send(msg)
+            got = b""
+            while len(got) < len(msg):
+                d = t.recv()
+                if not d:
+                    return False
+                got += d
+            return got == msg
+        say("first ok" if echo(b"one\n") else "first failed")
+        deadline = time.time() + 60
+        while not os.path.exists(arg) and time.time() < deadline:
+            time.sleep(0.05)
+        say("second ok" if echo(b"two\n") else "second failed")
+        if os.environ.get("HOLD_END") != "1":
+            t.close_notify()
+        while t.recv():
+            pass
+        say("end clean" if t.clean else "end truncated")
     elif action == "pingpong":
         n = int(arg)
         for i in range(n):
@@ -354,6 +412,8 @@ def client(port, action, arg=None, version="1.3"):
 if __name__ == "__main__":
     if sys.argv[1] == "backend":
         backend(int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
+    elif sys.argv[1] == "stall":
+        stall(int(sys.argv[2]))
     else:
         ver = os.environ.get("TLS_VERSION", "1.3")
         client(int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None, ver)

@@ -613,6 +613,51 @@ TEST(hostile_values_stay_on_one_line)
     }
 }
 
+/* Writes `text` to a fresh temp file; returns its path (static). */
+static const char *backends_file(const char *text)
+{
+    static char path[64];
+    int fd;
+
+    snprintf(path, sizeof(path), "/tmp/tlsc-test-backends-XXXXXX");
+    fd = mkstemp(path);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+TEST(backends_file_lines_comments_and_errors)
+{
+    tlsc_routes_t rs = {0};
+    const char *p;
+
+    p = backends_file("# routes\n\n  127.0.0.1:8080  \r\nsni:a.example=unix:/run/a.sock\n\talpn:h2=127.0.0.1:8081\n");
+    ASSERT_EQ(tlsc_config_read_backends(p, &rs, err, sizeof(err)), 0);
+    ASSERT_EQ(rs.n, 3);
+    tlsc_routes_free(&rs);
+    unlink(p);
+    memset(&rs, 0, sizeof(rs));
+
+    p = backends_file("127.0.0.1:8080\nsni:=127.0.0.1:1\n");
+    ASSERT_EQ(tlsc_config_read_backends(p, &rs, err, sizeof(err)), -1);
+    ASSERT(strstr(err, ":2: ") != NULL);
+    ASSERT_EQ(rs.n, 0);
+    unlink(p);
+
+    p = backends_file("# nothing\n\n");
+    ASSERT_EQ(tlsc_config_read_backends(p, &rs, err, sizeof(err)), -1);
+    ASSERT(strstr(err, "no route") != NULL);
+    unlink(p);
+
+    p = backends_file("127.0.0.1:1\x01\n");
+    ASSERT_EQ(tlsc_config_read_backends(p, &rs, err, sizeof(err)), -1);
+    unlink(p);
+
+    ASSERT_EQ(tlsc_config_read_backends("/nonexistent/backends", &rs, err, sizeof(err)), -1);
+    ASSERT(strstr(err, "/nonexistent/backends") != NULL);
+}
+
 /* Runs the parser with stdout sent to a file and returns what was printed. */
 static char *capture_stdout(const char *flag, int *rc)
 {
@@ -693,6 +738,7 @@ int main(void)
     RUN(rediss_needs_redis_ca_and_tls_files_need_rediss);
     RUN(hostile_values_stay_on_one_line);
     RUN(help_lists_every_flag_with_env_and_default);
+    RUN(backends_file_lines_comments_and_errors);
     tlsc_config_free(&cfg);
     TEST_DONE();
 }

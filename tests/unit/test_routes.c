@@ -79,6 +79,30 @@ TEST(pick_order_exact_wildcard_alpn_default)
     tlsc_routes_free(&rs);
 }
 
+TEST(pick_early_only_when_alpn_cannot_change_the_route)
+{
+    tlsc_routes_t rs = {0};
+
+    /* No ALPN route: the default route is known from the ClientHello. */
+    ASSERT_EQ(tlsc_routes_add(&rs, "127.0.0.1:1", err, sizeof(err)), 0);
+    ASSERT_EQ(tlsc_routes_add(&rs, "sni:a.example=127.0.0.1:4", err, sizeof(err)), 0);
+    ASSERT_EQ(tlsc_routes_pick_early(&rs, "other")->addrs[0].port, 1);
+    ASSERT_EQ(tlsc_routes_pick_early(&rs, "")->addrs[0].port, 1);
+    ASSERT_EQ(tlsc_routes_pick_early(&rs, "A.example")->addrs[0].port, 4);
+    /* With one, only an SNI route (which beats any ALPN route) is known that early. */
+    ASSERT_EQ(tlsc_routes_add(&rs, "alpn:h2=127.0.0.1:2", err, sizeof(err)), 0);
+    ASSERT(tlsc_routes_pick_early(&rs, "other") == NULL);
+    ASSERT_EQ(tlsc_routes_pick_early(&rs, "a.example")->addrs[0].port, 4);
+    ASSERT_EQ(tlsc_routes_add(&rs, "sni:*.w.example=127.0.0.1:3", err, sizeof(err)), 0);
+    ASSERT_EQ(tlsc_routes_pick_early(&rs, "x.w.example")->addrs[0].port, 3);
+    tlsc_routes_free(&rs);
+
+    /* No route at all for this name: nothing early. */
+    ASSERT_EQ(tlsc_routes_add(&rs, "sni:a.example=127.0.0.1:4", err, sizeof(err)), 0);
+    ASSERT(tlsc_routes_pick_early(&rs, "b.example") == NULL);
+    tlsc_routes_free(&rs);
+}
+
 TEST(hostile_values_are_refused)
 {
     tlsc_routes_t rs = {0};
@@ -130,6 +154,7 @@ int main(void)
     RUN(an_equals_sign_in_a_unix_path_is_not_a_match);
     RUN(wildcards_stand_for_one_label);
     RUN(pick_order_exact_wildcard_alpn_default);
+    RUN(pick_early_only_when_alpn_cannot_change_the_route);
     RUN(hostile_values_are_refused);
     TEST_DONE();
 }

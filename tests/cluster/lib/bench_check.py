@@ -8,6 +8,7 @@ bench_check.py FILE [--min-rate R] [--min-nodes N] [--max-errors E] [--min-resum
              bench with --redis) must have resumed handshakes during the run
 --max-errors at most E connections may have failed (connect, timeout, handshake, verify, read)
 --min-resumed at least K resumed handshakes
+--min-replies at least M HTTP replies read to their end (--request: the backend answered)
 --idle-node  NODE must have made no handshake during the run (a node that is down)
 Prints one summary line; exits 1 when a bound is not met, 2 when the file is unusable.
 """
@@ -24,6 +25,7 @@ def main():
     ap.add_argument("--max-errors", type=int)
     ap.add_argument("--min-resumed", type=int)
     ap.add_argument("--idle-node")
+    ap.add_argument("--min-replies", type=int)
     a = ap.parse_args()
     try:
         with open(a.file) as f:
@@ -33,6 +35,7 @@ def main():
         offered, resumed = int(res["offered"]), int(res["resumed"])
         errors = {k: int(v) for k, v in j.get("errors", {}).items() if isinstance(v, (int, float))}
         nerr = sum(errors.values())
+        replies = j.get("http_replies")
         nodes, busy = {}, {}
         server = j.get("server") or {}
         for n in server.get("nodes", []) or []:
@@ -45,7 +48,7 @@ def main():
     rate = resumed / offered if offered else 0.0
     resumed_nodes = sorted(k for k, v in nodes.items() if v > 0)
     line = (f"tls {cfg.get('tls')} mode {cfg.get('mode')}: {j.get('connections')} connections, "
-            f"{resumed}/{offered} offered sessions resumed ({rate:.2%}), errors {nerr} {errors if nerr else ''}, "
+            f"{resumed}/{offered} offered sessions resumed ({rate:.2%}), {replies} HTTP replies, errors {nerr} {errors if nerr else ''}, "
             f"resumptions by node {nodes if nodes else '(no server view: ' + str(server.get('error')) + ')'}")
     bad = []
     if a.min_rate is not None and (offered == 0 or rate < a.min_rate):
@@ -56,6 +59,8 @@ def main():
         bad.append(f"{nerr} errors > {a.max_errors}")
     if a.min_resumed is not None and resumed < a.min_resumed:
         bad.append(f"{resumed} resumed < {a.min_resumed}")
+    if a.min_replies is not None and (replies is None or int(replies) < a.min_replies):
+        bad.append(f"{replies} HTTP replies < {a.min_replies}")
     if a.idle_node is not None and (not nodes or busy.get(a.idle_node, 0) != 0):
         bad.append(f"{a.idle_node} made {busy.get(a.idle_node, 0) if nodes else 'unknown'} handshakes while down")
     print(line + ("" if not bad else "  -- " + "; ".join(bad)))

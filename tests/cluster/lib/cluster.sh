@@ -75,7 +75,8 @@ wait_lb() {
 
 # sget TLS MODE SESS_IN SESS_OUT: one HTTPS GET through the load balancer with openssl
 # s_client (TLS 1.2 or 1.3; MODE id = no ticket extension, ticket = offer tickets). Prints
-# "NODE RESUMED" from the server's JSON reply, or "error -" when no reply came.
+# "NODE RESUMED" from the backend's JSON reply (the node that proxied the connection, and
+# whether its handshake resumed, from the PROXY v2 header), or "error -" when no backend reply came.
 sget() {
     local ver=$1 mode=$2 in=$3 out=$4 args reply
     args=(-connect "127.0.0.1:$TLSCACHE_PORT" -servername tlscache.test -CAfile "$TLSCACHE_SECRETS_DIR/ca.crt"
@@ -90,6 +91,7 @@ sget() {
 import json, sys
 try:
     j = json.loads(sys.argv[1])
+    assert j["backend"] and j["node"]
     print(j["node"], "yes" if j.get("resumed") in (True, "true", 1) else "no")
 except Exception:
     print("error -")' "$reply"
@@ -148,4 +150,14 @@ stats_sum() {
             v=$(redis-cli hget "$k" "$1"); t=$((t + ${v:-0}))
         done
         echo $t' sh "$1" 2>/dev/null | tr -d '\r'
+}
+
+# node_stat NODE FIELD: the sum of FIELD over NODE's workers' stats hashes in Redis.
+node_stat() {
+    dc exec -T redis sh -c '
+        t=0
+        for k in $(redis-cli --scan --pattern "tlscache:stats:$1:*"); do
+            v=$(redis-cli hget "$k" "$2"); t=$((t + ${v:-0}))
+        done
+        echo $t' sh "$1" "$2" 2>/dev/null | tr -d '\r'
 }
