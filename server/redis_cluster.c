@@ -436,9 +436,14 @@ static void node_drop(tlsc_redis_cluster_t *c, size_t i)
 static void on_refresh_reply(int status, const redisReply *reply, void *data);
 static void on_timer(uv_timer_t *t);
 
-/* Moves the timer earlier, never later. */
+/*
+ * Moves the timer earlier, never later. At least 1 ms: libuv runs a timer re-armed with 0 from
+ * its own callback again in the same pass, for ever.
+ */
 static void arm(tlsc_redis_cluster_t *c, uint64_t delay_ms)
 {
+    if (delay_ms == 0)
+        delay_ms = 1;
     if (c->closing || (uv_is_active((uv_handle_t *)&c->timer) && uv_timer_get_due_in(&c->timer) <= delay_ms))
         return;
     uv_timer_start(&c->timer, on_timer, delay_ms, 0);
@@ -477,7 +482,8 @@ static void refresh_start(tlsc_redis_cluster_t *c)
     if (pick == NULL) {
         for (size_t i = 0; i < c->url.nseeds; i++)
             (void)node_get(c, c->url.seeds[i].host, c->url.seeds[i].port);
-        refresh_soon(c);
+        c->refresh_wanted = 1;
+        arm(c, TLSC_REDIS_CLUSTER_REFRESH_MIN_MS); /* the links need a moment to connect */
         return;
     }
     c->refresh_req =
