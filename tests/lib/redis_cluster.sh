@@ -1,12 +1,17 @@
 # A real Redis Cluster on loopback for tests and bench scripts: 3 masters + 3 replicas.
 # Source after common.sh (needs TLSC_TMP, track, wait_port, wait_for).
 
-# rc_free_port: a port P in 20000..49999 with P and its cluster bus port P+10000 both free.
-rc_free_port() {
-    python3 - <<'PY'
-import random, socket
-for _ in range(200):
+# rc_free_ports N: N distinct ports P in 20000..49999 with P and its cluster bus port P+10000 both free.
+rc_free_ports() {
+    python3 - "$1" <<'PY'
+import random, socket, sys
+want, got = int(sys.argv[1]), []
+for _ in range(2000):
+    if len(got) == want:
+        break
     p = random.randrange(20000, 50000)
+    if p in got or p + 10000 in got or p - 10000 in got:
+        continue
     socks = []
     try:
         for q in (p, p + 10000):
@@ -18,12 +23,12 @@ for _ in range(200):
     finally:
         for s in socks:
             s.close()
-    print(p)
-    break
+    got.append(p)
+print(" ".join(map(str, got)))
 PY
 }
 
-# rc_start_node PORT: one cluster-enabled redis-server, no persistence; sets RC_PID_<PORT>.
+# rc_start_node PORT: starts one cluster-enabled redis-server, no persistence; sets RC_PID_<PORT>.
 rc_start_node() {
     local p=$1
     mkdir -p "$TLSC_TMP/rc-$p"
@@ -32,7 +37,6 @@ rc_start_node() {
         --logfile "$TLSC_TMP/rc-$p/redis.log" --daemonize no &
     track $!
     printf -v "RC_PID_$p" '%s' $!
-    wait_port "$p" 10
 }
 
 # rc_state_ok PORT: the node says cluster_state:ok (prints what it says, for wait_for).
@@ -56,13 +60,15 @@ rc_id() { redis-cli -p "$1" cluster myid | tr -d '\r'; }
 # --cluster-replicas 1, then waits (bounded) until every node says cluster_state:ok and agrees
 # there are three masters.
 start_redis_cluster() {
-    local p i addrs=()
-    RC_PORTS=()
-    for i in 1 2 3 4 5 6; do
-        p=$(rc_free_port)
-        rc_start_node "$p" || return 1
-        RC_PORTS+=("$p")
+    local p addrs=()
+    read -r -a RC_PORTS <<<"$(rc_free_ports 6)"
+    [ "${#RC_PORTS[@]}" = 6 ] || { echo "no six free port pairs" >&2; return 1; }
+    for p in "${RC_PORTS[@]}"; do
+        rc_start_node "$p"
         addrs+=("127.0.0.1:$p")
+    done
+    for p in "${RC_PORTS[@]}"; do
+        wait_port "$p" 20 || return 1
     done
     local t0=$SECONDS
     timeout 60 redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$TLSC_TMP/rc-create.log" 2>&1 ||
