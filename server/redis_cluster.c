@@ -754,10 +754,12 @@ tlsc_redis_cluster_req_t *tlsc_redis_cluster_send(tlsc_redis_cluster_t *c, const
     tlsc_redis_cluster_req_t *req;
     unsigned slot;
     node_t *n;
-    int status, rslot;
+    int status, rslot, ignored;
 
     if (c->single != NULL)
         return (tlsc_redis_cluster_req_t *)tlsc_redis_send(c->single, ncmds, argc, argv, argvlen, timeout_ms, cb, data, status_out);
+    if (status_out == NULL)
+        status_out = &ignored;
     slot = tlsc_redis_cluster_keyslot(key, key_len);
     /* Every key the request names must live where `key` lives: checked on every request, it costs a few CRCs. */
     if (ncmds == 0 || ncmds > CMDS_MAX - 1 || cb == NULL ||

@@ -72,7 +72,7 @@ start_cnode B "$PB" "$AB" || exit 1
 check "readyz_200_once_every_worker_reaches_all_three_masters" wait_for 20 "both nodes ready" both_ready
 check "every_worker_knows_three_masters" [ "$(metric "$AA" tlscache_redis_cluster_masters worker=all state=up)" = 6 ]
 for v in 1.2 1.3; do
-    bench "cross$v" --connections 300 --concurrency 2 --tls "$v" --new-session-every 3
+    bench "cross$v" --connections 150 --concurrency 2 --tls "$v" --new-session-every 3
     check "tls${v}_sessions_resume_cross_node_at_100_percent" all_resumed "cross$v"
 done
 counts=""
@@ -115,7 +115,7 @@ rc_slots() {
 }
 slots_before=$(rc_slots "${M[1]}")
 moved0=$(metric "$AA" tlscache_redis_cluster_redirects_total worker=all)
-timeout 120 redis-cli --cluster reshard "127.0.0.1:${M[0]}" --cluster-from "$from" --cluster-to "$to" --cluster-slots 1500 \
+timeout 120 redis-cli --cluster reshard "127.0.0.1:${M[0]}" --cluster-from "$from" --cluster-to "$to" --cluster-slots 1000 \
     --cluster-yes --cluster-pipeline 5 >"$OUT/reshard.log" 2>&1 &
 RESHARD=$!
 track "$RESHARD"
@@ -128,8 +128,8 @@ for i in 1 2 3 4 5 6 7 8; do
 done
 wait "$RESHARD"
 rc=$?
-check "reshard_of_1500_slots_completed" [ "$rc" = 0 ]
-bench "after_reshard" --connections 200 --concurrency 2 --tls 1.3 --new-session-every 4
+check "reshard_of_1000_slots_completed" [ "$rc" = 0 ]
+bench "after_reshard" --connections 100 --concurrency 2 --tls 1.3 --new-session-every 4
 check "resumption_stays_100_percent_during_and_after_the_reshard" [ "$bad/$(all_resumed after_reshard >/dev/null && echo ok)" = 0/ok ]
 cat "$OUT/reshard.runs"
 # Why a handshake did not resume, if one did not: the nodes' lookup and store outcomes.
@@ -144,7 +144,28 @@ askb=$(metric "$AB" tlscache_redis_cluster_redirects_total worker=all kind=ask)
 echo "FIGURE reshard: $runs bench runs during it, $bad with a miss or error; redirects followed: node A moved=$moved ask=$ask, node B moved=$movedb ask=$askb"
 check "redirects_were_followed_during_the_reshard" [ $((moved + ask + movedb + askb - moved0)) -gt 0 ]
 check "slot_map_reread_after_the_reshard" [ "$(metric "$AA" tlscache_redis_cluster_map_refreshes_total worker=all)" -gt 2 ]
-check "1500_slots_moved_to_the_second_master" [ "$(rc_slots "${M[1]}")" = $((slots_before + 1500)) ]
+check "1000_slots_moved_to_the_second_master" [ "$(rc_slots "${M[1]}")" = $((slots_before + 1000)) ]
+
+# --- ASK: 2000 slots held half-migrated (MIGRATING on the source, IMPORTING on the target) while
+# sessions are made and resumed: a key new there gets ASK from the source, and ASKING + the request
+# (a whole MULTI ... EXEC, or the take script) on the target; then the move is completed.
+# rc_big_range PORT: "first last" of the largest slot range the node at PORT owns.
+rc_big_range() {
+    redis-cli -p "${M[0]}" cluster nodes | tr -d '\r' | awk -v p=":$1@" 'index($2, p) {
+        for (i = 9; i <= NF; i++) if ($i !~ /^\[/ && split($i, r, "-") == 2 && r[2] - r[1] > best) { best = r[2] - r[1]; out = r[1] " " r[2] } }
+        END { print out }'
+}
+asks() { echo $(($(metric "$AA" tlscache_redis_cluster_redirects_total worker=all kind=ask) + $(metric "$AB" tlscache_redis_cluster_redirects_total worker=all kind=ask))); }
+asks_above() { local n; n=$(asks); echo "ASK redirects followed: $n"; [ "$n" -gt "$1" ]; }
+read -r first last <<<"$(rc_big_range "${M[0]}")"
+echo "half-migrating slots $first..$((first + 1999)) of ${M[0]}'s $first-$last to ${M[1]}"
+ask0=$(asks)
+check "2000_slots_opened_for_migration" python3 "$TLSC_ROOT/tests/lib/rc_migrate.py" open "${M[0]}" "${M[1]}" "$first" 2000
+bench "ask" --connections 160 --concurrency 2 --tls 1.3 --new-session-every 2
+check "resumption_is_100_percent_while_slots_are_half_migrated" all_resumed ask
+check "ask_redirects_were_followed" wait_for 5 "ASK counted" asks_above "$ask0"
+check "the_half_migrated_slots_moved_and_closed" python3 "$TLSC_ROOT/tests/lib/rc_migrate.py" close "${M[0]}" "${M[1]}" "$first" 2000 "${M[2]}"
+echo "FIGURE ask: 2000 slots half-migrated: $(j ask .resumption.resumed) of $(j ask .resumption.offered) offered sessions resumed; ASK redirects followed: $(($(asks) - ask0))"
 
 # --- a master killed: its replica takes over, 0 failed handshakes ----------------------------------
 victim=${M[2]}
@@ -169,7 +190,7 @@ echo "readyz while degraded: '${reason:-none seen}'"
 check "readyz_503_says_a_master_is_missing_while_degraded" [ -n "$reason" ]
 check "readyz_200_again_after_the_promotion" [ -n "$ready_ms" ]
 check "a_replica_was_promoted" wait_for 20 "three masters again" bash -c "[ \$(redis-cli -p ${M[0]} cluster nodes | awk '\$3 ~ /master/ && \$3 !~ /fail/ && NF >= 9' | wc -l) = 3 ]"
-bench "after_failover" --connections 200 --concurrency 2 --tls 1.2 --new-session-every 3
+bench "after_failover" --connections 120 --concurrency 2 --tls 1.2 --new-session-every 3
 check "sessions_resume_cross_node_at_100_percent_after_the_failover" all_resumed after_failover
 echo "FIGURE failover: master :$victim killed; both nodes ready again after ${ready_ms:-never} ms; during it $(j failover '.handshakes.full') full + $(j failover '.handshakes.resumed') resumed handshakes, $(j failover '.errors.total') failed"
 finish
