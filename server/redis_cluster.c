@@ -121,11 +121,17 @@ static int arg_is(const char *const *argv, const size_t *argvlen, int i, const c
     return n == strlen(name) && strncasecmp(argv[i], name, n) == 0;
 }
 
-/* Where a command's keys are: first..first+count-1; count 0 = none, -1 = unknown command. */
+/*
+ * Where a command's keys are: first..first+count-1; count 0 = none, -1 = unknown command. The
+ * single-key commands a store could use, the multi-key ones whose every argument is a key, and
+ * the keyless ones a request may wrap around them (WAIT: a durable write's replica count).
+ */
 static int command_keys(int argc, const char *const *argv, const size_t *argvlen, int *first)
 {
-    static const char *const one_key[] = {"GET", "HGET", "HMGET", "HSET", "HDEL", "HGETALL", "EXPIRE", "DEL", "SET", "TTL"};
-    static const char *const no_key[] = {"MULTI", "EXEC", "ASKING", "PING"};
+    static const char *const one_key[] = {"GET",   "SET",  "GETDEL",  "GETEX",  "HGET",    "HMGET", "HSET",
+                                          "HMSET", "HDEL", "HGETALL", "EXPIRE", "PEXPIRE", "TTL",   "PTTL"};
+    static const char *const all_keys[] = {"DEL", "UNLINK", "EXISTS"};
+    static const char *const no_key[] = {"MULTI", "EXEC", "ASKING", "PING", "WAIT", "WAITAOF"};
 
     for (size_t i = 0; i < sizeof(no_key) / sizeof(no_key[0]); i++)
         if (arg_is(argv, argvlen, 0, no_key[i]))
@@ -134,6 +140,11 @@ static int command_keys(int argc, const char *const *argv, const size_t *argvlen
         if (arg_is(argv, argvlen, 0, one_key[i])) {
             *first = 1;
             return argc >= 2 ? 1 : -1;
+        }
+    for (size_t i = 0; i < sizeof(all_keys) / sizeof(all_keys[0]); i++)
+        if (arg_is(argv, argvlen, 0, all_keys[i])) {
+            *first = 1;
+            return argc >= 2 ? argc - 1 : -1;
         }
     if ((arg_is(argv, argvlen, 0, "EVAL") || arg_is(argv, argvlen, 0, "EVALSHA")) && argc >= 3) {
         char num[8];

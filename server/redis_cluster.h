@@ -94,9 +94,9 @@ unsigned tlsc_redis_cluster_keyslot(const char *key, size_t len);
 
 /**
  * The one slot every key of a request hashes to, or -1 when a command's keys span slots or a
- * command is not one this module knows the keys of (GET, HGET, HMGET, HSET, EXPIRE, DEL,
- * EVAL/EVALSHA with their numkeys; MULTI, EXEC, ASKING and PING have none). -2 when no command
- * names a key.
+ * command is not one this module knows the keys of (single-key GET, SET, HGET, HSET, EXPIRE,
+ * TTL and the like; DEL, UNLINK, EXISTS with every argument a key; EVAL/EVALSHA with their
+ * numkeys; MULTI, EXEC, ASKING, PING, WAIT have none). -2 when no command names a key.
  */
 int tlsc_redis_cluster_request_slot(size_t ncmds, const int *argc, const char *const *const *argv, const size_t *const *argvlen);
 

@@ -88,6 +88,13 @@ TEST(every_store_command_shape_stays_in_one_slot)
         ASSERT_EQ(tlsc_redis_cluster_request_slot(1, argc, argv, NULL), slot);
     }
     {
+        /* A durable write (WAIT after EXEC, branch sentinel's --store-replicas) has no key to move. */
+        const char *wait[] = {"WAIT", "1", "50"};
+        int argc[] = {1, 8, 3, 1, 3};
+        const char *const *argv[] = {multi, hset, expire, exec, wait};
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(5, argc, argv, NULL), slot);
+    }
+    {
         size_t l1[] = {4, strlen(key), 3};
         const size_t *lens[] = {l1};
         int argc[] = {3};
@@ -102,7 +109,7 @@ TEST(a_request_across_slots_or_of_unknown_keys_is_refused)
     const char *hset[] = {"HSET", "foo", "f", "v"}, *expire[] = {"EXPIRE", "bar", "300"};
     const char *eval2[] = {"EVAL", "s", "2", "foo", "bar"}, *evalbad[] = {"EVAL", "s", "3", "foo"};
     const char *evaltag[] = {"EVAL", "s", "2", "{u}a", "{u}b"};
-    const char *keys[] = {"KEYS", "*"}, *ping[] = {"PING"};
+    const char *keys[] = {"KEYS", "*"}, *ping[] = {"PING"}, *del2[] = {"DEL", "foo", "bar"}, *del2tag[] = {"DEL", "{x}1", "{x}2"};
 
     {
         int argc[] = {1, 4, 3, 1};
@@ -127,6 +134,11 @@ TEST(a_request_across_slots_or_of_unknown_keys_is_refused)
         argv[0] = ping;
         argc[0] = 1;
         ASSERT_EQ(tlsc_redis_cluster_request_slot(1, argc, argv, NULL), -2);
+        argv[0] = del2;
+        argc[0] = 3;
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(1, argc, argv, NULL), -1);
+        argv[0] = del2tag;
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(1, argc, argv, NULL), (int)tlsc_redis_cluster_keyslot("x", 1));
     }
 }
 
