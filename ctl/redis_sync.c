@@ -66,6 +66,13 @@ int tlsc_ctlredis_connect(const char *url, unsigned timeout_ms, tlsc_ctlredis_t 
         tlsc_redis_url_free(&u);
         return -1;
     }
+    if (u.cluster) { /* one SCAN would see one master's share of the sessions and say nothing */
+        snprintf(err, errlen,
+                 "redis-cluster:// is not supported by tlscache-ctl yet: run it once per master with redis://HOST:PORT (README: "
+                 "Looking at sessions with redis-cli)");
+        tlsc_redis_url_free(&u);
+        return -1;
+    }
     if ((r = calloc(1, sizeof(*r))) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail_url;

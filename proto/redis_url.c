@@ -401,6 +401,66 @@ static int parse_sentinel(const char *p, tlsc_redis_url_t *out, char *reason, si
     return parse_tail(end + n, 1, out, reason, reasonlen);
 }
 
+/*
+ * redis-cluster://[user:pass@]h1[:p1],h2[:p2],...[/0][?db=0]: the seeds, each a host[:port]
+ * as in redis://. A cluster has only database 0, so any other is refused here rather than
+ * by every node at SELECT.
+ */
+static int parse_cluster(const char *p, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
+{
+    size_t alen = strcspn(p, "/?"), n;
+    const char *at = NULL, *s, *end = p + alen;
+
+    for (size_t i = alen; i > 0; i--) {
+        if (p[i - 1] == '@') {
+            at = p + i - 1;
+            break;
+        }
+    }
+    if (at != NULL && parse_userinfo(p, (size_t)(at - p), out, reason, reasonlen) != 0)
+        return -1;
+    s = at != NULL ? at + 1 : p;
+    n = 1;
+    for (const char *c = s; c < end; c++)
+        n += *c == ',';
+    if (n > TLSC_REDIS_URL_SEEDS_MAX) {
+        snprintf(reason, reasonlen, "more than %d cluster seed nodes", TLSC_REDIS_URL_SEEDS_MAX);
+        return -1;
+    }
+    if ((out->seeds = calloc(n, sizeof(*out->seeds))) == NULL) {
+        snprintf(reason, reasonlen, "out of memory");
+        return -1;
+    }
+    out->nseeds = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        size_t len = comma != NULL ? (size_t)(comma - s) : (size_t)(end - s);
+
+        if (len == 0) {
+            snprintf(reason, reasonlen, "an empty cluster seed (h1:p1,h2:p2,...)");
+            return -1;
+        }
+        if (parse_hostport(s, len, out, reason, reasonlen) != 0)
+            return -1;
+        out->seeds[i].host = out->host; /* parse_hostport fills host/port; the seed takes them */
+        out->seeds[i].port = out->port;
+        out->host = NULL;
+        s += len + 1;
+    }
+    if ((out->host = copy_string(out->seeds[0].host, strlen(out->seeds[0].host))) == NULL) {
+        snprintf(reason, reasonlen, "out of memory");
+        return -1;
+    }
+    out->port = out->seeds[0].port;
+    if (parse_tail(end, 1, out, reason, reasonlen) != 0)
+        return -1;
+    if (out->db != 0) {
+        snprintf(reason, reasonlen, "a Redis Cluster has only database 0");
+        return -1;
+    }
+    return 0;
+}
+
 /* ================================ API ================================ */
 
 int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size_t errlen)
@@ -421,12 +481,15 @@ int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size
         rc = parse_tcp(url + 9, out, reason, sizeof(reason));
     } else if (strncasecmp(url, "redis-sentinel://", 17) == 0) {
         rc = parse_sentinel(url + 17, out, reason, sizeof(reason));
+    } else if (strncasecmp(url, "redis-cluster://", 16) == 0) {
+        out->cluster = 1;
+        rc = parse_cluster(url + 16, out, reason, sizeof(reason));
     } else if (strncasecmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, 1, out, reason, sizeof(reason));
     else if (strncasecmp(url, "unix:", 5) == 0)
         rc = parse_unix(url + 5, 0, out, reason, sizeof(reason));
     else
-        return fail(out, err, errlen, "must start with redis://, rediss://, redis-sentinel://, unix:// or unix:");
+        return fail(out, err, errlen, "must start with redis://, rediss://, redis-sentinel://, redis-cluster://, unix:// or unix:");
     if (rc != 0)
         return fail(out, err, errlen, "%s", reason);
     return 0;
@@ -465,6 +528,9 @@ void tlsc_redis_url_free(tlsc_redis_url_t *u)
         free(u->sentinels[i].host);
     free(u->sentinels);
     free(u->master_name);
+    for (size_t i = 0; u->seeds != NULL && i < u->nseeds; i++)
+        free(u->seeds[i].host);
+    free(u->seeds);
     memset(u, 0, sizeof(*u));
 }
 
@@ -493,11 +559,37 @@ int tlsc_redis_url_copy(tlsc_redis_url_t *dst, const tlsc_redis_url_t *src)
             dst->sentinels[dst->nsentinels].port = src->sentinels[dst->nsentinels].port;
         }
     }
+    dst->cluster = src->cluster;
+    if (src->nseeds > 0) {
+        if ((dst->seeds = calloc(src->nseeds, sizeof(*dst->seeds))) == NULL)
+            goto fail;
+        for (; dst->nseeds < src->nseeds; dst->nseeds++) {
+            if (dup_field(&dst->seeds[dst->nseeds].host, src->seeds[dst->nseeds].host) != 0)
+                goto fail;
+            dst->seeds[dst->nseeds].port = src->seeds[dst->nseeds].port;
+        }
+    }
     return 0;
 
 fail:
     tlsc_redis_url_free(dst);
     return -1;
+}
+
+/* "redis-cluster://h1:p1,h2:p2", truncated to outlen. */
+static void describe_seeds(const tlsc_redis_url_t *u, char *out, size_t outlen)
+{
+    size_t pos = (size_t)snprintf(out, outlen, "redis-cluster://");
+
+    for (size_t i = 0; i < u->nseeds && pos < outlen; i++) {
+        const char *sep = i > 0 ? "," : "", *h = u->seeds[i].host;
+        int n = strchr(h, ':') != NULL ? snprintf(out + pos, outlen - pos, "%s[%s]:%u", sep, h, u->seeds[i].port)
+                                       : snprintf(out + pos, outlen - pos, "%s%s:%u", sep, h, u->seeds[i].port);
+
+        if (n < 0)
+            break;
+        pos += (size_t)n;
+    }
 }
 
 void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen)
@@ -508,6 +600,8 @@ void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen
         snprintf(out, outlen, "sentinel:%s/%u", u->master_name, u->db);
     else if (u == NULL || (u->host == NULL && u->path == NULL))
         snprintf(out, outlen, "(no redis)");
+    else if (u->cluster && u->seeds != NULL)
+        describe_seeds(u, out, outlen);
     else if (u->path != NULL)
         snprintf(out, outlen, "unix:%s?db=%u", u->path, u->db);
     else if (strchr(u->host, ':') != NULL)

@@ -14,14 +14,19 @@
  * redis-sentinel://[user[:pass]@]h1[:26379],h2[:26379],.../MASTERNAME[/db][?db=N] names up to
  * 16 sentinels (port 26379 by default) and the master they watch (1..64 bytes of
  * [A-Za-z0-9._-]); host and path are NULL then, and the credentials are the data nodes'.
+ *
+ * redis-cluster://[user[:pass]@]h1[:p1],h2[:p2],... names the seed nodes of a Redis Cluster
+ * (at most TLSC_REDIS_URL_SEEDS_MAX; `cluster` set, host/port are the first seed's, db is 0,
+ * the only one a cluster has). Every seed is parsed like a redis:// host.
  */
 
 #include <stddef.h>
 
 #define TLSC_REDIS_SENTINELS_MAX   16
 #define TLSC_REDIS_MASTER_NAME_MAX 64
+#define TLSC_REDIS_URL_SEEDS_MAX   32 /* seed nodes one redis-cluster:// URL may name */
 
-/** A sentinel's address. */
+/** A sentinel's address, or a cluster seed's. */
 typedef struct {
     char *host;
     unsigned port; /* default 26379 */
@@ -37,7 +42,10 @@ typedef struct {
     int tls;                      /* rediss:// */
     tlsc_redis_node_t *sentinels; /* redis-sentinel://: 1..TLSC_REDIS_SENTINELS_MAX of them, else NULL */
     size_t nsentinels;
-    char *master_name; /* redis-sentinel://: the master the sentinels watch */
+    char *master_name;        /* redis-sentinel://: the master the sentinels watch */
+    int cluster;              /* redis-cluster:// */
+    tlsc_redis_node_t *seeds; /* redis-cluster://: 1..TLSC_REDIS_URL_SEEDS_MAX of them, else NULL */
+    size_t nseeds;
 } tlsc_redis_url_t;
 
 /**
@@ -57,7 +65,8 @@ void tlsc_redis_url_free(tlsc_redis_url_t *u);
 int tlsc_redis_url_copy(tlsc_redis_url_t *dst, const tlsc_redis_url_t *src);
 /**
  * Writes "host:port/db", "[v6]:port/db" (with "rediss://" before them over TLS),
- * "unix:/path?db=N" or "sentinel:NAME/db" with no credentials, for logs.
+ * "unix:/path?db=N", "sentinel:NAME/db" or "redis-cluster://h1:p1,h2:p2" with no
+ * credentials, for logs.
  */
 void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen);
 

@@ -61,6 +61,8 @@ static void gather(tlsc_admin_t *a)
         tlsc_stats_add_counters(sum, &a->view[i]);
         sum->g.conns += a->view[i].g.conns;
         sum->g.redis_up += a->view[i].g.redis_up;
+        sum->g.redis_masters += a->view[i].g.redis_masters;
+        sum->g.redis_masters_up += a->view[i].g.redis_masters_up;
         sum->g.accepting += a->view[i].g.accepting;
     }
 }
@@ -142,6 +144,18 @@ static uint64_t pick_redis_up(const tlsc_stats_t *st, size_t k)
 static uint64_t pick_reconnects(const tlsc_stats_t *st, size_t k)
 {
     return st->redis_reconnects;
+}
+static uint64_t pick_redirects(const tlsc_stats_t *st, size_t k)
+{
+    return k == 0 ? st->redis_moved : st->redis_ask;
+}
+static uint64_t pick_map_refreshes(const tlsc_stats_t *st, size_t k)
+{
+    return st->redis_map_refreshes;
+}
+static uint64_t pick_masters(const tlsc_stats_t *st, size_t k)
+{
+    return k == 0 ? st->g.redis_masters : st->g.redis_masters_up;
 }
 
 static void render_handshakes(tlsc_admin_t *a, tlsc_buf_t *b)
@@ -300,6 +314,16 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
                pick_redis_up);
     per_worker(a, b, "tlscache_redis_reconnects_total", "counter", "times the worker's Redis link connected again after the first",
                NULL, one, 1, pick_reconnects);
+    if (a->o.cfg->redis.cluster) {
+        static const char *const kinds[] = {"moved", "ask"}, *const states[] = {"known", "up"};
+
+        per_worker(a, b, "tlscache_redis_cluster_redirects_total", "counter", "MOVED and ASK redirects followed", "kind", kinds, 2,
+                   pick_redirects);
+        per_worker(a, b, "tlscache_redis_cluster_map_refreshes_total", "counter", "Redis Cluster slot maps read and applied", NULL,
+                   one, 1, pick_map_refreshes);
+        per_worker(a, b, "tlscache_redis_cluster_masters", "gauge",
+                   "masters in the worker's slot map, and those whose link answers", "state", states, 2, pick_masters);
+    }
     if (a->o.cfg->keyd != NULL) {
         per_worker(a, b, "tlscache_tickets_total", "counter", "stateless tickets by what happened to them", "outcome", tickets, 4,
                    pick_tickets);
@@ -331,6 +355,10 @@ static unsigned not_ready(tlsc_admin_t *a, tlsc_buf_t *b)
             why = "not accepting yet";
         else if (st->g.heartbeat_ms + HEARTBEAT_STALE_MS < now) {
             snprintf(detail, sizeof(detail), "no heartbeat for %llu ms (stuck?)", (unsigned long long)(now - st->g.heartbeat_ms));
+            why = detail;
+        } else if (!st->g.redis_up && a->o.cfg->redis.cluster) {
+            snprintf(detail, sizeof(detail), "Redis Cluster: %llu of %llu masters answer (or slots uncovered)",
+                     (unsigned long long)st->g.redis_masters_up, (unsigned long long)st->g.redis_masters);
             why = detail;
         } else if (!st->g.redis_up)
             why = "Redis not reached";

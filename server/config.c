@@ -950,8 +950,11 @@ static int parse_redis(tlsc_config_t *cfg, const char *label, char *err, size_t 
     char reason[256], masked[MAX_PATH_LEN + 8], q[QUOTE_MAX];
 
     reason[0] = '\0';
-    if (tlsc_redis_url_parse(cfg->redis_url_str, &cfg->redis, reason, sizeof(reason)) == 0)
+    if (tlsc_redis_url_parse(cfg->redis_url_str, &cfg->redis, reason, sizeof(reason)) == 0) {
+        if (cfg->redis.cluster && cfg->store_replicas > 0) /* WAIT runs on one link, to one master */
+            return fail(err, errlen, "--store-replicas", "is not supported with a redis-cluster:// URL yet");
         return check_redis_tls(cfg, label, err, errlen) != 0 ? -EINVAL : check_redis_password(cfg, label, err, errlen);
+    }
     mask_url(masked, sizeof(masked), cfg->redis_url_str);
     if (strncmp(reason, "redis URL: ", 11) == 0) /* the parser's own prefix; the flag says it already */
         memmove(reason, reason + 11, strlen(reason + 11) + 1);

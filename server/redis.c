@@ -73,7 +73,8 @@ struct tlsc_redis_req_s {
     void *data;
     uint64_t deadline; /* loop time, ms */
     unsigned replies_left;
-    int internal; /* part of the handshake: never failed to a user */
+    int internal;      /* part of the handshake: never failed to a user */
+    redisReply *cause; /* the first error reply before the last one (MOVED before EXECABORT), or NULL */
 };
 
 typedef struct {
@@ -287,6 +288,9 @@ static tlsc_redis_req_t *req_get(tlsc_redis_t *r)
 
 static void req_release(tlsc_redis_t *r, tlsc_redis_req_t *req)
 {
+    if (req->cause != NULL)
+        freeReplyObject(req->cause);
+    req->cause = NULL;
     req->cb = NULL;
     req->next = r->free_reqs;
     r->free_reqs = req;
@@ -1005,7 +1009,10 @@ static void deliver(tlsc_redis_t *r, redisReply *reply)
         return;
     }
     if (--req->replies_left > 0) {
-        freeReplyObject(reply);
+        if (reply->type == REDIS_REPLY_ERROR && req->cause == NULL && req->cb != NULL)
+            req->cause = reply; /* kept: it says why a transaction aborted */
+        else
+            freeReplyObject(reply);
         return;
     }
     if ((r->head = req->next) == NULL) {
@@ -1017,7 +1024,7 @@ static void deliver(tlsc_redis_t *r, redisReply *reply)
     cb = req->cb;
     req->cb = NULL;
     if (cb != NULL)
-        cb(0, reply, req->data);
+        cb(0, reply->type == REDIS_REPLY_ERROR && req->cause != NULL ? req->cause : reply, req->data);
     freeReplyObject(reply);
     req_release(r, req);
 }
@@ -1206,6 +1213,8 @@ static void destroy(tlsc_redis_t *r)
 
     for (req = r->head; req != NULL; req = next) {
         next = req->next;
+        if (req->cause != NULL)
+            freeReplyObject(req->cause);
         free(req);
     }
     for (req = r->free_reqs; req != NULL; req = next) {

@@ -72,6 +72,7 @@ struct tlsc_revoke_s {
     size_t next_sentinel; /* the sentinel the next question goes to */
     char node_host[254];  /* as the sentinel named it: [A-Za-z0-9.:_-], bounded */
     unsigned node_port;
+    size_t seed; /* redis-cluster://: the seed this attempt uses; the next one after a failure */
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -152,6 +153,8 @@ static void link_close(tlsc_revoke_t *r, uint64_t now, const char *why)
                       TLSC_REVOKE_BOUND_MS);
     r->ever_lost = 1;
     r->state = SUB_IDLE;
+    if (r->cfg->redis.cluster) /* a PUBLISH reaches every node of a cluster: any seed that answers will do */
+        r->seed = (r->seed + 1) % r->cfg->redis.nseeds;
     r->retry_at_ms = now + r->backoff_ms;
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
@@ -174,6 +177,9 @@ static void link_open(tlsc_revoke_t *r, uint64_t now)
         host = s->host;
         tcp_port = s->port;
         r->asking = 1;
+    } else if (u->cluster) { /* a PUBLISH reaches every node of a cluster: any seed that answers will do */
+        host = u->seeds[r->seed].host;
+        tcp_port = u->seeds[r->seed].port;
     }
 
     if (u->path != NULL) {

@@ -15,7 +15,9 @@
  *   "<prefix>:l1:<node>"; when it is gone (FLUSHALL, FLUSHDB, a failover to an empty replica)
  *   the L1 is dropped and the marker written again.
  *
- * The subscriber runs in the master's poll loop (master.c): no event loop, no thread.
+ * The subscriber runs in the master's poll loop (master.c): no event loop, no thread. With a
+ * Redis Cluster (redis-cluster://) it subscribes on one seed and moves to the next seed after
+ * any failure: a PUBLISH reaches every node of a cluster, replicas included.
  */
 
 #include <poll.h>

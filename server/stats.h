@@ -117,12 +117,15 @@ typedef struct {
     uint64_t handshakes[TLSC_TLSV_N][TLSC_OUT_N];
     uint64_t closed[TLSC_CLOSE_N];
     uint64_t redis_reconnects;
+    uint64_t redis_moved, redis_ask, redis_map_refreshes; /* Redis Cluster: redirects followed, slot maps read */
     tlsc_hist_t lookup_us, store_us, handshake_us;
     struct {
-        uint64_t heartbeat_ms;   /* tlsc_now_ms() at the worker's last tick (a system-wide monotonic clock) */
-        uint64_t accepting;      /* 1 while the worker accepts connections */
-        uint64_t conns;          /* open connections */
-        uint64_t redis_up;       /* 1 while the Redis link answers */
+        uint64_t heartbeat_ms;  /* tlsc_now_ms() at the worker's last tick (a system-wide monotonic clock) */
+        uint64_t accepting;     /* 1 while the worker accepts connections */
+        uint64_t conns;         /* open connections */
+        uint64_t redis_up;      /* 1 while the Redis link answers (a Cluster: every master's link) */
+        uint64_t redis_masters; /* masters the worker routes to (1 for one Redis) */
+        uint64_t redis_masters_up;
         uint64_t keys;           /* ticket keys held */
         uint64_t key_epoch;      /* epoch of the last key set applied */
         uint64_t key_not_before; /* the current (encrypting) key's window, wall-clock seconds; 0: none */

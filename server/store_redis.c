@@ -1,5 +1,6 @@
 /*
- * This file's one job: the store interface (store.h) on one Redis link, with the one
+ * This file's one job: the store interface (store.h) on Redis (one node or a Cluster, through
+ * redis_cluster.h's "send for key"), with the one
  * MULTI/EXEC builder every write goes through and the one script a taking read runs.
  */
 
@@ -21,9 +22,10 @@ typedef struct store_redis_s store_redis_t;
 
 struct tlsc_store_req_s {
     store_redis_t *st;
-    tlsc_redis_req_t *rreq;
-    tlsc_redis_req_t *wait_rreq; /* --store-replicas: the WAIT after a put */
-    int put_status;              /* the put's own outcome, reported when WAIT answered */
+    tlsc_redis_cluster_req_t *rreq; /* routed to the key's node */
+    tlsc_redis_req_t *put_rreq;     /* --store-replicas: the put's transaction on the wait link ... */
+    tlsc_redis_req_t *wait_rreq;    /* ... and the WAIT after it */
+    int put_status;                 /* the put's own outcome, reported when WAIT answered */
     op_t op;
     tlsc_store_get_cb get_cb;
     tlsc_store_done_cb done_cb;
@@ -34,8 +36,8 @@ struct tlsc_store_req_s {
 
 struct store_redis_s {
     tlsc_store_t base;
-    tlsc_redis_t *redis;
-    tlsc_store_req_t *live; /* in flight: freed by close, whose callbacks never run */
+    tlsc_redis_cluster_t *redis; /* one node, or the master of each key's slot */
+    tlsc_store_req_t *live;      /* in flight: freed by close, whose callbacks never run */
     tlsc_store_req_t *pool;
     size_t pooled;
     tlsc_redis_t *wait_link; /* --store-replicas: puts and their WAITs, NULL when off */
@@ -169,7 +171,7 @@ static void on_put_exec(int status, const redisReply *reply, void *data)
 {
     tlsc_store_req_t *req = data;
 
-    req->rreq = NULL;
+    req->put_rreq = NULL;
     req->put_status = status != 0 ? status : reply->type == REDIS_REPLY_ARRAY ? 0 : UV_EPROTO;
 }
 
@@ -217,14 +219,14 @@ static tlsc_store_req_t *send_put_wait(store_redis_t *s, tlsc_store_req_t *req, 
 
     snprintf(n, sizeof(n), "%u", s->replicas);
     snprintf(ms, sizeof(ms), "%u", wait_ms);
-    req->rreq = tlsc_redis_send(s->wait_link, tx->n, tx->argc, tx->argv, tx->argvlen, t, on_put_exec, req, status);
-    if (req->rreq == NULL) {
+    req->put_rreq = tlsc_redis_send(s->wait_link, tx->n, tx->argc, tx->argv, tx->argvlen, t, on_put_exec, req, status);
+    if (req->put_rreq == NULL) {
         req_put(s, req);
         return NULL;
     }
     req->wait_rreq = tlsc_redis_command(s->wait_link, 3, wait, NULL, t, on_put_wait, req, status);
     if (req->wait_rreq == NULL) {
-        tlsc_redis_cancel(req->rreq);
+        tlsc_redis_cancel(req->put_rreq);
         req_put(s, req);
         return NULL;
     }
@@ -252,9 +254,12 @@ int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_red
 
 /* ---------------------------------------------------------------------------------------- */
 
-static tlsc_store_req_t *send_req(store_redis_t *s, tlsc_store_req_t *req, const tx_t *tx, unsigned timeout_ms, int *status)
+/* Every request names one key: the router sends it to the node that holds the key. */
+static tlsc_store_req_t *send_req(store_redis_t *s, tlsc_store_req_t *req, const char *key, size_t key_len, const tx_t *tx,
+                                  unsigned timeout_ms, int *status)
 {
-    req->rreq = tlsc_redis_send(s->redis, tx->n, tx->argc, tx->argv, tx->argvlen, timeout_ms, on_reply, req, status);
+    req->rreq =
+        tlsc_redis_cluster_send(s->redis, key, key_len, tx->n, tx->argc, tx->argv, tx->argvlen, timeout_ms, on_reply, req, status);
     if (req->rreq == NULL) {
         req_put(s, req);
         return NULL;
@@ -291,10 +296,10 @@ static tlsc_store_req_t *redis_get(tlsc_store_t *st, const char *key, size_t key
         const char *eval[] = {"EVAL", take_script, "1", key, field, take_if->field, take_if->value};
         size_t eval_len[] = {4, sizeof(take_script) - 1, 1, key_len, strlen(field), strlen(take_if->field), strlen(take_if->value)};
         tx_add(&tx, 7, eval, eval_len);
-        return send_req(s, req, &tx, timeout_ms, status); /* the arguments are copied */
+        return send_req(s, req, key, key_len, &tx, timeout_ms, status); /* the arguments are copied */
     }
     tx_add(&tx, 3, hget, hget_len);
-    return send_req(s, req, &tx, timeout_ms, status);
+    return send_req(s, req, key, key_len, &tx, timeout_ms, status);
 }
 
 static tlsc_store_req_t *redis_put(tlsc_store_t *st, const char *key, size_t key_len, const tlsc_store_field_t *fields,
@@ -342,7 +347,7 @@ static tlsc_store_req_t *redis_put(tlsc_store_t *st, const char *key, size_t key
             return send_put_wait(s, req, &tx, timeout_ms, status);
         tlsc_stat_inc(s->counters.skipped);
     }
-    return send_req(s, req, &tx, timeout_ms, status);
+    return send_req(s, req, key, key_len, &tx, timeout_ms, status);
 }
 
 static tlsc_store_req_t *redis_del(tlsc_store_t *st, const char *key, size_t key_len, unsigned timeout_ms, tlsc_store_del_cb cb,
@@ -362,24 +367,34 @@ static tlsc_store_req_t *redis_del(tlsc_store_t *st, const char *key, size_t key
     req->del_cb = cb;
     req->data = data;
     tx_add(&tx, 2, del, del_len);
-    return send_req(s, req, &tx, timeout_ms, status);
+    return send_req(s, req, key, key_len, &tx, timeout_ms, status);
 }
 
 static int redis_ready(const tlsc_store_t *st)
 {
-    return tlsc_redis_ready(((const store_redis_t *)st)->redis);
+    return tlsc_redis_cluster_ready(((const store_redis_t *)st)->redis);
 }
 
 uint64_t tlsc_store_redis_connects(const tlsc_store_t *st)
 {
-    return tlsc_redis_connects(((const store_redis_t *)st)->redis);
+    tlsc_redis_cluster_stats_t cs;
+
+    tlsc_redis_cluster_stats(((const store_redis_t *)st)->redis, &cs);
+    return cs.connects;
+}
+
+void tlsc_store_redis_stats(const tlsc_store_t *st, tlsc_redis_cluster_stats_t *out)
+{
+    tlsc_redis_cluster_stats(((const store_redis_t *)st)->redis, out);
 }
 
 static void redis_cancel(tlsc_store_t *st, tlsc_store_req_t *req)
 {
     store_redis_t *s = (store_redis_t *)st;
 
-    tlsc_redis_cancel(req->rreq);
+    if (req->rreq != NULL)
+        tlsc_redis_cluster_cancel(s->redis, req->rreq);
+    tlsc_redis_cancel(req->put_rreq);
     tlsc_redis_cancel(req->wait_rreq);
     req_put(s, req);
 }
@@ -390,7 +405,7 @@ static void redis_close(tlsc_store_t *st)
     store_redis_t *s = (store_redis_t *)st;
     tlsc_store_req_t *req;
 
-    tlsc_redis_close(s->redis);
+    tlsc_redis_cluster_close(s->redis);
     tlsc_redis_close(s->wait_link);
     while ((req = s->live) != NULL) {
         s->live = req->next;
@@ -422,7 +437,7 @@ int tlsc_store_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_st
         return UV_ENOMEM;
     }
     s->base.ops = &redis_ops;
-    if ((rc = tlsc_redis_new(loop, o, &s->redis, err, errlen)) != 0) {
+    if ((rc = tlsc_redis_cluster_new(loop, o, &s->redis, err, errlen)) != 0) {
         free(s);
         return rc;
     }

@@ -2,7 +2,7 @@
 #define TLSC_STORE_REDIS_H
 
 /*
- * The session store on one Redis (server/redis.c): a hash per key, HGET for a read,
+ * The session store on Redis, one node or a Cluster (server/redis_cluster.c): a hash per key, HGET for a read,
  * MULTI HGET DEL EXEC for a read that takes, MULTI HSET EXPIRE EXEC for a write, DEL.
  * Every command touches a single key, so each request stays within one Redis Cluster slot.
  */
@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "redis.h"
+#include "redis_cluster.h"
 #include "store.h"
 
 /** Opens a Redis link on `loop` and wraps it as a store. Returns 0 or a negative UV_E* code with `err`. */
@@ -42,5 +43,8 @@ int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_red
 
 /** How many times a store made by tlsc_store_redis_new connected to Redis (first connect included). */
 uint64_t tlsc_store_redis_connects(const tlsc_store_t *st);
+
+/** The router's counters (links, redirects, slot-map reads, masters up) of a store made by tlsc_store_redis_new. */
+void tlsc_store_redis_stats(const tlsc_store_t *st, tlsc_redis_cluster_stats_t *out);
 
 #endif

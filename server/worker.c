@@ -72,11 +72,18 @@ static void begin_drain(worker_t *w, const char *why);
 static void publish_gauges(worker_t *w)
 {
     tlsc_stats_t *st = w->st;
-    uint64_t connects = tlsc_store_redis_connects(w->store);
+    tlsc_redis_cluster_stats_t rs;
 
+    tlsc_store_redis_stats(w->store, &rs);
     tlsc_stat_set(&st->g.heartbeat_ms, tlsc_now_ms());
     tlsc_stat_set(&st->g.redis_up, (uint64_t)(tlsc_store_ready(w->store) != 0));
-    tlsc_stat_set(&st->redis_reconnects, connects > 1 ? connects - 1 : 0);
+    tlsc_stat_set(&st->redis_reconnects,
+                  rs.connects > rs.links ? rs.connects - rs.links : 0); /* each link's first connect is none */
+    tlsc_stat_set(&st->redis_moved, rs.moved);
+    tlsc_stat_set(&st->redis_ask, rs.ask);
+    tlsc_stat_set(&st->redis_map_refreshes, rs.refreshes);
+    tlsc_stat_set(&st->g.redis_masters, rs.masters);
+    tlsc_stat_set(&st->g.redis_masters_up, rs.masters_up);
     if (w->keyring != NULL) {
         tlsc_tickets_t *t = tlsc_keyring_tickets(w->keyring);
         tlsc_tickets_stats_t ts;

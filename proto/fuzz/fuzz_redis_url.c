@@ -8,6 +8,7 @@
  *   by --redis-pass-file or the environment);
  * - the error message does not show the password, and tlsc_redis_url_describe() does not
  *   depend on the credentials;
+ * - a redis-cluster:// URL has 1..32 seeds, the first one also in host/port, and db 0;
  * - what parses, written back as a URL (credentials percent-encoded), parses to the same value.
  */
 #include <stdint.h>
@@ -63,6 +64,8 @@ static void check_roundtrip(const tlsc_redis_url_t *u)
         pos += (size_t)sprintf(url, "redis-sentinel://");
     else if (u->path != NULL)
         pos += (size_t)sprintf(url, "unix://");
+    else if (u->cluster)
+        pos += (size_t)sprintf(url, "redis-cluster://");
     else
         pos += (size_t)sprintf(url, u->tls ? "rediss://" : "redis://");
     if (u->user != NULL || u->password != NULL) { /* a user alone is allowed: its password comes from elsewhere */
@@ -81,6 +84,10 @@ static void check_roundtrip(const tlsc_redis_url_t *u)
         pos += (size_t)sprintf(url + pos, "/%s/%u", u->master_name, u->db);
     } else if (u->path != NULL)
         pos += (size_t)sprintf(url + pos, "%s?db=%u", u->path, u->db);
+    else if (u->cluster)
+        for (size_t i = 0; i < u->nseeds; i++)
+            pos += (size_t)sprintf(url + pos, strchr(u->seeds[i].host, ':') != NULL ? "%s[%s]:%u" : "%s%s:%u", i > 0 ? "," : "",
+                                   u->seeds[i].host, u->seeds[i].port);
     else if (strchr(u->host, ':') != NULL)
         pos += (size_t)sprintf(url + pos, "[%s]:%u/%u", u->host, u->port, u->db);
     else
@@ -93,13 +100,19 @@ static void check_roundtrip(const tlsc_redis_url_t *u)
     }
     if (!same(again.host, u->host) || !same(again.path, u->path) || !same(again.user, u->user) ||
         !same(again.password, u->password) || again.port != u->port || again.db != u->db || again.tls != u->tls ||
-        !same(again.master_name, u->master_name) || again.nsentinels != u->nsentinels) {
+        !same(again.master_name, u->master_name) || again.nsentinels != u->nsentinels || again.cluster != u->cluster ||
+        again.nseeds != u->nseeds) {
         fprintf(stderr, "round trip: \"%s\" parses to another value\n", url);
         abort();
     }
     for (size_t i = 0; i < u->nsentinels; i++)
         if (!same(again.sentinels[i].host, u->sentinels[i].host) || again.sentinels[i].port != u->sentinels[i].port) {
             fprintf(stderr, "round trip: \"%s\" parses to other sentinels\n", url);
+            abort();
+        }
+    for (size_t i = 0; i < u->nseeds; i++)
+        if (!same(again.seeds[i].host, u->seeds[i].host) || again.seeds[i].port != u->seeds[i].port) {
+            fprintf(stderr, "round trip: \"%s\" parses to other seeds\n", url);
             abort();
         }
     tlsc_redis_url_free(&again);
@@ -177,6 +190,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (u.master_name[0] == '\0' || strlen(u.master_name) > TLSC_REDIS_MASTER_NAME_MAX ||
              strspn(u.master_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(u.master_name)))
             abort();
+        /* A cluster URL has 1..TLSC_REDIS_URL_SEEDS_MAX seeds, the first also in host/port, and db 0; others none. */
+        if (u.cluster ? (u.nseeds == 0 || u.nseeds > TLSC_REDIS_URL_SEEDS_MAX || u.db != 0 || u.path != NULL ||
+                         strcmp(u.seeds[0].host, u.host) != 0 || u.seeds[0].port != u.port)
+                      : (u.nseeds != 0 || u.seeds != NULL))
+            abort();
+        for (size_t k = 0; k < u.nseeds; k++)
+            if (u.seeds[k].host == NULL || u.seeds[k].port == 0 || u.seeds[k].port > 65535)
+                abort();
         check_secret_text(u.user);
         check_secret_text(u.password);
         /* The description does not depend on the credentials at all (it may hold the

@@ -530,6 +530,22 @@ TEST(redis_password_on_the_command_line_is_refused_naming_the_alternatives)
     ASSERT(strstr(err, "bad") == NULL);
 }
 
+TEST(redis_cluster_url_takes_its_password_from_elsewhere_only)
+{
+    const char *pass_env[] = {"TLSCACHE_REDIS_PASS=clusterpw", NULL};
+
+    expect_error(parse(CERT, "--redis", "redis-cluster://app:hunter2secret@10.0.0.1:7000,10.0.0.2:7001", NULL),
+                 "--redis: ", "--redis-pass-file");
+    ASSERT(strstr(err, "hunter2secret") == NULL);
+    ASSERT_EQ(parse_env(pass_env, CERT, "--redis", "redis-cluster://app@10.0.0.1:7000,10.0.0.2:7001", NULL), 0);
+    ASSERT(cfg.redis.cluster);
+    ASSERT_EQ(cfg.redis.nseeds, 2);
+    ASSERT_EQ(cfg.redis.seeds[1].port, 7001);
+    ASSERT_STREQ(cfg.redis.user, "app");
+    ASSERT_STREQ(cfg.redis.password, "clusterpw");
+    expect_error(parse(CERT, "--redis", "redis-cluster://10.0.0.1:7000/2", NULL), "--redis: ", "only database 0");
+}
+
 TEST(rediss_needs_redis_ca_and_tls_files_need_rediss)
 {
     ASSERT_EQ(parse(CERT, "--redis", "rediss://redis.example:6380/1", "--redis-ca", "ca.pem", NULL), 0);
@@ -735,6 +751,7 @@ int main(void)
     RUN(redis_password_never_echoed);
     RUN(redis_password_on_the_command_line_is_refused_naming_the_alternatives);
     RUN(redis_pass_file_is_read_stripped_and_checked);
+    RUN(redis_cluster_url_takes_its_password_from_elsewhere_only);
     RUN(rediss_needs_redis_ca_and_tls_files_need_rediss);
     RUN(hostile_values_stay_on_one_line);
     RUN(help_lists_every_flag_with_env_and_default);

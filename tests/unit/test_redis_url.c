@@ -427,6 +427,60 @@ TEST(sentinel_bounds_and_hostile_parts)
     }
 }
 
+TEST(cluster_seeds)
+{
+    tlsc_redis_url_t u = parse_ok("redis-cluster://app@10.0.0.1:7000,[::1]:7001,cache.example");
+    char d[256];
+
+    ASSERT(u.cluster && !u.tls);
+    ASSERT_EQ(u.nseeds, 3);
+    ASSERT_STREQ(u.seeds[0].host, "10.0.0.1");
+    ASSERT_EQ(u.seeds[0].port, 7000);
+    ASSERT_STREQ(u.seeds[1].host, "::1");
+    ASSERT_EQ(u.seeds[1].port, 7001);
+    ASSERT_STREQ(u.seeds[2].host, "cache.example");
+    ASSERT_EQ(u.seeds[2].port, 6379);
+    ASSERT_STREQ(u.host, "10.0.0.1"); /* the first seed, for whoever wants one node */
+    ASSERT_EQ(u.port, 7000);
+    ASSERT_STREQ(u.user, "app");
+    ASSERT(u.password == NULL);
+    ASSERT_EQ(u.db, 0);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "redis-cluster://10.0.0.1:7000,[::1]:7001,cache.example:6379");
+    tlsc_redis_url_free(&u);
+    ASSERT(u.seeds == NULL && u.nseeds == 0);
+
+    u = parse_ok("REDIS-CLUSTER://h:1/0");
+    ASSERT_EQ(u.nseeds, 1);
+    ASSERT_EQ(u.port, 1);
+    tlsc_redis_url_free(&u);
+}
+
+TEST(cluster_bounds_and_refusals)
+{
+    char url[32 * 16 + 64];
+    size_t pos = (size_t)sprintf(url, "redis-cluster://");
+    tlsc_redis_url_t u;
+
+    for (int i = 0; i < 32; i++)
+        pos += (size_t)sprintf(url + pos, "%sh%d:%d", i > 0 ? "," : "", i, 7000 + i);
+    u = parse_ok(url);
+    ASSERT_EQ(u.nseeds, 32);
+    ASSERT_EQ(u.seeds[31].port, 7031);
+    tlsc_redis_url_free(&u);
+    sprintf(url + pos, ",h32:7032");
+    assert_rejected(url, "more than 32 cluster seed nodes");
+    assert_rejected("redis-cluster://h1:7000,,h2:7001", "empty cluster seed");
+    assert_rejected("redis-cluster://h1:7000,", "empty cluster seed");
+    assert_rejected("redis-cluster://", "empty cluster seed");
+    assert_rejected("redis-cluster://h1:7000,h2:99999", "h2:99999");
+    assert_rejected("redis-cluster://h1:7000/1", "only database 0");
+    assert_rejected("redis-cluster://h1:7000?db=2", "only database 0");
+    assert_rejected("redis-cluster://u:s3cretpw@h1:7000,h2:x", "h2:x");
+    ASSERT_EQ(tlsc_redis_url_parse("redis-cluster://u:s3cretpw@h1:7000,h2:x", &u, url, sizeof(url)), -1);
+    ASSERT(strstr(url, "s3cretpw") == NULL);
+}
+
 int main(void)
 {
     RUN(host_port_db);
@@ -448,5 +502,7 @@ int main(void)
     RUN(tiny_error_buffer_is_safe);
     RUN(sentinel_list_master_name_and_db);
     RUN(sentinel_bounds_and_hostile_parts);
+    RUN(cluster_seeds);
+    RUN(cluster_bounds_and_refusals);
     TEST_DONE();
 }
