@@ -144,6 +144,15 @@ static uint64_t pick_reconnects(const tlsc_stats_t *st, size_t k)
     return st->redis_reconnects;
 }
 
+static uint64_t pick_redis_commands(const tlsc_stats_t *st, size_t k)
+{
+    return st->redis_commands;
+}
+static uint64_t pick_redis_writes(const tlsc_stats_t *st, size_t k)
+{
+    return st->redis_writes;
+}
+
 static void render_handshakes(tlsc_admin_t *a, tlsc_buf_t *b)
 {
     const char *mode = mode_names[a->o.cfg->resumption & 3];
@@ -300,6 +309,11 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
                pick_redis_up);
     per_worker(a, b, "tlscache_redis_reconnects_total", "counter", "times the worker's Redis link connected again after the first",
                NULL, one, 1, pick_reconnects);
+    per_worker(a, b, "tlscache_redis_commands_total", "counter",
+               "Redis commands the worker queued (MULTI and EXEC count as commands)", NULL, one, 1, pick_redis_commands);
+    per_worker(a, b, "tlscache_redis_writes_total", "counter",
+               "socket writes that carried them: commands / writes above 1 is one loop iteration's commands in one write", NULL,
+               one, 1, pick_redis_writes);
     if (a->o.cfg->keyd != NULL) {
         per_worker(a, b, "tlscache_tickets_total", "counter", "stateless tickets by what happened to them", "outcome", tickets, 4,
                    pick_tickets);

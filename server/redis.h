@@ -95,6 +95,12 @@ int tlsc_redis_ready(const tlsc_redis_t *r);
 uint64_t tlsc_redis_connects(const tlsc_redis_t *r);
 
 /**
+ * How many commands were queued and how many socket writes carried them, since the client was
+ * made: commands / writes above 1 is the flusher batching one loop iteration into one write.
+ */
+void tlsc_redis_io(const tlsc_redis_t *r, uint64_t *commands, uint64_t *writes);
+
+/**
  * What to fix in --redis when Redis answers the handshake with this error reply (WRONGPASS,
  * NOAUTH, NOPERM, a db out of range), or NULL when the error is not a configuration error.
  */

@@ -375,6 +375,11 @@ uint64_t tlsc_store_redis_connects(const tlsc_store_t *st)
     return tlsc_redis_connects(((const store_redis_t *)st)->redis);
 }
 
+void tlsc_store_redis_io(const tlsc_store_t *st, uint64_t *commands, uint64_t *writes)
+{
+    tlsc_redis_io(((const store_redis_t *)st)->redis, commands, writes);
+}
+
 static void redis_cancel(tlsc_store_t *st, tlsc_store_req_t *req)
 {
     store_redis_t *s = (store_redis_t *)st;

@@ -77,6 +77,10 @@ static void publish_gauges(worker_t *w)
     tlsc_stat_set(&st->g.heartbeat_ms, tlsc_now_ms());
     tlsc_stat_set(&st->g.redis_up, (uint64_t)(tlsc_store_ready(w->store) != 0));
     tlsc_stat_set(&st->redis_reconnects, connects > 1 ? connects - 1 : 0);
+    uint64_t commands, writes;
+    tlsc_store_redis_io(w->store, &commands, &writes);
+    tlsc_stat_set(&st->redis_commands, commands);
+    tlsc_stat_set(&st->redis_writes, writes);
     if (w->keyring != NULL) {
         tlsc_tickets_t *t = tlsc_keyring_tickets(w->keyring);
         tlsc_tickets_stats_t ts;
