@@ -144,6 +144,10 @@ static uint64_t pick_reconnects(const tlsc_stats_t *st, size_t k)
     return st->redis_reconnects;
 }
 
+static uint64_t pick_redis_requests(const tlsc_stats_t *st, size_t k)
+{
+    return st->redis_requests;
+}
 static uint64_t pick_redis_commands(const tlsc_stats_t *st, size_t k)
 {
     return st->redis_commands;
@@ -309,10 +313,13 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
                pick_redis_up);
     per_worker(a, b, "tlscache_redis_reconnects_total", "counter", "times the worker's Redis link connected again after the first",
                NULL, one, 1, pick_reconnects);
+    per_worker(a, b, "tlscache_redis_requests_total", "counter",
+               "Redis requests the worker queued: a store, a lookup, a stats write (one or more commands each)", NULL, one, 1,
+               pick_redis_requests);
     per_worker(a, b, "tlscache_redis_commands_total", "counter",
                "Redis commands the worker queued (MULTI and EXEC count as commands)", NULL, one, 1, pick_redis_commands);
     per_worker(a, b, "tlscache_redis_writes_total", "counter",
-               "socket writes that carried them: commands / writes above 1 is one loop iteration's commands in one write", NULL,
+               "socket writes that carried them: requests / writes above 1 is one loop iteration's requests in one write", NULL,
                one, 1, pick_redis_writes);
     if (a->o.cfg->keyd != NULL) {
         per_worker(a, b, "tlscache_tickets_total", "counter", "stateless tickets by what happened to them", "outcome", tickets, 4,

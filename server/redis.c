@@ -89,7 +89,8 @@ struct tlsc_redis_s {
 
     link_state_t state;
     uint64_t connects; /* times the link became ready */
-    uint64_t commands; /* commands queued, the handshake's included */
+    uint64_t requests; /* requests queued (one or more commands each), the handshake's included */
+    uint64_t commands; /* their commands */
     uint64_t writes;   /* writes to the socket begun (uv_try_write, uv_write), one per flush or two */
     int closing;       /* tlsc_redis_close began */
     unsigned pending_closes;
@@ -329,6 +330,7 @@ static tlsc_redis_req_t *enqueue(tlsc_redis_t *r, size_t ncmds, const int *argc,
         req_release(r, req);
         return NULL;
     }
+    r->requests++;
     r->commands += ncmds;
     req->cb = cb;
     req->data = data;
@@ -1382,8 +1384,9 @@ uint64_t tlsc_redis_connects(const tlsc_redis_t *r)
     return r != NULL ? r->connects : 0;
 }
 
-void tlsc_redis_io(const tlsc_redis_t *r, uint64_t *commands, uint64_t *writes)
+void tlsc_redis_io(const tlsc_redis_t *r, uint64_t *requests, uint64_t *commands, uint64_t *writes)
 {
+    *requests = r != NULL ? r->requests : 0;
     *commands = r != NULL ? r->commands : 0;
     *writes = r != NULL ? r->writes : 0;
 }

@@ -375,9 +375,9 @@ uint64_t tlsc_store_redis_connects(const tlsc_store_t *st)
     return tlsc_redis_connects(((const store_redis_t *)st)->redis);
 }
 
-void tlsc_store_redis_io(const tlsc_store_t *st, uint64_t *commands, uint64_t *writes)
+void tlsc_store_redis_io(const tlsc_store_t *st, uint64_t *requests, uint64_t *commands, uint64_t *writes)
 {
-    tlsc_redis_io(((const store_redis_t *)st)->redis, commands, writes);
+    tlsc_redis_io(((const store_redis_t *)st)->redis, requests, commands, writes);
 }
 
 static void redis_cancel(tlsc_store_t *st, tlsc_store_req_t *req)

@@ -43,7 +43,7 @@ int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_red
 /** How many times a store made by tlsc_store_redis_new connected to Redis (first connect included). */
 uint64_t tlsc_store_redis_connects(const tlsc_store_t *st);
 
-/** The link's commands queued and socket writes begun (tlsc_redis_io). */
-void tlsc_store_redis_io(const tlsc_store_t *st, uint64_t *commands, uint64_t *writes);
+/** The link's requests and commands queued and socket writes begun (tlsc_redis_io). */
+void tlsc_store_redis_io(const tlsc_store_t *st, uint64_t *requests, uint64_t *commands, uint64_t *writes);
 
 #endif

@@ -77,8 +77,9 @@ static void publish_gauges(worker_t *w)
     tlsc_stat_set(&st->g.heartbeat_ms, tlsc_now_ms());
     tlsc_stat_set(&st->g.redis_up, (uint64_t)(tlsc_store_ready(w->store) != 0));
     tlsc_stat_set(&st->redis_reconnects, connects > 1 ? connects - 1 : 0);
-    uint64_t commands, writes;
-    tlsc_store_redis_io(w->store, &commands, &writes);
+    uint64_t requests, commands, writes;
+    tlsc_store_redis_io(w->store, &requests, &commands, &writes);
+    tlsc_stat_set(&st->redis_requests, requests);
     tlsc_stat_set(&st->redis_commands, commands);
     tlsc_stat_set(&st->redis_writes, writes);
     if (w->keyring != NULL) {
