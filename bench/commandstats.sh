@@ -133,8 +133,11 @@ for l1 in 0 64m; do
             awk -F'[:=,]' -v hs="$hs" -v l1="$l1" -v tls="$tls" -v mode="$mode" -v cpu="$busy" \
                 -v nin="$nin" -v nout="$nout" -v lat="${lat:--}" '
                 $1 !~ /config|info|ping|scan/ { calls += $3; if ($1 !~ /_(multi|exec|eval)$/) usec += $5 }
-                END { if (hs > 0) printf "| %s | %s | %s | %d | %.2f | %.1f | %.1f | %.0f | %.0f | %.0f | %s |\n", l1, tls, mode, hs,
-                      calls / hs, usec / hs, cpu * 1e6 / hs, (cpu > 0 ? hs / cpu : 0), nin / hs, nout / hs, lat }' "$TMP/cs" >>"$TMP/summary"
+                END { if (hs == 0) exit
+                      # Below the idle noise: Redis did next to nothing for this row.
+                      c = cpu > 0 ? sprintf("%.1f", cpu * 1e6 / hs) : "≈ 0"; k = cpu > 0 ? sprintf("%.0f", hs / cpu) : "-"
+                      printf "| %s | %s | %s | %d | %.2f | %.1f | %s | %s | %.0f | %.0f | %s |\n", l1, tls, mode, hs,
+                      calls / hs, usec / hs, c, k, nin / hs, nout / hs, lat }' "$TMP/cs" >>"$TMP/summary"
             if [ "$mode" = full ] && [ "$keys1" -gt "$keys0" ]; then
                 echo "| $tls | $(mem_usage "TLSv$tls") | $(((mem1 - mem0) / (keys1 - keys0))) ($((keys1 - keys0)) new keys) |" >>"$TMP/memory"
             fi

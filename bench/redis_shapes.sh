@@ -2,8 +2,9 @@
 # What each command shape the server can send costs Redis itself, apart from the network: N
 # session keys written and then read or taken, each shape piped (redis-cli --pipe) into a fresh
 # Redis, with Redis's own counters read around it (INFO commandstats usec, INFO cpu).
-# Prints, per shape: commands per operation, Redis µs per operation (commandstats, EXEC and EVAL
-# counted once: their inner commands are inside them) and Redis CPU µs per operation.
+# Prints, per shape: commands per operation (a script's inner commands counted, as Redis does),
+# Redis CPU (user + sys) µs per operation, and commandstats' usec_per_call of each command (EXEC's
+# and EVAL's include the commands they ran).
 #
 #   bench/redis_shapes.sh [--n N] [--der BYTES]
 #
@@ -89,17 +90,12 @@ run() {
     c1=$(cpu)
     R info commandstats | tr -d '\r' | grep '^cmdstat_' | grep -v 'config|resetstat\|cmdstat_info' >"$TMP/cs"
     awk -F'[:=,]' -v n="$N" -v shape="$shape" -v cpu="$(echo "$c1 - $c0" | bc -l)" '
-        { cmd = $1; sub(/^cmdstat_/, "", cmd); calls += $3
-          # EXEC and EVAL time includes the commands run inside them: count those once.
-          if (cmd == "exec" || cmd == "eval" || cmd == "evalsha") outer += $5; else if (cmd != "multi") inner[cmd] = $5; else outer += $5
-          list = list (list ? "+" : "") cmd }
-        END { us = outer; if (outer == 0 || shape !~ /multi|eval/) for (c in inner) us += inner[c]
-              if (shape ~ /multi/ && shape !~ /eval/) { } 
-              printf "| %s | %s | %.1f | %.2f | %.2f |\n", shape, list, calls / n, us / n, cpu * 1e6 / n }' "$TMP/cs"
+        $1 != "cmdstat_echo" { cmd = $1; sub(/^cmdstat_/, "", cmd); calls += $3; list = list (list ? ", " : "") cmd " " $7 }
+        END { printf "| %s | %.1f | %.2f | %s |\n", shape, calls / n, cpu * 1e6 / n, list }' "$TMP/cs"
 }
 
-echo "| shape | commands | commands / op | Redis µs / op (commandstats) | Redis CPU µs / op |"
-echo "|---|---|---|---|---|"
+echo "| shape | commands / op (as Redis counts them) | Redis CPU µs / op | µs per call, by command (commandstats) |"
+echo "|---|---|---|---|"
 run store-multi-8
 run store-8
 run store-multi-2
