@@ -36,11 +36,11 @@ check "node_ready" wait_for 15 "node A ready" ready
 
 redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
 read -r q0 c0 w0 < <(counters)
-timeout 150 "$BENCH" --target "127.0.0.1:$PA" --tls 1.2 --mode id --connections 1500 --concurrency 48 --sni a.example \
+timeout 150 "$BENCH" --target "127.0.0.1:$PA" --tls 1.2 --mode id --connections 1000 --concurrency 48 --sni a.example \
     --json "$TLSC_TMP/bench.json" >"$TLSC_TMP/bench.txt" 2>&1
 hs=$(jq '.handshakes.total' "$TLSC_TMP/bench.json")
 echo "bench: $(jq -c '.handshakes' "$TLSC_TMP/bench.json")"
-check "bench_ran (1000 of 1500 handshakes at least)" [ "${hs:-0}" -ge 1000 ]
+check "bench_ran (600 of 1000 handshakes at least)" [ "${hs:-0}" -ge 600 ]
 
 # The worker publishes its counters once a second: wait until they cover the run's handshakes.
 published() {
