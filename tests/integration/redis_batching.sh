@@ -18,7 +18,8 @@ tlsc_tmpdir
 make_test_pki "$TLSC_TMP/pki" || exit 1
 BENCH=${BENCH:-$TLSC_BIN/bench/tlscache-bench}
 PROM="python3 $TLSC_ROOT/tests/lib/promcheck.py"
-MIN_RATIO=${MIN_RATIO:-2}
+# A build that writes each request on its own gives 1.00; this one gave 2.6 to 5 under load.
+MIN_RATIO_X10=${MIN_RATIO_X10:-15}
 NAMES=(tlscache_redis_requests_total tlscache_redis_commands_total tlscache_redis_writes_total)
 start_redis || exit 1
 PA=$(free_port)
@@ -55,7 +56,8 @@ dc=$((c1 - c0))
 dw=$((w1 - w0))
 echo "requests: $dq, commands: $dc, writes: $dw, requests per write: $(echo "scale=2; $dq / ($dw + ($dw == 0))" | bc)"
 check "writes_are_counted" [ "$dw" -gt 0 ]
-check "requests_per_write_at_least_$MIN_RATIO (several handshakes share a write)" [ "$dq" -ge "$((MIN_RATIO * dw))" ]
+check "requests_per_write_at_least_$((MIN_RATIO_X10 / 10)).$((MIN_RATIO_X10 % 10)) (several handshakes share a write)" \
+    [ "$((10 * dq))" -ge "$((MIN_RATIO_X10 * dw))" ]
 
 # Redis counted what the worker says it sent (its stats writes and PINGs included).
 redis_calls() {
