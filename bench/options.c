@@ -229,17 +229,21 @@ static int apply_redis(void *ctx, const char *label, const char *value, char *er
 {
     tlsc_redis_url_t u;
     char why[256];
-    int has_password, tls;
+    int has_password, tls, sentinel;
 
     if (tlsc_redis_url_parse(value, &u, why, sizeof(why)) != 0)
         return tlsc_opts_fail(err, errlen, label, "%s", why);
     has_password = u.password != NULL;
     tls = u.tls;
+    sentinel = u.master_name != NULL;
     tlsc_redis_url_free(&u);
     if (has_password)
         return tlsc_opts_fail(err, errlen, label, TLSC_REDIS_ARGV_PASSWORD);
     if (tls)
         return tlsc_opts_fail(err, errlen, label, TLSC_BENCH_RS_NO_TLS);
+    if (sentinel) /* the stats reader has no host to connect to then */
+        return tlsc_opts_fail(err, errlen, label,
+                              "redis-sentinel:// is not supported by the stats reader; give the master as redis://HOST:PORT");
     ((ctx_t *)ctx)->o->redis_url = value;
     return 0;
 }

@@ -61,15 +61,15 @@ int tlsc_ctlredis_connect(const char *url, const char *pass_file, const char *en
         tlsc_redis_url_free(&u);
         return -1;
     }
-    if (tlsc_redis_url_take_password(&u, pass_file, env_pass, err, errlen) != 0) {
-        tlsc_redis_url_free(&u);
-        return -1;
-    }
     if (u.master_name != NULL) { /* a NULL host would make hiredis connect to localhost */
         snprintf(err, errlen,
                  "redis-sentinel:// is not supported by tlscache-ctl yet; give the master as redis://HOST:PORT "
                  "(redis-cli -p 26379 SENTINEL get-master-addr-by-name %s)",
                  u.master_name);
+        tlsc_redis_url_free(&u);
+        return -1;
+    }
+    if (tlsc_redis_url_take_password(&u, pass_file, env_pass, err, errlen) != 0) {
         tlsc_redis_url_free(&u);
         return -1;
     }
