@@ -74,7 +74,8 @@ int main(int argc, char **argv)
 
     /* The servers' counters are read outside the timed part, before and after. */
     if (o.redis_url != NULL) {
-        if (tlsc_bench_rs_read(o.redis_url, o.redis_prefix, 2000, &before, rs_err, sizeof(rs_err)) == 0)
+        if (tlsc_bench_rs_read(o.redis_url, o.redis_pass_file, getenv("TLSCACHE_REDIS_PASS"), o.redis_prefix, 2000, &before, rs_err,
+                               sizeof(rs_err)) == 0)
             have_before = 1;
         else
             tlsc_log_warn("%s", rs_err);
@@ -90,7 +91,8 @@ int main(int argc, char **argv)
     if (have_before) {
         /* Workers publish about once a second: let the last second of the run reach Redis. */
         usleep(o.redis_settle_ms * 1000u);
-        if (tlsc_bench_rs_read(o.redis_url, o.redis_prefix, 2000, &after, rs_err, sizeof(rs_err)) == 0 &&
+        if (tlsc_bench_rs_read(o.redis_url, o.redis_pass_file, getenv("TLSCACHE_REDIS_PASS"), o.redis_prefix, 2000, &after, rs_err,
+                               sizeof(rs_err)) == 0 &&
             tlsc_bench_rs_diff(&before, &after, &diff) == 0)
             sv.diff = &diff;
         else

@@ -10,6 +10,8 @@
 
 #include "addr.h"
 #include "opts.h"
+#include "redis_stats.h"
+#include "redis_url.h"
 
 const char *tlsc_bench_mode_name(tlsc_bench_mode_t m)
 {
@@ -220,7 +222,31 @@ static int apply_request(void *ctx, const char *label, const char *value, char *
 APPLY_STRING(apply_json, json_file)
 APPLY_STRING(apply_csv, csv_file)
 APPLY_STRING(apply_plot, plot_file)
-APPLY_STRING(apply_redis, redis_url)
+APPLY_STRING(apply_redis_pass_file, redis_pass_file)
+
+/* A password in argv is in every `ps` listing; and hiredis 0.14 cannot speak TLS. */
+static int apply_redis(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_redis_url_t u;
+    char why[256];
+    int has_password, tls, sentinel;
+
+    if (tlsc_redis_url_parse(value, &u, why, sizeof(why)) != 0)
+        return tlsc_opts_fail(err, errlen, label, "%s", why);
+    has_password = u.password != NULL;
+    tls = u.tls;
+    sentinel = u.master_name != NULL;
+    tlsc_redis_url_free(&u);
+    if (has_password)
+        return tlsc_opts_fail(err, errlen, label, TLSC_REDIS_ARGV_PASSWORD);
+    if (tls)
+        return tlsc_opts_fail(err, errlen, label, TLSC_BENCH_RS_NO_TLS);
+    if (sentinel) /* the stats reader has no host to connect to then */
+        return tlsc_opts_fail(err, errlen, label,
+                              "redis-sentinel:// is not supported by the stats reader; give the master as redis://HOST:PORT");
+    ((ctx_t *)ctx)->o->redis_url = value;
+    return 0;
+}
 APPLY_STRING(apply_cafile, cafile)
 APPLY_STRING(apply_groups, groups)
 APPLY_STRING(apply_ciphers, ciphers)
@@ -302,7 +328,10 @@ static const tlsc_opt_t options[] = {
     {"json", "FILE", 0, apply_json, NULL, "write the full report as JSON", 0},
     {"csv", "FILE", 0, apply_csv, NULL, "append one summary row (header when the file is new)", 0},
     {"plot", "FILE.png", 0, apply_plot, NULL, "latency distribution and throughput over time (gnuplot)", 0},
-    {"redis", "URL", 0, apply_redis, NULL, "read the servers' <prefix>:stats:* counters before and after", 0},
+    {"redis", "URL", 0, apply_redis, NULL,
+     "read the servers' <prefix>:stats:* counters before and after: redis://[user@]host[:port][/db] or unix:///path", 0},
+    {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
+     "file holding the Redis password, mode 0600 (else env TLSCACHE_REDIS_PASS; never on the command line)", 0},
     {"redis-prefix", "P", TLSC_OPT_DEFAULT, apply_redis_prefix, "tlscache", "key prefix", 0},
     {"redis-settle", "MS", TLSC_OPT_DEFAULT, apply_redis_settle, "1500",
      "wait before the final stats read, as servers publish about once a second", 0},
@@ -311,6 +340,11 @@ static const tlsc_opt_t options[] = {
     {"quiet", NULL, TLSC_OPT_NOARG, apply_quiet, NULL, "no progress line and no report on stdout", 0},
     {"help", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print this help and exit", 0},
     {"version", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print the version and exit", 0},
+};
+
+static const tlsc_opt_refused_t REFUSED[] = {
+    {"redis-pass", "passwords are not accepted on the command line; use --redis-pass-file or TLSCACHE_REDIS_PASS"},
+    {NULL, NULL},
 };
 
 static const tlsc_opts_spec_t spec = {
@@ -333,7 +367,7 @@ static const tlsc_opts_spec_t spec = {
               "at most --duration plus --timeout, and each connection within --timeout.\n",
     .opts = options,
     .n_opts = sizeof(options) / sizeof(options[0]),
-    .refused = NULL,
+    .refused = REFUSED,
 };
 
 void tlsc_bench_options_init(tlsc_bench_options_t *o)

@@ -150,8 +150,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int tlsc_bench_rs_read(const char *url, const char *prefix, unsigned timeout_ms, tlsc_bench_rs_snapshot_t *out, char *err,
-                       size_t errlen)
+int tlsc_bench_rs_read(const char *url, const char *pass_file, const char *env_pass, const char *prefix, unsigned timeout_ms,
+                       tlsc_bench_rs_snapshot_t *out, char *err, size_t errlen)
 {
     tlsc_redis_url_t u;
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
@@ -168,8 +168,12 @@ int tlsc_bench_rs_read(const char *url, const char *prefix, unsigned timeout_ms,
         snprintf(err, errlen, "--redis: %s", uerr);
         return -1;
     }
-    if (u.tls) { /* hiredis here speaks plain TCP: it would send AUTH in the clear */
-        snprintf(err, errlen, "--redis: rediss:// (TLS) is not supported by the bench's stats reader; use redis:// or unix:");
+    if (u.tls) { /* hiredis 0.14 (Debian 12) speaks plain TCP only: it would send AUTH in the clear */
+        snprintf(err, errlen, "--redis: " TLSC_BENCH_RS_NO_TLS);
+        tlsc_redis_url_free(&u);
+        return -1;
+    }
+    if (tlsc_redis_url_take_password(&u, pass_file, env_pass, err, errlen) != 0) {
         tlsc_redis_url_free(&u);
         return -1;
     }

@@ -14,6 +14,7 @@
 #include "addr.h"
 #include "ctl.h"
 #include "opts.h"
+#include "redis_url.h"
 
 extern char **environ;
 
@@ -67,9 +68,28 @@ static int set_name(const char *label, const char *value, const char *extra, cha
     return own(label, value, out, err, errlen);
 }
 
+/*
+ * Parsed when used; only looked at here for a password, which argv may not carry (every local
+ * user sees argv in `ps`). The same URL in TLSCACHE_REDIS may, as the server's.
+ */
 static int apply_redis(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
-    return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_url, err, errlen); /* parsed when used */
+    tlsc_redis_url_t u;
+    char why[256];
+    int has_password;
+
+    if (strcmp(label, "--redis") == 0 && tlsc_redis_url_parse(value, &u, why, sizeof(why)) == 0) {
+        has_password = u.password != NULL;
+        tlsc_redis_url_free(&u);
+        if (has_password)
+            return tlsc_opts_fail(err, errlen, label, TLSC_REDIS_ARGV_PASSWORD ", or put the whole URL in TLSCACHE_REDIS");
+    }
+    return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_url, err, errlen);
+}
+
+static int apply_redis_pass_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_pass_file, err, errlen);
 }
 
 static int apply_redis_prefix(void *ctx, const char *label, const char *value, char *err, size_t errlen)
@@ -137,7 +157,11 @@ static int apply_dry_run(void *ctx, const char *label, const char *value, char *
 
 static const tlsc_opt_t OPTIONS[] = {
     {"redis", "URL", TLSC_OPT_DEFAULT, apply_redis, "redis://127.0.0.1:6379",
-     "Redis, as the server's --redis: redis://[user:pass@]host[:port][/db] or unix:///path[?db=N]", 0},
+     "Redis, as the server's --redis: redis://[user@]host[:port][/db] or unix:///path[?db=N] (no rediss://: Debian's hiredis "
+     "0.14 has no TLS); a password only from --redis-pass-file or the environment",
+     0},
+    {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
+     "file holding the Redis password, mode 0600 (else env TLSCACHE_REDIS_PASS; never on the command line)", 0},
     {"redis-prefix", "P", TLSC_OPT_DEFAULT, apply_redis_prefix, "tlscache", "key prefix, as the server's --redis-prefix", 0},
     {"keyd", "ADDR", 0, apply_keyd, NULL, "tlscache-daemon, HOST:PORT or unix:PATH (keys status|rotate)", 0},
     {"keyd-secret-file", "FILE", 0, apply_keyd_secret_file, NULL, "the cluster secret (mode 0600) that authenticates to the daemon",
@@ -150,6 +174,11 @@ static const tlsc_opt_t OPTIONS[] = {
     {"dry-run", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, apply_dry_run, NULL, "sessions revoke: count, delete nothing", 0},
     {"help", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "this text", 0},
     {"version", NULL, TLSC_OPT_NOARG | TLSC_OPT_NOENV, NULL, NULL, "print the version", 0},
+};
+
+static const tlsc_opt_refused_t REFUSED[] = {
+    {"redis-pass", "passwords are not accepted on the command line; use --redis-pass-file or TLSCACHE_REDIS_PASS"},
+    {NULL, NULL},
 };
 
 static const tlsc_opts_spec_t SPEC = {
@@ -175,6 +204,7 @@ static const tlsc_opts_spec_t SPEC = {
     .footer = NULL,
     .opts = OPTIONS,
     .n_opts = sizeof(OPTIONS) / sizeof(OPTIONS[0]),
+    .refused = REFUSED,
 };
 
 /* ---------------------------------------------------------------- subcommands */
@@ -265,6 +295,7 @@ static int parse_cmd(const char **pos, size_t npos, cmd_t *cmd)
 static void ctl_free(tlsc_ctl_t *c)
 {
     free(c->redis_url);
+    free(c->redis_pass_file);
     free(c->prefix);
     free(c->keyd);
     free(c->keyd_secret_file);
@@ -311,6 +342,7 @@ int main(int argc, char **argv)
     }
     if (!c.have_limit)
         c.limit = TLSC_CTL_LIMIT_DEFAULT;
+    c.redis_pass_env = getenv("TLSCACHE_REDIS_PASS");
     if ((rc = parse_cmd(pos, npos, &cmd)) != 0 || (rc = check_flags(cmd, &c, npos)) != 0) {
         ctl_free(&c);
         return rc;

@@ -44,7 +44,8 @@ static int handshake_step(tlsc_ctlredis_t *r, const char *step, int argc, const 
     return 0;
 }
 
-int tlsc_ctlredis_connect(const char *url, unsigned timeout_ms, tlsc_ctlredis_t **out, char *err, size_t errlen)
+int tlsc_ctlredis_connect(const char *url, const char *pass_file, const char *env_pass, unsigned timeout_ms, tlsc_ctlredis_t **out,
+                          char *err, size_t errlen)
 {
     tlsc_redis_url_t u;
     struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
@@ -53,8 +54,10 @@ int tlsc_ctlredis_connect(const char *url, unsigned timeout_ms, tlsc_ctlredis_t 
 
     if (tlsc_redis_url_parse(url, &u, err, errlen) != 0)
         return -1;
-    if (u.tls) { /* hiredis here speaks plain TCP: it would send AUTH in the clear */
-        snprintf(err, errlen, "rediss:// (TLS) is not supported by tlscache-ctl yet; use redis:// or unix:");
+    if (u.tls) { /* hiredis 0.14 (Debian 12) speaks plain TCP only: it would send AUTH in the clear */
+        snprintf(err, errlen,
+                 "rediss:// (TLS) is not supported by tlscache-ctl: Debian 12's hiredis 0.14 has no TLS; run it where redis:// "
+                 "or unix: reaches Redis (on the Redis host)");
         tlsc_redis_url_free(&u);
         return -1;
     }
@@ -70,6 +73,10 @@ int tlsc_ctlredis_connect(const char *url, unsigned timeout_ms, tlsc_ctlredis_t 
         snprintf(err, errlen,
                  "redis-cluster:// is not supported by tlscache-ctl yet: run it once per master with redis://HOST:PORT (README: "
                  "Looking at sessions with redis-cli)");
+        tlsc_redis_url_free(&u);
+        return -1;
+    }
+    if (tlsc_redis_url_take_password(&u, pass_file, env_pass, err, errlen) != 0) {
         tlsc_redis_url_free(&u);
         return -1;
     }

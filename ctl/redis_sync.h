@@ -15,10 +15,12 @@
 typedef struct tlsc_ctlredis_s tlsc_ctlredis_t;
 
 /**
- * Connects to `url` within `timeout_ms` and authenticates. Returns 0, or -1 with one line in
- * `err` naming the address (never the password).
+ * Connects to `url` within `timeout_ms` and authenticates, with the password of the URL, else of
+ * `pass_file`, else `env_pass` (tlsc_redis_url_take_password). Returns 0, or -1 with one line in
+ * `err` naming the address (never the password). rediss:// is refused: hiredis 0.14 has no TLS.
  */
-int tlsc_ctlredis_connect(const char *url, unsigned timeout_ms, tlsc_ctlredis_t **out, char *err, size_t errlen);
+int tlsc_ctlredis_connect(const char *url, const char *pass_file, const char *env_pass, unsigned timeout_ms, tlsc_ctlredis_t **out,
+                          char *err, size_t errlen);
 
 /**
  * Runs one command (binary-safe arguments). Returns the reply, which the caller frees with

@@ -229,7 +229,7 @@ static int connect_redis(const tlsc_ctl_t *c, tlsc_ctlredis_t **r)
 {
     char err[512];
 
-    if (tlsc_ctlredis_connect(c->redis_url, c->timeout_ms, r, err, sizeof(err)) != 0) {
+    if (tlsc_ctlredis_connect(c->redis_url, c->redis_pass_file, c->redis_pass_env, c->timeout_ms, r, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-ctl: %s\n", err);
         return -1;
     }

@@ -131,7 +131,7 @@ int tlsc_ctl_stats(const tlsc_ctl_t *c)
         fprintf(stderr, "tlscache-ctl: out of memory\n");
         return TLSC_EXIT_FAILURE;
     }
-    if (tlsc_ctlredis_connect(c->redis_url, c->timeout_ms, &r, err, sizeof(err)) != 0)
+    if (tlsc_ctlredis_connect(c->redis_url, c->redis_pass_file, c->redis_pass_env, c->timeout_ms, &r, err, sizeof(err)) != 0)
         goto fail;
     plen = (size_t)snprintf(pattern, sizeof(pattern), "%s:stats:", c->prefix);
     snprintf(pattern + plen, sizeof(pattern) - plen, "*");

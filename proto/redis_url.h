@@ -59,6 +59,18 @@ int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size
  * never quotes it.
  */
 int tlsc_redis_password_check(const char *pw, char *why, size_t whylen);
+/**
+ * For the tools (tlscache-ctl, tlscache-bench): gives `u` the password its URL does not hold,
+ * from `pass_file` (a secret file, 0600, one line) or else `env_pass` (the value of
+ * TLSCACHE_REDIS_PASS; NULL or "" = none), the file first. A URL with a password of its own
+ * and another source, or a user with no password anywhere, is refused. Returns 0, or -1 with
+ * one line in `err` naming the flag or file, never the password.
+ */
+int tlsc_redis_url_take_password(tlsc_redis_url_t *u, const char *pass_file, const char *env_pass, char *err, size_t errlen);
+/** The line a tool prints when a password comes on its command line (argv is in every `ps`). */
+#define TLSC_REDIS_ARGV_PASSWORD                                                                                                   \
+    "a password on the command line is visible to every local user (ps); give it with --redis-pass-file FILE or "                  \
+    "TLSCACHE_REDIS_PASS"
 /** Frees and wipes. Safe on a zeroed struct. */
 void tlsc_redis_url_free(tlsc_redis_url_t *u);
 /** Copies `src` into `dst` (zeroed first, and zeroed again on failure). Returns 0 or -1 (out of memory). */

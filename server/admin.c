@@ -158,6 +158,19 @@ static uint64_t pick_masters(const tlsc_stats_t *st, size_t k)
     return k == 0 ? st->g.redis_masters : st->g.redis_masters_up;
 }
 
+static uint64_t pick_redis_requests(const tlsc_stats_t *st, size_t k)
+{
+    return st->redis_requests;
+}
+static uint64_t pick_redis_commands(const tlsc_stats_t *st, size_t k)
+{
+    return st->redis_commands;
+}
+static uint64_t pick_redis_writes(const tlsc_stats_t *st, size_t k)
+{
+    return st->redis_writes;
+}
+
 static void render_handshakes(tlsc_admin_t *a, tlsc_buf_t *b)
 {
     const char *mode = mode_names[a->o.cfg->resumption & 3];
@@ -324,6 +337,14 @@ static void render_metrics(tlsc_admin_t *a, tlsc_buf_t *b)
         per_worker(a, b, "tlscache_redis_cluster_masters", "gauge",
                    "masters in the worker's slot map, and those whose link answers", "state", states, 2, pick_masters);
     }
+    per_worker(a, b, "tlscache_redis_requests_total", "counter",
+               "Redis requests the worker queued: a store, a lookup, a stats write (one or more commands each)", NULL, one, 1,
+               pick_redis_requests);
+    per_worker(a, b, "tlscache_redis_commands_total", "counter",
+               "Redis commands the worker queued (MULTI and EXEC count as commands)", NULL, one, 1, pick_redis_commands);
+    per_worker(a, b, "tlscache_redis_writes_total", "counter",
+               "socket writes that carried them: requests / writes above 1 is one loop iteration's requests in one write", NULL,
+               one, 1, pick_redis_writes);
     if (a->o.cfg->keyd != NULL) {
         per_worker(a, b, "tlscache_tickets_total", "counter", "stateless tickets by what happened to them", "outcome", tickets, 4,
                    pick_tickets);

@@ -90,6 +90,9 @@ struct tlsc_redis_s {
 
     link_state_t state;
     uint64_t connects; /* times the link became ready */
+    uint64_t requests; /* requests queued (one or more commands each), the handshake's included */
+    uint64_t commands; /* their commands */
+    uint64_t writes;   /* writes to the socket begun (uv_try_write, uv_write), one per flush or two */
     int closing;       /* tlsc_redis_close began */
     unsigned pending_closes;
     tlsc_dial_t *dial;
@@ -331,6 +334,8 @@ static tlsc_redis_req_t *enqueue(tlsc_redis_t *r, size_t ncmds, const int *argc,
         req_release(r, req);
         return NULL;
     }
+    r->requests++;
+    r->commands += ncmds;
     req->cb = cb;
     req->data = data;
     req->deadline = uv_now(r->loop) + (timeout_ms != 0 ? timeout_ms : DEFAULT_TIMEOUT_MS);
@@ -946,6 +951,7 @@ static void on_flush(uv_prepare_t *p)
         return;
     /* Most batches fit the socket buffer: write them now and skip uv_write's callback. */
     b = uv_buf_init(r->out.base, (unsigned)r->out.len);
+    r->writes++;
     n = uv_try_write(r->stream, &b, 1);
     if (n == UV_EAGAIN)
         n = 0;
@@ -964,6 +970,7 @@ static void on_flush(uv_prepare_t *p)
     r->out.len = 0;
     b = uv_buf_init(r->wbuf.base + n, (unsigned)(r->wbuf.len - (size_t)n));
     r->write_req.data = r;
+    r->writes++;
     if ((n = uv_write(&r->write_req, r->stream, &b, 1, on_write)) != 0) {
         r->wbuf.len = 0;
         link_fail(r, UV_ENOTCONN, "write: %s", uv_strerror(n));
@@ -1384,6 +1391,13 @@ int tlsc_redis_ready(const tlsc_redis_t *r)
 uint64_t tlsc_redis_connects(const tlsc_redis_t *r)
 {
     return r != NULL ? r->connects : 0;
+}
+
+void tlsc_redis_io(const tlsc_redis_t *r, uint64_t *requests, uint64_t *commands, uint64_t *writes)
+{
+    *requests = r != NULL ? r->requests : 0;
+    *commands = r != NULL ? r->commands : 0;
+    *writes = r != NULL ? r->writes : 0;
 }
 
 void tlsc_redis_close(tlsc_redis_t *r)

@@ -97,6 +97,13 @@ int tlsc_redis_ready(const tlsc_redis_t *r);
 uint64_t tlsc_redis_connects(const tlsc_redis_t *r);
 
 /**
+ * How many requests (and commands) were queued and how many socket writes carried them, since
+ * the client was made: requests / writes above 1 is the flusher batching one loop iteration's
+ * requests into one write.
+ */
+void tlsc_redis_io(const tlsc_redis_t *r, uint64_t *requests, uint64_t *commands, uint64_t *writes);
+
+/**
  * What to fix in --redis when Redis answers the handshake with this error reply (WRONGPASS,
  * NOAUTH, NOPERM, a db out of range), or NULL when the error is not a configuration error.
  */

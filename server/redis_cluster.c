@@ -82,6 +82,7 @@ struct tlsc_redis_cluster_s {
     tlsc_redis_cluster_req_t *live;
     tlsc_redis_cluster_stats_t st;
     uint64_t closed_connects; /* connects of links closed since */
+    uint64_t closed_io[3];    /* requests, commands, writes of links closed since */
     int refused_logged;
 };
 
@@ -437,6 +438,13 @@ static void node_drop(tlsc_redis_cluster_t *c, size_t i)
     node_t *n = c->nodes[i];
 
     c->closed_connects += tlsc_redis_connects(n->link);
+    {
+        uint64_t io[3];
+
+        tlsc_redis_io(n->link, &io[0], &io[1], &io[2]);
+        for (size_t k = 0; k < 3; k++)
+            c->closed_io[k] += io[k];
+    }
     tlsc_redis_close(n->link);
     free(n);
     c->nodes[i] = c->nodes[--c->nnodes];
@@ -843,12 +851,22 @@ void tlsc_redis_cluster_stats(const tlsc_redis_cluster_t *c, tlsc_redis_cluster_
         st->links = 1;
         st->masters = 1;
         st->masters_up = tlsc_redis_ready(c->single) != 0;
+        tlsc_redis_io(c->single, &st->requests, &st->commands, &st->writes);
         return;
     }
     *st = c->st;
     st->connects = c->closed_connects;
+    st->requests = c->closed_io[0];
+    st->commands = c->closed_io[1];
+    st->writes = c->closed_io[2];
     st->masters_up = 0;
     for (size_t i = 0; i < c->nnodes; i++) {
+        uint64_t io[3];
+
+        tlsc_redis_io(c->nodes[i]->link, &io[0], &io[1], &io[2]);
+        st->requests += io[0];
+        st->commands += io[1];
+        st->writes += io[2];
         st->connects += tlsc_redis_connects(c->nodes[i]->link);
         st->masters_up += c->nodes[i]->in_map && tlsc_redis_ready(c->nodes[i]->link);
     }

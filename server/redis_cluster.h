@@ -45,14 +45,15 @@ typedef struct tlsc_redis_cluster_req_s tlsc_redis_cluster_req_t;
 
 /** What the router counted, for metrics. Single-node mode fills connects and masters (1). */
 typedef struct {
-    uint64_t connects;      /* times a link became ready, all links (first connects included) */
-    uint64_t links;         /* links ever opened */
-    uint64_t moved, ask;    /* redirects followed */
-    uint64_t refreshes;     /* slot maps read and applied */
-    uint64_t refresh_fails; /* reads that failed or gave a map past the bounds */
-    uint64_t refused;       /* requests refused because their keys span slots */
-    unsigned masters;       /* masters in the current map */
-    unsigned masters_up;    /* of those, links that answer */
+    uint64_t connects;                   /* times a link became ready, all links (first connects included) */
+    uint64_t links;                      /* links ever opened */
+    uint64_t moved, ask;                 /* redirects followed */
+    uint64_t refreshes;                  /* slot maps read and applied */
+    uint64_t refresh_fails;              /* reads that failed or gave a map past the bounds */
+    uint64_t refused;                    /* requests refused because their keys span slots */
+    uint64_t requests, commands, writes; /* every link's (tlsc_redis_io), closed links' included */
+    unsigned masters;                    /* masters in the current map */
+    unsigned masters_up;                 /* of those, links that answer */
 } tlsc_redis_cluster_stats_t;
 
 /**

@@ -84,6 +84,9 @@ static void publish_gauges(worker_t *w)
     tlsc_stat_set(&st->redis_map_refreshes, rs.refreshes);
     tlsc_stat_set(&st->g.redis_masters, rs.masters);
     tlsc_stat_set(&st->g.redis_masters_up, rs.masters_up);
+    tlsc_stat_set(&st->redis_requests, rs.requests);
+    tlsc_stat_set(&st->redis_commands, rs.commands);
+    tlsc_stat_set(&st->redis_writes, rs.writes);
     if (w->keyring != NULL) {
         tlsc_tickets_t *t = tlsc_keyring_tickets(w->keyring);
         tlsc_tickets_stats_t ts;

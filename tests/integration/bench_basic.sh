@@ -223,6 +223,30 @@ check "server_view_json_has_ticket_and_records_bad_counters" \
 check "server_view_table_has_ticket_and_records_bad_columns" \
     bash -c "grep -q ' rec_bad\$' '$OUT/redis_tickets.txt' && grep -Eq '^  n9 +1 +4 +5 +6 +7\$' '$OUT/redis_tickets.txt'"
 
+# --redis takes no password on argv (ps shows it): the password comes from --redis-pass-file or
+# TLSCACHE_REDIS_PASS, and an ACL user reads the counters with either. rediss:// is refused with
+# its reason (Debian's hiredis 0.14 has no TLS), before any connection.
+redis-cli -p "$REDIS_PORT" acl setuser benchro on '>bench pass 1' '~*' +@read +@connection >/dev/null
+bench pw_argv --target "127.0.0.1:$PORT_on" --connections 1 --redis "redis://benchro:bench%20pass%201@127.0.0.1:$REDIS_PORT"
+check "redis_password_on_argv_is_refused_with_exit_2" [ "$BENCH_RC" = 2 ]
+check "the_refusal_names_the_alternatives_and_not_the_password" \
+    bash -c "grep -q -- '--redis-pass-file FILE or TLSCACHE_REDIS_PASS' '$OUT/pw_argv.err' && ! grep -Eq 'bench( |%20)pass' '$OUT/pw_argv.err'"
+bench pw_flag --target "127.0.0.1:$PORT_on" --connections 1 --redis-pass 'bench pass 1'
+check "a_redis_pass_flag_is_refused_with_exit_2" [ "$BENCH_RC/$(grep -c 'bench pass' "$OUT/pw_flag.err")" = 2/0 ]
+bench pw_tls --target "127.0.0.1:$PORT_on" --connections 1 --redis "rediss://127.0.0.1:$REDIS_PORT"
+check "rediss_is_refused_with_its_reason" [ "$BENCH_RC/$(grep -c 'hiredis 0.14 has no TLS' "$OUT/pw_tls.err")" = 2/1 ]
+(umask 077 && printf 'bench pass 1\n' >"$TLSC_TMP/redis.pass")
+bench pw_file --target "127.0.0.1:$PORT_on" --connections 2 --concurrency 1 --redis "redis://benchro@127.0.0.1:$REDIS_PORT" \
+    --redis-pass-file "$TLSC_TMP/redis.pass" --redis-settle 0
+check "redis_pass_file_authenticates_the_stats_reader" [ "$BENCH_RC/$(j pw_file '.server.error // "none"')" = 0/none ]
+TLSCACHE_REDIS_PASS='bench pass 1' bench pw_env --target "127.0.0.1:$PORT_on" --connections 2 --concurrency 1 \
+    --redis "redis://benchro@127.0.0.1:$REDIS_PORT" --redis-settle 0
+check "TLSCACHE_REDIS_PASS_authenticates_the_stats_reader" [ "$BENCH_RC/$(j pw_env '.server.error // "none"')" = 0/none ]
+bench pw_none --target "127.0.0.1:$PORT_on" --connections 2 --concurrency 1 --redis "redis://benchro@127.0.0.1:$REDIS_PORT" \
+    --redis-settle 0
+check "a_user_without_a_password_is_a_stats_error_naming_the_alternatives" \
+    [ "$(j pw_none '.server.error | test("--redis-pass-file FILE or TLSCACHE_REDIS_PASS")')" = true ]
+
 # gnuplot fails on an empty log axis: a run where no handshake completed still gets its plot.
 bench deadplot --target "127.0.0.1:$dead" --connections 20 --concurrency 2 --plot "$OUT/dead.png"
 check "dead_target_run_still_writes_its_plot" \

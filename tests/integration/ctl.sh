@@ -238,4 +238,27 @@ ctl u5 --help
 check "--help exits 0 and lists the commands" grep -q '^  sessions revoke' "$O/u5"
 ctl u6 stats --redis redis://127.0.0.1:1
 check "stats with Redis unreachable exits 1" [ $? = 1 ]
+
+# --- the Redis password: never on argv (ps shows it) --------------------------------------------------
+redis-cli -p "$REDIS_PORT" acl setuser ctlro on '>ctl pass 9' '~*' +@read +@connection >/dev/null
+ctl p1 stats --redis "redis://ctlro:ctl%20pass%209@127.0.0.1:$REDIS_PORT"
+check "a password in --redis exits 2" [ $? = 2 ]
+check "and the line names --redis-pass-file and TLSCACHE_REDIS_PASS, not the password" \
+    [ "$(grep -c -- '--redis-pass-file FILE or TLSCACHE_REDIS_PASS' "$O/p1")/$(grep -c 'ctl pass' "$O/p1")/$(wc -l <"$O/p1")" = 1/0/1 ]
+ctl p2 stats --redis-pass 'ctl pass 9'
+check "--redis-pass is refused (exit 2) without echoing it" [ "$?/$(grep -c 'ctl pass' "$O/p2")" = 2/0 ]
+(umask 077 && printf 'ctl pass 9\n' >"$TLSC_TMP/ctl.pass")
+ctl p3 stats --redis "redis://ctlro@127.0.0.1:$REDIS_PORT" --redis-pass-file "$TLSC_TMP/ctl.pass" >/dev/null
+check "--redis-pass-file authenticates an ACL user" [ "$?/$(awk '$1 == "(cluster)" { print $2 }' "$O/p3")" = 0/4 ]
+TLSCACHE_REDIS_PASS='ctl pass 9' ctl p4 stats --redis "redis://ctlro@127.0.0.1:$REDIS_PORT" >/dev/null
+check "TLSCACHE_REDIS_PASS authenticates an ACL user" [ $? = 0 ]
+TLSCACHE_REDIS="redis://ctlro:ctl%20pass%209@127.0.0.1:$REDIS_PORT" ctl p5 sessions list >/dev/null
+check "a password in TLSCACHE_REDIS (the nodes' environment) is taken" [ $? = 0 ]
+ctl p6 stats --redis "redis://ctlro@127.0.0.1:$REDIS_PORT"
+check "a user with no password anywhere exits 1, naming where to give it" [ "$?/$(grep -c -- '--redis-pass-file' "$O/p6")" = 1/1 ]
+chmod 640 "$TLSC_TMP/ctl.pass"
+ctl p7 stats --redis "redis://ctlro@127.0.0.1:$REDIS_PORT" --redis-pass-file "$TLSC_TMP/ctl.pass"
+check "a password file others may read is refused (exit 1, chmod 600 named)" [ "$?/$(grep -c 'chmod 600' "$O/p7")" = 1/1 ]
+ctl p8 stats --redis "rediss://127.0.0.1:$REDIS_PORT"
+check "rediss:// exits 1 with its reason on one line" [ "$?/$(grep -c 'hiredis 0.14 has no TLS' "$O/p8")/$(wc -l <"$O/p8")" = 1/1/1 ]
 finish

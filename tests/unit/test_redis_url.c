@@ -1,3 +1,6 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "redis_url.h"
 #include "test.h"
 
@@ -481,6 +484,67 @@ TEST(cluster_bounds_and_refusals)
     ASSERT(strstr(url, "s3cretpw") == NULL);
 }
 
+/* Writes `text` to a fresh file of mode `mode` under $TMPDIR (or /tmp); returns its path (static). */
+static const char *secret_file(const char *text, int mode)
+{
+    static char path[512];
+    const char *dir = getenv("TMPDIR");
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/test_redis_url.%d.pass", dir != NULL ? dir : "/tmp", (int)getpid());
+    unlink(path);
+    ASSERT((f = fopen(path, "w")) != NULL);
+    fputs(text, f);
+    fclose(f);
+    ASSERT_EQ(chmod(path, (mode_t)mode), 0);
+    return path;
+}
+
+TEST(tools_take_the_password_from_a_file_or_the_environment_in_one_place)
+{
+    tlsc_redis_url_t u;
+    char err[512];
+    const char *f = secret_file("file pw 7\n", 0600);
+
+    u = parse_ok("redis://app@h:1");
+    ASSERT_EQ(tlsc_redis_url_take_password(&u, f, "env pw", err, sizeof(err)), 0); /* the file first */
+    ASSERT_STREQ(u.password, "file pw 7");
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://h:1");
+    ASSERT_EQ(tlsc_redis_url_take_password(&u, NULL, "env pw", err, sizeof(err)), 0);
+    ASSERT_STREQ(u.password, "env pw");
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://h:1"); /* no password anywhere, no user: fine */
+    ASSERT_EQ(tlsc_redis_url_take_password(&u, NULL, "", err, sizeof(err)), 0);
+    ASSERT(u.password == NULL);
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://:urlpw9@h:1"); /* two places: refused, neither echoed */
+    ASSERT_EQ(tlsc_redis_url_take_password(&u, NULL, "envpw8", err, sizeof(err)), -1);
+    ASSERT(strstr(err, "TLSCACHE_REDIS_PASS") != NULL && strstr(err, "urlpw9") == NULL && strstr(err, "envpw8") == NULL);
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://app@h:1"); /* a user and no password */
+    ASSERT_EQ(tlsc_redis_url_take_password(&u, NULL, NULL, err, sizeof(err)), -1);
+    ASSERT(strstr(err, "--redis-pass-file FILE or TLSCACHE_REDIS_PASS") != NULL);
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis://h:1"); /* a control byte in the variable */
+    ASSERT_EQ(tlsc_redis_url_take_password(&u, NULL, "bad\x01pw", err, sizeof(err)), -1);
+    ASSERT(strstr(err, "TLSCACHE_REDIS_PASS") != NULL && strstr(err, "bad") == NULL);
+    tlsc_redis_url_free(&u);
+
+    f = secret_file("open pw 5\n", 0640); /* others may read it */
+    u = parse_ok("redis://h:1");
+    ASSERT_EQ(tlsc_redis_url_take_password(&u, f, NULL, err, sizeof(err)), -1);
+    ASSERT(strstr(err, "--redis-pass-file") != NULL && strstr(err, "chmod 600") != NULL && strstr(err, "open pw") == NULL);
+    ASSERT(u.password == NULL);
+    tlsc_redis_url_free(&u);
+    unlink(f);
+}
+
 int main(void)
 {
     RUN(host_port_db);
@@ -504,5 +568,6 @@ int main(void)
     RUN(sentinel_bounds_and_hostile_parts);
     RUN(cluster_seeds);
     RUN(cluster_bounds_and_refusals);
+    RUN(tools_take_the_password_from_a_file_or_the_environment_in_one_place);
     TEST_DONE();
 }
