@@ -51,7 +51,9 @@ int tlsc_l1_new(uint64_t bytes, tlsc_l1_t **out, char *err, size_t errlen);
  * Maps every page of the region into this process now (a worker calls it at start). A forked
  * process does not inherit the page table entries of a shared mapping, so without it each
  * worker takes one page fault per page on first use, inside handshakes (the profile in
- * docs/benchmarks.md). Best effort: on a kernel without MADV_POPULATE_WRITE pages fault as used.
+ * docs/benchmarks.md). Then reads one byte of each page (up to 256 MiB), which a VM that
+ * shadows page tables per process needs as well (l1.c says why). Best effort: on a kernel without
+ * MADV_POPULATE_WRITE pages fault as used.
  */
 void tlsc_l1_prefault(tlsc_l1_t *l1);
 
