@@ -13,6 +13,7 @@
 #
 #   bench/compare.sh [--build DIR] [--secs N] [--concurrency "C ..."] [--workers W] [--out FILE.md]
 #                    [--csv FILE] [--rows FILE.tsv] [--peers "tlscache nginx haproxy s_server"]
+#                    [--configs "cache tickets hrr"]
 # --concurrency takes one or more values: each row runs at each (the servers are started once).
 # --rows keeps the raw rows (tab-separated, as the report reads them) for bench/compare_ratios.sh,
 # which sums several runs up as ratios to nginx with their spread.
@@ -32,6 +33,7 @@ OUT=
 CSV=
 ROWS_OUT=
 PEERS="tlscache nginx haproxy s_server"
+CONFIGS="cache tickets hrr"
 while [ $# -gt 0 ]; do
     case $1 in
     --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
@@ -42,7 +44,8 @@ while [ $# -gt 0 ]; do
     --csv) CSV=$2; shift 2 ;;
     --rows) ROWS_OUT=$2; shift 2 ;;
     --peers) PEERS=$2; shift 2 ;;
-    *) echo "usage: $0 [--build DIR] [--secs N] [--concurrency C] [--workers W] [--out FILE] [--csv FILE] [--rows FILE] [--peers LIST]" >&2; exit 1 ;;
+    --configs) CONFIGS=$2; shift 2 ;;
+    *) echo "usage: $0 [--build DIR] [--secs N] [--concurrency C] [--workers W] [--out FILE] [--csv FILE] [--rows FILE] [--peers LIST] [--configs LIST]" >&2; exit 1 ;;
     esac
 done
 BENCH=${BENCH:-$BUILD/bench/tlscache-bench}
@@ -263,7 +266,7 @@ run_row() {
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for peer in $PEERS; do
     for nodes in 1 2; do
-        for config in cache tickets hrr; do
+        for config in $CONFIGS; do
             "start_$peer" "$config" "$nodes" || { echo "could not start $peer ($config, $nodes nodes)" >&2; stop_all; continue; }
             for conc in $CONC; do
                 if [ "$config" = hrr ]; then # a HelloRetryRequest is TLS 1.3 only
@@ -289,7 +292,7 @@ done
 report() {
     echo "## Side by side: tlscache, nginx, HAProxy, openssl s_server"
     echo
-    echo "Made by \`bench/compare.sh --secs $SECS --concurrency \"$CONC\" --workers $WORKERS --peers \"$PEERS\"\` on $(date -u +%Y-%m-%d), $(nproc) CPUs"
+    echo "Made by \`bench/compare.sh --secs $SECS --concurrency \"$CONC\" --workers $WORKERS --peers \"$PEERS\" --configs \"$CONFIGS\"\` on $(date -u +%Y-%m-%d), $(nproc) CPUs"
     echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(openssl version), $(nginx -v 2>&1 | cut -d' ' -f3),"
     echo "HAProxy $(haproxy -v | head -1 | cut -d' ' -f3), $(redis-server --version | cut -d' ' -f3 | tr -d 'v='), the client on the same machine."
     echo "Each row: one tlscache-bench run of ${SECS} s at the concurrency in column C, random balancing over the nodes;"
