@@ -195,6 +195,30 @@ void tlsc_l1_prefault(tlsc_l1_t *l1)
     (void)madvise(l1->base, l1->map_len, MADV_POPULATE_WRITE);
 }
 
+/*
+ * Mapping the pages is not all: on a virtual machine that shadows each process's page tables
+ * (this project's development VM, docs/benchmarks.md), the first access of a process to a page
+ * still costs a trip to the hypervisor, 2-3 us, even after MADV_POPULATE_WRITE — and a TLS 1.3
+ * stateful resumption touches two random sets, the ticket taken and the one issued. So each
+ * worker reads one byte of every page once, a slice per loop iteration, up to
+ * L1_WARM_MAX_BYTES; pages past it warm as handshakes use them. The read is an atomic relaxed
+ * load: another worker may be writing that slot under its set's lock.
+ */
+#define L1_WARM_MAX_BYTES (256ull << 20)
+
+static volatile unsigned warm_sink; /* the loads are the point: keep them */
+
+int tlsc_l1_warm(tlsc_l1_t *l1, size_t *cursor, size_t pages)
+{
+    size_t end = l1->map_len < L1_WARM_MAX_BYTES ? l1->map_len : (size_t)L1_WARM_MAX_BYTES;
+    unsigned sum = 0;
+
+    for (; *cursor < end && pages > 0; *cursor += 4096, pages--)
+        sum += __atomic_load_n((const unsigned char *)l1->base + *cursor, __ATOMIC_RELAXED);
+    warm_sink = sum;
+    return *cursor >= end;
+}
+
 void tlsc_l1_free(tlsc_l1_t *l1)
 {
     if (l1 == NULL)

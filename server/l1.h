@@ -55,6 +55,13 @@ int tlsc_l1_new(uint64_t bytes, tlsc_l1_t **out, char *err, size_t errlen);
  */
 void tlsc_l1_prefault(tlsc_l1_t *l1);
 
+/**
+ * Reads one byte of up to `pages` more pages, from byte offset *cursor (start at 0) on, which a
+ * VM that shadows page tables per process needs before the first use is cheap (l1.c says why).
+ * A worker calls it once per loop iteration until it returns 1 (done: the first 256 MiB read).
+ */
+int tlsc_l1_warm(tlsc_l1_t *l1, size_t *cursor, size_t pages);
+
 /** Unmaps (NULL is fine). Other processes keep their own mapping. */
 void tlsc_l1_free(tlsc_l1_t *l1);
 

@@ -61,6 +61,8 @@ typedef struct {
     tlsc_stats_t *st;              /* this worker's cell in the master's shared metrics region */
     tlsc_l1_t *l1;                 /* the master's mapping, inherited; NULL = off */
     tlsc_revoke_watch_t *l1_watch; /* drops the L1 when Redis was flushed; NULL without an L1 */
+    uv_idle_t l1_warm;             /* reads the L1's pages a slice per loop iteration, then stops */
+    size_t l1_warm_at;
 } worker_t;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -144,6 +146,15 @@ static void on_warmup(uv_timer_t *t)
     }
     publish_gauges(w);
     tlsc_stat_set(&w->st->g.accepting, 1);
+}
+
+/* One slice of the L1's pages per loop iteration (tlsc_l1_warm): a few ms, never a stalled start. */
+static void on_l1_warm(uv_idle_t *h)
+{
+    worker_t *w = h->data;
+
+    if (tlsc_l1_warm(w->l1, &w->l1_warm_at, 256))
+        uv_idle_stop(h);
 }
 
 static void on_drained(void *data)
@@ -332,6 +343,11 @@ static void setup_timers_and_signals(worker_t *w)
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, 1000, 1000);
+    if (w->l1 != NULL) {
+        uv_idle_init(&w->loop, &w->l1_warm);
+        w->l1_warm.data = w;
+        uv_idle_start(&w->l1_warm, on_l1_warm);
+    }
     uv_signal_init(&w->loop, &w->sig_term);
     uv_signal_init(&w->loop, &w->sig_int);
     w->sig_term.data = w->sig_int.data = w;

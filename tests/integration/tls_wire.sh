@@ -19,6 +19,18 @@ WIRE=$TLSC_ROOT/tests/lib/tls_wire.py
 
 reply=$(python3 "$WIRE" "$PA" reply)
 check "the reply is one TLS record, then close_notify ($reply)" [ "$reply" = "data_records=1 alerts=1" ]
+# The responder scans the request head as it comes, without keeping it: an end of head split
+# over two records, a bare "\n\n", and a head past 8 KiB (431).
+st=$(python3 "$WIRE" "$PA" status 'GET / HTTP/1.1\r\nHost: a.example\r\n\r' '\n')
+check "a request head whose end is split over two records is answered ($st)" [ "$st" = "HTTP/1.1 200 OK" ]
+st=$(python3 "$WIRE" "$PA" status 'GET /\n' '\n')
+check "a head ended by a bare blank line is answered ($st)" [ "$st" = "HTTP/1.1 200 OK" ]
+st=$(python3 "$WIRE" "$PA" status 'GET / HTTP/1.1\r\n\n\r\n')
+check "a head with CR LF LF ends at LF LF ($st)" [ "$st" = "HTTP/1.1 200 OK" ]
+st=$(python3 "$WIRE" "$PA" status big:9000)
+check "a head past 8 KiB without its end gets 431 ($st)" [ "$st" = "HTTP/1.1 431 Request Header Fields Too Large" ]
+st=$(python3 "$WIRE" "$PA" status 'GET / HTTP/1.1\r\nHost: a\r\n' eof)
+check "an unfinished head gets no reply ($st)" [ "$st" = "status=none" ]
 bad=$(python3 "$WIRE" "$PA" badmac)
 check "a record with a bad MAC gets the bad_record_mac alert ($bad)" grep -qi "BAD_RECORD_MAC" <<<"$bad"
 

@@ -3,6 +3,10 @@
 are visible). Used by tests/integration/tls_wire.sh.
 
   tls_wire.py PORT reply     one GET; prints "data_records=N alerts=N" seen after the handshake
+  tls_wire.py PORT status PARTS...
+                             sends each PART (Python escapes, e.g. 'GET / HTTP/1.1\\r\\n\\r', or
+                             "big:N" for N bytes of one header line, "eof" for a TCP half-close) as a TLS record of its own;
+                             prints the reply's status line, or "status=none"
   tls_wire.py PORT badmac    after the handshake sends an application-data record with a bad
                              MAC; prints "alert=<what the client's OpenSSL read>" or "alert=none"
   tls_wire.py PORT hello CASE
@@ -163,6 +167,29 @@ if mode == "reply":
     pump_out()
     recs = read_records()
     print("data_records=%d alerts=%d" % (sum(t == 23 for t, _ in recs), sum(t == 21 for t, _ in recs)))
+elif mode == "status":
+    for part in sys.argv[3:]:
+        if part == "eof":
+            sock.shutdown(socket.SHUT_WR)
+            continue
+        if part.startswith("big:"):
+            data = b"GET / HTTP/1.1\r\nX-Big: " + b"a" * int(part[4:])
+        else:
+            data = part.encode().decode("unicode_escape").encode("latin-1")
+        tls.write(data)
+        pump_out()
+    for t, raw in read_records():
+        inc.write(raw)
+    reply = b""
+    try:
+        while True:
+            got = tls.read(65536)
+            if not got:
+                break
+            reply += got
+    except (ssl.SSLError, ssl.SSLWantReadError):
+        pass
+    print(reply.split(b"\r\n")[0].decode("latin-1") if reply else "status=none")
 elif mode == "badmac":
     sock.sendall(bytes([23, 3, 3, 0, 40]) + bytes(40))  # 40 zero bytes: no valid MAC
     recs = read_records()

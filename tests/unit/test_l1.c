@@ -228,6 +228,27 @@ TEST(a_cache_that_does_not_serve_misses)
     tlsc_l1_free(l1);
 }
 
+TEST(warming_reads_every_page_in_slices_and_ends)
+{
+    tlsc_l1_t *l1 = make(2 << 20);
+    unsigned char id[32], out[TLSC_L1_VALUE_MAX];
+    size_t at = 0, len, prev, calls = 0;
+
+    id_of(12, id);
+    ASSERT_EQ(tlsc_l1_put(l1, id, 32, TLS1_2_VERSION, (const unsigned char *)"b", 1, fake_now + 10, 0), 0);
+    ASSERT_EQ(tlsc_l1_warm(l1, &at, 3), 0);
+    ASSERT_EQ(at, (size_t)3 * 4096); /* a slice is the pages asked for, no more */
+    do {
+        prev = at;
+        calls++;
+        ASSERT(calls < 10000);
+    } while (tlsc_l1_warm(l1, &at, 64) == 0 && at > prev);
+    ASSERT(at >= (size_t)2 << 20);                                       /* the whole region (it is under the 256 MiB cap) */
+    ASSERT_EQ(tlsc_l1_warm(l1, &at, 64), 1);                             /* done stays done */
+    ASSERT_EQ(tlsc_l1_get(l1, id, 32, TLS1_2_VERSION, 0, out, &len), 1); /* reading changed nothing */
+    tlsc_l1_free(l1);
+}
+
 int main(void)
 {
     RUN(revocation_messages_are_parsed_strictly);
@@ -239,5 +260,6 @@ int main(void)
     RUN(full_cache_evicts_least_recently_used);
     RUN(clear_and_remove_drop_entries_and_stop_stale_fills);
     RUN(worker_dying_with_a_lock_costs_only_its_set);
+    RUN(warming_reads_every_page_in_slices_and_ends);
     TEST_DONE();
 }
