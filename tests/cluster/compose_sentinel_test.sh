@@ -126,6 +126,16 @@ docker kill -s KILL "$(cid redis)" >/dev/null 2>&1
 promoted() { local r; r=$(role_of redis-replica); echo "redis-replica: role '$r'"; [ "$r" = master ] && sentinels_agree redis-replica 2; }
 check "the sentinels promote redis-replica" wait_for 40 "the failover" promoted
 tpromoted=$(date +%s.%N)
+# Sessions made before the kill resume on the promoted replica (a TLS 1.2 session stays valid
+# when offered, so all six are offered again until they resume: the nodes may still be
+# switching over). Checked at once, well inside the 300 s session timeout even on a slow host.
+pre_resumed() {
+    local i out=""
+    for i in 1 2 3 4 5 6; do out+="$(sget 1.2 id "$TLSC_TMP/pre.$i.sess" "") "; done
+    echo "$out"
+    [ "$(grep -o ' yes' <<<"$out" | wc -l)" -eq 6 ]
+}
+check "sessions made before the kill resume after the failover" wait_for 60 "the pre-kill sessions to resume" pre_resumed
 wait "$bpid"
 if summary=$(bench_check ha-kill --max-errors 0); then
     pass "master killed under load: every handshake completed: $summary"
@@ -143,10 +153,6 @@ done
 tback=$(date +%s.%N)
 check "resumption back on the promoted replica: $summary" [ "$ok" = 1 ]
 echo "# failover: promoted $(printf '%.1f' "$(echo "$tpromoted - $tkill" | bc)") s after the kill; resumption at >= 99 % again $(printf '%.1f' "$(echo "$tback - $tkill" | bc)") s after it"
-out=""
-for i in 1 2 3 4 5 6; do out+="$(sget 1.2 id "$TLSC_TMP/pre.$i.sess" "")"$'\n'; done
-nyes=$(grep -c ' yes$' <<<"$out")
-check "sessions made before the kill resume after the failover ($nyes/6: $(sort <<<"$out" | uniq -c | tr -s ' \n' ' '))" [ "$nyes" -eq 6 ]
 
 # ---- 4. the old master comes back as a replica ----
 echo "# 4. the old master started again (at ${SECONDS}s)"
