@@ -360,7 +360,9 @@ static const tlsc_opts_spec_t spec = {
              "and reports full vs resumed handshakes, the resumption rate per (issuing target ->\n"
              "offered target), latency percentiles, errors and the client's own CPU.\n"
              "\n",
-    .footer = "A run in which no handshake succeeds, or whose report cannot be written, exits 1.\n"
+    .footer = "\n  env TLSCACHE_REDIS_PASS          the Redis password for --redis, when --redis-pass-file is not given\n"
+              "\n"
+              "A run in which no handshake succeeds, or whose report cannot be written, exits 1.\n"
               "\n"
               "Handshake latency is measured from the first ClientHello byte (TCP connected) to the\n"
               "end of the handshake; TCP connect time is reported separately. Every run ends by itself:\n"

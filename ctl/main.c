@@ -201,7 +201,7 @@ static const tlsc_opts_spec_t SPEC = {
              "  keys rotate                                         bring the next rotation forward to now + --lead\n"
              "\n"
              "Flags (--redis, --redis-prefix, --keyd and --keyd-secret-file read the server's TLSCACHE_* variables):\n",
-    .footer = NULL,
+    .footer = "\n  env TLSCACHE_REDIS_PASS          the Redis password, when --redis-pass-file is not given\n",
     .opts = OPTIONS,
     .n_opts = sizeof(OPTIONS) / sizeof(OPTIONS[0]),
     .refused = REFUSED,
