@@ -23,8 +23,16 @@
 #
 # A benchmark, not a test: it asserts nothing. Servers run one at a time, each is stopped before
 # the next starts; every process it starts is ended by PID. The client shares the machine.
+#
+#   bench/compare.sh proxy [bench/proxy_compare.sh options]
+# runs the TLS terminator comparison instead (tlscache --backend against HAProxy mode tcp, hitch,
+# stunnel4 and nginx stream in front of one backend: short requests, bulk, idle connections).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = proxy ]; then
+    shift
+    exec "$ROOT/bench/proxy_compare.sh" "$@"
+fi
 BUILD=$ROOT/build
 SECS=5
 CONC=16
