@@ -11,7 +11,8 @@
 #   redis-replica.password   the Redis ACL user "replica" (a replica syncing from its master)
 #   redis-sentinel.password  the Redis ACL user "sentinel" (Sentinel watching the data nodes)
 #   redis-users.acl          Redis ACL file (passwords as SHA-256 hashes only)
-#   redis-url, redis-ro-url  redis://USER:PASSWORD@redis:6379/0 for the workers / the bench
+#   redis-url, redis-ro-url  redis://USER:PASSWORD@redis:6379/0 for the workers / a read-only
+#                            client (the compose bench takes redis-ro.password alone)
 #   redis-ha.conf            the data nodes' config for docker-compose.sentinel.yml (the
 #                            replication login; includes the image's tlscache.conf)
 #   sentinel.conf            the sentinels' config (the master to watch, their login to it)
@@ -129,8 +130,6 @@ printf 'redis://tlscache-ro:%s@redis:6379/0\n' "$(cat "$DIR/redis-ro.password")"
     echo "sentinel failover-timeout tlscache 20000"
     echo "sentinel parallel-syncs tlscache 1"
 } >"$DIR/sentinel.conf"
-# The bench reads the nodes' stats from the replica, which holds them whichever node is master.
-printf 'redis://tlscache-ro:%s@redis-replica:6379/0\n' "$(cat "$DIR/redis-ro.password")" >"$DIR/redis-ro-replica-url"
 printf 'redis-sentinel://tlscache:%s@sentinel1:26379,sentinel2:26379,sentinel3:26379/tlscache/0\n' \
     "$(cat "$DIR/redis-tlscache.password")" >"$DIR/redis-sentinel-url"
 
