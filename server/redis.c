@@ -1004,6 +1004,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(r->rbuf, sizeof(r->rbuf));
 }
 
+/* EXEC's answer to a transaction Redis refused to queue: the reason is an earlier reply. */
+static int is_execabort(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR && reply->len >= 9 && memcmp(reply->str, "EXECABORT", 9) == 0;
+}
+
 /* The FIFO head owns the reply; its callback runs after its last reply. */
 static void deliver(tlsc_redis_t *r, redisReply *reply)
 {
@@ -1031,7 +1037,7 @@ static void deliver(tlsc_redis_t *r, redisReply *reply)
     cb = req->cb;
     req->cb = NULL;
     if (cb != NULL)
-        cb(0, reply->type == REDIS_REPLY_ERROR && req->cause != NULL ? req->cause : reply, req->data);
+        cb(0, req->cause != NULL && is_execabort(reply) ? req->cause : reply, req->data);
     freeReplyObject(reply);
     req_release(r, req);
 }

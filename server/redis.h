@@ -58,9 +58,9 @@ typedef struct {
 
 /**
  * Called once per request: status 0 with the last reply of the request (valid only during
- * the call; it may be a REDIS_REPLY_ERROR, which the caller judges; when the last reply is an
- * error and an earlier one was too, the callback gets the earlier one, the cause: a MOVED or
- * ASK to a command inside MULTI rather than EXEC's EXECABORT), or a negative UV_E*
+ * the call; it may be a REDIS_REPLY_ERROR, which the caller judges; when the last reply is
+ * EXEC's EXECABORT and an earlier one was an error, the callback gets the first such error, the
+ * cause: a MOVED or ASK to a command inside MULTI), or a negative UV_E*
  * code with reply NULL. Not called after tlsc_redis_cancel or once tlsc_redis_close began.
  */
 typedef void (*tlsc_redis_cb)(int status, const redisReply *reply, void *data);

@@ -146,8 +146,26 @@ static void check_error_hides_password(const char *url, const char *err)
     if (strchr(pw, '%') != NULL || strstr(at + 1, pw) != NULL || strstr(url, pw) != colon + 1)
         return;
     if (strstr(err, pw) != NULL) {
-        fprintf(stderr, "the error message shows the password: %s\n", err);
-        abort();
+        /* The message may hold the same bytes by chance ("h1:26379" in a hint): parse the URL
+         * again with the password's bytes replaced; a message that still holds them got them
+         * from its own text, not from the password. */
+        char *other = strdup(url), err2[512];
+        tlsc_redis_url_t u2;
+        int leaked;
+
+        if (other == NULL)
+            return;
+        memset(other + (colon + 1 - url), 'Q', n);
+        if (tlsc_redis_url_parse(other, &u2, err2, sizeof(err2)) == 0) {
+            tlsc_redis_url_free(&u2);
+            err2[0] = '\0';
+        }
+        leaked = strstr(err2, pw) == NULL;
+        free(other);
+        if (leaked) {
+            fprintf(stderr, "the error message shows the password: %s\n", err);
+            abort();
+        }
     }
 }
 
