@@ -252,29 +252,32 @@ static int parse_hostport(const char *s, size_t n, tlsc_redis_url_t *out, char *
     return 0;
 }
 
+/*
+ * The credentials of an authority of `alen` bytes at `p`, if any: the last '@' ends them, so a
+ * password may hold a raw '@'. Sets *hosts to what follows them (or `p`). Returns 0 or -1.
+ */
+static int take_userinfo(const char *p, size_t alen, tlsc_redis_url_t *out, const char **hosts, char *reason, size_t reasonlen)
+{
+    const char *at = NULL;
+
+    for (size_t i = alen; i > 0 && at == NULL; i--)
+        if (p[i - 1] == '@')
+            at = p + i - 1;
+    *hosts = at != NULL ? at + 1 : p;
+    return at != NULL ? parse_userinfo(p, (size_t)(at - p), out, reason, reasonlen) : 0;
+}
+
 /* ================================ schemes ================================ */
 
 /* redis://[user:pass@]host[:port][/db][?db=N] */
 static int parse_tcp(const char *p, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
 {
     size_t alen = strcspn(p, "/?");
-    const char *at = NULL;
+    const char *host;
 
-    /* The last '@' ends the credentials, so a password may hold a raw '@'. */
-    for (size_t i = alen; i > 0; i--) {
-        if (p[i - 1] == '@') {
-            at = p + i - 1;
-            break;
-        }
-    }
-    if (at != NULL) {
-        if (parse_userinfo(p, (size_t)(at - p), out, reason, reasonlen) != 0)
-            return -1;
-        if (parse_hostport(at + 1, (size_t)(p + alen - at - 1), out, reason, reasonlen) != 0)
-            return -1;
-    } else if (parse_hostport(p, alen, out, reason, reasonlen) != 0) {
+    if (take_userinfo(p, alen, out, &host, reason, reasonlen) != 0 ||
+        parse_hostport(host, (size_t)(p + alen - host), out, reason, reasonlen) != 0)
         return -1;
-    }
     return parse_tail(p + alen, 1, out, reason, reasonlen);
 }
 
@@ -340,17 +343,10 @@ static int parse_sentinel(const char *p, tlsc_redis_url_t *out, char *reason, si
 {
     char qb[QUOTE_MAX + 4], why[128];
     size_t alen = strcspn(p, "/?"), n, count = 1;
-    const char *at = NULL, *list, *end;
+    const char *list, *end;
 
-    for (size_t i = alen; i > 0; i--) {
-        if (p[i - 1] == '@') {
-            at = p + i - 1;
-            break;
-        }
-    }
-    if (at != NULL && parse_userinfo(p, (size_t)(at - p), out, reason, reasonlen) != 0)
+    if (take_userinfo(p, alen, out, &list, reason, reasonlen) != 0)
         return -1;
-    list = at != NULL ? at + 1 : p;
     end = p + alen;
     for (const char *c = list; c < end; c++)
         count += *c == ',';
@@ -409,17 +405,10 @@ static int parse_sentinel(const char *p, tlsc_redis_url_t *out, char *reason, si
 static int parse_cluster(const char *p, tlsc_redis_url_t *out, char *reason, size_t reasonlen)
 {
     size_t alen = strcspn(p, "/?"), n;
-    const char *at = NULL, *s, *end = p + alen;
+    const char *s, *end = p + alen;
 
-    for (size_t i = alen; i > 0; i--) {
-        if (p[i - 1] == '@') {
-            at = p + i - 1;
-            break;
-        }
-    }
-    if (at != NULL && parse_userinfo(p, (size_t)(at - p), out, reason, reasonlen) != 0)
+    if (take_userinfo(p, alen, out, &s, reason, reasonlen) != 0)
         return -1;
-    s = at != NULL ? at + 1 : p;
     n = 1;
     for (const char *c = s; c < end; c++)
         n += *c == ',';

@@ -117,7 +117,7 @@ typedef struct {
     uint64_t handshakes[TLSC_TLSV_N][TLSC_OUT_N];
     uint64_t closed[TLSC_CLOSE_N];
     uint64_t redis_reconnects;
-    uint64_t redis_moved, redis_ask, redis_map_refreshes; /* Redis Cluster: redirects followed, slot maps read */
+    uint64_t redis_moved, redis_ask, redis_map_refreshes;  /* Redis Cluster: redirects followed, slot maps read */
     uint64_t redis_requests, redis_commands, redis_writes; /* the link's requests, commands and socket writes (tlsc_redis_io) */
     tlsc_hist_t lookup_us, store_us, handshake_us;
     struct {

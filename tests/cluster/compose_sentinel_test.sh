@@ -148,7 +148,6 @@ ok=0
 for i in 1 2 3 4 5 6 7 8; do
     bench ha-back-$i --tls 1.2 --mode id --connections 200 --concurrency 4 &&
         summary=$(bench_check ha-back-$i --min-rate 0.99 --max-errors 0) && { ok=1; break; }
-    sleep 1 # lint: ok (a bounded retry: up to 8 bench runs until resumption is back)
 done
 tback=$(date +%s.%N)
 check "resumption back on the promoted replica: $summary" [ "$ok" = 1 ]
