@@ -227,7 +227,13 @@ static void run_child(master_t *m, unsigned id, int link, tlsc_stats_t *cell)
     }
     if (m->keys != NULL && (held = calloc(1, sizeof(*held))) != NULL)
         tlsc_tickets_export(m->keys, held);
-    sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
+    /* SIGTERM and SIGINT stay blocked until the worker's handlers are in (tlsc_worker_run): one
+     * that arrives while the worker starts (a stop right after a reload) waits, instead of
+     * killing it with the default action, which the master would count as a crash. */
+    sigset_t mask = m->oldmask;
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     _exit(tlsc_worker_run(cfg, m->tls, id, m->slots[id - 1].fds, cfg->n_listen, held, link, cell, m->l1));
 }
 
@@ -721,7 +727,9 @@ int tlsc_master_run(const tlsc_config_t *cfg, tlsc_tls_t *tls)
     }
     for (unsigned i = 0; i < cfg->workers; i++)
         m.slots[i].link = -1;
-    if (check_access_log(cfg) != 0 || bind_all(&m) != 0 || setup_admin(&m) != 0 || setup_l1(&m) != 0 || setup_signals(&m) != 0) {
+    /* Signals first: once a port answers, a SIGHUP or SIGTERM must find the signalfd, not the
+     * default action (mapping a large --local-cache takes a while after the bind). */
+    if (setup_signals(&m) != 0 || check_access_log(cfg) != 0 || bind_all(&m) != 0 || setup_admin(&m) != 0 || setup_l1(&m) != 0) {
         master_free(&m);
         return 1;
     }

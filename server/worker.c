@@ -360,6 +360,18 @@ static void setup_timers_and_signals(worker_t *w)
     }
 }
 
+/* The master forks workers with SIGTERM/SIGINT blocked; now the handlers take them (a pending one
+ * runs its drain at the loop's first turn). */
+static void unblock_stop_signals(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 static void walk_close(uv_handle_t *h, void *arg)
 {
     if (!uv_is_closing(h))
@@ -433,6 +445,7 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
         tlsc_l1_prefault(l1);
     if (setup_parts(w, held, master_link) == 0 && setup_listeners(w, fds, nfds) == 0 && drop_privileges(cfg) == 0) {
         setup_timers_and_signals(w);
+        unblock_stop_signals();
         tlsc_log_debug("worker %u serving %zu socket(s)", id, nfds);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         rc = 0;

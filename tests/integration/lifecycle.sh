@@ -113,6 +113,21 @@ kill -TERM $reload_pid
 exits_within 30 $reload_pid
 check "after a reload, SIGTERM still stops with exit 0 ($status)" [ "$status" = "exit status 0" ]
 
+# A stop right behind a reload: SIGHUP and SIGTERM back to back reach workers that are still
+# starting (prefaulting a large --local-cache). They must drain, not die of the signal's
+# default action (a systemd unit stopped after a reload ended "failed" that way).
+port=$(free_port)
+"$SERVER_BIN" --listen "127.0.0.1:$port" --workers 2 --node hupterm --local-cache 512m --cert "$TLSC_TMP/cur.pem" --key "$TLSC_TMP/cur.key" \
+    --redis "redis://127.0.0.1:$REDIS_PORT" >"$TLSC_TMP/hupterm.log" 2>&1 &
+hupterm_pid=$!
+track $hupterm_pid
+wait_port "$port" 15 || exit 1
+kill -HUP $hupterm_pid
+kill -TERM $hupterm_pid
+exits_within 30 $hupterm_pid
+check "SIGTERM right behind SIGHUP: exit 0 ($status)" [ "$status" = "exit status 0" ]
+check "... and no worker died of the signal" bash -c "! grep -E 'exited on signal|abnormally' '$TLSC_TMP/hupterm.log'"
+
 # --check / -t: validates, binds and connects nothing, prints what would be served.
 port=$(free_port)
 (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 5 -subj /CN=soon.example \
@@ -145,7 +160,9 @@ user_pid=$!
 track $user_pid
 wait_port "$port" 15 || exit 1
 worker_users() { ps -o user= --ppid "$1" | sort -u | tr -d ' \n'; }
-check "--user: the workers run as nobody ($(worker_users $user_pid))" [ "$(worker_users $user_pid)" = nobody ]
+workers_are_nobody() { local u; u=$(worker_users "$1"); echo "workers run as: ${u:-none}"; [ "$u" = nobody ]; }
+# The port answers once the master binds; each worker drops after it set up (L1 pages included).
+check "--user: the workers run as nobody" wait_for 15 "workers as nobody" workers_are_nobody $user_pid
 check "--user: the master stays root to bind and reload ($(ps -o user= -p $user_pid))" [ "$(ps -o user= -p $user_pid | tr -d ' ')" = root ]
 check "--user: the workers serve" sget "$port" 1.3 a.example "" ""
 check "--user: the worker cannot read the key file" bash -c "! runuser -u nobody -- cat '$TLSC_TMP/cur.key' >/dev/null 2>&1"
