@@ -6,7 +6,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-/* Feeds the AAD to a GCM context: the header, then each bound field with its length. */
 /* Fetched once: EVP_aes_256_gcm() would make OpenSSL 3 look the cipher up on every record. */
 static const EVP_CIPHER *gcm(void)
 {
@@ -17,22 +16,41 @@ static const EVP_CIPHER *gcm(void)
     return fetched;
 }
 
+/*
+ * Feeds the AAD to a GCM context: the header, then each bound field with its length. GHASH sees
+ * one byte string however it is cut, so a usual AAD goes in one update from the stack (each
+ * update is a trip through the provider) and only an outsized one piece by piece.
+ */
 static int add_aad(EVP_CIPHER_CTX *ctx, const unsigned char *header, const tlsc_seal_aad_t *aad)
 {
     const char *fields[2] = {aad->redis_key ? aad->redis_key : "", aad->sni ? aad->sni : ""};
-    unsigned char b[2];
+    size_t lens[2] = {strlen(fields[0]), strlen(fields[1])};
+    unsigned char buf[512], b[2];
+    size_t at = 0;
     int n;
 
+    if (lens[0] > 0xffff || lens[1] > 0xffff)
+        return -1;
+    if (TLSC_SEAL_HEADER + 2 + lens[0] + 2 + lens[1] + 2 <= sizeof(buf)) {
+        memcpy(buf, header, TLSC_SEAL_HEADER);
+        at = TLSC_SEAL_HEADER;
+        for (int i = 0; i < 2; i++) {
+            buf[at++] = (unsigned char)(lens[i] >> 8);
+            buf[at++] = (unsigned char)lens[i];
+            memcpy(buf + at, fields[i], lens[i]);
+            at += lens[i];
+        }
+        buf[at++] = (unsigned char)(aad->tls_version >> 8);
+        buf[at++] = (unsigned char)aad->tls_version;
+        return EVP_CipherUpdate(ctx, NULL, &n, buf, (int)at) == 1 ? 0 : -1;
+    }
     if (EVP_CipherUpdate(ctx, NULL, &n, header, TLSC_SEAL_HEADER) != 1)
         return -1;
     for (int i = 0; i < 2; i++) {
-        size_t len = strlen(fields[i]);
-        if (len > 0xffff)
-            return -1;
-        b[0] = (unsigned char)(len >> 8);
-        b[1] = (unsigned char)len;
+        b[0] = (unsigned char)(lens[i] >> 8);
+        b[1] = (unsigned char)lens[i];
         if (EVP_CipherUpdate(ctx, NULL, &n, b, 2) != 1 ||
-            (len > 0 && EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)fields[i], (int)len) != 1))
+            (lens[i] > 0 && EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)fields[i], (int)lens[i]) != 1))
             return -1;
     }
     b[0] = (unsigned char)(aad->tls_version >> 8);
@@ -46,8 +64,65 @@ static int aad_ok(const tlsc_seal_aad_t *aad)
            (aad->sni == NULL || strlen(aad->sni) <= 0xffff);
 }
 
+void tlsc_seal_cache_clear(tlsc_seal_cache_t *cache)
+{
+    EVP_CIPHER_CTX_free(cache->ctx);
+    cache->ctx = NULL;
+    OPENSSL_cleanse(cache->key, sizeof(cache->key));
+}
+
+/*
+ * A context keyed with `key` for direction `enc`, its nonce set: the cache's own when it holds
+ * this key (only the nonce is set again), else a new one (kept in the cache when there is one).
+ * NULL on failure.
+ */
+static EVP_CIPHER_CTX *ctx_for(tlsc_seal_cache_t *cache, const unsigned char *key, const unsigned char *nonce, int enc)
+{
+    EVP_CIPHER_CTX *ctx;
+
+    if (cache != NULL && cache->ctx != NULL && CRYPTO_memcmp(cache->key, key, TLSC_SEAL_KEY_LEN) == 0) {
+        if (EVP_CipherInit_ex2(cache->ctx, NULL, NULL, nonce, enc, NULL) == 1)
+            return cache->ctx;
+        tlsc_seal_cache_clear(cache);
+    }
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+        return NULL;
+    if (EVP_CipherInit_ex2(ctx, gcm(), key, nonce, enc, NULL) != 1) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    if (cache != NULL) {
+        tlsc_seal_cache_clear(cache);
+        cache->ctx = ctx;
+        memcpy(cache->key, key, TLSC_SEAL_KEY_LEN);
+    }
+    return ctx;
+}
+
+/* After a record: a one-shot context is freed; a cached one that failed is dropped (its state is unknown). */
+static void ctx_done(tlsc_seal_cache_t *cache, EVP_CIPHER_CTX *ctx, int ok)
+{
+    if (cache == NULL)
+        EVP_CIPHER_CTX_free(ctx);
+    else if (!ok)
+        tlsc_seal_cache_clear(cache);
+}
+
 int tlsc_seal(const unsigned char key[TLSC_SEAL_KEY_LEN], const unsigned char name[TLSC_SEAL_NAME_LEN], const tlsc_seal_aad_t *aad,
               const unsigned char *plain, size_t plain_len, unsigned char *out, size_t cap, size_t *out_len)
+{
+    return tlsc_seal_cached(NULL, key, name, aad, plain, plain_len, out, cap, out_len);
+}
+
+int tlsc_unseal(const unsigned char key[TLSC_SEAL_KEY_LEN], const tlsc_seal_aad_t *aad, const unsigned char *rec, size_t len,
+                unsigned char *out, size_t cap, size_t *out_len)
+{
+    return tlsc_unseal_cached(NULL, key, aad, rec, len, out, cap, out_len);
+}
+
+int tlsc_seal_cached(tlsc_seal_cache_t *cache, const unsigned char key[TLSC_SEAL_KEY_LEN],
+                     const unsigned char name[TLSC_SEAL_NAME_LEN], const tlsc_seal_aad_t *aad, const unsigned char *plain,
+                     size_t plain_len, unsigned char *out, size_t cap, size_t *out_len)
 {
     EVP_CIPHER_CTX *ctx;
     unsigned char *nonce = out + 1 + TLSC_SEAL_NAME_LEN;
@@ -61,9 +136,9 @@ int tlsc_seal(const unsigned char key[TLSC_SEAL_KEY_LEN], const unsigned char na
     memcpy(out + 1, name, TLSC_SEAL_NAME_LEN);
     if (RAND_bytes(nonce, TLSC_SEAL_NONCE_LEN) != 1)
         return TLSC_SEAL_ECRYPTO;
-    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+    if ((ctx = ctx_for(cache, key, nonce, 1)) == NULL)
         return TLSC_SEAL_ECRYPTO;
-    if (EVP_EncryptInit_ex2(ctx, gcm(), key, nonce, NULL) != 1 || add_aad(ctx, out, aad) != 0)
+    if (add_aad(ctx, out, aad) != 0)
         goto done;
     if (plain_len > 0 && EVP_EncryptUpdate(ctx, out + TLSC_SEAL_HEADER, &n, plain, (int)plain_len) != 1)
         goto done;
@@ -74,7 +149,7 @@ int tlsc_seal(const unsigned char key[TLSC_SEAL_KEY_LEN], const unsigned char na
     *out_len = plain_len + TLSC_SEAL_OVERHEAD;
     rc = 0;
 done:
-    EVP_CIPHER_CTX_free(ctx);
+    ctx_done(cache, ctx, rc == 0);
     return rc;
 }
 
@@ -86,8 +161,8 @@ int tlsc_seal_key_name(const unsigned char *rec, size_t len, unsigned char name[
     return 0;
 }
 
-int tlsc_unseal(const unsigned char key[TLSC_SEAL_KEY_LEN], const tlsc_seal_aad_t *aad, const unsigned char *rec, size_t len,
-                unsigned char *out, size_t cap, size_t *out_len)
+int tlsc_unseal_cached(tlsc_seal_cache_t *cache, const unsigned char key[TLSC_SEAL_KEY_LEN], const tlsc_seal_aad_t *aad,
+                       const unsigned char *rec, size_t len, unsigned char *out, size_t cap, size_t *out_len)
 {
     EVP_CIPHER_CTX *ctx;
     const unsigned char *nonce = rec + 1 + TLSC_SEAL_NAME_LEN;
@@ -101,9 +176,9 @@ int tlsc_unseal(const unsigned char key[TLSC_SEAL_KEY_LEN], const tlsc_seal_aad_
     clen = len - TLSC_SEAL_OVERHEAD;
     if (cap < clen)
         return TLSC_SEAL_ENOBUFS;
-    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+    if ((ctx = ctx_for(cache, key, nonce, 0)) == NULL)
         return TLSC_SEAL_ECRYPTO;
-    if (EVP_DecryptInit_ex2(ctx, gcm(), key, nonce, NULL) != 1 || add_aad(ctx, rec, aad) != 0) {
+    if (add_aad(ctx, rec, aad) != 0) {
         rc = TLSC_SEAL_ECRYPTO;
         goto done;
     }
@@ -118,6 +193,6 @@ int tlsc_unseal(const unsigned char key[TLSC_SEAL_KEY_LEN], const tlsc_seal_aad_
 done:
     if (rc != 0 && clen > 0)
         OPENSSL_cleanse(out, clen);
-    EVP_CIPHER_CTX_free(ctx);
+    ctx_done(cache, ctx, rc == 0);
     return rc;
 }

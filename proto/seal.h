@@ -14,7 +14,7 @@
  * key, or offered for another name, fails to open. Nonces are random (RAND_bytes); a sealing
  * key lives for one rotation period plus the ticket lifetime, far below 2^32 records.
  *
- * Pure functions: the caller supplies the key bytes.
+ * The caller supplies the key bytes (and, optionally, a cache for the cipher context).
  */
 
 #include <stddef.h>
@@ -50,6 +50,28 @@ typedef struct {
  */
 int tlsc_seal(const unsigned char key[TLSC_SEAL_KEY_LEN], const unsigned char name[TLSC_SEAL_NAME_LEN], const tlsc_seal_aad_t *aad,
               const unsigned char *plain, size_t plain_len, unsigned char *out, size_t cap, size_t *out_len);
+
+/**
+ * A cipher context kept between records (one per direction): while the key stays the same only
+ * the nonce is set again, so a record costs no context allocation, key schedule or GHASH table.
+ * It holds the key it was made for (to compare) and its schedule: keep it where the key itself
+ * may live (the records module's locked memory) and clear it before that memory goes.
+ * Zero-initialised = empty.
+ */
+typedef struct {
+    void *ctx; /* EVP_CIPHER_CTX, NULL when empty */
+    unsigned char key[TLSC_SEAL_KEY_LEN];
+} tlsc_seal_cache_t;
+
+/** tlsc_seal / tlsc_unseal through `cache` (NULL: a fresh context, as those two). */
+int tlsc_seal_cached(tlsc_seal_cache_t *cache, const unsigned char key[TLSC_SEAL_KEY_LEN],
+                     const unsigned char name[TLSC_SEAL_NAME_LEN], const tlsc_seal_aad_t *aad, const unsigned char *plain,
+                     size_t plain_len, unsigned char *out, size_t cap, size_t *out_len);
+int tlsc_unseal_cached(tlsc_seal_cache_t *cache, const unsigned char key[TLSC_SEAL_KEY_LEN], const tlsc_seal_aad_t *aad,
+                       const unsigned char *rec, size_t len, unsigned char *out, size_t cap, size_t *out_len);
+
+/** Frees the context and wipes the key copy; the cache is empty after. */
+void tlsc_seal_cache_clear(tlsc_seal_cache_t *cache);
 
 /** Reads the key name of a record without opening it; 0 or TLSC_SEAL_EFORMAT. */
 int tlsc_seal_key_name(const unsigned char *rec, size_t len, unsigned char name[TLSC_SEAL_NAME_LEN]);

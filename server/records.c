@@ -43,6 +43,7 @@ struct tlsc_records_s {
         uint64_t day; /* 0 = empty */
         unsigned char key[TLSC_SEAL_KEY_LEN];
     } day_keys[FALLBACK_CACHE];
+    tlsc_seal_cache_t sealer, opener; /* the last key's cipher contexts, one per direction */
 };
 
 static uint64_t wall_now(void *unused)
@@ -81,6 +82,8 @@ void tlsc_records_free(tlsc_records_t *r)
 {
     if (r == NULL)
         return;
+    tlsc_seal_cache_clear(&r->sealer);
+    tlsc_seal_cache_clear(&r->opener);
     tlsc_locked_free(r, sizeof(*r));
 }
 
@@ -169,7 +172,8 @@ int tlsc_records_encode(tlsc_records_t *r, SSL_SESSION *sess, tlsc_seal_aad_t *a
         goto done;
     rec[0] = TLSC_RECORD_SEALED;
     aad->tls_version = (uint16_t)SSL_SESSION_get_protocol_version(sess);
-    if (tlsc_seal(key, name, aad, plain + 1, plain_len - 1, rec + 1, plain_len - 1 + TLSC_SEAL_OVERHEAD, &sealed_len) != 0) {
+    if (tlsc_seal_cached(&r->sealer, key, name, aad, plain + 1, plain_len - 1, rec + 1, plain_len - 1 + TLSC_SEAL_OVERHEAD,
+                         &sealed_len) != 0) {
         free(rec);
         goto done;
     }
@@ -195,7 +199,7 @@ static int decode_sealed(tlsc_records_t *r, const unsigned char *rec, size_t len
         return TLSC_RECORDS_EDECODE;
     if (key_for(r, name, key) != 0)
         return TLSC_RECORDS_EUNKNOWN_KEY;
-    if (tlsc_unseal(key, aad, rec, len, der, sizeof(der), &der_len) != 0) {
+    if (tlsc_unseal_cached(&r->opener, key, aad, rec, len, der, sizeof(der), &der_len) != 0) {
         uint64_t day;
         rc = is_fallback(name, &day) ? TLSC_RECORDS_EFOREIGN : TLSC_RECORDS_EAUTH;
     } else {
