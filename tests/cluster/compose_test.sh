@@ -341,6 +341,15 @@ fi
 
 # ---- 7. TLS 1.3 stateful tickets through Redis (--resumption cache) ----
 echo "# 7. TLS 1.3 stateful tickets through Redis (--resumption cache) (at ${SECONDS}s)"
+# lookup_split: where the nodes' lookups ended, from every worker's stats hash (what a miss was).
+lookup_split() {
+    local f line="# every worker's counters:"
+    for f in lookups_l1_hit lookups_hit lookups_miss lookups_timeout lookups_error lookups_skipped l1_taken_elsewhere \
+        records_bad stores_ok stores_timeout stores_error stores_skipped; do
+        line+=" $f=$(stats_sum "$f")"
+    done
+    echo "$line"
+}
 # stateful_resumes: a TLS 1.3 stateful ticket made through the LB resumes through it.
 stateful_resumes() {
     local out
@@ -361,6 +370,7 @@ if TLSCACHE_RESUMPTION=cache dc up -d --no-deps "${NODES[@]}" >/dev/null 2>&1 &&
     else
         fail "bench through LB, TLS 1.3 stateful: $summary"
     fi
+    lookup_split
     chain_check 1.3 id
 else
     fail "nodes switched to --resumption cache and healthy"
