@@ -140,28 +140,35 @@ static void on_get_reply(tlsc_store_req_t *req, int status, const redisReply *re
  * Anything else (an aborted or refused EXEC, an error inside, a string DEL did not remove,
  * another shape) is a protocol error.
  */
-static void on_take_reply(tlsc_store_req_t *req, int status, const redisReply *reply)
+int tlsc_store_redis_take_answer(const redisReply *reply, const char **value, size_t *len)
 {
     const redisReply *val, *del;
 
-    if (status != 0) {
-        req->get_cb(status, NULL, 0, req->data);
-        return;
-    }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-        req->get_cb(UV_EPROTO, NULL, 0, req->data);
-        return;
-    }
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return UV_EPROTO;
     val = reply->element[0];
     del = reply->element[1];
     if (del->type != REDIS_REPLY_INTEGER || del->integer < 0 || del->integer > 1)
-        req->get_cb(UV_EPROTO, NULL, 0, req->data);
-    else if (val->type == REDIS_REPLY_STRING && del->integer == 1)
-        req->get_cb(0, (const unsigned char *)val->str, val->len, req->data);
-    else if (val->type == REDIS_REPLY_NIL)
-        req->get_cb(0, NULL, 0, req->data);
+        return UV_EPROTO;
+    if (val->type == REDIS_REPLY_NIL)
+        return 0;
+    if (val->type != REDIS_REPLY_STRING || del->integer != 1)
+        return UV_EPROTO;
+    *value = val->str;
+    *len = val->len;
+    return 1;
+}
+
+static void on_take_reply(tlsc_store_req_t *req, int status, const redisReply *reply)
+{
+    const char *value = NULL;
+    size_t len = 0;
+    int rc = status != 0 ? status : tlsc_store_redis_take_answer(reply, &value, &len);
+
+    if (rc < 0)
+        req->get_cb(rc, NULL, 0, req->data);
     else
-        req->get_cb(UV_EPROTO, NULL, 0, req->data);
+        req->get_cb(0, (const unsigned char *)value, len, req->data);
 }
 
 static void on_reply(int status, const redisReply *reply, void *data)
