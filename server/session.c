@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/tls1.h>
 #include <uv.h>
 
@@ -35,6 +36,10 @@
 #define KEY_MAX           (PREFIX_MAX + 2 * SSL_MAX_SSL_SESSION_ID_LENGTH + 1)
 #define SID_CACHE_SLOTS   32
 #define BAD_LOG_PERIOD_MS 10000 /* at most one line about refused records per period */
+#define TLS13_TAG_LEN     4
+
+/* How every TLS 1.3 identity we issue begins, and no TLS 1.2 session ID we issue: hex 13131313. */
+static const unsigned char tls13_tag[TLS13_TAG_LEN] = {0x13, 0x13, 0x13, 0x13};
 
 struct tlsc_session_s {
     tlsc_session_options_t o;
@@ -192,11 +197,25 @@ static void on_confirm_done(int status, int existed, void *data);
 static int open_record(tlsc_session_hs_t *hs, const unsigned char *value, size_t len);
 
 /*
- * Stateful TLS 1.3 tickets are single use, cluster-wide: a take reads and deletes at once, but
- * only a TLS 1.3 record: a TLS 1.2 session ID crosses the wire in clear, and offered as a TLS
- * 1.3 identity it must not delete that session.
+ * Stateful TLS 1.3 tickets are single use, cluster-wide: a take reads and deletes at once. An
+ * identity that starts with tls13_tag is taken unconditionally: no TLS 1.2 session ID we issue
+ * starts with it (on_generate_id). One without the tag (issued by a version before the tag) is
+ * taken only when its record is TLS 1.3: a TLS 1.2 session ID crosses the wire in clear, and
+ * offered as a TLS 1.3 identity it must not delete that session.
  */
 static const tlsc_store_match_t tls13_only = {"proto", "TLSv1.3"};
+
+static tlsc_store_req_t *send_lookup(tlsc_session_hs_t *hs, const char *key, size_t key_len, int *status)
+{
+    tlsc_session_t *s = hs->owner;
+    unsigned timeout_ms = s->o.cfg->lookup_timeout_ms;
+
+    if (hs->version != TLS1_3_VERSION)
+        return tlsc_store_get(s->o.store, key, key_len, "der", NULL, timeout_ms, on_lookup_done, hs, status);
+    if (memcmp(hs->id, tls13_tag, TLS13_TAG_LEN) == 0)
+        return tlsc_store_take(s->o.store, key, key_len, "der", timeout_ms, on_lookup_done, hs, status);
+    return tlsc_store_get(s->o.store, key, key_len, "der", &tls13_only, timeout_ms, on_lookup_done, hs, status);
+}
 
 /* Counts a store request that could not be sent. */
 static void count_send_failure(tlsc_session_t *s, int status)
@@ -280,8 +299,7 @@ static int start_lookup(tlsc_session_hs_t *hs)
         return 0;
     }
     hs->lookup_start_us = tlsc_stats_now_us();
-    hs->lookup = tlsc_store_get(s->o.store, key, key_len, "der", hs->version == TLS1_3_VERSION ? &tls13_only : NULL,
-                                s->o.cfg->lookup_timeout_ms, on_lookup_done, hs, &status);
+    hs->lookup = send_lookup(hs, key, key_len, &status);
     if (hs->lookup != NULL)
         return 1;
     count_send_failure(s, status);
@@ -580,6 +598,29 @@ void tlsc_session_free(tlsc_session_t *s)
     free(s);
 }
 
+/*
+ * Every session ID and stateful ticket identity we issue: 32 random bytes, except that a TLS 1.3
+ * identity starts with tls13_tag and a TLS 1.2 ID never does, so a TLS 1.3 identity can be taken
+ * from the store unconditionally (a TLS 1.2 ID, seen in clear on the wire, never names one).
+ * The length stays 32: OpenSSL 3.0 looks a stateful TLS 1.3 identity up only when it is exactly
+ * SSL_MAX_SSL_SESSION_ID_LENGTH long (tls_get_stateful_ticket). OpenSSL asks once the version
+ * is chosen (TLS 1.2: processing the ClientHello; TLS 1.3: building each stateful
+ * NewSessionTicket; never for a stateless ticket), refuses a length of 0 or above what it
+ * offered, and checks the ID against its own cache (empty here: the store is the cache).
+ * 224 random bits in a TLS 1.3 identity stay unguessable.
+ */
+static int on_generate_id(SSL *ssl, unsigned char *id, unsigned int *id_len)
+{
+    if (*id_len < SSL_MAX_SSL_SESSION_ID_LENGTH || RAND_bytes(id, SSL_MAX_SSL_SESSION_ID_LENGTH) != 1)
+        return 0;
+    if (SSL_version(ssl) == TLS1_3_VERSION)
+        memcpy(id, tls13_tag, TLS13_TAG_LEN);
+    else if (memcmp(id, tls13_tag, TLS13_TAG_LEN) == 0)
+        id[0] ^= 0x80; /* one TLS 1.2 ID in 2^32 would have started with the tag */
+    *id_len = SSL_MAX_SSL_SESSION_ID_LENGTH;
+    return 1;
+}
+
 void tlsc_session_install(tlsc_session_t *s, tlsc_tls_t *tls)
 {
     const tlsc_config_t *cfg = s->o.cfg;
@@ -591,6 +632,7 @@ void tlsc_session_install(tlsc_session_t *s, tlsc_tls_t *tls)
         SSL_CTX_set_client_hello_cb(ctx, on_client_hello, s);
         SSL_CTX_set_session_id_context(ctx, s->sid_ctx_default, sizeof(s->sid_ctx_default));
         SSL_CTX_set_num_tickets(ctx, 1);
+        SSL_CTX_set_generate_session_id(ctx, on_generate_id);
         if (cfg->resumption & TLSC_RESUME_CACHE) {
             /* The store is the only cache: OpenSSL keeps nothing in process memory. */
             SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);

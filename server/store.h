@@ -50,6 +50,8 @@ typedef struct {
     int (*ready)(const tlsc_store_t *st);
     tlsc_store_req_t *(*get)(tlsc_store_t *st, const char *key, size_t key_len, const char *field,
                              const tlsc_store_match_t *take_if, unsigned timeout_ms, tlsc_store_get_cb cb, void *data, int *status);
+    tlsc_store_req_t *(*take)(tlsc_store_t *st, const char *key, size_t key_len, const char *field, unsigned timeout_ms,
+                              tlsc_store_get_cb cb, void *data, int *status);
     tlsc_store_req_t *(*put)(tlsc_store_t *st, const char *key, size_t key_len, const tlsc_store_field_t *fields, size_t nfields,
                              unsigned ttl_sec, unsigned timeout_ms, tlsc_store_done_cb cb, void *data, int *status);
     tlsc_store_req_t *(*del)(tlsc_store_t *st, const char *key, size_t key_len, unsigned timeout_ms, tlsc_store_del_cb cb,
@@ -81,6 +83,19 @@ static inline tlsc_store_req_t *tlsc_store_get(tlsc_store_t *st, const char *key
                                                void *data, int *status)
 {
     return st->ops->get(st, key, key_len, field, take_if, timeout_ms, cb, data, status);
+}
+
+/**
+ * Takes the hash at `key` unconditionally: reads `field` and deletes the hash in the same atomic
+ * step, so that at most one reader across the cluster ever gets it. Cheaper than a get with
+ * `take_if` (no condition to check on the server), and only for keys that can hold nothing but
+ * a single-use record: a TLS 1.3 ticket under an identity no TLS 1.2 session ID can have.
+ * The answer is a get's: a value is a hit, NULL a miss (the key was gone, or had no `field`).
+ */
+static inline tlsc_store_req_t *tlsc_store_take(tlsc_store_t *st, const char *key, size_t key_len, const char *field,
+                                                unsigned timeout_ms, tlsc_store_get_cb cb, void *data, int *status)
+{
+    return st->ops->take(st, key, key_len, field, timeout_ms, cb, data, status);
 }
 
 /** Writes the fields of the hash at `key` and sets its lifetime to `ttl_sec`, atomically. */

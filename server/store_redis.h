@@ -41,6 +41,12 @@ typedef struct {
 int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_redis_options_t *o, unsigned replicas,
                                const tlsc_store_wait_counters_t *counters, char *err, size_t errlen);
 
+/**
+ * Judges EXEC's answer to a take's transaction (HGET key field, DEL key): 1 = a hit, `*value` and
+ * `*len` then point into `reply`; 0 = a miss; UV_EPROTO = any other shape. Exposed for its tests.
+ */
+int tlsc_store_redis_take_answer(const redisReply *reply, const char **value, size_t *len);
+
 /** How many times a store made by tlsc_store_redis_new connected to Redis (first connect included). */
 uint64_t tlsc_store_redis_connects(const tlsc_store_t *st);
 

@@ -56,6 +56,39 @@ check "tls1.3: ticket resumes once" [ "$(jfield "$r2" resumed)" = true ]
 check "tls1.3: the same ticket offered again gets a full handshake" [ "$(jfield "$r3" resumed)" = false ]
 check "tls1.3: the ticket handed out on resumption resumes" [ "$(jfield "$r4" resumed)" = true ]
 
+# --- TLS 1.3 identities carry the tag 13131313, TLS 1.2 IDs never; their take is not a script ---
+# Two nodes without a node-local cache, so every TLS 1.3 resumption takes the record from Redis.
+PC=$(free_port)
+PD=$(free_port)
+WORKERS=1 start_node C "$PC" --local-cache 0 || exit 1
+WORKERS=1 start_node D "$PD" --local-cache 0 || exit 1
+tagged_keys() { redis-cli -p "$REDIS_PORT" --scan --pattern 'tlscache:sess:13131313*' | sort; }
+sget "$PC" 1.2 a.example "" "$S.t12" >/dev/null
+id12=$(openssl sess_id -in "$S.t12" -noout -text | awk '/Session-ID:/{print tolower($2)}')
+# untagged_stored ID: a 64-hex-digit ID that does not start with the TLS 1.3 tag, stored in Redis.
+untagged_stored() { [ "${#1}" = 64 ] && [ "${1:0:8}" != 13131313 ] && [ "$(redis-cli -p "$REDIS_PORT" exists "tlscache:sess:$1")" = 1 ]; }
+check "tls1.2: the session is stored under its 64-hex-digit ID, untagged ($id12)" untagged_stored "$id12"
+tagged_keys >"$S.k0"
+redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
+r1=$(sget "$PC" 1.3 a.example "" "$S.t13")
+tagged_keys >"$S.k1"
+key13=$(comm -13 "$S.k0" "$S.k1")
+check "tls1.3: the ticket is stored under a tagged 64-hex-digit key ($key13)" \
+    grep -qxE 'tlscache:sess:13131313[0-9a-f]{56}' <<<"$key13"
+r2=$(sget "$PD" 1.3 a.example "$S.t13" "")
+check "tls1.3, --local-cache 0: the ticket made on C resumes on D" [ "$(jfield "$r2" resumed)/$(jfield "$r2" node)" = true/D ]
+check "tls1.3: the resumption took the record from Redis" [ "$(redis-cli -p "$REDIS_PORT" exists "$key13")" = 0 ]
+r3=$(sget "$PC" 1.3 a.example "$S.t13" "")
+check "tls1.3, --local-cache 0: the same ticket on C again is a full handshake" [ "$(jfield "$r3" resumed)" = false ]
+# no_eval_two_takes: Redis ran no EVAL since the reset, and HGET at least twice (D's take, C's).
+no_eval_two_takes() {
+    local cs
+    cs=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r')
+    echo "commandstats: $(grep -E '^cmdstat_(eval|hget|del|exec):' <<<"$cs" | cut -d, -f1 | tr '\n' ' ')"
+    ! grep -q '^cmdstat_eval' <<<"$cs" && [ "$(sed -n 's/^cmdstat_hget:calls=\([0-9]*\),.*/\1/p' <<<"$cs")" -ge 2 ]
+}
+check "tls1.3: the takes sent no EVAL (MULTI HGET DEL EXEC instead)" no_eval_two_takes
+
 # --- SNI binding ----------------------------------------------------------------------------
 for v in 1.2 1.3; do
     sget "$PA" "$v" a.example "" "$S.sni" >/dev/null

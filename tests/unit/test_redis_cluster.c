@@ -55,7 +55,10 @@ TEST(keyslot_matches_redis_cluster_keyslot)
     }
 }
 
-/* The shapes server/store_redis.c sends (HGET, the take script, MULTI HSET EXPIRE EXEC, DEL): each within one slot. */
+/*
+ * The shapes server/store_redis.c sends (HGET, the conditional take's script, the take's MULTI
+ * HGET DEL EXEC, MULTI HSET EXPIRE EXEC, DEL): each within one slot.
+ */
 TEST(every_store_command_shape_stays_in_one_slot)
 {
     const char *key = "tlscache:sess:0a1b2c";
@@ -76,6 +79,12 @@ TEST(every_store_command_shape_stays_in_one_slot)
         int argc[] = {7};
         const char *const *argv[] = {eval};
         ASSERT_EQ(tlsc_redis_cluster_request_slot(1, argc, argv, NULL), slot);
+    }
+    {
+        const char *take_del[] = {"DEL", key};
+        int argc[] = {1, 3, 2, 1};
+        const char *const *argv[] = {multi, hget, take_del, exec};
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(4, argc, argv, NULL), slot);
     }
     {
         int argc[] = {1, 8, 3, 1};

@@ -33,7 +33,7 @@ typedef struct {
 } entry_t;
 
 struct tlsc_store_req_s {
-    int live, is_get, take;
+    int live, is_get, take; /* take: 1 = only a TLS 1.3 record (take_if), 2 = unconditional */
     char key[160];
     tlsc_store_get_cb get_cb;
     tlsc_store_done_cb done_cb;
@@ -46,7 +46,9 @@ typedef struct {
     int fail_status; /* non-zero: every completion fails with it */
     entry_t entries[FAKE_KEYS];
     struct tlsc_store_req_s reqs[FAKE_REQS];
-    unsigned gets, takes, puts, cancels;
+    unsigned gets, takes, plain_takes, puts, cancels; /* gets counts every read, takes both kinds */
+    char last_put_key[160];
+    size_t last_put_key_len;
 } fake_t;
 
 static entry_t *find(fake_t *f, const char *key)
@@ -99,6 +101,23 @@ static tlsc_store_req_t *fake_get(tlsc_store_t *st, const char *key, size_t key_
     return r;
 }
 
+static tlsc_store_req_t *fake_take(tlsc_store_t *st, const char *key, size_t key_len, const char *field, unsigned timeout_ms,
+                                   tlsc_store_get_cb cb, void *data, int *status)
+{
+    fake_t *f = (fake_t *)st;
+    tlsc_store_req_t *r = new_req(f, key, key_len);
+
+    ASSERT_STREQ(field, "der");
+    r->is_get = 1;
+    r->take = 2;
+    r->get_cb = cb;
+    r->data = data;
+    f->gets++;
+    f->takes++;
+    f->plain_takes++;
+    return r;
+}
+
 static tlsc_store_req_t *fake_put(tlsc_store_t *st, const char *key, size_t key_len, const tlsc_store_field_t *fields, size_t n,
                                   unsigned ttl, unsigned timeout_ms, tlsc_store_done_cb cb, void *data, int *status)
 {
@@ -127,6 +146,8 @@ static tlsc_store_req_t *fake_put(tlsc_store_t *st, const char *key, size_t key_
     r->done_cb = cb;
     r->data = data;
     f->puts++;
+    f->last_put_key_len = key_len;
+    memcpy(f->last_put_key, r->key, sizeof(f->last_put_key));
     return r;
 }
 
@@ -148,7 +169,7 @@ static void fake_close(tlsc_store_t *st)
 {
 }
 
-static const tlsc_store_ops_t fake_ops = {fake_ready, fake_get, fake_put, fake_del, fake_cancel, fake_close};
+static const tlsc_store_ops_t fake_ops = {fake_ready, fake_get, fake_take, fake_put, fake_del, fake_cancel, fake_close};
 
 /* Answers every request in flight (in order); returns how many. */
 static unsigned fake_answer(fake_t *f)
@@ -168,7 +189,7 @@ static unsigned fake_answer(fake_t *f)
         entry_t *e = find(f, r->key);
         if (f->fail_status != 0) {
             r->get_cb(f->fail_status, NULL, 0, r->data);
-        } else if (e == NULL || (r->take && strcmp(e->proto, "TLSv1.3") != 0)) {
+        } else if (e == NULL || (r->take == 1 && strcmp(e->proto, "TLSv1.3") != 0)) {
             r->get_cb(0, NULL, 0, r->data); /* a take of another version's record: a miss, nothing deleted */
         } else {
             unsigned char copy[8192];
@@ -487,6 +508,85 @@ TEST(tls13_ticket_survives_a_hello_retry_request)
     worker_stop(&b);
 }
 
+#define TLS13_KEY_PREFIX "tlscache:sess:13131313" /* a TLS 1.3 identity starts with the tag 13 13 13 13 */
+
+static int tagged(const char *key)
+{
+    return strncmp(key, TLS13_KEY_PREFIX, strlen(TLS13_KEY_PREFIX)) == 0;
+}
+
+/*
+ * A TLS 1.3 stateful ticket identity starts with a tag no TLS 1.2 session ID has, so a TLS 1.2
+ * session can never be named by one: the take of a tagged identity is the unconditional one.
+ * Both stay 32 bytes (OpenSSL resumes no other length of TLS 1.3 identity).
+ */
+TEST(tls13_identities_are_tagged_and_taken_unconditionally)
+{
+    worker_t a, b;
+    server_t s;
+    run_t r1 = {.answer_store = 1}, r2 = {.answer_store = 1}, r3 = {.answer_store = 1}, r4 = {.answer_store = 1};
+    run_t r5 = {.answer_store = 1};
+
+    reset_store();
+    worker_start(&a, "A", NULL, NULL);
+    worker_start(&b, "B", NULL, NULL);
+    handshake(&a, &s, NULL, "a.example", TLS1_2_VERSION, &r1);
+    server_end(&s);
+    ASSERT_EQ(store.last_put_key_len, strlen("tlscache:sess:") + 64);
+    ASSERT(!tagged(store.last_put_key));
+    handshake(&b, &s, r1.session, "a.example", TLS1_2_VERSION, &r5); /* a TLS 1.2 lookup is a plain read */
+    server_end(&s);
+    ASSERT(r5.reused);
+    ASSERT_EQ(store.gets, 1);
+    ASSERT_EQ(store.takes, 0);
+    handshake(&a, &s, NULL, "a.example", TLS1_3_VERSION, &r2);
+    server_end(&s);
+    ASSERT_EQ(store.last_put_key_len, strlen("tlscache:sess:") + 64);
+    ASSERT(tagged(store.last_put_key));
+    handshake(&b, &s, r2.session, "a.example", TLS1_3_VERSION, &r3);
+    server_end(&s);
+    ASSERT(r3.done && r3.reused);
+    ASSERT_EQ(store.plain_takes, 1);
+    ASSERT_EQ(store.takes, 1);                                       /* and no conditional take */
+    handshake(&a, &s, r2.session, "a.example", TLS1_3_VERSION, &r4); /* the same ticket again: gone */
+    server_end(&s);
+    ASSERT(r4.done && !r4.reused);
+    ASSERT_EQ(a.stats.lookups_miss, 1);
+    SSL_SESSION_free(r1.session);
+    SSL_SESSION_free(r2.session);
+    SSL_SESSION_free(r3.session);
+    SSL_SESSION_free(r4.session);
+    SSL_SESSION_free(r5.session);
+    worker_stop(&a);
+    worker_stop(&b);
+}
+
+/* A rolling upgrade: an untagged TLS 1.3 identity from an older version keeps the conditional take. */
+TEST(tls13_identity_without_the_tag_keeps_the_conditional_take)
+{
+    worker_t old, b;
+    server_t s;
+    run_t r1 = {.answer_store = 1}, r2 = {.answer_store = 1};
+
+    reset_store();
+    worker_start(&old, "A", NULL, NULL);
+    worker_start(&b, "B", NULL, NULL);
+    for (size_t i = 0; i < tlsc_tls_count(old.tls); i++) /* OpenSSL's own IDs, as before the tag */
+        SSL_CTX_set_generate_session_id(tlsc_tls_ctx_at(old.tls, i), NULL);
+    handshake(&old, &s, NULL, "a.example", TLS1_3_VERSION, &r1);
+    server_end(&s);
+    ASSERT(!tagged(store.last_put_key)); /* 2^-32: OpenSSL's random ID starting with the tag */
+    handshake(&b, &s, r1.session, "a.example", TLS1_3_VERSION, &r2);
+    server_end(&s);
+    ASSERT(r2.done && r2.reused);
+    ASSERT_EQ(store.takes, 1);
+    ASSERT_EQ(store.plain_takes, 0); /* the take checked the record's proto */
+    SSL_SESSION_free(r1.session);
+    SSL_SESSION_free(r2.session);
+    worker_stop(&old);
+    worker_stop(&b);
+}
+
 TEST(session_made_for_one_name_never_resumes_for_another)
 {
     worker_t a;
@@ -623,6 +723,8 @@ int main(void)
     RUN(new_session_last_flight_is_held_until_the_store_answers);
     RUN(tls13_stateful_ticket_resumes_once_across_the_cluster);
     RUN(tls13_ticket_survives_a_hello_retry_request);
+    RUN(tls13_identities_are_tagged_and_taken_unconditionally);
+    RUN(tls13_identity_without_the_tag_keeps_the_conditional_take);
     RUN(session_made_for_one_name_never_resumes_for_another);
     RUN(store_down_or_failing_means_full_handshakes_counted_by_cause);
     RUN(tampered_or_foreign_records_are_refused_counted_and_a_full_handshake);
