@@ -341,14 +341,25 @@ fi
 
 # ---- 7. TLS 1.3 stateful tickets through Redis (--resumption cache) ----
 echo "# 7. TLS 1.3 stateful tickets through Redis (--resumption cache) (at ${SECONDS}s)"
-# lookup_split: where the nodes' lookups ended, from every worker's stats hash (what a miss was).
-lookup_split() {
-    local f line="# every worker's counters:"
-    for f in lookups_l1_hit lookups_hit lookups_miss lookups_timeout lookups_error lookups_skipped l1_taken_elsewhere \
-        records_bad stores_ok stores_timeout stores_error stores_skipped; do
-        line+=" $f=$(stats_sum "$f")"
+# The workers' counters that say where each lookup ended: one line per worker's stats hash,
+# "KEY v1 v2 ...", in SPLIT's order (misses_explained.py diffs them hash by hash).
+SPLIT="handshakes_full handshakes_resumed lookups_l1_hit lookups_hit lookups_miss lookups_timeout lookups_error lookups_skipped l1_taken_elsewhere records_bad"
+split_now() {
+    dc exec -T redis sh -c 'for k in $(redis-cli --scan --pattern "tlscache:stats:*"); do
+        echo "$k $(redis-cli hmget "$k" '"$SPLIT"' | tr "\n" " ")"; done' 2>/dev/null | tr -d '\r'
+}
+# explained NAME BEFORE [--min-rate R]: the run's misses are counted timeouts (else exit 1); exit 3
+# while the workers (publishing once a second) have not yet counted every handshake.
+explained() { python3 "$CLUSTER_LIB/misses_explained.py" "$TLSC_TMP/out/$1.json" "$SPLIT" "$2" "$(split_now)" "${@:3}"; }
+# judge_explained NAME BEFORE: polls explained until the counters are complete; prints its line.
+judge_explained() {
+    local rc=3 deadline=$((SECONDS + 15)) out
+    while [ $rc = 3 ] && [ $SECONDS -lt $deadline ]; do
+        out=$(explained "$@")
+        rc=$?
     done
-    echo "$line"
+    echo "$out"
+    return $rc
 }
 # stateful_resumes: a TLS 1.3 stateful ticket made through the LB resumes through it.
 stateful_resumes() {
@@ -364,13 +375,17 @@ if TLSCACHE_RESUMPTION=cache dc up -d --no-deps "${NODES[@]}" >/dev/null 2>&1 &&
     # Healthy nodes whose workers' Redis links are up (a worker accepts once its link is up,
     # or after a bounded warm-up): sessions resume through the LB.
     wait_for 30 "a stateful TLS 1.3 session to resume through the LB" stateful_resumes; then
+    before=$(split_now)
     bench "bench-tls1.3-id" --tls 1.3 --mode id --connections 600 --concurrency 8
-    if summary=$(bench_check "bench-tls1.3-id" --min-rate 0.99 --min-nodes 3 --max-errors 0); then
+    if summary=$(bench_check "bench-tls1.3-id" --min-nodes 3 --max-errors 0); then
         pass "bench through LB (nodes with --resumption cache): $summary"
     else
         fail "bench through LB, TLS 1.3 stateful: $summary"
     fi
-    lookup_split
+    # Under the load of a 2-core CI machine a lookup may miss the default 10 ms --lookup-timeout
+    # and the handshake goes on in full: allowed when counted. A session Redis or the L1 lost is not.
+    check "TLS 1.3 stateful through the LB: no session lost, every miss a counted timeout" \
+        judge_explained "bench-tls1.3-id" "$before"
     chain_check 1.3 id
 else
     fail "nodes switched to --resumption cache and healthy"
