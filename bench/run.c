@@ -528,8 +528,20 @@ static void on_timeout(uv_timer_t *t)
 /*
  * Ends a connection: kind -1 is success, otherwise an error kind (or -2: abandoned on
  * interrupt, not counted). The session it leaves behind goes back to the pool: the one it
- * received, else the one it offered if that one is still good (resumed, or never tried).
+ * received, else the one it offered if that one is still good (never tried, or resumed and
+ * reusable: TLS 1.2).
  */
+/*
+ * A TLS 1.3 session that resumed is spent: a stateful ticket is single use (the server deleted
+ * it), and RFC 8446 §C.4 asks clients not to reuse any ticket. Offered again (when its
+ * connection ended before the fresh ticket came, e.g. the reply first under load), it would be
+ * counted as a server miss.
+ */
+static int single_use(const SSL_SESSION *sess)
+{
+    return SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION;
+}
+
 static void conn_finish(conn_t *c, int kind, const char *detail)
 {
     bench_t *b = c->b;
@@ -550,7 +562,7 @@ static void conn_finish(conn_t *c, int kind, const char *detail)
         c->received = NULL;
         if (c->offered != NULL)
             SSL_SESSION_free(c->offered);
-    } else if (c->offered != NULL && (c->resumed || !c->handshake_done)) {
+    } else if (c->offered != NULL && (!c->handshake_done || (c->resumed && !single_use(c->offered)))) {
         pool_push(b, c->offered, c->issuer);
     } else if (c->offered != NULL) {
         SSL_SESSION_free(c->offered);

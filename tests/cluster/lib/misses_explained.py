@@ -9,14 +9,17 @@ order (an empty value is 0). They are diffed hash by hash: a hash only in AFTER 
 that started since (counted from 0), one only in BEFORE has expired (a worker gone before the
 run: ignored). FIELDS must include
 handshakes_full, handshakes_resumed, lookups_miss, lookups_timeout, lookups_error,
-lookups_skipped, l1_taken_elsewhere and records_bad).
+lookups_skipped, l1_taken_elsewhere, records_bad, stores_timeout, stores_error and stores_skipped).
 
 A miss under load is allowed when the server counted why: the lookup (or the TLS 1.3
 confirmation) did not answer within --lookup-timeout, failed, or was skipped, and the
 handshake went on in full (fail-open). A session is *lost* when Redis or the L1 said it was not
-there (lookups_miss, l1_taken_elsewhere) or its record did not open (records_bad): that must
-never happen to a session the bench offered once. Verdict, with one line saying why:
-  0  every offered session resumed or its miss is a counted timeout/error/skip; none lost;
+there (lookups_miss, l1_taken_elsewhere) or its record did not open (records_bad); that is
+allowed only as often as a store of the run failed, timed out or was skipped (a session whose
+store never landed is nowhere to be found, and its handshake had gone on without it: fail-open).
+Verdict, with one line saying why:
+  0  every offered session resumed or its miss is a counted timeout/error/skip; every lost one
+     matched by a counted failed store;
      resumed / offered >= --min-rate (default 0.9: fail-open, not a speed bound)
   1  a session was lost, a miss is unexplained, or the rate is below the bound
   3  the workers have not yet published every handshake of the run (poll again)
@@ -69,14 +72,15 @@ def main():
     missed = offered - resumed
     explained = d["lookups_timeout"] + d["lookups_error"] + d["lookups_skipped"]
     lost = d["lookups_miss"] + d["l1_taken_elsewhere"] + d["records_bad"]
+    unstored = d["stores_timeout"] + d["stores_error"] + d["stores_skipped"]
     rate = resumed / offered if offered else 0.0
     line = (f"{resumed}/{offered} resumed ({rate:.2%}); {missed} missed, {explained} of them counted as lookup "
-            f"timeouts/errors/skips, {lost} lost; servers: {split}")
+            f"timeouts/errors/skips, {lost} lost ({unstored} stores failed, timed out or skipped); servers: {split}")
     bad = []
-    if lost > 0:
-        bad.append(f"{lost} sessions lost")
-    if missed > explained:
-        bad.append(f"{missed - explained} misses the servers do not explain")
+    if lost > unstored:
+        bad.append(f"{lost - unstored} sessions lost without a failed store")
+    if missed > explained + min(lost, unstored):
+        bad.append(f"{missed - explained - min(lost, unstored)} misses the servers do not explain")
     if offered == 0 or rate < min_rate:
         bad.append(f"rate {rate:.4f} < {min_rate}")
     print(line + ("" if not bad else "  -- " + "; ".join(bad)))
