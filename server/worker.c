@@ -385,6 +385,14 @@ static void walk_close(uv_handle_t *h, void *arg)
  */
 static void teardown(worker_t *w)
 {
+    sigset_t stop;
+
+    /* Stopping already: a second SIGTERM (the master forwards one, and systemd signals the whole
+     * cgroup) must not find the default action once the loop's signal handles are closed. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigprocmask(SIG_BLOCK, &stop, NULL);
     if (w->conns != NULL)
         tlsc_conns_close_all(w->conns);
     tlsc_stats_writer_free(w->stats_writer);

@@ -128,6 +128,31 @@ exits_within 30 $hupterm_pid
 check "SIGTERM right behind SIGHUP: exit 0 ($status)" [ "$status" = "exit status 0" ]
 check "... and no worker died of the signal" bash -c "! grep -E 'exited on signal|abnormally' '$TLSC_TMP/hupterm.log'"
 
+# SIGTERM to every process at once, as systemd's default KillMode=control-group does: each
+# worker gets two or more (its own, the master's), and a late one may come while it tears
+# down (the deb test's unit ended "failed" that way). Three rounds: the window is narrow.
+group_term() { # ROUND: sets status (as exits_within); the log is groupterm.ROUND.log
+    local port pid workers
+    status=""
+    port=$(free_port)
+    "$SERVER_BIN" --listen "127.0.0.1:$port" --workers 2 --node groupterm --cert "$TLSC_TMP/cur.pem" --key "$TLSC_TMP/cur.key" \
+        --redis "redis://127.0.0.1:$REDIS_PORT" >"$TLSC_TMP/groupterm.$1.log" 2>&1 &
+    pid=$!
+    track $pid
+    wait_port "$port" 15 >/dev/null || return 1
+    wait_for 15 "two workers" bash -c "[ \$(ps -o pid= --ppid $pid | wc -l) = 2 ]" >/dev/null || return 1
+    workers=$(ps -o pid= --ppid $pid)
+    kill -TERM $pid $workers
+    # More SIGTERMs while they stop (bounded: until a worker is gone), so one lands in a teardown.
+    for _ in $(seq 20000); do kill -TERM $workers 2>/dev/null || break; done
+    exits_within 30 $pid
+}
+for round in 1 2 3; do
+    group_term $round
+    check "SIGTERM to master and workers at once, round $round: exit 0 (${status:-still running})" [ "$status" = "exit status 0" ]
+    check "... and no worker died of a late SIGTERM" bash -c "! grep -E 'exited on signal|abnormally' '$TLSC_TMP/groupterm.$round.log'"
+done
+
 # --check / -t: validates, binds and connects nothing, prints what would be served.
 port=$(free_port)
 (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 5 -subj /CN=soon.example \
