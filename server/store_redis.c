@@ -101,6 +101,20 @@ static tlsc_store_req_t *req_get(store_redis_t *s)
     return req;
 }
 
+/* A request for `op` on behalf of `data`, from the pool; NULL with *status = UV_ENOMEM. */
+static tlsc_store_req_t *req_start(store_redis_t *s, op_t op, void *data, int *status)
+{
+    tlsc_store_req_t *req = req_get(s);
+
+    if (req == NULL) {
+        *status = UV_ENOMEM;
+        return NULL;
+    }
+    req->op = op;
+    req->data = data;
+    return req;
+}
+
 static void req_put(store_redis_t *s, tlsc_store_req_t *req)
 {
     if (req->prev != NULL)
@@ -327,13 +341,9 @@ static tlsc_store_req_t *redis_get(tlsc_store_t *st, const char *key, size_t key
     tlsc_store_req_t *req;
     tx_t tx = {0};
 
-    if ((req = req_get(s)) == NULL) {
-        *status = UV_ENOMEM;
+    if ((req = req_start(s, OP_GET, data, status)) == NULL)
         return NULL;
-    }
-    req->op = OP_GET;
     req->get_cb = cb;
-    req->data = data;
     if (take_if != NULL) {
         const char *eval[] = {"EVAL", take_script, "1", key, field, take_if->field, take_if->value};
         size_t eval_len[] = {4, sizeof(take_script) - 1, 1, key_len, strlen(field), strlen(take_if->field), strlen(take_if->value)};
@@ -357,13 +367,9 @@ static tlsc_store_req_t *redis_take(tlsc_store_t *st, const char *key, size_t ke
     tlsc_store_req_t *req;
     tx_t tx;
 
-    if ((req = req_get(s)) == NULL) {
-        *status = UV_ENOMEM;
+    if ((req = req_start(s, OP_TAKE, data, status)) == NULL)
         return NULL;
-    }
-    req->op = OP_TAKE;
     req->get_cb = cb;
-    req->data = data;
     tx_begin(&tx);
     tx_add(&tx, 3, hget, hget_len);
     tx_add(&tx, 2, del, del_len);
@@ -400,13 +406,9 @@ static tlsc_store_req_t *redis_put(tlsc_store_t *st, const char *key, size_t key
         hset_len[argc++] = fields[i].len;
     }
     expire_len[2] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_sec);
-    if ((req = req_get(s)) == NULL) {
-        *status = UV_ENOMEM;
+    if ((req = req_start(s, OP_PUT, data, status)) == NULL)
         return NULL;
-    }
-    req->op = OP_PUT;
     req->done_cb = cb;
-    req->data = data;
     tx_begin(&tx);
     tx_add(&tx, (int)argc, hset, hset_len);
     tx_add(&tx, 3, expire, expire_len);
@@ -428,13 +430,9 @@ static tlsc_store_req_t *redis_del(tlsc_store_t *st, const char *key, size_t key
     tlsc_store_req_t *req;
     tx_t tx = {0};
 
-    if ((req = req_get(s)) == NULL) {
-        *status = UV_ENOMEM;
+    if ((req = req_start(s, OP_DEL, data, status)) == NULL)
         return NULL;
-    }
-    req->op = OP_DEL;
     req->del_cb = cb;
-    req->data = data;
     tx_add(&tx, 2, del, del_len);
     return send_req(s, req, key, key_len, &tx, timeout_ms, status);
 }
