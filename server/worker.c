@@ -360,16 +360,19 @@ static void setup_timers_and_signals(worker_t *w)
     }
 }
 
-/* The master forks workers with SIGTERM/SIGINT blocked; now the handlers take them (a pending one
- * runs its drain at the loop's first turn). */
-static void unblock_stop_signals(void)
+/*
+ * SIGTERM and SIGINT, blocked or let through (`how`: SIG_BLOCK / SIG_UNBLOCK). The master forks
+ * workers with them blocked, until the handlers are in (a pending one then runs its drain at the
+ * loop's first turn); teardown blocks them again.
+ */
+static void mask_stop_signals(int how)
 {
     sigset_t set;
 
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    sigprocmask(how, &set, NULL);
 }
 
 static void walk_close(uv_handle_t *h, void *arg)
@@ -385,14 +388,9 @@ static void walk_close(uv_handle_t *h, void *arg)
  */
 static void teardown(worker_t *w)
 {
-    sigset_t stop;
-
     /* Stopping already: a second SIGTERM (the master forwards one, and systemd signals the whole
      * cgroup) must not find the default action once the loop's signal handles are closed. */
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    sigprocmask(SIG_BLOCK, &stop, NULL);
+    mask_stop_signals(SIG_BLOCK);
     if (w->conns != NULL)
         tlsc_conns_close_all(w->conns);
     tlsc_stats_writer_free(w->stats_writer);
@@ -453,7 +451,7 @@ int tlsc_worker_run(const tlsc_config_t *cfg, tlsc_tls_t *tls, unsigned id, cons
         tlsc_l1_prefault(l1);
     if (setup_parts(w, held, master_link) == 0 && setup_listeners(w, fds, nfds) == 0 && drop_privileges(cfg) == 0) {
         setup_timers_and_signals(w);
-        unblock_stop_signals();
+        mask_stop_signals(SIG_UNBLOCK);
         tlsc_log_debug("worker %u serving %zu socket(s)", id, nfds);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         rc = 0;
