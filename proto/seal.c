@@ -1,5 +1,6 @@
 #include "seal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -17,45 +18,35 @@ static const EVP_CIPHER *gcm(void)
 }
 
 /*
- * Feeds the AAD to a GCM context: the header, then each bound field with its length. GHASH sees
- * one byte string however it is cut, so a usual AAD goes in one update from the stack (each
- * update is a trip through the provider) and only an outsized one piece by piece.
+ * Feeds the AAD to a GCM context: the header, then each bound field with its length, in one
+ * update (each update is a trip through the provider). A usual AAD is built on the stack; only
+ * an outsized one (fields up to 64 KiB each are allowed) on the heap.
  */
 static int add_aad(EVP_CIPHER_CTX *ctx, const unsigned char *header, const tlsc_seal_aad_t *aad)
 {
     const char *fields[2] = {aad->redis_key ? aad->redis_key : "", aad->sni ? aad->sni : ""};
-    size_t lens[2] = {strlen(fields[0]), strlen(fields[1])};
-    unsigned char buf[512], b[2];
-    size_t at = 0;
-    int n;
+    size_t lens[2] = {strlen(fields[0]), strlen(fields[1])}, total, at = TLSC_SEAL_HEADER;
+    unsigned char small[512], *buf = small;
+    int n, rc;
 
     if (lens[0] > 0xffff || lens[1] > 0xffff)
         return -1;
-    if (TLSC_SEAL_HEADER + 2 + lens[0] + 2 + lens[1] + 2 <= sizeof(buf)) {
-        memcpy(buf, header, TLSC_SEAL_HEADER);
-        at = TLSC_SEAL_HEADER;
-        for (int i = 0; i < 2; i++) {
-            buf[at++] = (unsigned char)(lens[i] >> 8);
-            buf[at++] = (unsigned char)lens[i];
-            memcpy(buf + at, fields[i], lens[i]);
-            at += lens[i];
-        }
-        buf[at++] = (unsigned char)(aad->tls_version >> 8);
-        buf[at++] = (unsigned char)aad->tls_version;
-        return EVP_CipherUpdate(ctx, NULL, &n, buf, (int)at) == 1 ? 0 : -1;
-    }
-    if (EVP_CipherUpdate(ctx, NULL, &n, header, TLSC_SEAL_HEADER) != 1)
+    total = TLSC_SEAL_HEADER + 2 + lens[0] + 2 + lens[1] + 2;
+    if (total > sizeof(small) && (buf = malloc(total)) == NULL)
         return -1;
+    memcpy(buf, header, TLSC_SEAL_HEADER);
     for (int i = 0; i < 2; i++) {
-        b[0] = (unsigned char)(lens[i] >> 8);
-        b[1] = (unsigned char)lens[i];
-        if (EVP_CipherUpdate(ctx, NULL, &n, b, 2) != 1 ||
-            (lens[i] > 0 && EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)fields[i], (int)lens[i]) != 1))
-            return -1;
+        buf[at++] = (unsigned char)(lens[i] >> 8);
+        buf[at++] = (unsigned char)lens[i];
+        memcpy(buf + at, fields[i], lens[i]);
+        at += lens[i];
     }
-    b[0] = (unsigned char)(aad->tls_version >> 8);
-    b[1] = (unsigned char)aad->tls_version;
-    return EVP_CipherUpdate(ctx, NULL, &n, b, 2) == 1 ? 0 : -1;
+    buf[at++] = (unsigned char)(aad->tls_version >> 8);
+    buf[at++] = (unsigned char)aad->tls_version;
+    rc = EVP_CipherUpdate(ctx, NULL, &n, buf, (int)at) == 1 ? 0 : -1;
+    if (buf != small)
+        free(buf);
+    return rc;
 }
 
 static int aad_ok(const tlsc_seal_aad_t *aad)
