@@ -13,6 +13,7 @@
 # A measurement, not a test: it asserts nothing. Every process it starts is ended by PID.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 BUILD=$ROOT/build
 SECS=5
 CONC=8
@@ -32,13 +33,7 @@ for t in redis-server redis-cli jq awk bc; do command -v $t >/dev/null || { echo
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsc-cmdstats.XXXXXX")
 PIDS=()
 stop_all() {
-    local p
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] || continue
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-    done
+    stop_pids "${PIDS[@]:-}"
     PIDS=()
 }
 trap 'stop_all; rm -rf "$TMP"' EXIT
@@ -46,11 +41,6 @@ trap 'stop_all; rm -rf "$TMP"' EXIT
 make_test_pki "$TMP/pki" >/dev/null || exit 1
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
 chmod 600 "$TMP/secret"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
 RPORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --logfile "$TMP/redis.log" &
 PIDS+=($!)
@@ -70,17 +60,6 @@ mem_usage() {
     sed 's/^/HGET /; s/$/ proto/' "$TMP/keys" | redis-cli -p "$RPORT" | paste -d' ' "$TMP/keys" - |
         awk -v p="$1" '$2 == p { print $1 }' | head -200 | sed 's/^/MEMORY USAGE /; s/$/ SAMPLES 0/' | redis-cli -p "$RPORT" |
         awk '{ s += $1; n++ } END { if (n) printf "%.0f (%d records)", s / n, n; else print "-" }'
-}
-# redis_clients_ge PORT N: waits (<= 10 s) until the Redis on PORT has at least N clients (the
-# workers' links), so the first handshakes do not race the workers' connect.
-redis_clients_ge() {
-    local i
-    for i in $(seq 100); do
-        [ "$(redis-cli -p "$1" client list 2>/dev/null | grep -c .)" -gt "$2" ] && return 0 # counting itself
-        sleep 0.1
-    done
-    echo "redis on $1: fewer than $2 clients after 10 s" >&2
-    return 1
 }
 for l1 in 0 64m; do
     port=$(free_port)

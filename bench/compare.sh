@@ -29,6 +29,7 @@
 # stunnel4 and nginx stream in front of one backend: short requests, bulk, idle connections).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 if [ "${1:-}" = proxy ]; then
     shift
     exec "$ROOT/bench/proxy_compare.sh" "$@"
@@ -67,13 +68,7 @@ for t in nginx haproxy redis-server openssl jq bc; do command -v $t >/dev/null |
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsc-compare.XXXXXX")
 PIDS=()
 stop_all() {
-    local p
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] || continue
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-    done
+    stop_pids "${PIDS[@]:-}"
     PIDS=()
     STORE_PID=
     STORE_URL=
@@ -87,23 +82,6 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
 chmod 600 "$TMP/secret"
 TCK=$(getconf CLK_TCK)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-    echo "port $1 did not open" >&2
-    return 1
-}
-# The CPU ticks of PID and all its descendants (threads are included in a process's counters).
-tree_ticks() {
-    local total=0 p kids
-    for p in "$@"; do
-        [ -r "/proc/$p/stat" ] || continue
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-        kids=$(ps -o pid= --ppid "$p" | tr -d ' ' | tr '\n' ' ')
-        [ -n "$kids" ] && total=$((total + $(tree_ticks $kids)))
-    done
-    echo $total
-}
 
 # --- the peers: start PEER CONFIG NODES sets PORTS (space separated) and PIDS ------------------
 # CONFIG is "cache" (session IDs, TLS 1.3 stateful tickets), "tickets" (stateless tickets) or

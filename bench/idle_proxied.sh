@@ -12,6 +12,7 @@
 # Traffic stays on 127.0.0.1. Default N = 10000, build = build/ (optimized).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 BUILD=$ROOT/build
 N=10000
 PP=()
@@ -37,26 +38,11 @@ ulimit -n $((N * 2 + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsc-idle.XXXXXX")
 PIDS=()
-stop_pids() {
-    local p
-    for p in "$@"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
-    for p in "$@"; do
-        [ -n "$p" ] || continue
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-    done
-}
 trap 'stop_pids "${PIDS[@]:-}"; [ -n "${KEEP_LOG:-}" ] && cp "$TMP/server.log" "$KEEP_LOG"; rm -rf "$TMP"' EXIT
 . "$ROOT/tests/lib/certs.sh"
 make_test_pki "$TMP/pki" >/dev/null || exit 1
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
 chmod 600 "$TMP/secret"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-    echo "port $1 did not open" >&2
-    return 1
-}
 rss_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 PY=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a slow shim

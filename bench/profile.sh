@@ -20,6 +20,7 @@ set -u
 [ $# -eq 7 ] || { sed -n '2,20p' "$0" >&2; exit 1; }
 TOOL=$1 PEER=$2 TLS=$3 MODE=$4 LC=$5 COUNT=$6 OUT=$7
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 BENCH=${BENCH:-$ROOT/build/bench/tlscache-bench}
 SERVER=${SERVER:-$ROOT/build/server/tlscache-server}
 case $TOOL in perf | callgrind | strace) ;; *) echo "TOOL: perf, callgrind or strace" >&2; exit 1 ;; esac
@@ -38,12 +39,6 @@ trap cleanup EXIT
 make_test_pki "$T/pki" >/dev/null || exit 1
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/secret"
 chmod 600 "$T/secret"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done
-    echo "port $1 did not open" >&2
-    return 1
-}
 
 WORKERS=2 VG=()
 if [ "$TOOL" = callgrind ]; then
@@ -55,7 +50,7 @@ if [ "$PEER" = tlscache ]; then
     rport=$(free_port)
     redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --daemonize no --logfile "$T/redis.log" &
     PIDS+=($!)
-    wait_port "$rport" || exit 1
+    wait_port "$rport" 1200 || exit 1
     "${VG[@]}" "$SERVER" --listen "127.0.0.1:$port" --workers "$WORKERS" --node n1 --cert "$T/pki/default.pem" \
         --key "$T/pki/default.key" --redis "redis://127.0.0.1:$rport" --log-level warn --admin off --resumption cache \
         --seal-secret-file "$T/secret" --local-cache "$LC" --lookup-timeout 2000 --store-timeout 2000 >"$T/server.log" 2>&1 &
@@ -89,7 +84,7 @@ CONF
     "${VG[@]}" nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" >"$T/nginx/logs/stdout.log" 2>&1 &
     PIDS+=($!)
 fi
-wait_port "$port" || exit 1
+wait_port "$port" 1200 || exit 1
 sleep 2 # workers connect to Redis (and map the local cache) before the first handshake
 
 # The processes that do the work: the workers (children of the server) and, for tlscache, Redis.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # TLS terminators side by side, in one run on one machine, each proxying to the same plain-HTTP
-# backend (nginx serving static files on loopback): tlscache (`--backend`, Redis-shared sessions),
-# HAProxy (mode tcp, ssl), hitch, stunnel4 and nginx `stream` (ssl). Three measurements per peer:
+# backend (nginx serving static files on loopback): tlscache (`--backend`; `tlscache`: sessions in
+# Redis, TLS 1.3 stateful tickets; `tlscache_tickets`: stateless tickets under the key daemon's
+# shared keys, the kind of ticket the others issue, valid on every node), HAProxy (mode tcp, ssl),
+# hitch, stunnel4 and nginx `stream` (ssl). Three measurements per peer:
 #   (a) short connections, one HTTP request each (tlscache-bench --request), TLS 1.3 with
 #       resumption, random balancing over 2 instances of the peer: requests/s, resumption %,
 #       terminator CPU per 1000 requests (utime+stime of the peer's processes; for tlscache also
@@ -13,7 +15,7 @@
 # The backend's own CPU and memory are the same for every peer and counted for none.
 #
 #   bench/proxy_compare.sh [--build DIR] [--secs N] [--concurrency C] [--workers W]
-#        [--bulk-mb M] [--bulk-count K] [--idle N] [--peers "tlscache haproxy hitch stunnel nginx"]
+#        [--bulk-mb M] [--bulk-count K] [--idle N] [--peers "tlscache tlscache_tickets haproxy hitch stunnel nginx"]
 #        [--out FILE.md] [--tsv FILE]
 # Binaries come from --build (default build/); BENCH=, SERVER= override each one.
 #
@@ -22,6 +24,7 @@
 # and client is bounded in count and time; all traffic is on 127.0.0.1.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 BUILD=$ROOT/build
 SECS=5
 CONC=16
@@ -31,7 +34,7 @@ BULK_COUNT=8
 IDLE=1000
 OUT=
 TSV=
-PEERS="tlscache haproxy hitch stunnel nginx"
+PEERS="tlscache tlscache_tickets haproxy hitch stunnel nginx"
 usage="usage: $0 [--build DIR] [--secs N] [--concurrency C] [--workers W] [--bulk-mb M] [--bulk-count K] [--idle N] [--peers LIST] [--out FILE] [--tsv FILE]"
 num() { case $2 in '' | *[!0-9]*) echo "$1: not a number: $2" >&2; exit 2 ;; esac; [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1: $2 not in $3..$4" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -53,16 +56,18 @@ done
 BENCH=${BENCH:-$BUILD/bench/tlscache-bench}
 SERVER=${SERVER:-$BUILD/server/tlscache-server}
 need=("$BENCH")
-case " $PEERS " in *" tlscache "*) need+=("$SERVER") ;; esac
+DAEMON=${DAEMON:-$BUILD/cache-daemon/tlscache-daemon}
+case " $PEERS " in *" tlscache "* | *" tlscache_tickets "*) need+=("$SERVER") ;; esac
+case " $PEERS " in *" tlscache_tickets "*) need+=("$DAEMON") ;; esac
 for b in "${need[@]}"; do [ -x "$b" ] || { echo "missing $b (--build DIR, or BENCH/SERVER=...)" >&2; exit 1; }; done
 tools="nginx redis-server openssl jq bc curl python3"
 for p in $PEERS; do
     case $p in
-    tlscache | nginx) ;;
+    tlscache | tlscache_tickets | nginx) ;;
     haproxy) tools="$tools haproxy" ;;
     hitch) tools="$tools hitch" ;;
     stunnel) tools="$tools stunnel4" ;;
-    *) echo "unknown peer $p (tlscache haproxy hitch stunnel nginx)" >&2; exit 2 ;;
+    *) echo "unknown peer $p (tlscache tlscache_tickets haproxy hitch stunnel nginx)" >&2; exit 2 ;;
     esac
 done
 for t in $tools; do command -v $t >/dev/null || { echo "missing $t (scripts/setup.sh installs it)" >&2; exit 1; }; done
@@ -81,15 +86,6 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsc-pcompare.XXXXXX")
 PIDS=()      # the peer's processes: stopped after each peer
 STORE_PID=   # tlscache's Redis (one of PIDS)
 BACKEND_PID= # the nginx backend, for the whole run
-stop_pids() {
-    local p
-    for p in "$@"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
-    for p in "$@"; do
-        [ -n "$p" ] || continue
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-    done
-}
 stop_all() {
     stop_pids "${PIDS[@]:-}"
     PIDS=()
@@ -105,30 +101,6 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
 chmod 600 "$TMP/secret"
 TCK=$(getconf CLK_TCK)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-    echo "port $1 did not open" >&2
-    return 1
-}
-# PID and all its descendants, one per line.
-tree_pids() {
-    local p kids
-    for p in "$@"; do
-        [ -d "/proc/$p" ] || continue
-        echo "$p"
-        kids=$(ps -o pid= --ppid "$p" | tr -d ' ' | tr '\n' ' ')
-        [ -n "$kids" ] && tree_pids $kids
-    done
-}
-# CPU ticks (utime+stime; threads are included in a process's counters) of PIDs and descendants.
-tree_ticks() {
-    local total=0 p
-    for p in $(tree_pids "$@"); do
-        [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-    done
-    echo $total
-}
 # Resident set (KiB) of PIDs and descendants.
 tree_rss() {
     local total=0 p r
@@ -181,20 +153,21 @@ BACKEND_PID=$!
 wait_port "$BPORT" || exit 1
 
 # --- the peers: start_PEER N starts N instances, sets PORTS (space separated) and PIDS ------------
-# redis_clients_ge PORT N: waits (<= 10 s) until the Redis on PORT has at least N clients (the
-# workers' links), so the first handshakes do not race the workers' connect.
-redis_clients_ge() {
-    local i
-    for i in $(seq 100); do
-        [ "$(redis-cli -p "$1" client list 2>/dev/null | grep -c .)" -gt "$2" ] && return 0 # counting itself
-        sleep 0.1
-    done
-    echo "redis on $1: fewer than $2 clients after 10 s" >&2
-    return 1
+# tlscache: sessions in Redis (--resumption cache: TLS 1.3 stateful tickets, a store per handshake).
+start_tlscache() { start_tlscache_with "$1" --resumption cache --seal-secret-file "$TMP/secret"; }
+# tlscache_tickets: stateless tickets under the key daemon's shared keys (no Redis per handshake),
+# the same kind of ticket the other peers issue, but valid on every node.
+start_tlscache_tickets() {
+    rm -f "$TMP/keyd.sock"
+    "$DAEMON" --secret-file "$TMP/secret" --unix "$TMP/keyd.sock" --log-level warn >>"$TMP/keyd.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 50); do [ -S "$TMP/keyd.sock" ] && break; sleep 0.1; done
+    [ -S "$TMP/keyd.sock" ] || { echo "the key daemon did not listen" >&2; return 1; }
+    start_tlscache_with "$1" --resumption tickets --keyd "unix:$TMP/keyd.sock" --keyd-secret-file "$TMP/secret"
 }
-
-start_tlscache() {
+start_tlscache_with() {
     local n=$1 i port rport
+    shift
     rport=$(free_port)
     redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --daemonize no \
         --logfile "$TMP/redis.log" &
@@ -206,7 +179,7 @@ start_tlscache() {
         port=$(free_port)
         "$SERVER" --listen "127.0.0.1:$port" --workers "$WORKERS" --node "n$i" --cert "$PKI/default.pem" \
             --key "$PKI/default.key" --redis "redis://127.0.0.1:$rport" --log-level warn \
-            --resumption cache --seal-secret-file "$TMP/secret" --backend "127.0.0.1:$BPORT" --admin off --drain-timeout 1 \
+            "$@" --backend "127.0.0.1:$BPORT" --admin off --drain-timeout 1 \
             >>"$TMP/tlscache.log" 2>&1 &
         PIDS+=($!)
         wait_port "$port" || return 1
@@ -431,7 +404,8 @@ report() {
     echo "stunnel $(stunnel4 -version 2>&1 | awk '/^stunnel/ {print $2; exit}'), redis $(redis-server --version | cut -d' ' -f3 | tr -d 'v='); clients and backend on the same machine."
     echo "Backend: one nginx worker serving static files over plain HTTP on loopback (its CPU counted for no peer)."
     echo "(a) tlscache-bench --request /small (1 KiB), TLS 1.3, one request per connection, ${SECS} s, concurrency $CONC,"
-    echo "random balancing over 2 instances of the peer (tlscache: 2 nodes sharing one Redis; the others: 2 independent"
+    echo "random balancing over 2 instances of the peer (tlscache: 2 nodes sharing one Redis, TLS 1.3 stateful tickets stored"
+    echo "there; tlscache_tickets: 2 nodes issuing stateless tickets under one key daemon's keys; the others: 2 independent"
     echo "processes, each with its own session cache / ticket key). CPU = utime+stime of the peer's processes per 1000"
     echo "requests, in seconds (tlscache: + its Redis, also shown apart). (b) one curl connection (HTTP/1.1 keep-alive)"
     echo "downloading a $BULK_MB MiB file $BULK_COUNT times from one instance. (c) $IDLE idle TLS 1.3 connections held open"

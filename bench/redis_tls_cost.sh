@@ -9,6 +9,7 @@ set -u
 BUILD=${1:-build}
 SECS=${2:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 BIN=$ROOT/$BUILD
 [ -x "$BIN/server/tlscache-server" ] || BIN=$BUILD
 SERVER=$BIN/server/tlscache-server
@@ -18,10 +19,6 @@ TMP=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-tree() { echo "$1" $(ps -o pid= --ppid "$1"); }
 
 (
     cd "$TMP" &&
@@ -33,8 +30,8 @@ tree() { echo "$1" $(ps -o pid= --ppid "$1"); }
             -out srv.pem && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >seal.secret && chmod 600 seal.secret
 ) >/dev/null 2>&1 || { echo "openssl failed" >&2; exit 1; }
 
-RP=$(port)
-RT=$(port)
+RP=$(free_port)
+RT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$RP" --tls-port "$RT" --tls-cert-file "$TMP/r.pem" --tls-key-file "$TMP/r.key" \
     --tls-ca-cert-file "$TMP/ca.pem" --tls-auth-clients no --save '' --appendonly no --dir "$TMP" >/dev/null &
 RPID=$!
@@ -44,7 +41,7 @@ wait_port "$RP" && wait_port "$RT" || { echo "redis did not start" >&2; exit 1; 
 echo "| Redis link | TLS | hs/s | resumed | p50 ms | p99 ms | node CPU s/1000 hs | Redis CPU s/1000 hs |"
 echo "|---|---|---|---|---|---|---|---|"
 for link in plain tls; do
-    NP=$(port)
+    NP=$(free_port)
     if [ "$link" = plain ]; then
         args=(--redis "redis://127.0.0.1:$RP")
     else
@@ -58,13 +55,12 @@ for link in plain tls; do
     # The workers connect to Redis in the background: warm up until sessions resume.
     timeout 30 "$BENCH" --target "127.0.0.1:$NP" --connections 200 --concurrency 4 --quiet >/dev/null 2>&1
     for v in 1.2 1.3; do
-        procs=$(tree "$NPID")
-        n0=$(ticks $procs)
-        r0=$(ticks "$RPID")
+        n0=$(tree_ticks "$NPID")
+        r0=$(tree_ticks "$RPID")
         timeout $((SECS + 30)) "$BENCH" --target "127.0.0.1:$NP" --tls "$v" --mode id --duration "$SECS" --concurrency 16 \
             --quiet --json "$TMP/b.json" >/dev/null 2>&1
-        n1=$(ticks $procs)
-        r1=$(ticks "$RPID")
+        n1=$(tree_ticks "$NPID")
+        r1=$(tree_ticks "$RPID")
         hz=$(getconf CLK_TCK)
         jq -r --arg link "$link" --arg v "$v" --argjson nt "$((n1 - n0))" --argjson rt "$((r1 - r0))" --argjson hz "$hz" '
             .handshakes.total as $t |
