@@ -621,6 +621,27 @@ static int on_generate_id(SSL *ssl, unsigned char *id, unsigned int *id_len)
     return 1;
 }
 
+/*
+ * A TLS 1.3 stateful ticket is only worth sending when its store is sent too: while the store is
+ * not ready (the Redis link overdue or down), on_new_session skips the store and the ticket
+ * would resume nowhere, costing the client a wasted offer (and the cluster a counted miss). So
+ * once the client's Finished is read, before OpenSSL decides how many tickets to send, a
+ * handshake whose store is not ready sends none; the client makes a full handshake next time, as
+ * it would have anyway. Counted as a skipped store. Stateless tickets need no store.
+ */
+static void on_state(const SSL *ssl, int where, int ret)
+{
+    const tlsc_session_hs_t *hs;
+
+    (void)ret;
+    if (!(where & SSL_CB_ACCEPT_LOOP) || SSL_get_state(ssl) != TLS_ST_SR_FINISHED || SSL_version(ssl) != TLS1_3_VERSION ||
+        !(SSL_get_options(ssl) & SSL_OP_NO_TICKET) || (hs = SSL_get_app_data(ssl)) == NULL || tlsc_store_ready(hs->owner->o.store))
+        return;
+    /* The callback hands us our own connection's SSL as const; the ticket count is ours to set. */
+    if (SSL_set_num_tickets((SSL *)ssl, 0) == 1)
+        tlsc_stat_inc(&hs->owner->o.stats->stores_skipped);
+}
+
 void tlsc_session_install(tlsc_session_t *s, tlsc_tls_t *tls)
 {
     const tlsc_config_t *cfg = s->o.cfg;
@@ -638,6 +659,7 @@ void tlsc_session_install(tlsc_session_t *s, tlsc_tls_t *tls)
             SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
             SSL_CTX_sess_set_new_cb(ctx, on_new_session);
             SSL_CTX_sess_set_get_cb(ctx, on_get_session);
+            SSL_CTX_set_info_callback(ctx, on_state);
         } else {
             SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         }

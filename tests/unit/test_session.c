@@ -644,6 +644,34 @@ TEST(store_down_or_failing_means_full_handshakes_counted_by_cause)
     worker_stop(&a);
 }
 
+/* A TLS 1.3 ticket whose store is skipped would resume nowhere: none is sent. */
+TEST(tls13_no_stateful_ticket_while_the_store_is_not_ready)
+{
+    worker_t a;
+    server_t s;
+    run_t r1 = {.answer_store = 1}, r2 = {.answer_store = 1};
+
+    reset_store();
+    worker_start(&a, "A", NULL, NULL);
+    store.ready = 0;
+    handshake(&a, &s, NULL, "a.example", TLS1_3_VERSION, &r1);
+    server_end(&s);
+    ASSERT(r1.done);
+    ASSERT_EQ(SSL_SESSION_is_resumable(r1.session), 0);
+    ASSERT_EQ(a.stats.stores_skipped, 1);
+    ASSERT_EQ(fake_inflight(&store), 0);
+
+    store.ready = 1; /* back: the next handshake gets a ticket, stored */
+    handshake(&a, &s, NULL, "a.example", TLS1_3_VERSION, &r2);
+    server_end(&s);
+    ASSERT(r2.done);
+    ASSERT_EQ(SSL_SESSION_is_resumable(r2.session), 1);
+    ASSERT_EQ(a.stats.stores_ok, 1);
+    SSL_SESSION_free(r1.session);
+    SSL_SESSION_free(r2.session);
+    worker_stop(&a);
+}
+
 TEST(tampered_or_foreign_records_are_refused_counted_and_a_full_handshake)
 {
     char secret[600];
@@ -727,6 +755,7 @@ int main(void)
     RUN(tls13_identity_without_the_tag_keeps_the_conditional_take);
     RUN(session_made_for_one_name_never_resumes_for_another);
     RUN(store_down_or_failing_means_full_handshakes_counted_by_cause);
+    RUN(tls13_no_stateful_ticket_while_the_store_is_not_ready);
     RUN(tampered_or_foreign_records_are_refused_counted_and_a_full_handshake);
     RUN(closing_mid_lookup_cancels_and_the_callback_never_runs);
 
