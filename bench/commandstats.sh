@@ -37,10 +37,7 @@ stop_all() {
     PIDS=()
 }
 trap 'stop_all; rm -rf "$TMP"' EXIT
-. "$ROOT/tests/lib/certs.sh"
-make_test_pki "$TMP/pki" >/dev/null || exit 1
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
-chmod 600 "$TMP/secret"
+bench_secrets "$TMP" || exit 1
 RPORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --logfile "$TMP/redis.log" &
 PIDS+=($!)

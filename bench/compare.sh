@@ -74,12 +74,8 @@ stop_all() {
     STORE_URL=
 }
 trap 'stop_all; rm -rf "$TMP"' EXIT
-. "$ROOT/tests/lib/certs.sh"
-make_test_pki "$TMP/pki" >/dev/null || exit 1
+bench_secrets "$TMP" || exit 1
 PKI=$TMP/pki
-cat "$PKI/default.pem" "$PKI/default.key" >"$PKI/haproxy.pem"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
-chmod 600 "$TMP/secret"
 TCK=$(getconf CLK_TCK)
 
 
@@ -181,7 +177,7 @@ defaults
     timeout client 10s
     timeout server 10s
 frontend fe
-    bind 127.0.0.1:$port ssl crt $PKI/haproxy.pem ssl-min-ver TLSv1.2 $notix $curves
+    bind 127.0.0.1:$port ssl crt $PKI/combined.pem ssl-min-ver TLSv1.2 $notix $curves
     http-request return status 200 content-type text/plain string ok
 CONF
         haproxy -db -f "$TMP/haproxy$i.cfg" >>"$TMP/haproxy.log" 2>&1 &

@@ -39,10 +39,7 @@ ulimit -n $((N * 2 + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsc-idle.XXXXXX")
 PIDS=()
 trap 'stop_pids "${PIDS[@]:-}"; [ -n "${KEEP_LOG:-}" ] && cp "$TMP/server.log" "$KEEP_LOG"; rm -rf "$TMP"' EXIT
-. "$ROOT/tests/lib/certs.sh"
-make_test_pki "$TMP/pki" >/dev/null || exit 1
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
-chmod 600 "$TMP/secret"
+bench_secrets "$TMP" || exit 1
 rss_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 PY=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a slow shim

@@ -56,3 +56,13 @@ redis_clients_ge() {
     echo "redis on $1: fewer than $2 clients after 10 s" >&2
     return 1
 }
+
+# bench_secrets DIR: a test PKI in DIR/pki (tests/lib/certs.sh; DIR/pki/combined.pem holds the
+# default certificate and its key, for HAProxy and hitch) and a cluster secret in DIR/secret.
+bench_secrets() {
+    . "$ROOT/tests/lib/certs.sh"
+    make_test_pki "$1/pki" >/dev/null || return 1
+    cat "$1/pki/default.pem" "$1/pki/default.key" >"$1/pki/combined.pem"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1/secret"
+    chmod 600 "$1/secret"
+}

@@ -35,10 +35,7 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-. "$ROOT/tests/lib/certs.sh"
-make_test_pki "$T/pki" >/dev/null || exit 1
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/secret"
-chmod 600 "$T/secret"
+bench_secrets "$T" || exit 1
 
 WORKERS=2 VG=()
 if [ "$TOOL" = callgrind ]; then

@@ -93,12 +93,8 @@ stop_all() {
 }
 WWW=
 trap 'stop_all; stop_pids "$BACKEND_PID"; rm -rf "$TMP" ${WWW:+"$WWW"}' EXIT
-. "$ROOT/tests/lib/certs.sh"
-make_test_pki "$TMP/pki" >/dev/null || exit 1
+bench_secrets "$TMP" || exit 1
 PKI=$TMP/pki
-cat "$PKI/default.pem" "$PKI/default.key" >"$PKI/combined.pem"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret"
-chmod 600 "$TMP/secret"
 TCK=$(getconf CLK_TCK)
 
 # Resident set (KiB) of PIDs and descendants.
