@@ -16,45 +16,12 @@
 set -o pipefail
 cd "$TLSC_ROOT" || exit 1
 
-tlsc_tmpdir
 export PROJECT=${TLSC_CLUSTER_PROJECT:-tlscachetest}ha
 export CLUSTER_COMPOSE_FILES="docker-compose.yml docker-compose.sentinel.yml"
-export TLSCACHE_SECRETS_DIR=$TLSC_TMP/secrets
-export TLSCACHE_PORT TLSCACHE_STATS_PORT
-TLSCACHE_PORT=$(free_port)
-TLSCACHE_STATS_PORT=$(free_port)
-export TLSCACHE_WORKERS=${TLSCACHE_WORKERS:-2}
-export TLSCACHE_LOG_LEVEL=${TLSCACHE_LOG_LEVEL:-info}
 NODES=(server1 server2 server3)
 SENTINELS=(sentinel1 sentinel2 sentinel3)
 ALL=(redis redis-replica "${SENTINELS[@]}" cache-daemon "${NODES[@]}" lb)
-
-teardown() {
-    if [ -n "${TLSC_CLUSTER_KEEP:-}" ]; then
-        echo "# kept: compose project $PROJECT (TLS on 127.0.0.1:$TLSCACHE_PORT, secrets in $TLSCACHE_SECRETS_DIR)"
-        TLSC_KEEP_TMP=1
-        export TLSC_KEEP_TMP
-    else
-        dc down -v --remove-orphans -t 5 >/dev/null 2>&1
-    fi
-    cleanup
-}
-trap teardown EXIT
-trap 'exit 130' INT TERM
-
-dump_logs() { dc logs --no-color --tail=40 "$@" 2>&1 | sed 's/^/    /' >&2; }
-
-if ! docker info >/dev/null 2>&1 || [ ${#COMPOSE[@]} -eq 0 ]; then
-    fail "docker engine and docker-compose available (install docker.io docker-compose, start dockerd)"
-    finish
-    exit 1
-fi
-if [ -z "${TLSC_SKIP_BUILD:-}" ] && ! deploy/build-images.sh; then
-    fail "images build (deploy/build-images.sh)"
-    finish
-    exit 1
-fi
-deploy/gen-secrets.sh >/dev/null 2>&1 || { fail "secrets generated (deploy/gen-secrets.sh)"; finish; exit 1; }
+cluster_prepare
 
 # master_seen SENTINEL: the master's host as that sentinel names it.
 master_seen() { dc exec -T "$1" /usr/bin/redis-cli -p 26379 sentinel get-master-addr-by-name tlscache 2>/dev/null | tr -d '\r' | head -n1; }

@@ -26,48 +26,10 @@
 set -o pipefail
 cd "$TLSC_ROOT" || exit 1
 
-tlsc_tmpdir
 export PROJECT=${TLSC_CLUSTER_PROJECT:-tlscachetest}
-export TLSCACHE_SECRETS_DIR=$TLSC_TMP/secrets
-export TLSCACHE_PORT TLSCACHE_STATS_PORT
-TLSCACHE_PORT=$(free_port)
-TLSCACHE_STATS_PORT=$(free_port)
-export TLSCACHE_WORKERS=${TLSCACHE_WORKERS:-2}
-export TLSCACHE_LOG_LEVEL=${TLSCACHE_LOG_LEVEL:-info}
 NODES=(server1 server2 server3)
 ALL=(redis cache-daemon backend "${NODES[@]}" lb)
-
-teardown() {
-    if [ -n "${TLSC_CLUSTER_KEEP:-}" ]; then
-        echo "# kept: docker-compose -p $PROJECT ... (TLS on 127.0.0.1:$TLSCACHE_PORT, secrets in $TLSCACHE_SECRETS_DIR)"
-        TLSC_KEEP_TMP=1 # read by cleanup (tests/lib/common.sh)
-        export TLSC_KEEP_TMP
-    else
-        dc down -v --remove-orphans -t 5 >/dev/null 2>&1
-    fi
-    cleanup
-}
-trap teardown EXIT
-trap 'exit 130' INT TERM
-
-dump_logs() { dc logs --no-color --tail=40 "$@" 2>&1 | sed 's/^/    /' >&2; }
-
-# ---- prerequisites: docker engine, compose, images, secrets ----
-if ! docker info >/dev/null 2>&1 || [ ${#COMPOSE[@]} -eq 0 ]; then
-    fail "docker engine and docker-compose available (install docker.io docker-compose, start dockerd)"
-    finish
-    exit 1
-fi
-if [ -z "${TLSC_SKIP_BUILD:-}" ]; then
-    start=$(date +%s)
-    if ! deploy/build-images.sh; then
-        fail "images build (deploy/build-images.sh)"
-        finish
-        exit 1
-    fi
-    echo "# images ready in $(($(date +%s) - start)) s"
-fi
-deploy/gen-secrets.sh >/dev/null 2>&1 || { fail "secrets generated (deploy/gen-secrets.sh)"; finish; exit 1; }
+cluster_prepare
 
 # ---- 1. up from a clean state; everything healthy ----
 echo "# 1. up from a clean state; everything healthy (at ${SECONDS}s)"

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# Helpers for the container cluster test (sourced by tests/cluster/compose_test.sh after
+# Helpers for the container cluster tests (sourced by tests/cluster/compose_*test.sh after
 # tests/lib/common.sh). Everything here talks only to the test's own compose project: its
 # containers, its network, and the ports it published on 127.0.0.1.
 #
-# Needs: PROJECT, TLSC_TMP, TLSCACHE_PORT, TLSCACHE_STATS_PORT, TLSCACHE_SECRETS_DIR exported.
+# Needs: PROJECT exported; cluster_prepare exports the rest (TLSC_TMP, TLSCACHE_PORT,
+# TLSCACHE_STATS_PORT, TLSCACHE_SECRETS_DIR, ...).
 
 CLUSTER_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -160,4 +161,53 @@ node_stat() {
             v=$(redis-cli hget "$k" "$2"); t=$((t + ${v:-0}))
         done
         echo $t' sh "$1" "$2" 2>/dev/null | tr -d '\r'
+}
+
+# dump_logs SERVICE...: the last 40 log lines of each SERVICE (all when none named), to stderr.
+dump_logs() { dc logs --no-color --tail=40 "$@" 2>&1 | sed 's/^/    /' >&2; }
+
+# cluster_teardown: the EXIT trap of a compose test: the project down with its volumes, or kept
+# for a look with TLSC_CLUSTER_KEEP=1 (its temp dir too); then cleanup (tests/lib/common.sh).
+cluster_teardown() {
+    if [ -n "${TLSC_CLUSTER_KEEP:-}" ]; then
+        echo "# kept: compose project $PROJECT (TLS on 127.0.0.1:$TLSCACHE_PORT, secrets in $TLSCACHE_SECRETS_DIR)"
+        TLSC_KEEP_TMP=1 # read by cleanup
+        export TLSC_KEEP_TMP
+    else
+        dc down -v --remove-orphans -t 5 >/dev/null 2>&1
+    fi
+    cleanup
+}
+
+# cluster_prepare: what every compose test does first, once PROJECT (and CLUSTER_COMPOSE_FILES)
+# are set: a temp dir; the published ports, the secrets dir, the workers and log level exported
+# for the compose files; cluster_teardown on EXIT; then the prerequisites: the docker engine and
+# compose, the images (deploy/build-images.sh, unless TLSC_SKIP_BUILD=1), fresh secrets
+# (deploy/gen-secrets.sh). A missing prerequisite is a failed check, and the test ends there.
+cluster_prepare() {
+    local start
+    tlsc_tmpdir
+    export TLSCACHE_SECRETS_DIR=$TLSC_TMP/secrets
+    export TLSCACHE_PORT TLSCACHE_STATS_PORT
+    TLSCACHE_PORT=$(free_port)
+    TLSCACHE_STATS_PORT=$(free_port)
+    export TLSCACHE_WORKERS=${TLSCACHE_WORKERS:-2}
+    export TLSCACHE_LOG_LEVEL=${TLSCACHE_LOG_LEVEL:-info}
+    trap cluster_teardown EXIT
+    trap 'exit 130' INT TERM
+    if ! docker info >/dev/null 2>&1 || [ ${#COMPOSE[@]} -eq 0 ]; then
+        fail "docker engine and docker-compose available (install docker.io docker-compose, start dockerd)"
+        finish
+        exit 1
+    fi
+    if [ -z "${TLSC_SKIP_BUILD:-}" ]; then
+        start=$(date +%s)
+        if ! deploy/build-images.sh; then
+            fail "images build (deploy/build-images.sh)"
+            finish
+            exit 1
+        fi
+        echo "# images ready in $(($(date +%s) - start)) s"
+    fi
+    deploy/gen-secrets.sh >/dev/null 2>&1 || { fail "secrets generated (deploy/gen-secrets.sh)"; finish; exit 1; }
 }
