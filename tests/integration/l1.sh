@@ -4,7 +4,8 @@
 # Redis, and a TLS 1.3 stateful ticket raced on two nodes, and on two workers of one node,
 # never resumes twice (an L1 hit waits for the Redis take to confirm it). Revocation: a DEL +
 # PUBLISH on <prefix>:revoked (a key, or "*") makes the next resumption full on every node; a
-# FLUSHALL, a killed subscription and a frozen Redis stop the L1 from serving within its bound.
+# FLUSHALL, a killed subscription and a frozen Redis stop the L1 from serving within its bound;
+# the flush watch's marker has its TTL renewed instead of running out.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
@@ -119,6 +120,15 @@ resumes_not() { # resumes_not FILE: the session no longer resumes on A; prints w
     echo "resumed=$(jfield "$r" resumed)"
     [ "$(jfield "$r" resumed)" = false ]
 }
+# The marker's TTL is renewed before it runs out (an expired marker would drop a healthy L1 once
+# a day): cut to 100 s by hand, the watch sets it back to a day, and the L1 keeps serving.
+only_in_l1 "$S.t"
+rcli expire tlscache:l1:A 100 >/dev/null
+renewed() { local t; t=$(rcli ttl tlscache:l1:A); echo "ttl of tlscache:l1:A: $t"; [ "$t" -gt 43200 ]; }
+check "marker_ttl_is_renewed_before_it_runs_out" wait_for 5 "the marker's TTL renewed" renewed
+r=$(sget "$PA" 1.2 a.example "$S.t" "")
+check "renewing_the_marker_keeps_the_l1" [ "$(jfield "$r" resumed)" = true ]
+
 only_in_l1 "$S.x"
 rcli flushall >/dev/null
 check "flushall: the L1 stops resuming within the bound" wait_for 6 "a full handshake after FLUSHALL" resumes_not "$S.x"
