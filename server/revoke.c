@@ -72,7 +72,8 @@ struct tlsc_revoke_s {
     uint64_t retry_at_ms;
     uint64_t attempt_ms; /* when this connection attempt started */
     unsigned backoff_ms;
-    int ever_lost; /* logged once per outage */
+    int ever_lost;    /* logged once per outage */
+    int refusal_said; /* a refusal only an operator can fix was logged since the last subscription */
     /* redis-sentinel://: ask a sentinel for the master first (any data node would do: PUBLISH
      * reaches every replica's subscribers too), then subscribe there. */
     int asking;           /* this connection is to a sentinel */
@@ -157,8 +158,9 @@ static void link_drop(tlsc_revoke_t *r)
 }
 
 /*
- * The attempt or the subscription failed: log it (once per outage; at error level, and retried
- * every REFUSED_MS, when `refused`: only an operator can fix it) and retry after the backoff.
+ * The attempt or the subscription failed: log it once per outage, and retry after the backoff.
+ * A refusal only an operator can fix (`refused`: a certificate) is an error line, said once
+ * until the next subscription, and retried every REFUSED_MS.
  */
 static void link_fail(tlsc_revoke_t *r, uint64_t now, const char *why, int refused)
 {
@@ -169,12 +171,14 @@ static void link_fail(tlsc_revoke_t *r, uint64_t now, const char *why, int refus
     OPENSSL_cleanse(r->out, sizeof(r->out)); /* it may have held the AUTH password */
     r->out_len = r->out_off = 0;
     r->ping_sent_ms = 0; /* a ping of this link is no business of the next one */
-    if ((r->state == SUB_SUBSCRIBED || !r->ever_lost) && refused)
+    if (refused && !r->refusal_said) {
+        r->refusal_said = 1;
         tlsc_log_error("revocation feed %s: %s; retrying every %u s, the local cache stops answering after %u ms without it",
                        r->channel, why, REFUSED_MS / 1000, TLSC_REVOKE_BOUND_MS);
-    else if (r->state == SUB_SUBSCRIBED || !r->ever_lost)
+    } else if (!refused && (r->state == SUB_SUBSCRIBED || !r->ever_lost)) {
         tlsc_log_warn("revocation feed %s: %s; the local cache stops answering after %u ms without it", r->channel, why,
                       TLSC_REVOKE_BOUND_MS);
+    }
     r->ever_lost = 1;
     r->state = SUB_IDLE;
     if (r->cfg->redis.cluster) /* a PUBLISH reaches every node of a cluster: any seed that answers will do */
@@ -473,6 +477,7 @@ static int on_reply(tlsc_revoke_t *r, const redisReply *rep, uint64_t now, const
         if (r->ever_lost)
             tlsc_log_info("revocation feed %s: subscribed again; the local cache was dropped and answers again", r->channel);
         r->ever_lost = 0;
+        r->refusal_said = 0;
         r->state = SUB_SUBSCRIBED;
         r->confirmed_ms = now;
         r->backoff_ms = BACKOFF_MIN_MS;

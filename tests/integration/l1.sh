@@ -29,9 +29,6 @@ marked() { local t; t=$(rcli ttl "tlscache:l1:$1"); echo "ttl of tlscache:l1:$1:
 wait_for 15 "node A's L1 marker, 2 s old" marked A || exit 1
 wait_for 15 "node B's L1 marker, 2 s old" marked B || exit 1
 
-# Hex session ID of an s_client session file.
-sess_id() { openssl sess_id -in "$1" -noout -text 2>/dev/null | awk '/Session-ID:/ {print tolower($2)}'; }
-
 # --- TLS 1.2: a session made on node A resumes on A from the L1, Redis not asked -----------
 r1=$(sget "$PA" 1.2 a.example "" "$S.12")
 id=$(sess_id "$S.12")
@@ -88,16 +85,7 @@ check "tls1.3: the races resumed from node A's L1 (confirmed by the Redis take)"
 
 # --- revocation: DEL + PUBLISH of the key, then "*" --------------------------------------
 # Made on A (A's L1), resumed on B (B's L1 from Redis): both nodes hold it.
-sget "$PA" 1.2 a.example "" "$S.r" >/dev/null
-r=$(sget "$PB" 1.2 a.example "$S.r" "")
-check "revoke: the session is cached on both nodes" [ "$(jfield "$r" resumed)" = true ]
-key="tlscache:sess:$(sess_id "$S.r")"
-rcli del "$key" >/dev/null
-n=$(rcli publish tlscache:revoked "$key")
-check "revoke: both nodes with an L1 listen on tlscache:revoked (got $n)" [ "$n" = 2 ]
-ra=$(sget "$PA" 1.2 a.example "$S.r" "")
-rb=$(sget "$PB" 1.2 a.example "$S.r" "")
-check "revoke: the next resumption on A and on B is a full handshake" [ "$(jfield "$ra" resumed)/$(jfield "$rb" resumed)" = false/false ]
+revoke_on_two_nodes "$PA" "$PB" "revoke"
 
 sget "$PA" 1.2 a.example "" "$S.s" >/dev/null
 rcli del "tlscache:sess:$(sess_id "$S.s")" >/dev/null

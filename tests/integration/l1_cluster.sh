@@ -61,8 +61,6 @@ echo "tlscache:l1:A would live on $old_master; FLUSHALL goes to $flushed"
 both_found() { [ -n "$old_master" ] && [ -n "$flushed" ]; }
 check "found_a_master_other_than_the_old_markers" both_found
 
-# Hex session ID of an s_client session file.
-sess_id() { openssl sess_id -in "$1" -noout -text 2>/dev/null | awk '/Session-ID:/ {print tolower($2)}'; }
 only_in_l1() { # only_in_l1 FILE: a session of node A that is in A's L1 and no longer in Redis
     sget "$PA" 1.2 a.example "" "$1" >/dev/null && redis-cli -c -p "${MASTERS[0]}" del "tlscache:sess:$(sess_id "$1")" >/dev/null
 }

@@ -75,7 +75,6 @@ check "sessions_are_in_the_tls_redis" sessions_in_redis
 # Redis listens on TLS only: a feed that subscribes at all subscribed over TLS (with AUTH).
 subscribers() { local n; n=$(rcli pubsub numsub tlscache:revoked | tail -1); echo "subscribers: $n"; [ "$n" = 2 ]; }
 check "both_revocation_feeds_subscribe_over_tls" wait_for 15 "A's and B's feeds on tlscache:revoked" subscribers
-sess_id() { openssl sess_id -in "$1" -noout -text 2>/dev/null | awk '/Session-ID:/ {print tolower($2)}'; }
 l1_hits_ge() { # l1_hits_ge N: lookups_l1_hit summed over the workers' stats hashes is N or more
     local total=0 k v
     for k in $(rcli --scan --pattern 'tlscache:stats:*'); do
@@ -98,16 +97,7 @@ done
 check "local_cache_serves_with_rediss (4 resumptions from it, got $hits)" [ "$hits" = 4 ]
 check "local_cache_hits_are_counted" wait_for 5 "lookups_l1_hit >= 4" l1_hits_ge 4
 # Revocation over TLS: made on A, resumed on B (both local caches hold it), DEL + PUBLISH.
-sget "$PA" 1.2 a.example "" "$S.rv" >/dev/null
-r=$(sget "$PB" 1.2 a.example "$S.rv" "")
-check "revoke: the session resumes on B first" [ "$(jfield "$r" resumed)" = true ]
-key="tlscache:sess:$(sess_id "$S.rv")"
-rcli del "$key" >/dev/null
-n=$(rcli publish tlscache:revoked "$key")
-check "revoke: published over TLS to both nodes (got $n)" [ "$n" = 2 ]
-ra=$(sget "$PA" 1.2 a.example "$S.rv" "")
-rb=$(sget "$PB" 1.2 a.example "$S.rv" "")
-check "revoked_session_gets_a_full_handshake_on_a_and_b" [ "$(jfield "$ra" resumed)/$(jfield "$rb" resumed)" = false/false ]
+revoke_on_two_nodes "$PA" "$PB" "revoke over TLS"
 # A client that speaks RESP in the clear to a TLS port is logged by Redis as "wrong version number".
 check "nothing_reached_redis_in_the_clear" bash -c '! grep -qi "wrong version number" "$1"' _ "$TLSC_TMP/redis/redis.log"
 check "the_password_never_shows_in_the_logs" bash -c '! grep -q "pass word" "$1" "$2"' _ "$TLSC_TMP/A.log" "$TLSC_TMP/B.log"
