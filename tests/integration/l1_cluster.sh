@@ -3,7 +3,8 @@
 # one marker per master (<prefix>:l1:<node>:{tag}, the tag hashing into that master's slots),
 # so a FLUSHALL on a master that does not hold the old single marker's slot
 # (<prefix>:l1:<node>) still drops the node's L1 within the watch's bound, and the marker is
-# planted there again. Every request stays in one slot: the router refuses none.
+# planted there again; a slot map that takes a master's marker slot away gets that master a
+# marker with a new tag. Every request stays in one slot: the router refuses none.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
@@ -94,6 +95,29 @@ check "the_flush_is_counted" wait_for 5 "l1_flushes_seen counted" seen_more
 replanted() { local k; k=$(markers_on "$flushed"); echo "markers on $flushed: [$k]"; [ -n "$k" ]; }
 check "the_marker_is_planted_again_on_the_flushed_master" wait_for 5 "A's marker back on $flushed" replanted
 check "the_l1_serves_again_after_the_flush" wait_for 15 "an L1 resumption" l1_serves
+
+# --- a new slot map re-plans the markers ---------------------------------------------------
+# The slot of the flushed master's marker moves to another master, by hand, the way
+# redis-cli --cluster reshard moves a slot (IMPORTING / MIGRATING, MIGRATE its keys, SETSLOT
+# NODE everywhere). That master then holds no marker of A until the watch, at the next slot map,
+# picks a new tag in a slot it still holds and plants it there.
+src=$flushed dst=$old_master
+key=$(markers_on "$src")
+slot=$(redis-cli -p "$src" cluster keyslot "$key")
+sid=$(rc_id "$src") did=$(rc_id "$dst")
+echo "moving slot $slot ($key) from $src to $dst"
+redis-cli -p "$dst" cluster setslot "$slot" importing "$sid" >/dev/null
+redis-cli -p "$src" cluster setslot "$slot" migrating "$did" >/dev/null
+for k in $(redis-cli -p "$src" cluster getkeysinslot "$slot" 1000); do
+    redis-cli -p "$src" migrate 127.0.0.1 "$dst" "$k" 0 5000 >/dev/null
+done
+for p in "$dst" "$src" "${MASTERS[@]}"; do
+    redis-cli -p "$p" cluster setslot "$slot" node "$did" >/dev/null
+done
+check "the_moved_marker_is_no_longer_on_its_old_master" [ -z "$(markers_on "$src")" ]
+new_marker() { local k; k=$(markers_on "$src"); echo "markers on $src: [$k] (the old one: $key)"; [ -n "$k" ] && [ "$k" != "$key" ]; }
+check "a_new_slot_map_plants_a_marker_with_a_new_tag_on_that_master" wait_for 15 "a new marker of A on $src" new_marker
+check "the_l1_serves_after_the_map_change" wait_for 15 "an L1 resumption" l1_serves
 
 log_clean() { ! grep -q "not all in the slot of its key" "$TLSC_TMP/A.log"; }
 check "no_request_broke_the_one_slot_rule" log_clean
