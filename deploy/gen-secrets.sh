@@ -79,7 +79,7 @@ sha() { printf '%s' "$(cat "$1")" | openssl dgst -sha256 -r | cut -d' ' -f1; }
 # the per-worker stats (HSET/HINCRBY/EXPIRE), ROLE (a Sentinel URL: is this node the master),
 # WAIT (--store-replicas), connection set-up (AUTH is always allowed, SELECT,
 # PING, CLIENT SETNAME). Keys: only "$PREFIX:*", which takes in the local cache's per-node marker
-# "$PREFIX:l1:NODE" (HGET, then MULTI/HSET/EXPIRE/EXEC after a flush). Channels: only
+# "$PREFIX:l1:NODE" (TTL, EXPIRE, MULTI/HSET/EXPIRE/EXEC after a flush). Channels: only
 # "$PREFIX:revoked", and only to SUBSCRIBE (the master's revocation feed for the local cache,
 # server/revoke.c; without it a node's local cache never serves); tlscache-ctl publishes there
 # as "admin".

@@ -187,12 +187,6 @@ static int setup_l1(master_t *m)
 
     if (m->cfg->local_cache_bytes == 0 || !(m->cfg->resumption & TLSC_RESUME_CACHE))
         return 0;
-    if (m->cfg->redis.tls) {
-        /* The revocation feed (revoke.c) speaks plain TCP: it must not send AUTH in the clear,
-         * and a cache it cannot keep consistent must not answer. */
-        tlsc_log_warn("--local-cache is off with rediss://: the revocation feed does not speak TLS yet");
-        return 0;
-    }
     if (tlsc_l1_new(m->cfg->local_cache_bytes, &m->l1, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-server: --local-cache: %s\n", err);
         return -1;

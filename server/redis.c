@@ -565,36 +565,51 @@ static void tls_drop(tlsc_redis_t *r)
     r->rbio = r->wbio = NULL;
 }
 
-/*
- * Why the TLS handshake failed, for the log line. A certificate Redis shows that --redis-ca
- * does not vouch for, or that names another host, is for an operator to fix: permanent.
- */
-static void tls_handshake_failed(tlsc_redis_t *r)
+int tlsc_redis_tls_expect_host(SSL *ssl, const char *host)
 {
-    char why[256], reason[400];
-    long v = SSL_get_verify_result(r->ssl);
+    struct in6_addr a6;
+    int ip = inet_pton(AF_INET, host, &a6) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
+
+    if (ip)
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
+    return SSL_set1_host(ssl, host) == 1 && SSL_set_tlsext_host_name(ssl, host) == 1 ? 0 : -1;
+}
+
+int tlsc_redis_tls_failure(const SSL *ssl, const char *host, char *out, size_t outlen)
+{
+    char why[256];
+    long v = SSL_get_verify_result(ssl);
 
     if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
         ERR_clear_error();
-        snprintf(reason, sizeof(reason), "TLS handshake failed: Redis's certificate does not name %s (the host in --redis)",
-                 r->url.host);
-        link_down(r, UV_ENOTCONN, TLSC_DIAL_PERMANENT, reason);
-    } else if (v != X509_V_OK) {
-        ERR_clear_error();
-        snprintf(reason, sizeof(reason), "TLS handshake failed: Redis's certificate: %s (is --redis-ca the CA that signed it?)",
-                 X509_verify_cert_error_string(v));
-        link_down(r, UV_ENOTCONN, TLSC_DIAL_PERMANENT, reason);
-    } else {
-        link_fail(r, UV_ENOTCONN, "TLS handshake failed: %s", openssl_reason(why, sizeof(why), "the peer closed or sent garbage"));
+        snprintf(out, outlen, "TLS handshake failed: Redis's certificate does not name %s (the host in --redis)", host);
+        return 1;
     }
+    if (v != X509_V_OK) {
+        ERR_clear_error();
+        snprintf(out, outlen, "TLS handshake failed: Redis's certificate: %s (is --redis-ca the CA that signed it?)",
+                 X509_verify_cert_error_string(v));
+        return 1;
+    }
+    snprintf(out, outlen, "TLS handshake failed: %s", openssl_reason(why, sizeof(why), "the peer closed or sent garbage"));
+    return 0;
+}
+
+/* A certificate Redis shows that --redis-ca does not vouch for, or that names another host, is for an operator to fix: permanent.
+ */
+static void tls_handshake_failed(tlsc_redis_t *r)
+{
+    char reason[400];
+
+    if (tlsc_redis_tls_failure(r->ssl, r->url.host, reason, sizeof(reason)))
+        link_down(r, UV_ENOTCONN, TLSC_DIAL_PERMANENT, reason);
+    else
+        link_fail(r, UV_ENOTCONN, "%s", reason);
 }
 
 /* A new connection: an SSL on memory BIOs, the ClientHello on its way, a deadline. */
 static void tls_start(tlsc_redis_t *r)
 {
-    struct in6_addr a6;
-    int ip;
-
     tls_drop(r);
     r->state = LINK_TLS;
     ERR_clear_error();
@@ -608,10 +623,7 @@ static void tls_start(tlsc_redis_t *r)
     }
     SSL_set_bio(r->ssl, r->rbio, r->wbio); /* the SSL owns them now */
     SSL_set_connect_state(r->ssl);
-    /* The name in --redis is what the certificate must show: a DNS name (also sent as SNI) or an IP address. */
-    ip = inet_pton(AF_INET, r->url.host, &a6) == 1 || inet_pton(AF_INET6, r->url.host, &a6) == 1;
-    if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(r->ssl), r->url.host) != 1
-           : (SSL_set1_host(r->ssl, r->url.host) != 1 || SSL_set_tlsext_host_name(r->ssl, r->url.host) != 1)) {
+    if (tlsc_redis_tls_expect_host(r->ssl, r->url.host) != 0) {
         link_fail(r, UV_ENOMEM, "cannot set the host name to verify");
         return;
     }

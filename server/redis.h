@@ -130,6 +130,20 @@ void tlsc_redis_reader_free(redisReader *reader);
 int tlsc_redis_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file, SSL_CTX **out, char *err,
                            size_t errlen);
 
+/**
+ * Makes `ssl` (a client's, before its handshake) check that Redis's certificate names `host`,
+ * the host in the URL: a DNS name (also sent as SNI) or an IP address (an IP SAN). 0, or -1
+ * when out of memory.
+ */
+int tlsc_redis_tls_expect_host(SSL *ssl, const char *host);
+
+/**
+ * Why a TLS handshake with Redis at `host` failed, as one log line in `out` ("TLS handshake
+ * failed: ..."). Returns 1 when only an operator can fix it (a certificate --redis-ca does not
+ * vouch for, or one that names another host), else 0. Clears OpenSSL's error queue.
+ */
+int tlsc_redis_tls_failure(const SSL *ssl, const char *host, char *out, size_t outlen);
+
 /** Closes the link and frees the client once its handles are closed; pending callbacks do not run. */
 void tlsc_redis_close(tlsc_redis_t *r);
 

@@ -68,7 +68,8 @@ struct tlsc_redis_cluster_s {
     size_t nnodes;
     node_t *slot[TLSC_REDIS_CLUSTER_SLOTS];
     int have_map, use_slots, closing;
-    size_t covered; /* slots that have a node */
+    size_t covered;       /* slots that have a node */
+    uint64_t map_version; /* bumped whenever `slot` may have changed */
     tlsc_redis_cluster_map_t *scratch;
 
     uv_timer_t timer;
@@ -554,6 +555,7 @@ static void map_apply(tlsc_redis_cluster_t *c, const tlsc_redis_cluster_map_t *m
         tlsc_log_info("redis cluster: %zu masters, %zu of %d slots covered", map->nnodes, covered, TLSC_REDIS_CLUSTER_SLOTS);
     c->last_map_err[0] = '\0';
     c->have_map = 1;
+    c->map_version++;
 }
 
 static void on_refresh_reply(int status, const redisReply *reply, void *data)
@@ -717,6 +719,7 @@ static void on_inner_reply(int status, const redisReply *reply, void *data)
         c->covered += c->slot[slot] == NULL;
         c->slot[slot] = n; /* MOVED: the slot is there now; the map follows */
         n->in_map = 1;
+        c->map_version++;
         refresh_soon(c);
     } else {
         req->asked = 1;
@@ -870,6 +873,35 @@ void tlsc_redis_cluster_stats(const tlsc_redis_cluster_t *c, tlsc_redis_cluster_
         st->connects += tlsc_redis_connects(c->nodes[i]->link);
         st->masters_up += c->nodes[i]->in_map && tlsc_redis_ready(c->nodes[i]->link);
     }
+}
+
+uint64_t tlsc_redis_cluster_map_version(const tlsc_redis_cluster_t *c)
+{
+    return c->single != NULL ? 0 : c->map_version;
+}
+
+size_t tlsc_redis_cluster_partition(const tlsc_redis_cluster_t *c, uint8_t owner[TLSC_REDIS_CLUSTER_SLOTS])
+{
+    const node_t *seen[NODES_MAX];
+    size_t n = 0, k = 0;
+
+    memset(owner, NO_NODE, TLSC_REDIS_CLUSTER_SLOTS);
+    if (c->single != NULL || !c->have_map)
+        return 0;
+    for (size_t s = 0; s < TLSC_REDIS_CLUSTER_SLOTS; s++) {
+        const node_t *nd = c->slot[s];
+
+        if (nd == NULL)
+            continue;
+        if (n == 0 || seen[k] != nd) { /* ranges are long: look only when the master changes */
+            for (k = 0; k < n && seen[k] != nd; k++)
+                ;
+            if (k == n)
+                seen[n++] = nd;
+        }
+        owner[s] = (uint8_t)k;
+    }
+    return n;
 }
 
 /* ================================ life ================================ */

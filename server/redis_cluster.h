@@ -81,6 +81,18 @@ int tlsc_redis_cluster_ready(const tlsc_redis_cluster_t *c);
 /** Fills `st` (see tlsc_redis_cluster_stats_t). */
 void tlsc_redis_cluster_stats(const tlsc_redis_cluster_t *c, tlsc_redis_cluster_stats_t *st);
 
+/**
+ * The current map's masters as a partition of the slots, for a caller that must reach every
+ * shard (the node-local cache's flush watch, revoke.c): owner[s] is the number (0..n-1) of the
+ * master that holds slot s, or 0xFF when none does. Returns n, at most
+ * TLSC_REDIS_CLUSTER_NODES_MAX + TLSC_REDIS_URL_SEEDS_MAX; 0 without a map and in one-node mode.
+ * The numbers follow no order: only which slots share a master means something.
+ */
+size_t tlsc_redis_cluster_partition(const tlsc_redis_cluster_t *c, uint8_t owner[TLSC_REDIS_CLUSTER_SLOTS]);
+
+/** A number that changes whenever the partition may have (a map applied, a MOVED); 0 in one-node mode. */
+uint64_t tlsc_redis_cluster_map_version(const tlsc_redis_cluster_t *c);
+
 /** Closes every link; pending callbacks do not run. */
 void tlsc_redis_cluster_close(tlsc_redis_cluster_t *c);
 

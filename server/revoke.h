@@ -11,13 +11,17 @@
  *   subscription has not been confirmed for TLSC_REVOKE_BOUND_MS (link down, Redis stopped),
  *   the L1 stops answering until a new subscription is confirmed, which drops everything (the
  *   messages of the gap are lost).
- * - a worker's flush watch: once a second a worker reads the node's marker hash
- *   "<prefix>:l1:<node>"; when it is gone (FLUSHALL, FLUSHDB, a failover to an empty replica)
- *   the L1 is dropped and the marker written again.
+ * - a worker's flush watch: once a second a worker reads the TTL of the node's marker hash
+ *   "<prefix>:l1:<node>" (with a Redis Cluster, one marker per master:
+ *   "<prefix>:l1:<node>:{tag}", the tag chosen so that the master holds its slot); when one is
+ *   gone (FLUSHALL, FLUSHDB, a failover to an empty replica) the L1 is dropped and the marker
+ *   written again; its TTL is renewed when under half a day, so that it never runs out.
  *
- * The subscriber runs in the master's poll loop (master.c): no event loop, no thread. With a
- * Redis Cluster (redis-cluster://) it subscribes on one seed and moves to the next seed after
- * any failure: a PUBLISH reaches every node of a cluster, replicas included.
+ * The subscriber runs in the master's poll loop (master.c): no event loop, no thread. With
+ * rediss:// it speaks TLS (the workers' --redis-ca / --redis-cert / --redis-key, chain and host
+ * name verified). With a Redis Cluster (redis-cluster://) it subscribes on one seed and moves
+ * to the next seed after any failure: a PUBLISH reaches every node of a cluster, replicas
+ * included.
  */
 
 #include <poll.h>
@@ -25,8 +29,8 @@
 
 #include "config.h"
 #include "l1.h"
+#include "redis_cluster.h"
 #include "stats.h"
-#include "store.h"
 
 #define TLSC_REVOKE_BOUND_MS 3000 /* an L1 serves at most this long past a lost subscription */
 
@@ -50,10 +54,23 @@ int tlsc_revoke_parse(const char *prefix, const char *msg, size_t len, unsigned 
 
 typedef struct tlsc_revoke_watch_s tlsc_revoke_watch_t;
 
-/** A worker's flush watch on `store` for `l1`. NULL when out of memory. */
-tlsc_revoke_watch_t *tlsc_revoke_watch_new(const tlsc_config_t *cfg, tlsc_store_t *store, tlsc_l1_t *l1, tlsc_stats_t *stats);
-/** Checks the marker (once a second, from the worker's tick). */
+#define TLSC_REVOKE_NO_TAG     0xFFFFFFFFu
+#define TLSC_REVOKE_TAG_SEARCH 131072 /* decimal tags below it hash to every one of the 16384 slots */
+
+/** A worker's flush watch through `router` (the store's: tlsc_store_redis_router) for `l1`. NULL when out of memory. */
+tlsc_revoke_watch_t *tlsc_revoke_watch_new(const tlsc_config_t *cfg, tlsc_redis_cluster_t *router, tlsc_l1_t *l1,
+                                           tlsc_stats_t *stats);
+/** Checks the markers (once a second, from the worker's tick); with a cluster, follows its slot map first. */
 void tlsc_revoke_watch_tick(tlsc_revoke_watch_t *w);
+
+/**
+ * The flush watch's hash tags for a slot map: owner[s] is the number (0..n-1) of slot s's
+ * master, or 0xFF (tlsc_redis_cluster_partition). tags[i] gets the smallest decimal number below
+ * TLSC_REVOKE_TAG_SEARCH whose key slot master i holds, or TLSC_REVOKE_NO_TAG. Returns how many
+ * masters got one (n, unless a master holds no slot at all).
+ */
+size_t tlsc_revoke_watch_tags(const uint8_t *owner, size_t n, unsigned *tags);
+
 /** Cancels what is in flight and frees (NULL is fine). Call before the store closes. */
 void tlsc_revoke_watch_free(tlsc_revoke_watch_t *w);
 

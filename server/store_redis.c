@@ -495,6 +495,11 @@ static const tlsc_store_ops_t redis_ops = {
     .close = redis_close,
 };
 
+tlsc_redis_cluster_t *tlsc_store_redis_router(tlsc_store_t *st)
+{
+    return ((store_redis_t *)st)->redis;
+}
+
 int tlsc_store_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_store_t **out, char *err, size_t errlen)
 {
     store_redis_t *s;

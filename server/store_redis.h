@@ -47,6 +47,12 @@ int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_red
  */
 int tlsc_store_redis_take_answer(const redisReply *reply, const char **value, size_t *len);
 
+/**
+ * The router under a store made by tlsc_store_redis_new (one node's link, or a Redis Cluster's
+ * masters): for requests that are not the store's, the flush watch's markers (revoke.c).
+ */
+tlsc_redis_cluster_t *tlsc_store_redis_router(tlsc_store_t *st);
+
 /** How many times a store made by tlsc_store_redis_new connected to Redis (first connect included). */
 uint64_t tlsc_store_redis_connects(const tlsc_store_t *st);
 

@@ -286,7 +286,7 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
                                .data = w};
     if ((co.session = w->session = tlsc_session_new(&so)) == NULL || (w->conns = tlsc_conns_new(&co)) == NULL ||
         (w->stats_writer = tlsc_stats_writer_new(w->store, cfg->redis_prefix, cfg->node, w->id)) == NULL ||
-        (w->l1 != NULL && (w->l1_watch = tlsc_revoke_watch_new(cfg, w->store, w->l1, w->st)) == NULL)) {
+        (w->l1 != NULL && (w->l1_watch = tlsc_revoke_watch_new(cfg, tlsc_store_redis_router(w->store), w->l1, w->st)) == NULL)) {
         tlsc_log_error("out of memory setting up worker %u", w->id);
         return -1;
     }

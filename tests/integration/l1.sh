@@ -4,7 +4,8 @@
 # Redis, and a TLS 1.3 stateful ticket raced on two nodes, and on two workers of one node,
 # never resumes twice (an L1 hit waits for the Redis take to confirm it). Revocation: a DEL +
 # PUBLISH on <prefix>:revoked (a key, or "*") makes the next resumption full on every node; a
-# FLUSHALL, a killed subscription and a frozen Redis stop the L1 from serving within its bound.
+# FLUSHALL, a killed subscription and a frozen Redis stop the L1 from serving within its bound;
+# the flush watch's marker has its TTL renewed instead of running out.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
@@ -27,9 +28,6 @@ rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 marked() { local t; t=$(rcli ttl "tlscache:l1:$1"); echo "ttl of tlscache:l1:$1: $t"; [ "$t" -gt 0 ] && [ "$t" -le 86397 ]; }
 wait_for 15 "node A's L1 marker, 2 s old" marked A || exit 1
 wait_for 15 "node B's L1 marker, 2 s old" marked B || exit 1
-
-# Hex session ID of an s_client session file.
-sess_id() { openssl sess_id -in "$1" -noout -text 2>/dev/null | awk '/Session-ID:/ {print tolower($2)}'; }
 
 # --- TLS 1.2: a session made on node A resumes on A from the L1, Redis not asked -----------
 r1=$(sget "$PA" 1.2 a.example "" "$S.12")
@@ -87,16 +85,7 @@ check "tls1.3: the races resumed from node A's L1 (confirmed by the Redis take)"
 
 # --- revocation: DEL + PUBLISH of the key, then "*" --------------------------------------
 # Made on A (A's L1), resumed on B (B's L1 from Redis): both nodes hold it.
-sget "$PA" 1.2 a.example "" "$S.r" >/dev/null
-r=$(sget "$PB" 1.2 a.example "$S.r" "")
-check "revoke: the session is cached on both nodes" [ "$(jfield "$r" resumed)" = true ]
-key="tlscache:sess:$(sess_id "$S.r")"
-rcli del "$key" >/dev/null
-n=$(rcli publish tlscache:revoked "$key")
-check "revoke: both nodes with an L1 listen on tlscache:revoked (got $n)" [ "$n" = 2 ]
-ra=$(sget "$PA" 1.2 a.example "$S.r" "")
-rb=$(sget "$PB" 1.2 a.example "$S.r" "")
-check "revoke: the next resumption on A and on B is a full handshake" [ "$(jfield "$ra" resumed)/$(jfield "$rb" resumed)" = false/false ]
+revoke_on_two_nodes "$PA" "$PB" "revoke"
 
 sget "$PA" 1.2 a.example "" "$S.s" >/dev/null
 rcli del "tlscache:sess:$(sess_id "$S.s")" >/dev/null
@@ -119,6 +108,15 @@ resumes_not() { # resumes_not FILE: the session no longer resumes on A; prints w
     echo "resumed=$(jfield "$r" resumed)"
     [ "$(jfield "$r" resumed)" = false ]
 }
+# The marker's TTL is renewed before it runs out (an expired marker would drop a healthy L1 once
+# a day): cut to 100 s by hand, the watch sets it back to a day, and the L1 keeps serving.
+only_in_l1 "$S.t"
+rcli expire tlscache:l1:A 100 >/dev/null
+renewed() { local t; t=$(rcli ttl tlscache:l1:A); echo "ttl of tlscache:l1:A: $t"; [ "$t" -gt 43200 ]; }
+check "marker_ttl_is_renewed_before_it_runs_out" wait_for 5 "the marker's TTL renewed" renewed
+r=$(sget "$PA" 1.2 a.example "$S.t" "")
+check "renewing_the_marker_keeps_the_l1" [ "$(jfield "$r" resumed)" = true ]
+
 only_in_l1 "$S.x"
 rcli flushall >/dev/null
 check "flushall: the L1 stops resuming within the bound" wait_for 6 "a full handshake after FLUSHALL" resumes_not "$S.x"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # rediss://: nodes reach a redis-server that speaks only TLS (--tls-port, client certificates
 # required) with --redis-ca and --redis-cert/--redis-key, authenticate with --redis-pass-file,
-# and a session made on one node resumes on the other, by IP address and by host name. A node
-# given another CA, or an address the certificate does not name, logs one error line that says
-# so and keeps serving full handshakes.
+# and a session made on one node resumes on the other, by IP address and by host name. The
+# local cache's revocation feed subscribes over TLS too: the cache serves hits, and a revocation
+# published there drops the session. A node given another CA, or an address the certificate
+# does not name, logs one error line that says so (one for its workers, one for its feed) and
+# keeps serving full handshakes.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
@@ -68,10 +70,36 @@ for v in 1.2 1.3; do
 done
 sessions_in_redis() { [ "$(rcli --scan --pattern 'tlscache:sess:*' | grep -c .)" -ge 1 ]; }
 check "sessions_are_in_the_tls_redis" sessions_in_redis
-# The revocation feed of the local cache speaks plain TCP: with rediss:// the cache stays off
-# (no AUTH in the clear, no cache that revocations cannot reach), and the log says so.
-check "local_cache_is_off_with_rediss" log_has "$TLSC_TMP/A.log" "local-cache is off with rediss://"
-check "no_revocation_feed_dialed_in_the_clear" bash -c '! grep -q "revocation feed [^ ]*:revoked" "$1"' _ "$TLSC_TMP/A.log"
+
+# --- the local cache with rediss://: its revocation feed speaks TLS -------------------------
+# Redis listens on TLS only: a feed that subscribes at all subscribed over TLS (with AUTH).
+subscribers() { local n; n=$(rcli pubsub numsub tlscache:revoked | tail -1); echo "subscribers: $n"; [ "$n" = 2 ]; }
+check "both_revocation_feeds_subscribe_over_tls" wait_for 15 "A's and B's feeds on tlscache:revoked" subscribers
+l1_hits_ge() { # l1_hits_ge N: lookups_l1_hit summed over the workers' stats hashes is N or more
+    local total=0 k v
+    for k in $(rcli --scan --pattern 'tlscache:stats:*'); do
+        v=$(rcli hget "$k" lookups_l1_hit)
+        total=$((total + ${v:-0}))
+    done
+    echo "lookups_l1_hit=$total"
+    [ "$total" -ge "$1" ]
+}
+# A session made on A, then deleted from Redis without a message: only A's local cache has it.
+sget "$PA" 1.2 a.example "" "$S.l1" >/dev/null
+key="tlscache:sess:$(sess_id "$S.l1")"
+check "local_cache: the session is in Redis" [ "$(rcli exists "$key")" = 1 ]
+rcli del "$key" >/dev/null
+hits=0
+for _ in 1 2 3 4; do
+    r=$(sget "$PA" 1.2 a.example "$S.l1" "")
+    [ "$(jfield "$r" resumed)" = true ] && hits=$((hits + 1))
+done
+check "local_cache_serves_with_rediss (4 resumptions from it, got $hits)" [ "$hits" = 4 ]
+check "local_cache_hits_are_counted" wait_for 5 "lookups_l1_hit >= 4" l1_hits_ge 4
+# Revocation over TLS: made on A, resumed on B (both local caches hold it), DEL + PUBLISH.
+revoke_on_two_nodes "$PA" "$PB" "revoke over TLS"
+# A client that speaks RESP in the clear to a TLS port is logged by Redis as "wrong version number".
+check "nothing_reached_redis_in_the_clear" bash -c '! grep -qi "wrong version number" "$1"' _ "$TLSC_TMP/redis/redis.log"
 check "the_password_never_shows_in_the_logs" bash -c '! grep -q "pass word" "$1" "$2"' _ "$TLSC_TMP/A.log" "$TLSC_TMP/B.log"
 
 # Another CA: one error line naming --redis-ca; the node serves full handshakes all the same.
@@ -81,7 +109,10 @@ check "wrong_ca_is_one_error_line_naming_redis_ca" \
     wait_for 15 "the CA error" log_has "$TLSC_TMP/C.log" "error: redis rediss://127.0.0.1:$RP/0: TLS handshake failed: Redis's certificate: .*--redis-ca"
 rc=$(sget "$PC" 1.3 a.example "" "")
 check "wrong_ca_node_still_serves_full_handshakes" [ "$(jfield "$rc" resumed)/$(jfield "$rc" node)" = false/C ]
-check "wrong_ca_said_once" [ "$(grep -c "TLS handshake failed" "$TLSC_TMP/C.log")" = 1 ]
+check "wrong_ca_said_once" [ "$(grep -c "redis rediss://.*TLS handshake failed" "$TLSC_TMP/C.log")" = 1 ]
+check "wrong_ca_feed_is_one_error_line_naming_redis_ca" wait_for 15 "the feed's CA error" log_has "$TLSC_TMP/C.log" \
+    "error: revocation feed tlscache:revoked: TLS handshake failed: Redis's certificate: .*--redis-ca"
+check "wrong_ca_feed_said_once" [ "$(grep -c "revocation feed .*TLS handshake failed" "$TLSC_TMP/C.log")" = 1 ]
 check "wrong_ca_never_connected" bash -c '! grep -q ": connected" "$1"' _ "$TLSC_TMP/C.log"
 
 # An address the certificate does not name (127.0.0.2): one error line naming the host.
@@ -91,7 +122,9 @@ check "wrong_host_is_one_error_line_naming_the_host" \
     wait_for 15 "the host error" log_has "$TLSC_TMP/D.log" "error: redis rediss://127.0.0.2:$RP/0: TLS handshake failed: Redis's certificate does not name 127.0.0.2"
 rd=$(sget "$PD" 1.2 a.example "" "")
 check "wrong_host_node_still_serves_full_handshakes" [ "$(jfield "$rd" resumed)/$(jfield "$rd" node)" = false/D ]
-check "wrong_host_said_once" [ "$(grep -c "TLS handshake failed" "$TLSC_TMP/D.log")" = 1 ]
+check "wrong_host_said_once" [ "$(grep -c "redis rediss://.*TLS handshake failed" "$TLSC_TMP/D.log")" = 1 ]
+check "wrong_host_feed_is_one_error_line_naming_the_host" wait_for 15 "the feed's host error" log_has "$TLSC_TMP/D.log" \
+    "error: revocation feed tlscache:revoked: TLS handshake failed: Redis's certificate does not name 127.0.0.2"
 
 # rediss:// without --redis-ca, and a client certificate without its key: refused at start.
 out=$("$SERVER_BIN" --check --listen "127.0.0.1:$(free_port)" --cert "$P/a.pem" --key "$P/a.key" \

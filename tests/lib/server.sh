@@ -73,3 +73,24 @@ redis_stat_ge() {
     [ "$v" -ge "$2" ]
 }
 
+# sess_id FILE: the lowercase hex session ID of an `sget` session file.
+sess_id() { openssl sess_id -in "$1" -noout -text 2>/dev/null | awk '/Session-ID:/ {print tolower($2)}'; }
+
+# revoke_on_two_nodes PORT_A PORT_B NAME: a TLS 1.2 session made on the node at PORT_A and
+# resumed on PORT_B (so both nodes' local caches hold it) is revoked as docs/protocol.md says,
+# DEL then PUBLISH on tlscache:revoked, through the caller's `rcli` (its Redis, its TLS). Checks,
+# named after NAME, that it resumed first, that both nodes listen, and that the next resumption
+# on each is a full handshake.
+revoke_on_two_nodes() {
+    local f=$TLSC_TMP/revoke.$3 r key n ra rb
+    sget "$1" 1.2 a.example "" "$f" >/dev/null
+    r=$(sget "$2" 1.2 a.example "$f" "")
+    check "$3: the session resumes on the second node first" [ "$(jfield "$r" resumed)" = true ]
+    key="tlscache:sess:$(sess_id "$f")"
+    rcli del "$key" >/dev/null
+    n=$(rcli publish tlscache:revoked "$key")
+    check "$3: both nodes listen on tlscache:revoked (got $n)" [ "$n" = 2 ]
+    ra=$(sget "$1" 1.2 a.example "$f" "")
+    rb=$(sget "$2" 1.2 a.example "$f" "")
+    check "$3: the next resumption on both nodes is a full handshake" [ "$(jfield "$ra" resumed)/$(jfield "$rb" resumed)" = false/false ]
+}

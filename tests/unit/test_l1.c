@@ -213,6 +213,61 @@ TEST(revocation_messages_are_parsed_strictly)
     ASSERT_EQ(tlsc_revoke_parse(p, big, 14 + 2 * TLSC_L1_ID_MAX + 2, id, &len), -1); /* too long */
 }
 
+/* The flush watch's hash tags (revoke.c): every master of a slot map gets one in its own slots. */
+TEST(flush_watch_tags_land_one_on_every_master)
+{
+    static uint8_t owner[TLSC_REDIS_CLUSTER_SLOTS];
+    unsigned tags[130];
+    char num[12];
+
+    /* Three masters as redis-cli --cluster create splits the slots. */
+    for (unsigned s = 0; s < TLSC_REDIS_CLUSTER_SLOTS; s++)
+        owner[s] = s <= 5460 ? 0 : s <= 10922 ? 1 : 2;
+    ASSERT_EQ(tlsc_revoke_watch_tags(owner, 3, tags), 3);
+    for (unsigned i = 0; i < 3; i++) {
+        int n = snprintf(num, sizeof(num), "%u", tags[i]);
+
+        ASSERT_EQ(owner[tlsc_redis_cluster_keyslot(num, (size_t)n)], i);
+    }
+    /* The same partition under other numbers gets the same tags: they follow the slots, not the order. */
+    unsigned again[3];
+    for (unsigned s = 0; s < TLSC_REDIS_CLUSTER_SLOTS; s++)
+        owner[s] = (uint8_t)(2 - owner[s]);
+    ASSERT_EQ(tlsc_revoke_watch_tags(owner, 3, again), 3);
+    ASSERT_EQ(again[0], tags[2]);
+    ASSERT_EQ(again[2], tags[0]);
+    /* A master that holds one slot only, the last one, and 128 masters of 128 slots each. */
+    memset(owner, 0, sizeof(owner));
+    owner[TLSC_REDIS_CLUSTER_SLOTS - 1] = 1;
+    ASSERT_EQ(tlsc_revoke_watch_tags(owner, 2, tags), 2);
+    ASSERT(tags[1] < TLSC_REVOKE_TAG_SEARCH);
+    for (unsigned s = 0; s < TLSC_REDIS_CLUSTER_SLOTS; s++)
+        owner[s] = (uint8_t)(s / 128);
+    ASSERT_EQ(tlsc_revoke_watch_tags(owner, 128, tags), 128);
+    /* A master with no slot gets none; slots nobody holds are skipped. */
+    memset(owner, 0xFF, sizeof(owner));
+    owner[7] = 0;
+    ASSERT_EQ(tlsc_revoke_watch_tags(owner, 2, tags), 1);
+    ASSERT_EQ(tags[1], TLSC_REVOKE_NO_TAG);
+}
+
+/* TLSC_REVOKE_TAG_SEARCH is enough: the decimal numbers below it reach every slot. */
+TEST(flush_watch_tag_search_reaches_every_slot)
+{
+    static uint8_t seen[TLSC_REDIS_CLUSTER_SLOTS];
+    size_t count = 0;
+    char num[12];
+
+    for (unsigned t = 0; t < TLSC_REVOKE_TAG_SEARCH; t++) {
+        int n = snprintf(num, sizeof(num), "%u", t);
+        unsigned s = tlsc_redis_cluster_keyslot(num, (size_t)n);
+
+        count += !seen[s];
+        seen[s] = 1;
+    }
+    ASSERT_EQ(count, (size_t)TLSC_REDIS_CLUSTER_SLOTS);
+}
+
 TEST(a_cache_that_does_not_serve_misses)
 {
     tlsc_l1_t *l1 = make(1 << 20);
@@ -253,6 +308,8 @@ int main(void)
 {
     RUN(revocation_messages_are_parsed_strictly);
     RUN(a_cache_that_does_not_serve_misses);
+    RUN(flush_watch_tags_land_one_on_every_master);
+    RUN(flush_watch_tag_search_reaches_every_slot);
     RUN(size_is_parsed_strictly);
     RUN(put_then_get_hits_only_the_same_version);
     RUN(take_is_single_use);
