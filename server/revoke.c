@@ -215,7 +215,15 @@ static void link_open(tlsc_revoke_t *r, uint64_t now)
     r->auth_pending = 0;
     if (r->asking) {
         const char *ask[] = {"SENTINEL", "get-master-addr-by-name", u->master_name};
+        const char *sauth_user[] = {"AUTH", u->sentinel_user != NULL ? u->sentinel_user : "", u->sentinel_password};
+        const char *sauth[] = {"AUTH", u->sentinel_password};
 
+        /* The sentinels' own password (--redis-sentinel-pass-file), not the data nodes'. */
+        if (u->sentinel_password != NULL) {
+            if (u->sentinel_user != NULL ? append_cmd(r, 3, sauth_user) : append_cmd(r, 2, sauth))
+                goto fail;
+            r->auth_pending = 1;
+        }
         if (append_cmd(r, 3, ask) != 0)
             goto fail;
         return;
@@ -286,13 +294,13 @@ static int on_reply(tlsc_revoke_t *r, const redisReply *rep, uint64_t now, const
     unsigned char id[TLSC_L1_ID_MAX];
     size_t id_len;
 
-    if (r->asking)
-        return on_master_addr(r, rep, why);
     if (r->auth_pending > 0) {
         r->auth_pending--;
-        *why = "AUTH refused";
+        *why = r->asking ? "a sentinel refused AUTH (check --redis-sentinel-user and --redis-sentinel-pass-file)" : "AUTH refused";
         return rep->type == REDIS_REPLY_STATUS ? 0 : -1;
     }
+    if (r->asking)
+        return on_master_addr(r, rep, why);
     *why = "an unexpected reply";
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2)
         return -1;
