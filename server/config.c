@@ -932,13 +932,31 @@ static void mask_url(char *out, size_t outlen, const char *url)
 }
 
 /*
+ * A password from the variable `var` (*env, NULL when unset) moves into *dst, the URL's, which
+ * wipes it; checked by the URL's rules first. With a file as well, the file wins (it is read
+ * later) and the variable's copy is not kept around.
+ */
+static int take_env_password(const char *var, char **env, int file_given, char **dst, char *err, size_t errlen)
+{
+    char q[QUOTE_MAX];
+
+    if (*env != NULL && !file_given && tlsc_redis_password_check(*env, q, sizeof(q)) != 0)
+        return fail(err, errlen, var, "%s", q);
+    if (*env != NULL && !file_given)
+        *dst = *env;
+    else if (*env != NULL)
+        tlsc_secure_free(*env, strlen(*env));
+    *env = NULL;
+    return 0;
+}
+
+/*
  * A password in argv is in every `ps` listing, so --redis on the command line may not carry
  * one (its variable TLSCACHE_REDIS may); the password then comes from --redis-pass-file or
  * TLSCACHE_REDIS_PASS, and only from one place.
  */
 static int check_redis_password(tlsc_config_t *cfg, const char *label, char *err, size_t errlen)
 {
-    char q[QUOTE_MAX];
     const char *other = cfg->redis_pass_file != NULL ? "--redis-pass-file" : cfg->redis_pass != NULL ? ENV_REDIS_PASS : NULL;
 
     if (cfg->redis.password != NULL && strcmp(label, "--redis") == 0)
@@ -950,17 +968,7 @@ static int check_redis_password(tlsc_config_t *cfg, const char *label, char *err
     if (cfg->redis.user != NULL && cfg->redis.password == NULL && other == NULL)
         return fail(err, errlen, label,
                     "the URL names a user but no password: give it with --redis-pass-file FILE or " ENV_REDIS_PASS);
-    if (cfg->redis_pass != NULL && cfg->redis_pass_file == NULL && tlsc_redis_password_check(cfg->redis_pass, q, sizeof(q)) != 0)
-        return fail(err, errlen, ENV_REDIS_PASS, "%s", q);
-    if (cfg->redis_pass != NULL && cfg->redis_pass_file == NULL) {
-        cfg->redis.password = cfg->redis_pass; /* the URL owns it from here, and wipes it */
-        cfg->redis_pass = NULL;
-    } else if (cfg->redis_pass != NULL) {
-        /* The file wins; the variable's copy is not kept around. */
-        tlsc_secure_free(cfg->redis_pass, strlen(cfg->redis_pass));
-        cfg->redis_pass = NULL;
-    }
-    return 0;
+    return take_env_password(ENV_REDIS_PASS, &cfg->redis_pass, cfg->redis_pass_file != NULL, &cfg->redis.password, err, errlen);
 }
 
 /*
@@ -969,7 +977,6 @@ static int check_redis_password(tlsc_config_t *cfg, const char *label, char *err
  */
 static int check_sentinel_password(tlsc_config_t *cfg, char *err, size_t errlen)
 {
-    char q[QUOTE_MAX];
     int given = cfg->redis_sentinel_pass_file != NULL || cfg->redis_sentinel_pass != NULL;
 
     if (cfg->redis.master_name == NULL && (given || cfg->redis_sentinel_user != NULL))
@@ -983,18 +990,8 @@ static int check_sentinel_password(tlsc_config_t *cfg, char *err, size_t errlen)
                     "names a user but no password: give it with --redis-sentinel-pass-file FILE or " ENV_SENT_PASS);
     cfg->redis.sentinel_user = cfg->redis_sentinel_user; /* the URL owns it from here */
     cfg->redis_sentinel_user = NULL;
-    if (cfg->redis_sentinel_pass != NULL && cfg->redis_sentinel_pass_file == NULL &&
-        tlsc_redis_password_check(cfg->redis_sentinel_pass, q, sizeof(q)) != 0)
-        return fail(err, errlen, ENV_SENT_PASS, "%s", q);
-    if (cfg->redis_sentinel_pass != NULL && cfg->redis_sentinel_pass_file == NULL) {
-        cfg->redis.sentinel_password = cfg->redis_sentinel_pass; /* the URL owns it from here, and wipes it */
-        cfg->redis_sentinel_pass = NULL;
-    } else if (cfg->redis_sentinel_pass != NULL) {
-        /* The file wins; the variable's copy is not kept around. */
-        tlsc_secure_free(cfg->redis_sentinel_pass, strlen(cfg->redis_sentinel_pass));
-        cfg->redis_sentinel_pass = NULL;
-    }
-    return 0;
+    return take_env_password(ENV_SENT_PASS, &cfg->redis_sentinel_pass, cfg->redis_sentinel_pass_file != NULL,
+                             &cfg->redis.sentinel_password, err, errlen);
 }
 
 /* rediss:// needs the CA to verify Redis with; the TLS files mean nothing without it. */

@@ -141,13 +141,15 @@ static void set_master(tlsc_sentinel_t *s, const char *host, size_t hlen, unsign
     s->o.on_master(s->host, s->port, s->o.data);
 }
 
-/* An error reply's text, bounded and printable, for a log line. */
+/* An error reply's text, bounded and printable, for a log line (no trailing '.': a hint may follow). */
 static const char *error_text(char *text, size_t size, const redisReply *r)
 {
     size_t n = r->len < size - 1 ? r->len : size - 1;
 
     for (size_t i = 0; i < n; i++)
         text[i] = r->str[i] >= 0x20 && r->str[i] < 0x7f ? r->str[i] : '?';
+    while (n > 0 && (text[n - 1] == '.' || text[n - 1] == ' '))
+        n--;
     text[n] = '\0';
     return text;
 }
@@ -386,7 +388,22 @@ static int tls_handshake(tlsc_sentinel_t *s)
     return 0;
 }
 
-/* Every failure of the link: the dial logs it if it is news and tries the next sentinel. */
+/*
+ * The link failed for `reason`: the dial logs it if it is news and tries the next sentinel. A
+ * transient failure names the sentinel; a permanent one (only an operator can fix it) does
+ * not, since every sentinel would say the same, and is retried slowly.
+ */
+static void link_down(tlsc_sentinel_t *s, tlsc_dial_fault_t fault, const char *reason)
+{
+    s->state = S_DOWN;
+    s->stream = NULL;
+    tls_drop(s);
+    if (fault == TLSC_DIAL_PERMANENT)
+        tlsc_dial_fail(s->dial, fault, "%s", reason);
+    else
+        tlsc_dial_fail(s->dial, fault, "%s: %s", s->at, reason);
+}
+
 static void link_lost(tlsc_sentinel_t *s, const char *fmt, ...)
 {
     char reason[300];
@@ -395,13 +412,9 @@ static void link_lost(tlsc_sentinel_t *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    s->state = S_DOWN;
-    s->stream = NULL;
-    tls_drop(s);
-    tlsc_dial_fail(s->dial, TLSC_DIAL_TRANSIENT, "%s: %s", s->at, reason);
+    link_down(s, TLSC_DIAL_TRANSIENT, reason);
 }
 
-/* A failure only an operator can fix: said without the sentinel's address (every sentinel would say it), retried slowly. */
 static void link_refused(tlsc_sentinel_t *s, const char *fmt, ...)
 {
     char reason[400];
@@ -410,10 +423,7 @@ static void link_refused(tlsc_sentinel_t *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    s->state = S_DOWN;
-    s->stream = NULL;
-    tls_drop(s);
-    tlsc_dial_fail(s->dial, TLSC_DIAL_PERMANENT, "%s", reason);
+    link_down(s, TLSC_DIAL_PERMANENT, reason);
 }
 
 /* Plaintext from the sentinel: every whole reply goes to on_reply. Returns 0, or -1 once the link is gone. */

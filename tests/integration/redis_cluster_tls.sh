@@ -22,22 +22,6 @@ BENCH=${BENCH:-$TLSC_BIN/bench/tlscache-bench}
 OUT=$TLSC_TMP/out
 mkdir -p "$OUT"
 
-# bench NAME [flags...]: one bounded run against both nodes, round robin, JSON in $OUT/NAME.json.
-bench() {
-    local name=$1
-    shift
-    timeout 120 "$BENCH" --target "127.0.0.1:$PA" --target "127.0.0.1:$PB" --balance rr --quiet --json "$OUT/$name.json" \
-        "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
-}
-j() { jq -r "$2" "$OUT/$1.json"; }
-# all_resumed NAME: every offered session resumed, across nodes too, and no error.
-all_resumed() {
-    local v
-    v=$(j "$1" '[.resumption.offered > 0, .resumption.resumed == .resumption.offered, .errors.total == 0,
-                 ([.matrix[] | select(.issuer != .target) | .offered] | add > 0)] | all')
-    echo "$1: offered $(j "$1" .resumption.offered) resumed $(j "$1" .resumption.resumed) errors $(j "$1" .errors.total)"
-    [ "$v" = true ]
-}
 ready() {
     local s
     s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$1/readyz")
@@ -75,8 +59,8 @@ every_master_linked_over_tls() {
 check "every_master_is_linked_over_tls" every_master_linked_over_tls "$TLSC_TMP/A.log"
 
 for v in 1.2 1.3; do
-    bench "cross$v" --connections 150 --concurrency 2 --tls "$v" --new-session-every 3
-    check "tls${v}_sessions_resume_cross_node_at_100_percent" all_resumed "cross$v"
+    rc_bench "cross$v" --connections 150 --concurrency 2 --tls "$v" --new-session-every 3
+    check "tls${v}_sessions_resume_cross_node_at_100_percent" rc_all_resumed "cross$v"
 done
 counts=""
 for p in $(rc_masters); do counts="$counts $p=$(rc_sessions "$p")"; done

@@ -9,6 +9,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
+. "$TLSC_ROOT/tests/lib/sentinel.sh"
 need redis-server redis-sentinel redis-cli openssl jq
 trap cleanup EXIT
 tlsc_tmpdir
@@ -21,68 +22,15 @@ SPW='sentinel tls pw'
 (umask 077 && echo "$PW" >"$TLSC_TMP/redis.pass" && echo "$SPW" >"$TLSC_TMP/sentinel.pass" &&
     echo 'not the sentinel pw' >"$TLSC_TMP/wrong.pass")
 # Every Redis and sentinel shows node.pem (server and client: replication and sentinels dial out over TLS).
-TLSCONF=(--tls-cert-file "$P/node.pem" --tls-key-file "$P/node.key" --tls-ca-cert-file "$P/ca.pem" --tls-auth-clients no
-    --tls-replication yes)
-
-# data_node PORT [redis-server flags...]: a TLS-only, password-protected redis-server on 127.0.0.1.
-data_node() {
-    local port=$1
-    shift
-    mkdir -p "$TLSC_TMP/redis-$port"
-    redis-server --bind 127.0.0.1 --port 0 --tls-port "$port" "${TLSCONF[@]}" --save '' --appendonly no \
-        --requirepass "$PW" --masterauth "$PW" --dir "$TLSC_TMP/redis-$port" --logfile "$TLSC_TMP/redis-$port/redis.log" \
-        --daemonize no "$@" &
-    track $!
-    wait_port "$port" 10
-}
-rcli() { local port=$1; shift; redis-cli --tls --cacert "$P/ca.pem" -p "$port" --pass "$PW" --no-auth-warning "$@"; }
-scli() { local port=$1; shift; redis-cli --tls --cacert "$P/ca.pem" -p "$port" --pass "$SPW" --no-auth-warning "$@"; }
+export SN_TLS_PKI=$P SN_PW=$PW SN_SENTINEL_PW=$SPW
 
 M=$(free_port)
-data_node "$M" || exit 1
+sn_data_node "$M" || exit 1
 MPID=$!
 R=$(free_port)
-data_node "$R" --replicaof 127.0.0.1 "$M" || exit 1
-S=()
-for i in 1 2 3; do
-    port=$(free_port)
-    mkdir -p "$TLSC_TMP/sentinel-$port"
-    cat >"$TLSC_TMP/sentinel-$port/sentinel.conf" <<EOF
-bind 127.0.0.1
-port 0
-tls-port $port
-tls-cert-file $P/node.pem
-tls-key-file $P/node.key
-tls-ca-cert-file $P/ca.pem
-tls-auth-clients no
-tls-replication yes
-requirepass "$SPW"
-daemonize no
-dir $TLSC_TMP/sentinel-$port
-logfile $TLSC_TMP/sentinel-$port/sentinel.log
-sentinel sentinel-pass "$SPW"
-sentinel monitor mymaster 127.0.0.1 $M 2
-sentinel auth-pass mymaster "$PW"
-sentinel down-after-milliseconds mymaster 1000
-sentinel failover-timeout mymaster 3000
-sentinel parallel-syncs mymaster 1
-EOF
-    redis-sentinel "$TLSC_TMP/sentinel-$port/sentinel.conf" &
-    track $!
-    wait_port "$port" 10 || exit 1
-    S+=("$port")
-done
-# The sentinels know the replica and each other (over TLS, with their password).
-sentinels_ready() {
-    local p n
-    for p in "${S[@]}"; do
-        n=$(scli "$p" SENTINEL master mymaster | awk 'p {print; p=0} /^num-other-sentinels$/ {p=1}')
-        [ "$n" = 2 ] || { echo "sentinel $p sees $n other sentinels"; return 1; }
-        n=$(scli "$p" SENTINEL master mymaster | awk 'p {print; p=0} /^num-slaves$/ {p=1}')
-        [ "$n" = 1 ] || { echo "sentinel $p sees $n replicas"; return 1; }
-    done
-}
-wait_for 60 "the sentinels to know the replica and each other" sentinels_ready || exit 1
+sn_data_node "$R" --replicaof 127.0.0.1 "$M" || exit 1
+sn_start_sentinels "$M" || exit 1
+S=("${SN_PORTS[@]}")
 
 export REDIS_URL="rediss-sentinel://127.0.0.1:${S[0]},127.0.0.1:${S[1]},127.0.0.1:${S[2]}/mymaster"
 TLSFLAGS=(--redis-ca "$P/ca.pem" --redis-pass-file "$TLSC_TMP/redis.pass")
@@ -107,7 +55,7 @@ a_then_b() {
     [ "$(jfield "$r" resumed)/$(jfield "$r" node)" = true/B ] || { echo "not resumed on B: $r"; return 1; }
 }
 check "session_made_on_a_resumes_on_b_through_the_tls_master" wait_for 20 "a session that resumes on B" a_then_b first
-sessions_in_master() { [ "$(rcli "$M" --scan --pattern 'tlscache:sess:*' | grep -c .)" -ge 1 ]; }
+sessions_in_master() { [ "$(sn_cli "$M" --scan --pattern 'tlscache:sess:*' | grep -c .)" -ge 1 ]; }
 check "sessions_are_in_the_tls_master" sessions_in_master
 
 kill -KILL "$MPID"

@@ -100,3 +100,24 @@ rc_three_masters_everywhere() {
 
 # rc_sessions PORT: how many session keys the node holds (SCAN, never KEYS).
 rc_sessions() { rc_cli -p "$1" --scan --pattern 'tlscache:sess:*' | wc -l; }
+
+# rc_bench NAME [flags...]: one bounded tlscache-bench run against the two server nodes on $PA and
+# $PB, round robin; its JSON in $OUT/NAME.json (BENCH, OUT, PA and PB are the test's).
+rc_bench() {
+    local name=$1
+    shift
+    timeout 120 "$BENCH" --target "127.0.0.1:$PA" --target "127.0.0.1:$PB" --balance rr --quiet --json "$OUT/$name.json" \
+        "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
+}
+
+# rc_json NAME FILTER: a jq filter over the run's JSON.
+rc_json() { jq -r "$2" "$OUT/$1.json"; }
+
+# rc_all_resumed NAME: every offered session resumed, across nodes too, and no error.
+rc_all_resumed() {
+    local v
+    v=$(rc_json "$1" '[.resumption.offered > 0, .resumption.resumed == .resumption.offered, .errors.total == 0,
+                 ([.matrix[] | select(.issuer != .target) | .offered] | add > 0)] | all')
+    echo "$1: offered $(rc_json "$1" .resumption.offered) resumed $(rc_json "$1" .resumption.resumed) errors $(rc_json "$1" .errors.total)"
+    [ "$v" = true ]
+}
