@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # redis-sentinel://: a master, a replica and three sentinels (Debian's redis-sentinel) on loopback
-# ports, the data nodes behind a password (--redis-pass-file). A node asks the sentinels for the
+# ports, the data nodes behind a password (--redis-pass-file), the sentinels behind their own
+# (requirepass; --redis-sentinel-pass-file on A, TLSCACHE_REDIS_SENTINEL_PASS on B). A node asks the sentinels for the
 # master and resumes sessions; the master is SIGKILLed, the sentinels promote the replica, the
 # node follows (+switch-master, or asking again) and new sessions resume again, while sessions
 # made before the kill still resume (--store-replicas 1: each store waited for the replica) and
@@ -18,7 +19,8 @@ trap cleanup EXIT
 tlsc_tmpdir
 make_test_pki "$TLSC_TMP/pki" || exit 1
 SN_PW='sentinel-test-pw'
-(umask 077 && echo "$SN_PW" >"$TLSC_TMP/redis.pass")
+SN_SENTINEL_PW='the sentinels own pw'
+(umask 077 && echo "$SN_PW" >"$TLSC_TMP/redis.pass" && echo "$SN_SENTINEL_PW" >"$TLSC_TMP/sentinel.pass")
 
 M=$(free_port)
 sn_data_node "$M" || exit 1
@@ -31,9 +33,10 @@ S=("${SN_PORTS[@]}")
 export REDIS_URL="redis-sentinel://127.0.0.1:${S[0]},127.0.0.1:${S[1]},127.0.0.1:${S[2]}/mymaster"
 PA=$(free_port)
 AA=$(free_port)
-start_node A "$PA" --redis-pass-file "$TLSC_TMP/redis.pass" --store-replicas 1 --admin "127.0.0.1:$AA" --local-cache 0 || exit 1
+start_node A "$PA" --redis-pass-file "$TLSC_TMP/redis.pass" --redis-sentinel-pass-file "$TLSC_TMP/sentinel.pass" --store-replicas 1 --admin "127.0.0.1:$AA" --local-cache 0 || exit 1
 PB=$(free_port)
-WORKERS=1 start_node B "$PB" --redis-pass-file "$TLSC_TMP/redis.pass" --admin off || exit 1
+# B's sentinel password comes from the environment; its revocation feed asks a sentinel with it too.
+TLSCACHE_REDIS_SENTINEL_PASS=$SN_SENTINEL_PW WORKERS=1 start_node B "$PB" --redis-pass-file "$TLSC_TMP/redis.pass" --admin off || exit 1
 # feed_on PORT: node B's revocation feed is subscribed on that data node.
 feed_on() { local n; n=$(sn_cli "$1" PUBSUB NUMSUB tlscache:revoked | tail -1); echo "subscribers on $1: $n"; [ "$n" = 1 ]; }
 check "revocation_feed_subscribes_on_the_master_the_sentinels_name" wait_for 20 "B's feed on the master" feed_on "$M"
