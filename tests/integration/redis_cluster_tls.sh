@@ -4,8 +4,10 @@
 # nodes given rediss-cluster://h1:p1,h2:p2,h3:p3 and --redis-ca read the slot map over TLS
 # (CLUSTER SHARDS names only a tls-port), open a TLS link to every master, each verified by the
 # IP address the map gives, and resume each other's sessions at 100 %, sessions landing on all
-# three masters. A node given another CA logs, per seed link, one error line naming --redis-ca
-# and keeps serving full handshakes.
+# three masters. Then every node shows a certificate for a host name alone and announces it
+# (cluster-announce-hostname): a third node verifies the masters by that name. A node given
+# another CA logs, per seed link, one error line naming --redis-ca and keeps serving full
+# handshakes.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
@@ -68,6 +70,32 @@ echo "sessions per master:$counts"
 spread_ok() { local p; for p in $(rc_masters); do [ "$(rc_sessions "$p")" -gt 0 ] || return 1; done; }
 check "sessions_spread_over_all_three_masters" spread_ok
 check "no_link_failed_tls" bash -c '! grep -q "TLS handshake failed" "$1" "$2"' _ "$TLSC_TMP/A.log" "$TLSC_TMP/B.log"
+
+# Nodes whose certificates name a host, not an IP address: each master announces that name
+# (cluster-announce-hostname, the "hostname" of CLUSTER SHARDS) and shows a certificate for it
+# alone. A node seeded by name reaches the masters at the IP address the map gives and verifies
+# them by the announced name; verified by the IP address it would fail.
+(cd "$P" && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out named.key 2>/dev/null &&
+    openssl req -new -key named.key -subj /CN=rcnode.test -out named.csr &&
+    printf 'subjectAltName=DNS:rcnode.test,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >named.ext &&
+    openssl x509 -req -in named.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile named.ext -out named.pem 2>/dev/null) ||
+    exit 1
+for p in "${RC_PORTS[@]}"; do
+    rc_cli -p "$p" CONFIG SET tls-cert-file "$P/named.pem" tls-key-file "$P/named.key" cluster-announce-hostname rcnode.test >/dev/null
+done
+announced() { local n; n=$(rc_cli -p "${RC_PORTS[0]}" CLUSTER SHARDS | grep -c '^rcnode.test$'); echo "$n nodes announce rcnode.test"; [ "$n" = 6 ]; }
+wait_for 20 "every node to announce its hostname" announced || exit 1
+PE=$(free_port) AE=$(free_port)
+"$SERVER_BIN" --listen "127.0.0.1:$PE" --workers 1 --node E --cluster test --cert "$P/default.pem" --key "$P/default.key" \
+    --redis "rediss-cluster://localhost:${RC_PORTS[0]},localhost:${RC_PORTS[1]}" --redis-ca "$P/ca.pem" \
+    --lookup-timeout 1000 --store-timeout 2000 --admin "127.0.0.1:$AE" --log-level info >>"$TLSC_TMP/E.log" 2>&1 &
+track $!
+wait_port "$PE" 15 || exit 1
+check "masters_verified_by_the_hostname_the_slot_map_announces" wait_for 30 "E ready" ready "$AE"
+check "no_tls_failure_with_hostname_certificates" bash -c '! grep -q "TLS handshake failed" "$1"' _ "$TLSC_TMP/E.log"
+re=$(sget "$PE" 1.3 "" "" "$TLSC_TMP/e.sess")
+re2=$(sget "$PE" 1.3 "" "$TLSC_TMP/e.sess" "")
+check "sessions_resume_through_hostname_verified_links" [ "$(jfield "$re" resumed)/$(jfield "$re2" resumed)" = false/true ]
 
 # Another CA: each seed link logs one error line naming --redis-ca; full handshakes all the same.
 PC=$(free_port) AC=$(free_port)
