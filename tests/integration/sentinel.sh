@@ -22,13 +22,8 @@ SN_PW='sentinel-test-pw'
 SN_SENTINEL_PW='the sentinels own pw'
 (umask 077 && echo "$SN_PW" >"$TLSC_TMP/redis.pass" && echo "$SN_SENTINEL_PW" >"$TLSC_TMP/sentinel.pass")
 
-M=$(free_port)
-sn_data_node "$M" || exit 1
-MPID=$!
-R=$(free_port)
-sn_data_node "$R" --replicaof 127.0.0.1 "$M" || exit 1
-sn_start_sentinels "$M" || exit 1
-S=("${SN_PORTS[@]}")
+sn_start_deployment || exit 1
+M=$SN_MASTER MPID=$SN_MASTER_PID R=$SN_REPLICA S=("${SN_PORTS[@]}")
 
 export REDIS_URL="redis-sentinel://127.0.0.1:${S[0]},127.0.0.1:${S[1]},127.0.0.1:${S[2]}/mymaster"
 PA=$(free_port)

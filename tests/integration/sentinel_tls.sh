@@ -24,13 +24,8 @@ SPW='sentinel tls pw'
 # Every Redis and sentinel shows node.pem (server and client: replication and sentinels dial out over TLS).
 export SN_TLS_PKI=$P SN_PW=$PW SN_SENTINEL_PW=$SPW
 
-M=$(free_port)
-sn_data_node "$M" || exit 1
-MPID=$!
-R=$(free_port)
-sn_data_node "$R" --replicaof 127.0.0.1 "$M" || exit 1
-sn_start_sentinels "$M" || exit 1
-S=("${SN_PORTS[@]}")
+sn_start_deployment || exit 1
+M=$SN_MASTER MPID=$SN_MASTER_PID R=$SN_REPLICA S=("${SN_PORTS[@]}")
 
 export REDIS_URL="rediss-sentinel://127.0.0.1:${S[0]},127.0.0.1:${S[1]},127.0.0.1:${S[2]}/mymaster"
 TLSFLAGS=(--redis-ca "$P/ca.pem" --redis-pass-file "$TLSC_TMP/redis.pass")

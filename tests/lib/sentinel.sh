@@ -81,3 +81,14 @@ sn_ready() {
         [ "$n" = 1 ] || { echo "sentinel $p sees $n replicas"; return 1; }
     done
 }
+
+# sn_start_deployment: a master (port SN_MASTER, process SN_MASTER_PID), its replica (SN_REPLICA)
+# and three sentinels watching them (sn_start_sentinels), on free ports.
+sn_start_deployment() {
+    SN_MASTER=$(free_port)
+    sn_data_node "$SN_MASTER" || return 1
+    SN_MASTER_PID=$!
+    SN_REPLICA=$(free_port)
+    sn_data_node "$SN_REPLICA" --replicaof 127.0.0.1 "$SN_MASTER" || return 1
+    sn_start_sentinels "$SN_MASTER"
+}
