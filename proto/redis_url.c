@@ -470,15 +470,23 @@ int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size
         rc = parse_tcp(url + 9, out, reason, sizeof(reason));
     } else if (strncasecmp(url, "redis-sentinel://", 17) == 0) {
         rc = parse_sentinel(url + 17, out, reason, sizeof(reason));
+    } else if (strncasecmp(url, "rediss-sentinel://", 18) == 0) {
+        out->tls = 1;
+        rc = parse_sentinel(url + 18, out, reason, sizeof(reason));
     } else if (strncasecmp(url, "redis-cluster://", 16) == 0) {
         out->cluster = 1;
         rc = parse_cluster(url + 16, out, reason, sizeof(reason));
+    } else if (strncasecmp(url, "rediss-cluster://", 17) == 0) {
+        out->cluster = out->tls = 1;
+        rc = parse_cluster(url + 17, out, reason, sizeof(reason));
     } else if (strncasecmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, 1, out, reason, sizeof(reason));
     else if (strncasecmp(url, "unix:", 5) == 0)
         rc = parse_unix(url + 5, 0, out, reason, sizeof(reason));
     else
-        return fail(out, err, errlen, "must start with redis://, rediss://, redis-sentinel://, redis-cluster://, unix:// or unix:");
+        return fail(out, err, errlen,
+                    "must start with redis://, rediss://, redis-sentinel://, rediss-sentinel://, redis-cluster://, "
+                    "rediss-cluster://, unix:// or unix:");
     if (rc != 0)
         return fail(out, err, errlen, "%s", reason);
     return 0;
@@ -560,6 +568,10 @@ void tlsc_redis_url_free(tlsc_redis_url_t *u)
         tlsc_secure_free(u->user, strlen(u->user));
     if (u->password != NULL)
         tlsc_secure_free(u->password, strlen(u->password));
+    if (u->sentinel_user != NULL)
+        tlsc_secure_free(u->sentinel_user, strlen(u->sentinel_user));
+    if (u->sentinel_password != NULL)
+        tlsc_secure_free(u->sentinel_password, strlen(u->sentinel_password));
     free(u->host);
     free(u->path);
     for (size_t i = 0; i < u->nsentinels; i++)
@@ -586,7 +598,8 @@ int tlsc_redis_url_copy(tlsc_redis_url_t *dst, const tlsc_redis_url_t *src)
     dst->db = src->db;
     dst->tls = src->tls;
     if (dup_field(&dst->host, src->host) != 0 || dup_field(&dst->path, src->path) != 0 || dup_field(&dst->user, src->user) != 0 ||
-        dup_field(&dst->password, src->password) != 0 || dup_field(&dst->master_name, src->master_name) != 0)
+        dup_field(&dst->password, src->password) != 0 || dup_field(&dst->master_name, src->master_name) != 0 ||
+        dup_field(&dst->sentinel_user, src->sentinel_user) != 0 || dup_field(&dst->sentinel_password, src->sentinel_password) != 0)
         goto fail;
     if (src->nsentinels > 0) {
         if ((dst->sentinels = calloc(src->nsentinels, sizeof(*dst->sentinels))) == NULL)
@@ -614,10 +627,10 @@ fail:
     return -1;
 }
 
-/* "redis-cluster://h1:p1,h2:p2", truncated to outlen. */
+/* "redis-cluster://h1:p1,h2:p2" (or rediss-cluster://), truncated to outlen. */
 static void describe_seeds(const tlsc_redis_url_t *u, char *out, size_t outlen)
 {
-    size_t pos = (size_t)snprintf(out, outlen, "redis-cluster://");
+    size_t pos = (size_t)snprintf(out, outlen, "%s", u->tls ? "rediss-cluster://" : "redis-cluster://");
 
     for (size_t i = 0; i < u->nseeds && pos < outlen; i++) {
         const char *sep = i > 0 ? "," : "", *h = u->seeds[i].host;
@@ -635,7 +648,7 @@ void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen
     if (outlen == 0)
         return;
     if (u != NULL && u->master_name != NULL)
-        snprintf(out, outlen, "sentinel:%s/%u", u->master_name, u->db);
+        snprintf(out, outlen, "%ssentinel:%s/%u", u->tls ? "rediss-" : "", u->master_name, u->db);
     else if (u == NULL || (u->host == NULL && u->path == NULL))
         snprintf(out, outlen, "(no redis)");
     else if (u->cluster && u->seeds != NULL)

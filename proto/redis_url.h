@@ -18,6 +18,14 @@
  * redis-cluster://[user[:pass]@]h1[:p1],h2[:p2],... names the seed nodes of a Redis Cluster
  * (at most TLSC_REDIS_URL_SEEDS_MAX; `cluster` set, host/port are the first seed's, db is 0,
  * the only one a cluster has). Every seed is parsed like a redis:// host.
+ *
+ * rediss-sentinel:// and rediss-cluster:// are the same over TLS (`tls` set): with Sentinel,
+ * both the sentinels and the data nodes are spoken to over TLS.
+ *
+ * A sentinel's own credentials (Sentinel's requirepass / ACL users) never come from the URL,
+ * whose credentials are the data nodes': sentinel_user and sentinel_password are set from
+ * elsewhere (the server's --redis-sentinel-user and --redis-sentinel-pass-file), and are
+ * copied, wiped and kept out of messages like the others.
  */
 
 #include <stddef.h>
@@ -46,6 +54,8 @@ typedef struct {
     int cluster;              /* redis-cluster:// */
     tlsc_redis_node_t *seeds; /* redis-cluster://: 1..TLSC_REDIS_URL_SEEDS_MAX of them, else NULL */
     size_t nseeds;
+    char *sentinel_user;     /* the sentinels' ACL user, or NULL (never from the URL) */
+    char *sentinel_password; /* the sentinels' password, or NULL (never from the URL) */
 } tlsc_redis_url_t;
 
 /**
@@ -77,8 +87,8 @@ void tlsc_redis_url_free(tlsc_redis_url_t *u);
 int tlsc_redis_url_copy(tlsc_redis_url_t *dst, const tlsc_redis_url_t *src);
 /**
  * Writes "host:port/db", "[v6]:port/db" (with "rediss://" before them over TLS),
- * "unix:/path?db=N", "sentinel:NAME/db" or "redis-cluster://h1:p1,h2:p2" with no
- * credentials, for logs.
+ * "unix:/path?db=N", "sentinel:NAME/db" ("rediss-sentinel:NAME/db" over TLS) or
+ * "redis-cluster://h1:p1,h2:p2" ("rediss-cluster://...") with no credentials, for logs.
  */
 void tlsc_redis_url_describe(const tlsc_redis_url_t *u, char *out, size_t outlen);
 

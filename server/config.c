@@ -34,6 +34,7 @@
 #define ENV_PREFIX     "TLSCACHE_"
 #define ENV_PFX_PASS   ENV_PREFIX "PFX_PASS"
 #define ENV_REDIS_PASS ENV_PREFIX "REDIS_PASS"
+#define ENV_SENT_PASS  ENV_PREFIX "REDIS_SENTINEL_PASS"
 #define REDIS_PASS_MAX 1024 /* as the URL parser's bound */
 #define DEFAULT_LISTEN "0.0.0.0:8443"
 #define DEFAULT_REDIS  "redis://127.0.0.1:6379"
@@ -322,6 +323,23 @@ static int apply_redis_pass_file(void *ctx, const char *label, const char *value
 {
     tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
     return set_path(label, value, &cfg->redis_pass_file, err, errlen);
+}
+
+static int apply_redis_sentinel_pass_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+    return set_path(label, value, &cfg->redis_sentinel_pass_file, err, errlen);
+}
+
+/* An ACL user name as AUTH takes it: printable, no space, at most as long as the URL's. */
+static int apply_redis_sentinel_user(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    tlsc_config_t *cfg = ((ctx_t *)ctx)->cfg;
+
+    for (const char *p = value; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return fail(err, errlen, label, "the user name holds a space or a control character");
+    return set_string(label, value, 255, &cfg->redis_sentinel_user, err, errlen);
 }
 
 static int apply_redis_ca(void *ctx, const char *label, const char *value, char *err, size_t errlen)
@@ -666,6 +684,8 @@ enum {
     IDX_SESSION_TIMEOUT,
     IDX_REDIS,
     IDX_REDIS_PASS_FILE,
+    IDX_REDIS_SENTINEL_USER,
+    IDX_REDIS_SENTINEL_PASS_FILE,
     IDX_REDIS_CA,
     IDX_REDIS_CERT,
     IDX_REDIS_KEY,
@@ -730,14 +750,25 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_SESSION_TIMEOUT] = {"session-timeout", "SEC", TLSC_OPT_DEFAULT, apply_session_timeout, "300",
                              "session lifetime, also the Redis TTL, 1..86400", 0},
     [IDX_REDIS] = {"redis", "URL", TLSC_OPT_DEFAULT, apply_redis, DEFAULT_REDIS,
-                   "redis://[user@]host:port[/db], rediss://... (TLS), redis-sentinel://h1:26379,h2:26379/MASTER[/db] or "
-                   "unix:///path; a password only from the environment",
+                   "redis://[user@]host:port[/db], rediss://... (TLS), redis-sentinel://h1:26379,h2:26379/MASTER[/db], "
+                   "redis-cluster://h1:p1,h2:p2,..., rediss-sentinel:// and rediss-cluster:// (TLS) or unix:///path; a "
+                   "password only from the environment",
                    0},
     [IDX_REDIS_PASS_FILE] = {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
                              "file holding the Redis password, mode 0600 (else env " ENV_REDIS_PASS "; never on the command line)",
                              0},
+    [IDX_REDIS_SENTINEL_USER] = {"redis-sentinel-user", "NAME", 0, apply_redis_sentinel_user, NULL,
+                                 "redis-sentinel:// and rediss-sentinel://: the ACL user the sentinels know us by (needs a "
+                                 "sentinel password)",
+                                 0},
+    [IDX_REDIS_SENTINEL_PASS_FILE] = {"redis-sentinel-pass-file", "FILE", 0, apply_redis_sentinel_pass_file, NULL,
+                                      "file holding the sentinels' password (their requirepass), mode 0600 (else env " ENV_SENT_PASS
+                                      "; never on the command line)",
+                                      0},
     [IDX_REDIS_CA] = {"redis-ca", "FILE", 0, apply_redis_ca, NULL,
-                      "rediss://: PEM CA certificates that Redis's certificate must chain to (its host name is checked too)", 0},
+                      "rediss://, rediss-sentinel://, rediss-cluster://: PEM CA certificates that every Redis node's (and "
+                      "sentinel's) certificate must chain to (its host name or IP address is checked too)",
+                      0},
     [IDX_REDIS_CERT] = {"redis-cert", "FILE", 0, apply_redis_cert, NULL,
                         "rediss://: PEM client certificate chain, with --redis-key", 0},
     [IDX_REDIS_KEY] = {"redis-key", "FILE", 0, apply_redis_key, NULL, "rediss://: PEM key of --redis-cert", 0},
@@ -805,6 +836,7 @@ static const tlsc_opt_t options[N_OPTIONS] = {
 static const tlsc_opt_refused_t refused[] = {
     {"pfx-pass", "passphrases are not accepted on the command line; use --pfx-pass-file or " ENV_PFX_PASS},
     {"redis-pass", "passwords are not accepted on the command line; use --redis-pass-file or " ENV_REDIS_PASS},
+    {"redis-sentinel-pass", "passwords are not accepted on the command line; use --redis-sentinel-pass-file or " ENV_SENT_PASS},
     {NULL, NULL},
 };
 
@@ -827,15 +859,16 @@ static const tlsc_opts_spec_t spec = {
              "An empty variable counts as unset.\n\n",
     .footer = "\n  env " ENV_PFX_PASS "            the --pfx passphrase, when --pfx-pass-file is not given\n"
               "  env " ENV_REDIS_PASS "          the Redis password, when --redis-pass-file is not given\n"
-              "  Secret files (--keyd-secret-file, --seal-secret-file, --pfx-pass-file, --redis-pass-file) must not be readable\n"
-              "  by group or others.\n",
+              "  env " ENV_SENT_PASS " the sentinels' password, when --redis-sentinel-pass-file is not given\n"
+              "  Secret files (--keyd-secret-file, --seal-secret-file, --pfx-pass-file, --redis-pass-file,\n"
+              "  --redis-sentinel-pass-file) must not be readable by group or others.\n",
     .opts = options,
     .n_opts = N_OPTIONS,
     .refused = refused,
     .aliases = aliases,
 };
 
-/* TLSCACHE_PFX_PASS and TLSCACHE_REDIS_PASS are secrets, not flags: picked up alone, never echoed. */
+/* TLSCACHE_PFX_PASS, TLSCACHE_REDIS_PASS and TLSCACHE_REDIS_SENTINEL_PASS are secrets, not flags: picked up alone, never echoed. */
 static int collect_secret_env(const char *name, char **out, char **envp, char *err, size_t errlen)
 {
     size_t n = strlen(name);
@@ -899,13 +932,31 @@ static void mask_url(char *out, size_t outlen, const char *url)
 }
 
 /*
+ * A password from the variable `var` (*env, NULL when unset) moves into *dst, the URL's, which
+ * wipes it; checked by the URL's rules first. With a file as well, the file wins (it is read
+ * later) and the variable's copy is not kept around.
+ */
+static int take_env_password(const char *var, char **env, int file_given, char **dst, char *err, size_t errlen)
+{
+    char q[QUOTE_MAX];
+
+    if (*env != NULL && !file_given && tlsc_redis_password_check(*env, q, sizeof(q)) != 0)
+        return fail(err, errlen, var, "%s", q);
+    if (*env != NULL && !file_given)
+        *dst = *env;
+    else if (*env != NULL)
+        tlsc_secure_free(*env, strlen(*env));
+    *env = NULL;
+    return 0;
+}
+
+/*
  * A password in argv is in every `ps` listing, so --redis on the command line may not carry
  * one (its variable TLSCACHE_REDIS may); the password then comes from --redis-pass-file or
  * TLSCACHE_REDIS_PASS, and only from one place.
  */
 static int check_redis_password(tlsc_config_t *cfg, const char *label, char *err, size_t errlen)
 {
-    char q[QUOTE_MAX];
     const char *other = cfg->redis_pass_file != NULL ? "--redis-pass-file" : cfg->redis_pass != NULL ? ENV_REDIS_PASS : NULL;
 
     if (cfg->redis.password != NULL && strcmp(label, "--redis") == 0)
@@ -917,27 +968,43 @@ static int check_redis_password(tlsc_config_t *cfg, const char *label, char *err
     if (cfg->redis.user != NULL && cfg->redis.password == NULL && other == NULL)
         return fail(err, errlen, label,
                     "the URL names a user but no password: give it with --redis-pass-file FILE or " ENV_REDIS_PASS);
-    if (cfg->redis_pass != NULL && cfg->redis_pass_file == NULL && tlsc_redis_password_check(cfg->redis_pass, q, sizeof(q)) != 0)
-        return fail(err, errlen, ENV_REDIS_PASS, "%s", q);
-    if (cfg->redis_pass != NULL && cfg->redis_pass_file == NULL) {
-        cfg->redis.password = cfg->redis_pass; /* the URL owns it from here, and wipes it */
-        cfg->redis_pass = NULL;
-    } else if (cfg->redis_pass != NULL) {
-        /* The file wins; the variable's copy is not kept around. */
-        tlsc_secure_free(cfg->redis_pass, strlen(cfg->redis_pass));
-        cfg->redis_pass = NULL;
-    }
-    return 0;
+    return take_env_password(ENV_REDIS_PASS, &cfg->redis_pass, cfg->redis_pass_file != NULL, &cfg->redis.password, err, errlen);
+}
+
+/*
+ * The sentinels' own password (Sentinel's requirepass) and ACL user, from their own flag or
+ * variable like the data password: only with a Sentinel URL, a user never without a password.
+ */
+static int check_sentinel_password(tlsc_config_t *cfg, char *err, size_t errlen)
+{
+    int given = cfg->redis_sentinel_pass_file != NULL || cfg->redis_sentinel_pass != NULL;
+
+    if (cfg->redis.master_name == NULL && (given || cfg->redis_sentinel_user != NULL))
+        return fail(err, errlen,
+                    cfg->redis_sentinel_user != NULL        ? "--redis-sentinel-user"
+                    : cfg->redis_sentinel_pass_file != NULL ? "--redis-sentinel-pass-file"
+                                                            : ENV_SENT_PASS,
+                    "given, but --redis is not a redis-sentinel:// or rediss-sentinel:// URL");
+    if (cfg->redis_sentinel_user != NULL && !given)
+        return fail(err, errlen, "--redis-sentinel-user",
+                    "names a user but no password: give it with --redis-sentinel-pass-file FILE or " ENV_SENT_PASS);
+    cfg->redis.sentinel_user = cfg->redis_sentinel_user; /* the URL owns it from here */
+    cfg->redis_sentinel_user = NULL;
+    return take_env_password(ENV_SENT_PASS, &cfg->redis_sentinel_pass, cfg->redis_sentinel_pass_file != NULL,
+                             &cfg->redis.sentinel_password, err, errlen);
 }
 
 /* rediss:// needs the CA to verify Redis with; the TLS files mean nothing without it. */
 static int check_redis_tls(tlsc_config_t *cfg, const char *label, char *err, size_t errlen)
 {
     if (cfg->redis.tls && cfg->redis_ca_file == NULL)
-        return fail(err, errlen, label, "rediss:// needs --redis-ca FILE (the CA that signed Redis's certificate)");
+        return fail(err, errlen, label, "%s needs --redis-ca FILE (the CA that signed Redis's certificate)",
+                    cfg->redis.master_name != NULL ? "rediss-sentinel://"
+                    : cfg->redis.cluster           ? "rediss-cluster://"
+                                                   : "rediss://");
     if (!cfg->redis.tls && (cfg->redis_ca_file != NULL || cfg->redis_cert_file != NULL))
         return fail(err, errlen, cfg->redis_ca_file != NULL ? "--redis-ca" : "--redis-cert",
-                    "given, but --redis is not a rediss:// URL (TLS to Redis)");
+                    "given, but --redis is not a rediss:// URL (nor rediss-sentinel:// or rediss-cluster://: TLS to Redis)");
     if ((cfg->redis_cert_file == NULL) != (cfg->redis_key_file == NULL))
         return fail(err, errlen, cfg->redis_cert_file != NULL ? "--redis-cert" : "--redis-key",
                     "needs %s (a client certificate and its key go together)",
@@ -953,7 +1020,9 @@ static int parse_redis(tlsc_config_t *cfg, const char *label, char *err, size_t 
     if (tlsc_redis_url_parse(cfg->redis_url_str, &cfg->redis, reason, sizeof(reason)) == 0) {
         if (cfg->redis.cluster && cfg->store_replicas > 0) /* WAIT runs on one link, to one master */
             return fail(err, errlen, "--store-replicas", "is not supported with a redis-cluster:// URL yet");
-        return check_redis_tls(cfg, label, err, errlen) != 0 ? -EINVAL : check_redis_password(cfg, label, err, errlen);
+        if (check_redis_tls(cfg, label, err, errlen) != 0 || check_sentinel_password(cfg, err, errlen) != 0)
+            return -EINVAL;
+        return check_redis_password(cfg, label, err, errlen);
     }
     mask_url(masked, sizeof(masked), cfg->redis_url_str);
     if (strncmp(reason, "redis URL: ", 11) == 0) /* the parser's own prefix; the flag says it already */
@@ -1027,26 +1096,36 @@ static int check_config(tlsc_config_t *cfg, const char *redis_label, char *err, 
 
 /* ---------------------------------------------------------------- the entry points */
 
-int tlsc_config_load_redis_pass(tlsc_config_t *cfg, char *err, size_t errlen)
+/* Reads the password file `path` (given as `flag`) into *dst, wiping what was there. A no-op without a file. */
+static int load_pass_file(const char *flag, const char *path, char **dst, char *err, size_t errlen)
 {
     char why[512], *pw;
     size_t size, len;
 
-    if (cfg->redis_pass_file == NULL)
+    if (path == NULL)
         return 0;
-    if (tlsc_read_secret_file(cfg->redis_pass_file, REDIS_PASS_MAX + 2, &pw, &size, why, sizeof(why)) != 0)
-        return fail(err, errlen, "--redis-pass-file", "%s", why);
+    if (tlsc_read_secret_file(path, REDIS_PASS_MAX + 2, &pw, &size, why, sizeof(why)) != 0)
+        return fail(err, errlen, flag, "%s", why);
     len = tlsc_rstrip(pw, size); /* the newline an editor or echo leaves */
     if (strlen(pw) != len)
         snprintf(why, sizeof(why), "the password holds a NUL byte");
     if (strlen(pw) != len || tlsc_redis_password_check(pw, why, sizeof(why)) != 0) {
         tlsc_secure_free(pw, size);
-        return fail(err, errlen, "--redis-pass-file", "%s: %s", cfg->redis_pass_file, why);
+        return fail(err, errlen, flag, "%s: %s", path, why);
     }
-    if (cfg->redis.password != NULL)
-        tlsc_secure_free(cfg->redis.password, strlen(cfg->redis.password));
-    cfg->redis.password = pw;
+    if (*dst != NULL)
+        tlsc_secure_free(*dst, strlen(*dst));
+    *dst = pw;
     return 0;
+}
+
+int tlsc_config_load_redis_pass(tlsc_config_t *cfg, char *err, size_t errlen)
+{
+    int rc = load_pass_file("--redis-pass-file", cfg->redis_pass_file, &cfg->redis.password, err, errlen);
+
+    return rc != 0 ? rc
+                   : load_pass_file("--redis-sentinel-pass-file", cfg->redis_sentinel_pass_file, &cfg->redis.sentinel_password, err,
+                                    errlen);
 }
 
 int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen)
@@ -1064,7 +1143,8 @@ int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, ch
     if ((rc = tlsc_opts_parse(&spec, &ctx, argc, argv, envp, err, errlen)) != 0)
         return rc;
     if ((rc = collect_secret_env(ENV_PFX_PASS, &cfg->pfx_pass, envp, err, errlen)) != 0 ||
-        (rc = collect_secret_env(ENV_REDIS_PASS, &cfg->redis_pass, envp, err, errlen)) != 0)
+        (rc = collect_secret_env(ENV_REDIS_PASS, &cfg->redis_pass, envp, err, errlen)) != 0 ||
+        (rc = collect_secret_env(ENV_SENT_PASS, &cfg->redis_sentinel_pass, envp, err, errlen)) != 0)
         return rc;
     if ((rc = set_defaults(&ctx, err, errlen)) != 0)
         return rc;
@@ -1101,6 +1181,9 @@ void tlsc_config_free(tlsc_config_t *cfg)
     tlsc_redis_url_free(&cfg->redis);
     free(cfg->redis_prefix);
     free(cfg->redis_pass_file);
+    free(cfg->redis_sentinel_pass_file);
+    free(cfg->redis_sentinel_user);
+    tlsc_secure_free(cfg->redis_sentinel_pass, cfg->redis_sentinel_pass ? strlen(cfg->redis_sentinel_pass) : 0);
     free(cfg->redis_ca_file);
     free(cfg->redis_cert_file);
     free(cfg->redis_key_file);

@@ -10,8 +10,8 @@
  * comma list (TLSCACHE_LISTEN="a:1,b:2", TLSCACHE_CERT / TLSCACHE_KEY / TLSCACHE_OCSP paired
  * in order); an empty variable counts as unset; a --cert, --key or --ocsp on the command line
  * replaces all three variables. TLSCACHE_PFX_PASS carries the PFX passphrase and
- * TLSCACHE_REDIS_PASS the Redis password, which are never read from argv (nor is a --redis
- * URL with a password).
+ * TLSCACHE_REDIS_PASS the Redis password (TLSCACHE_REDIS_SENTINEL_PASS the sentinels'), which
+ * are never read from argv (nor is a --redis URL with a password).
  */
 
 #include <stddef.h>
@@ -61,6 +61,9 @@ typedef struct tlsc_config_s {
     tlsc_redis_url_t redis;         /* parsed from redis_url_str; the password from the URL, the env or the file */
     char *redis_pass_file;          /* --redis-pass-file FILE, read by tlsc_config_load_redis_pass */
     char *redis_pass;               /* env TLSCACHE_REDIS_PASS while parsing; moved into redis.password */
+    char *redis_sentinel_pass_file; /* --redis-sentinel-pass-file FILE, read by tlsc_config_load_redis_pass */
+    char *redis_sentinel_pass;      /* env TLSCACHE_REDIS_SENTINEL_PASS while parsing; moved into redis.sentinel_password */
+    char *redis_sentinel_user;      /* --redis-sentinel-user NAME while parsing; moved into redis.sentinel_user */
     char *redis_ca_file;            /* --redis-ca FILE: required with rediss:// */
     char *redis_cert_file;          /* --redis-cert FILE, with --redis-key: a client certificate for rediss:// */
     char *redis_key_file;           /* --redis-key FILE */
@@ -102,7 +105,8 @@ int tlsc_config_parse(tlsc_config_t *cfg, int argc, char **argv, char **envp, ch
 
 /**
  * Reads --redis-pass-file (a secret file: mode 0600, at most 1024 bytes and a newline, no
- * control bytes) into cfg->redis.password. A no-op without the flag. Returns 0, or a negative
+ * control bytes) into cfg->redis.password, and --redis-sentinel-pass-file likewise into
+ * cfg->redis.sentinel_password. A no-op without the flags. Returns 0, or a negative
  * code with one line naming the flag and the file (never the password) in `err`.
  */
 int tlsc_config_load_redis_pass(tlsc_config_t *cfg, char *err, size_t errlen);

@@ -124,7 +124,9 @@ struct tlsc_redis_s {
 
     /* redis-sentinel://: the sentinels say where the master is; the dial asks at every attempt. */
     tlsc_sentinel_t *sentinel;
-    char at_host[256]; /* the master the current attempt went to */
+    char *tls_name;      /* the name the certificate must show when not url.host (options' tls_name), or NULL */
+    char *tls_name_from; /* where it came from, for logs, or NULL */
+    char at_host[256];   /* the master the current attempt went to */
     unsigned at_port;
     int located;            /* the last attempt had an address to go to */
     uint64_t failures_seen; /* the dial's failures when it last asked */
@@ -575,19 +577,19 @@ int tlsc_redis_tls_expect_host(SSL *ssl, const char *host)
     return SSL_set1_host(ssl, host) == 1 && SSL_set_tlsext_host_name(ssl, host) == 1 ? 0 : -1;
 }
 
-int tlsc_redis_tls_failure(const SSL *ssl, const char *host, char *out, size_t outlen)
+int tlsc_redis_tls_failure(SSL *ssl, const char *peer, const char *name, const char *from, char *out, size_t outlen)
 {
     char why[256];
     long v = SSL_get_verify_result(ssl);
 
     if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
         ERR_clear_error();
-        snprintf(out, outlen, "TLS handshake failed: Redis's certificate does not name %s (the host in --redis)", host);
+        snprintf(out, outlen, "TLS handshake failed: %s certificate does not name %s (%s)", peer, name, from);
         return 1;
     }
     if (v != X509_V_OK) {
         ERR_clear_error();
-        snprintf(out, outlen, "TLS handshake failed: Redis's certificate: %s (is --redis-ca the CA that signed it?)",
+        snprintf(out, outlen, "TLS handshake failed: %s certificate: %s (is --redis-ca the CA that signed it?)", peer,
                  X509_verify_cert_error_string(v));
         return 1;
     }
@@ -595,13 +597,48 @@ int tlsc_redis_tls_failure(const SSL *ssl, const char *host, char *out, size_t o
     return 0;
 }
 
-/* A certificate Redis shows that --redis-ca does not vouch for, or that names another host, is for an operator to fix: permanent.
+SSL *tlsc_redis_tls_new(SSL_CTX *ctx, const char *name)
+{
+    BIO *rbio = NULL, *wbio = NULL;
+    SSL *ssl;
+
+    ERR_clear_error();
+    if ((ssl = SSL_new(ctx)) == NULL)
+        return NULL;
+    if ((rbio = BIO_new(BIO_s_mem())) == NULL || (wbio = BIO_new(BIO_s_mem())) == NULL)
+        goto fail;
+    SSL_set_bio(ssl, rbio, wbio); /* the SSL owns them now */
+    rbio = wbio = NULL;
+    SSL_set_connect_state(ssl);
+    if (tlsc_redis_tls_expect_host(ssl, name) != 0)
+        goto fail;
+    return ssl;
+
+fail:
+    BIO_free(rbio);
+    SSL_free(ssl);
+    ERR_clear_error();
+    return NULL;
+}
+
+/* The name the certificate must show: the cluster map's, the master the sentinels named, or the host in --redis. */
+static const char *verify_name(const tlsc_redis_t *r)
+{
+    return r->tls_name != NULL ? r->tls_name : r->sentinel != NULL ? r->at_host : r->url.host;
+}
+
+/*
+ * Why the TLS handshake failed, for the log line. A certificate Redis shows that --redis-ca
+ * does not vouch for, or that names another host, is for an operator to fix: permanent.
  */
 static void tls_handshake_failed(tlsc_redis_t *r)
 {
     char reason[400];
+    const char *from = r->tls_name_from != NULL ? r->tls_name_from
+                       : r->sentinel != NULL    ? "the address the sentinels named"
+                                                : "the host in --redis";
 
-    if (tlsc_redis_tls_failure(r->ssl, r->url.host, reason, sizeof(reason)))
+    if (tlsc_redis_tls_failure(r->ssl, "Redis's", verify_name(r), from, reason, sizeof(reason)))
         link_down(r, UV_ENOTCONN, TLSC_DIAL_PERMANENT, reason);
     else
         link_fail(r, UV_ENOTCONN, "%s", reason);
@@ -612,21 +649,12 @@ static void tls_start(tlsc_redis_t *r)
 {
     tls_drop(r);
     r->state = LINK_TLS;
-    ERR_clear_error();
-    if ((r->ssl = SSL_new(r->tls_ctx)) == NULL || (r->rbio = BIO_new(BIO_s_mem())) == NULL ||
-        (r->wbio = BIO_new(BIO_s_mem())) == NULL) {
-        if (r->rbio != NULL && r->ssl != NULL)
-            BIO_free(r->rbio);
-        r->rbio = NULL;
-        link_fail(r, UV_ENOMEM, "out of memory");
+    if ((r->ssl = tlsc_redis_tls_new(r->tls_ctx, verify_name(r))) == NULL) {
+        link_fail(r, UV_ENOMEM, "cannot start TLS (out of memory, or a name that cannot be verified)");
         return;
     }
-    SSL_set_bio(r->ssl, r->rbio, r->wbio); /* the SSL owns them now */
-    SSL_set_connect_state(r->ssl);
-    if (tlsc_redis_tls_expect_host(r->ssl, r->url.host) != 0) {
-        link_fail(r, UV_ENOMEM, "cannot set the host name to verify");
-        return;
-    }
+    r->rbio = SSL_get_rbio(r->ssl);
+    r->wbio = SSL_get_wbio(r->ssl);
     r->tls_deadline = uv_now(r->loop) + r->connect_timeout_ms;
     arm_timer(r, r->tls_deadline);
     if (SSL_do_handshake(r->ssl) != 1 && SSL_get_error(r->ssl, -1) != SSL_ERROR_WANT_READ) {
@@ -1250,6 +1278,8 @@ static void destroy(tlsc_redis_t *r)
         tlsc_redis_reader_free(r->reader);
     tls_drop(r);
     SSL_CTX_free(r->tls_ctx);
+    free(r->tls_name);
+    free(r->tls_name_from);
     buf_free(&r->out);
     buf_free(&r->wbuf);
     tlsc_redis_url_free(&r->url);
@@ -1293,16 +1323,24 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
         goto fail;
     if (tlsc_redis_url_copy(&r->url, o->url) != 0)
         goto fail_url;
+    if ((o->tls_name != NULL && (r->tls_name = strdup(o->tls_name)) == NULL) ||
+        (o->tls_name_from != NULL && (r->tls_name_from = strdup(o->tls_name_from)) == NULL))
+        goto fail_url;
     if (r->url.tls) {
-        int rc;
+        int rc = 0;
 
-        if (r->url.host == NULL) {
+        if (r->url.host == NULL && r->url.master_name == NULL) {
             snprintf(err, errlen, "redis: rediss:// needs a host");
-            tlsc_redis_url_free(&r->url);
-            free(r);
-            return UV_EINVAL;
+            rc = UV_EINVAL;
+        } else if (o->tls_ctx != NULL) {
+            SSL_CTX_up_ref(o->tls_ctx);
+            r->tls_ctx = o->tls_ctx;
+        } else {
+            rc = tlsc_redis_tls_ctx_new(o->tls_ca_file, o->tls_cert_file, o->tls_key_file, &r->tls_ctx, err, errlen);
         }
-        if ((rc = tlsc_redis_tls_ctx_new(o->tls_ca_file, o->tls_cert_file, o->tls_key_file, &r->tls_ctx, err, errlen)) != 0) {
+        if (rc != 0) {
+            free(r->tls_name);
+            free(r->tls_name_from);
             tlsc_redis_url_free(&r->url);
             free(r);
             return rc;
@@ -1324,7 +1362,7 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
     r->timer.data = r->flusher.data = r;
     if (r->url.master_name != NULL) { /* dial once the sentinels named the master */
         tlsc_sentinel_options_t so = {
-            .url = &r->url, .timeout_ms = r->connect_timeout_ms, .on_master = on_sentinel_master, .data = r};
+            .url = &r->url, .timeout_ms = r->connect_timeout_ms, .tls_ctx = r->tls_ctx, .on_master = on_sentinel_master, .data = r};
         int rc;
 
         if ((rc = tlsc_sentinel_new(loop, &so, &r->sentinel)) != 0) {
@@ -1361,6 +1399,8 @@ int tlsc_redis_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_redis_t 
     return 0;
 
 fail_url:
+    free(r->tls_name);
+    free(r->tls_name_from);
     tlsc_redis_url_free(&r->url);
     free(r);
 fail:

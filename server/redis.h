@@ -53,6 +53,9 @@ typedef struct {
     const char *tls_ca_file;       /* rediss://: the CA that signed Redis's certificate (required) */
     const char *tls_cert_file;     /* rediss://: a client certificate chain, or NULL ... */
     const char *tls_key_file;      /* ... and its key */
+    SSL_CTX *tls_ctx;              /* or a context made already (tlsc_redis_tls_ctx_new), shared: the files are not read */
+    const char *tls_name;          /* the name the certificate must show when not the URL's host (a cluster node's), or NULL */
+    const char *tls_name_from;     /* where tls_name (or the host) came from, for log lines; NULL: "the host in --redis" */
     const char *label;             /* said after the address in log lines, e.g. "store+WAIT link"; or NULL */
 } tlsc_redis_options_t;
 
@@ -138,11 +141,20 @@ int tlsc_redis_tls_ctx_new(const char *ca_file, const char *cert_file, const cha
 int tlsc_redis_tls_expect_host(SSL *ssl, const char *host);
 
 /**
- * Why a TLS handshake with Redis at `host` failed, as one log line in `out` ("TLS handshake
- * failed: ..."). Returns 1 when only an operator can fix it (a certificate --redis-ca does not
- * vouch for, or one that names another host), else 0. Clears OpenSSL's error queue.
+ * A TLS client on memory BIOs, for a link that owns its socket: an SSL from `ctx` in connect
+ * state whose peer must show `name` in its certificate (a DNS name, also sent as SNI, or an
+ * IP address). Its BIOs are SSL_get_rbio (ciphertext read from the socket goes in) and
+ * SSL_get_wbio (ciphertext to write comes out). Returns NULL when out of memory.
  */
-int tlsc_redis_tls_failure(const SSL *ssl, const char *host, char *out, size_t outlen);
+SSL *tlsc_redis_tls_new(SSL_CTX *ctx, const char *name);
+
+/**
+ * Why the TLS handshake on `ssl` failed, as one line for the log: "TLS handshake failed:
+ * PEER's certificate does not name NAME (FROM)", "... (is --redis-ca the CA that signed
+ * it?)" or OpenSSL's reason. Returns 1 when only an operator can fix it (the certificate), 0
+ * when retrying may help. Clears OpenSSL's error queue.
+ */
+int tlsc_redis_tls_failure(SSL *ssl, const char *peer, const char *name, const char *from, char *out, size_t outlen);
 
 /** Closes the link and frees the client once its handles are closed; pending callbacks do not run. */
 void tlsc_redis_close(tlsc_redis_t *r);

@@ -35,6 +35,7 @@
 typedef struct node_s {
     char host[TLSC_REDIS_CLUSTER_HOST_MAX + 1];
     unsigned port;
+    char name[TLSC_REDIS_CLUSTER_HOST_MAX + 1]; /* TLS: the map's hostname its certificate must show, or "": the host */
     tlsc_redis_t *link;
     unsigned inflight; /* cluster requests whose current send is on this link */
     int in_map;        /* a master of the current map */
@@ -64,6 +65,7 @@ struct tlsc_redis_cluster_s {
 
     tlsc_redis_options_t o; /* url points at `url` */
     tlsc_redis_url_t url;   /* the seeds and the credentials (owned, wiped) */
+    SSL_CTX *tls_ctx;       /* rediss-cluster://: the one context every node's link shares, else NULL */
     node_t *nodes[NODES_MAX];
     size_t nnodes;
     node_t *slot[TLSC_REDIS_CLUSTER_SLOTS];
@@ -273,6 +275,7 @@ static int map_node(tlsc_redis_cluster_map_t *map, const char *host, size_t hlen
     memcpy(map->node[map->nnodes].host, host, hlen);
     map->node[map->nnodes].host[hlen] = '\0';
     map->node[map->nnodes].port = port;
+    map->node[map->nnodes].name[0] = '\0';
     return (int)map->nnodes++;
 }
 
@@ -290,6 +293,7 @@ static int set_range(tlsc_redis_cluster_map_t *map, long long lo, long long hi, 
 static int node_addr(const char *host, size_t hlen, const char *queried, long long port, tlsc_redis_cluster_map_t *map, int *idx,
                      char *why, size_t whylen)
 {
+
     if (hlen == 0 || (hlen == 1 && host[0] == '?')) {
         host = queried;
         hlen = strlen(queried);
@@ -343,7 +347,8 @@ static const redisReply *field(const redisReply *m, const char *name)
  * shard's master is its node whose role is "master"; a shard without one (or without slots)
  * maps nothing. Its address is "endpoint" unless empty or "?", then "ip".
  */
-static int parse_shards(const redisReply *reply, const char *queried, tlsc_redis_cluster_map_t *map, char *why, size_t whylen)
+static int parse_shards(const redisReply *reply, int tls, const char *queried, tlsc_redis_cluster_map_t *map, char *why,
+                        size_t whylen)
 {
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *sh = reply->element[i], *slots, *nodes, *master = NULL;
@@ -364,13 +369,24 @@ static int parse_shards(const redisReply *reply, const char *queried, tlsc_redis
             continue;
         const redisReply *ep = field(master, "endpoint"), *ip = field(master, "ip"), *port = field(master, "port");
         const redisReply *addr = is_str(ep) && ep->len > 0 && !(ep->len == 1 && ep->str[0] == '?') ? ep : ip;
+        const redisReply *tls_port = tls ? field(master, "tls-port") : NULL, *name = field(master, "hostname");
 
+        if (tls_port != NULL && tls_port->type == REDIS_REPLY_INTEGER)
+            port = tls_port;
         if (!is_str(addr) || port == NULL || port->type != REDIS_REPLY_INTEGER) {
             snprintf(why, whylen, "a CLUSTER SHARDS master without an address");
             return -1;
         }
         if (node_addr(addr->str, addr->len, queried, port->integer, map, &idx, why, whylen) != 0)
             return -1;
+        if (is_str(name) && name->len > 0) { /* what a TLS link verifies the node's certificate against */
+            if (!host_ok(name->str, name->len)) {
+                snprintf(why, whylen, "a node hostname that is no host name");
+                return -1;
+            }
+            memcpy(map->node[idx].name, name->str, name->len);
+            map->node[idx].name[name->len] = '\0';
+        }
         for (size_t s = 0; s < slots->elements; s += 2) {
             if (slots->element[s]->type != REDIS_REPLY_INTEGER || slots->element[s + 1]->type != REDIS_REPLY_INTEGER) {
                 snprintf(why, whylen, "a CLUSTER SHARDS slot that is not a number");
@@ -383,7 +399,7 @@ static int parse_shards(const redisReply *reply, const char *queried, tlsc_redis
     return 0;
 }
 
-int tlsc_redis_cluster_map_parse(const redisReply *reply, int shards, const char *queried, tlsc_redis_cluster_map_t *map, char *why,
+int tlsc_redis_cluster_map_parse(const redisReply *reply, int flags, const char *queried, tlsc_redis_cluster_map_t *map, char *why,
                                  size_t whylen)
 {
     map->nnodes = 0;
@@ -392,38 +408,51 @@ int tlsc_redis_cluster_map_parse(const redisReply *reply, int shards, const char
         snprintf(why, whylen, "not an array");
         return -1;
     }
-    return shards ? parse_shards(reply, queried, map, why, whylen) : parse_slots(reply, queried, map, why, whylen);
+    return (flags & TLSC_REDIS_CLUSTER_MAP_SHARDS)
+               ? parse_shards(reply, (flags & TLSC_REDIS_CLUSTER_MAP_TLS) != 0, queried, map, why, whylen)
+               : parse_slots(reply, queried, map, why, whylen);
 }
 
 /* ================================ nodes ================================ */
 
-static node_t *node_find(tlsc_redis_cluster_t *c, const char *host, unsigned port)
+/* The node at host:port; over TLS with the certificate name `name` too, unless `name` is NULL (any will do). */
+static node_t *node_find(tlsc_redis_cluster_t *c, const char *host, unsigned port, const char *name)
 {
     for (size_t i = 0; i < c->nnodes; i++)
-        if (c->nodes[i]->port == port && strcmp(c->nodes[i]->host, host) == 0)
+        if (c->nodes[i]->port == port && strcmp(c->nodes[i]->host, host) == 0 &&
+            (name == NULL || !c->url.tls || strcmp(c->nodes[i]->name, name) == 0))
             return c->nodes[i];
     return NULL;
 }
 
-/* The node at host:port with its link, opened when new. NULL when the table is full or out of memory. */
-static node_t *node_get(tlsc_redis_cluster_t *c, const char *host, unsigned port)
+/*
+ * The node at host:port with its link, opened when new. Over TLS its certificate must show
+ * `name` when the slot map gave one (the node's hostname), else the host it is reached at, as
+ * with rediss:// (an IP address then: the certificate must name it). A seed or a redirect
+ * passes NULL: any link to that address will do. NULL when the table is full or out of memory.
+ */
+static node_t *node_get(tlsc_redis_cluster_t *c, const char *host, unsigned port, const char *name, const char *from)
 {
     tlsc_redis_url_t u = {0};
     tlsc_redis_options_t o = c->o;
     char err[256];
     node_t *n;
 
-    if ((n = node_find(c, host, port)) != NULL)
+    if ((n = node_find(c, host, port, name)) != NULL)
         return n;
     if (c->nnodes >= NODES_MAX || strlen(host) > TLSC_REDIS_CLUSTER_HOST_MAX || (n = calloc(1, sizeof(*n))) == NULL)
         return NULL;
     snprintf(n->host, sizeof(n->host), "%s", host);
+    snprintf(n->name, sizeof(n->name), "%s", name != NULL ? name : "");
     n->port = port;
     u.host = n->host;
     u.port = port;
     u.user = c->url.user;
     u.password = c->url.password;
+    u.tls = c->url.tls;
     o.url = &u; /* copied by tlsc_redis_new */
+    o.tls_name = n->name[0] != '\0' ? n->name : NULL;
+    o.tls_name_from = n->name[0] != '\0' ? "the hostname in the cluster's slot map" : from;
     if (tlsc_redis_new(c->loop, &o, &n->link, err, sizeof(err)) != 0) {
         tlsc_log_error("redis cluster: cannot open a link to %s:%u: %s", host, port, err);
         free(n);
@@ -501,7 +530,7 @@ static void refresh_start(tlsc_redis_cluster_t *c)
         }
     if (pick == NULL) {
         for (size_t i = 0; i < c->url.nseeds; i++)
-            (void)node_get(c, c->url.seeds[i].host, c->url.seeds[i].port);
+            (void)node_get(c, c->url.seeds[i].host, c->url.seeds[i].port, NULL, NULL);
         c->refresh_wanted = 1;
         arm(c, TLSC_REDIS_CLUSTER_REFRESH_MIN_MS); /* the links need a moment to connect */
         return;
@@ -538,7 +567,8 @@ static void map_apply(tlsc_redis_cluster_t *c, const tlsc_redis_cluster_map_t *m
         c->nodes[i]->in_map = 0;
     for (size_t i = 0; i < map->nnodes; i++) {
         /* The table holds the map's masters plus the seeds: there is room unless links linger. */
-        if ((byidx[i] = node_get(c, map->node[i].host, map->node[i].port)) != NULL)
+        if ((byidx[i] = node_get(c, map->node[i].host, map->node[i].port, map->node[i].name,
+                                 "the address in the cluster's slot map")) != NULL)
             byidx[i]->in_map = 1;
     }
     for (size_t s = 0; s < TLSC_REDIS_CLUSTER_SLOTS; s++) {
@@ -586,7 +616,9 @@ static void on_refresh_reply(int status, const redisReply *reply, void *data)
         refresh_soon(c);
         return;
     }
-    if (tlsc_redis_cluster_map_parse(reply, !c->use_slots, host, c->scratch, why, sizeof(why)) != 0) {
+    if (tlsc_redis_cluster_map_parse(
+            reply, (c->use_slots ? 0 : TLSC_REDIS_CLUSTER_MAP_SHARDS) | (c->url.tls ? TLSC_REDIS_CLUSTER_MAP_TLS : 0), host,
+            c->scratch, why, sizeof(why)) != 0) {
         map_error(c, "a slot map refused", why, "");
         refresh_soon(c);
         return;
@@ -709,7 +741,7 @@ static void on_inner_reply(int status, const redisReply *reply, void *data)
     else
         c->st.ask++;
     if (req->redirects >= TLSC_REDIS_CLUSTER_REDIRECTS_MAX || slot != req->slot || (kind == 2 && req->asked) ||
-        (n = node_get(c, host, port)) == NULL) {
+        (n = node_get(c, host, port, NULL, "the address in a MOVED or ASK")) == NULL) {
         refresh_soon(c);
         deliver(req, 0, reply); /* an error reply: the caller counts a failure */
         return;
@@ -925,14 +957,19 @@ int tlsc_redis_cluster_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_
         *out = c;
         return 0;
     }
-    if (o->url->tls) {
-        snprintf(err, errlen, "redis: TLS to a Redis Cluster is not supported yet");
-        free(c);
-        return UV_EINVAL;
-    }
     c->o = *o;
     c->o.url = &c->url;
     c->url.cluster = 1;
+    /* Over TLS every node's link shares one context: the files are read once, now, not when a node turns up. */
+    if (o->url->tls && o->tls_ctx == NULL &&
+        (rc = tlsc_redis_tls_ctx_new(o->tls_ca_file, o->tls_cert_file, o->tls_key_file, &c->tls_ctx, err, errlen)) != 0) {
+        free(c);
+        return rc;
+    }
+    if (o->url->tls && o->tls_ctx != NULL && SSL_CTX_up_ref(o->tls_ctx) == 1)
+        c->tls_ctx = o->tls_ctx;
+    c->url.tls = o->url->tls;
+    c->o.tls_ctx = c->tls_ctx;
     c->url.nseeds = o->url->nseeds;
     if ((c->scratch = malloc(sizeof(*c->scratch))) == NULL ||
         (c->url.seeds = calloc(o->url->nseeds, sizeof(*c->url.seeds))) == NULL ||
@@ -945,9 +982,10 @@ int tlsc_redis_cluster_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_
             goto fail;
     }
     for (size_t i = 0; i < c->url.nseeds; i++)
-        (void)node_get(c, c->url.seeds[i].host, c->url.seeds[i].port);
+        (void)node_get(c, c->url.seeds[i].host, c->url.seeds[i].port, NULL, NULL);
     if (c->nnodes == 0) {
         snprintf(err, errlen, "redis cluster: no seed node could be set up");
+        SSL_CTX_free(c->tls_ctx);
         tlsc_redis_url_free(&c->url);
         free(c->scratch);
         free(c);
@@ -960,6 +998,7 @@ int tlsc_redis_cluster_new(uv_loop_t *loop, const tlsc_redis_options_t *o, tlsc_
     return 0;
 
 fail:
+    SSL_CTX_free(c->tls_ctx);
     tlsc_redis_url_free(&c->url);
     free(c->scratch);
     free(c);
@@ -971,6 +1010,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     tlsc_redis_cluster_t *c = h->data;
 
+    SSL_CTX_free(c->tls_ctx);
     tlsc_redis_url_free(&c->url);
     free(c->scratch);
     free(c);

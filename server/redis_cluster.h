@@ -120,22 +120,32 @@ int tlsc_redis_cluster_request_slot(size_t ncmds, const int *argc, const char *c
  */
 int tlsc_redis_cluster_redirect_parse(const char *text, size_t len, unsigned *slot, char *host, size_t hostlen, unsigned *port);
 
-/** A slot map: masters and, for every slot, the index of its master (0xFF: none). */
+/**
+ * A slot map: masters and, for every slot, the index of its master (0xFF: none). A master's
+ * `name` is the "hostname" CLUSTER SHARDS gives (cluster-announce-hostname), or "" when none:
+ * over TLS its certificate must show that name, else the host it is reached at.
+ */
 typedef struct {
     size_t nnodes;
     struct {
         char host[TLSC_REDIS_CLUSTER_HOST_MAX + 1];
         unsigned port;
+        char name[TLSC_REDIS_CLUSTER_HOST_MAX + 1];
     } node[TLSC_REDIS_CLUSTER_NODES_MAX];
     uint8_t slot[TLSC_REDIS_CLUSTER_SLOTS];
 } tlsc_redis_cluster_map_t;
 
+#define TLSC_REDIS_CLUSTER_MAP_SHARDS 1 /* the reply is CLUSTER SHARDS's, else CLUSTER SLOTS's */
+#define TLSC_REDIS_CLUSTER_MAP_TLS    2 /* asked over TLS: a master's port is its "tls-port" (SHARDS) */
+
 /**
- * Reads a CLUSTER SHARDS (`shards` non-zero) or CLUSTER SLOTS reply into `map`. `queried` is
- * the host the reply came from (an empty endpoint means that one). Returns 0, or -1 with why
- * in `why`; `map` is undefined then.
+ * Reads a CLUSTER SHARDS or CLUSTER SLOTS reply into `map` (`flags`: TLSC_REDIS_CLUSTER_MAP_*).
+ * `queried` is the host the reply came from (an empty endpoint means that one). Over TLS a
+ * SHARDS master's port is its "tls-port" (a TLS-only node has no "port"); CLUSTER SLOTS
+ * already names the TLS port to a TLS client. Returns 0, or -1 with why in `why`; `map` is
+ * undefined then.
  */
-int tlsc_redis_cluster_map_parse(const redisReply *reply, int shards, const char *queried, tlsc_redis_cluster_map_t *map, char *why,
+int tlsc_redis_cluster_map_parse(const redisReply *reply, int flags, const char *queried, tlsc_redis_cluster_map_t *map, char *why,
                                  size_t whylen);
 
 #endif

@@ -249,7 +249,15 @@ static void link_open(tlsc_revoke_t *r, uint64_t now)
     r->auth_pending = 0;
     if (r->asking) {
         const char *ask[] = {"SENTINEL", "get-master-addr-by-name", u->master_name};
+        const char *sauth_user[] = {"AUTH", u->sentinel_user != NULL ? u->sentinel_user : "", u->sentinel_password};
+        const char *sauth[] = {"AUTH", u->sentinel_password};
 
+        /* The sentinels' own password (--redis-sentinel-pass-file), not the data nodes'. */
+        if (u->sentinel_password != NULL) {
+            if (u->sentinel_user != NULL ? append_cmd(r, 3, sauth_user) : append_cmd(r, 2, sauth))
+                goto fail;
+            r->auth_pending = 1;
+        }
         if (append_cmd(r, 3, ask) != 0)
             goto fail;
         return;
@@ -278,12 +286,12 @@ fail:
 /* Bytes on the socket: in the clear, or through TLS with rediss://                             */
 
 /*
- * Whether this attempt speaks TLS: to a data node when the URL says so. The question to a
- * sentinel (redis-sentinel://) stays in the clear.
+ * Whether this attempt speaks TLS: when the URL says so (rediss://, rediss-cluster://, and
+ * rediss-sentinel://, whose sentinels speak TLS too, as the workers' links expect).
  */
 static int link_wants_tls(const tlsc_revoke_t *r)
 {
-    return r->cfg->redis.tls && !r->asking;
+    return r->cfg->redis.tls;
 }
 
 /* One TLS call did not finish: 0 when it waits for the socket (tls_want_out says which way), else -1. */
@@ -364,7 +372,8 @@ static void tls_step(tlsc_revoke_t *r, uint64_t now)
     }
     if (tls_wait(r, rc) == 0)
         return;
-    link_fail(r, now, why, tlsc_redis_tls_failure(r->ssl, r->peer, why, sizeof(why)));
+    const char *from = r->asking ? "the host in --redis" : r->have_node ? "the address the sentinels named" : "the host in --redis";
+    link_fail(r, now, why, tlsc_redis_tls_failure(r->ssl, r->asking ? "the sentinel's" : "Redis's", r->peer, from, why, sizeof(why)));
 }
 
 /* Writes what is queued. 0 = ok (maybe partially), -1 = the link failed (`why` says why). */
@@ -453,13 +462,13 @@ static int on_reply(tlsc_revoke_t *r, const redisReply *rep, uint64_t now, const
     unsigned char id[TLSC_L1_ID_MAX];
     size_t id_len;
 
-    if (r->asking)
-        return on_master_addr(r, rep, why);
     if (r->auth_pending > 0) {
         r->auth_pending--;
-        *why = "AUTH refused";
+        *why = r->asking ? "a sentinel refused AUTH (check --redis-sentinel-user and --redis-sentinel-pass-file)" : "AUTH refused";
         return rep->type == REDIS_REPLY_STATUS ? 0 : -1;
     }
+    if (r->asking)
+        return on_master_addr(r, rep, why);
     *why = "an unexpected reply";
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2)
         return -1;

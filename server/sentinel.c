@@ -9,6 +9,8 @@
 #include <strings.h>
 
 #include <hiredis/read.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "addr.h"
 #include "dial.h"
@@ -17,9 +19,17 @@
 #include "util.h"
 
 /*
- *   DOWN --on_connect: ask + subscribe--> ASKED --address--> SUBSCRIBING --confirmed--> SUBSCRIBED
- *     ^                                     |                   |                          |
- *     +------------ tlsc_dial_fail (garbage, no answer, unknown master, stale, silent) ---+
+ *   DOWN --on_connect--> [TLS --handshake-->] [AUTH --OK-->] ASKED --address--> SUBSCRIBING
+ *     ^                                                        |                   |
+ *     |                                          SUBSCRIBED <--+--- confirmed -----+
+ *     +---- tlsc_dial_fail (garbage, no answer, unknown master, refused, stale, silent)
+ *
+ * With rediss-sentinel:// the link runs TLS on memory BIOs (redis.h's tlsc_redis_tls_new),
+ * verifying the sentinel's certificate against the host the URL names it by; with a sentinel
+ * password the question is preceded by AUTH, in the same write. A refused AUTH, a missing
+ * password (NOAUTH) or a certificate that does not verify is an operator's to fix: the dial
+ * logs it once as an error, without the sentinel's address so that every sentinel saying the
+ * same costs no new line, and retries slowly.
  *
  * The dial picks the next sentinel of the list at every attempt, so a dead or confused
  * sentinel costs one attempt. The master's address is kept across link failures: a sentinel
@@ -33,8 +43,9 @@
 #define STALE_MIN_MS       200
 #define HOST_MAX           253
 #define READ_BUF           4096
+#define PERMANENT_MS       5000 /* retry delay after a refusal only an operator can fix */
 
-typedef enum { S_DOWN, S_ASKED, S_SUBSCRIBING, S_SUBSCRIBED } link_state_t;
+typedef enum { S_DOWN, S_TLS, S_AUTH, S_ASKED, S_SUBSCRIBING, S_SUBSCRIBED } link_state_t;
 
 struct tlsc_sentinel_s {
     uv_loop_t *loop;
@@ -47,6 +58,9 @@ struct tlsc_sentinel_s {
     link_state_t state;
     size_t next;                /* the sentinel the next attempt goes to */
     char at[HOST_MAX + 16];     /* the sentinel of the current attempt, for logs */
+    const char *at_host;        /* its host as the URL names it: what its certificate must show */
+    SSL_CTX *tls_ctx;           /* rediss-sentinel://, else NULL */
+    SSL *ssl;                   /* this connection's TLS, or NULL */
     uint64_t asked_at, ping_at; /* ping_at: 0 = no PING outstanding */
     uint64_t last_ping, last_stale;
     uv_timer_t tick;
@@ -62,6 +76,8 @@ struct tlsc_sentinel_s {
 
 static void on_tick(uv_timer_t *t);
 static void link_lost(tlsc_sentinel_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void link_refused(tlsc_sentinel_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_question(tlsc_sentinel_t *s);
 
 /* ================================ what sentinels say ================================ */
 
@@ -125,23 +141,60 @@ static void set_master(tlsc_sentinel_t *s, const char *host, size_t hlen, unsign
     s->o.on_master(s->host, s->port, s->o.data);
 }
 
+/* An error reply's text, bounded and printable, for a log line (no trailing '.': a hint may follow). */
+static const char *error_text(char *text, size_t size, const redisReply *r)
+{
+    size_t n = r->len < size - 1 ? r->len : size - 1;
+
+    for (size_t i = 0; i < n; i++)
+        text[i] = r->str[i] >= 0x20 && r->str[i] < 0x7f ? r->str[i] : '?';
+    while (n > 0 && (text[n - 1] == '.' || text[n - 1] == ' '))
+        n--;
+    text[n] = '\0';
+    return text;
+}
+
+/* The sentinel's answer to AUTH: +OK, or a refusal only an operator can fix. */
+static int on_auth(tlsc_sentinel_t *s, const redisReply *r)
+{
+    char text[120];
+
+    if (r->type == REDIS_REPLY_STATUS) {
+        s->state = S_ASKED;
+        return 0;
+    }
+    if (r->type == REDIS_REPLY_ERROR && strncasecmp(r->str, "ERR AUTH", 8) == 0)
+        link_refused(s,
+                     "a sentinel refused AUTH: %s: this sentinel has no password; drop --redis-sentinel-pass-file and "
+                     "TLSCACHE_REDIS_SENTINEL_PASS",
+                     error_text(text, sizeof(text), r));
+    else if (r->type == REDIS_REPLY_ERROR)
+        link_refused(s,
+                     "a sentinel refused AUTH: %s: check --redis-sentinel-user and the password (--redis-sentinel-pass-file or "
+                     "TLSCACHE_REDIS_SENTINEL_PASS)",
+                     error_text(text, sizeof(text), r));
+    else
+        link_lost(s, "an unexpected reply to AUTH");
+    return -1;
+}
+
 /* The answer to SENTINEL get-master-addr-by-name: [host, port], or nil for a name it does not watch. */
 static int on_address(tlsc_sentinel_t *s, const redisReply *r)
 {
     unsigned port;
+    char text[120];
 
     if (r->type == REDIS_REPLY_NIL) {
         link_lost(s, "it watches no master called %s (check the name in --redis)", s->url.master_name);
         return -1;
     }
+    if (r->type == REDIS_REPLY_ERROR && strncasecmp(r->str, "NOAUTH", 6) == 0) {
+        link_refused(s, "a sentinel requires a password: give it with --redis-sentinel-pass-file FILE or "
+                        "TLSCACHE_REDIS_SENTINEL_PASS");
+        return -1;
+    }
     if (r->type == REDIS_REPLY_ERROR) {
-        char text[120];
-        size_t n = r->len < sizeof(text) - 1 ? r->len : sizeof(text) - 1;
-
-        for (size_t i = 0; i < n; i++)
-            text[i] = r->str[i] >= 0x20 && r->str[i] < 0x7f ? r->str[i] : '?';
-        text[n] = '\0';
-        link_lost(s, "SENTINEL get-master-addr-by-name answered: %s", text);
+        link_lost(s, "SENTINEL get-master-addr-by-name answered: %s", error_text(text, sizeof(text), r));
         return -1;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !is_string(r->element[0]) || !is_string(r->element[1]) ||
@@ -191,6 +244,8 @@ static int on_switch(tlsc_sentinel_t *s, const char *msg, size_t len)
 static int on_reply(tlsc_sentinel_t *s, const redisReply *r)
 {
     switch (s->state) {
+    case S_AUTH:
+        return on_auth(s, r);
     case S_ASKED:
         return on_address(s, r);
     case S_SUBSCRIBING:
@@ -210,6 +265,7 @@ static int on_reply(tlsc_sentinel_t *s, const redisReply *r)
             return on_switch(s, r->element[2]->str, r->element[2]->len);
         break;
     case S_DOWN:
+    case S_TLS:
         return -1;
     }
     link_lost(s, "an unexpected reply");
@@ -226,7 +282,128 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(s->rbuf, sizeof(s->rbuf));
 }
 
-/* Every failure of the link: the dial logs it if it is news and tries the next sentinel. */
+/* ================================ TLS (rediss-sentinel://) ================================ */
+
+static void tls_drop(tlsc_sentinel_t *s)
+{
+    if (s->ssl != NULL)
+        SSL_free(s->ssl); /* and its BIOs */
+    s->ssl = NULL;
+}
+
+/* One write and the copy of its bytes, which may hold an AUTH password in the clear. */
+typedef struct {
+    uv_write_t req;
+    size_t len;
+    char bytes[];
+} write_t;
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_t *w = (write_t *)req;
+
+    (void)status; /* a failed write shows as a read error or a missing answer */
+    OPENSSL_cleanse(w->bytes, w->len);
+    free(w);
+}
+
+/* Writes `len` bytes as one uv_write; the copy lives with the request and is wiped after. */
+static int write_raw(tlsc_sentinel_t *s, const void *bytes, size_t len)
+{
+    write_t *w = malloc(sizeof(*w) + len);
+    uv_buf_t b;
+
+    if (w == NULL)
+        return UV_ENOMEM;
+    memcpy(w->bytes, bytes, len);
+    w->len = len;
+    b = uv_buf_init(w->bytes, (unsigned)len);
+    if (uv_write(&w->req, s->stream, &b, 1, on_written) != 0) {
+        OPENSSL_cleanse(w->bytes, len);
+        free(w);
+        return UV_EPIPE;
+    }
+    return 0;
+}
+
+/* What OpenSSL has for the sentinel (a handshake message, records) goes out in one write. */
+static int tls_flush(tlsc_sentinel_t *s)
+{
+    BIO *wbio = SSL_get_wbio(s->ssl);
+    size_t pending = BIO_ctrl_pending(wbio);
+    char *buf;
+    int rc;
+
+    if (pending == 0)
+        return 0;
+    if ((buf = malloc(pending)) == NULL)
+        return UV_ENOMEM;
+    rc = BIO_read(wbio, buf, (int)pending) == (int)pending ? write_raw(s, buf, pending) : UV_EPROTO;
+    free(buf);
+    return rc;
+}
+
+/* Writes `text` (plain RESP), sealed when the link runs TLS. */
+static int send_text(tlsc_sentinel_t *s, const char *text, size_t len)
+{
+    if (s->ssl == NULL)
+        return write_raw(s, text, len);
+    if (SSL_write(s->ssl, text, (int)len) != (int)len) /* a memory BIO takes everything, unless memory runs out */
+        return UV_ENOMEM;
+    return tls_flush(s);
+}
+
+/* The TLS handshake failed: a certificate is an operator's to fix, anything else the next sentinel may not do. */
+static void tls_failed(tlsc_sentinel_t *s)
+{
+    char reason[400];
+
+    if (tlsc_redis_tls_failure(s->ssl, "the sentinel's", s->at_host, "the host in --redis", reason, sizeof(reason)))
+        link_refused(s, "%s", reason);
+    else
+        link_lost(s, "%s", reason);
+}
+
+/* Advances the handshake; once done the question goes out. Returns 0 while all is well, -1 after failing the link. */
+static int tls_handshake(tlsc_sentinel_t *s)
+{
+    int n = SSL_do_handshake(s->ssl);
+
+    if (n == 1) {
+        if (tls_flush(s) != 0) {
+            link_lost(s, "cannot write");
+            return -1;
+        }
+        send_question(s);
+        return s->state == S_DOWN ? -1 : 0;
+    }
+    if (SSL_get_error(s->ssl, n) != SSL_ERROR_WANT_READ) {
+        tls_failed(s);
+        return -1;
+    }
+    if (tls_flush(s) != 0) {
+        link_lost(s, "cannot write");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The link failed for `reason`: the dial logs it if it is news and tries the next sentinel. A
+ * transient failure names the sentinel; a permanent one (only an operator can fix it) does
+ * not, since every sentinel would say the same, and is retried slowly.
+ */
+static void link_down(tlsc_sentinel_t *s, tlsc_dial_fault_t fault, const char *reason)
+{
+    s->state = S_DOWN;
+    s->stream = NULL;
+    tls_drop(s);
+    if (fault == TLSC_DIAL_PERMANENT)
+        tlsc_dial_fail(s->dial, fault, "%s", reason);
+    else
+        tlsc_dial_fail(s->dial, fault, "%s: %s", s->at, reason);
+}
+
 static void link_lost(tlsc_sentinel_t *s, const char *fmt, ...)
 {
     char reason[300];
@@ -235,9 +412,72 @@ static void link_lost(tlsc_sentinel_t *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    s->state = S_DOWN;
-    s->stream = NULL;
-    tlsc_dial_fail(s->dial, TLSC_DIAL_TRANSIENT, "%s: %s", s->at, reason);
+    link_down(s, TLSC_DIAL_TRANSIENT, reason);
+}
+
+static void link_refused(tlsc_sentinel_t *s, const char *fmt, ...)
+{
+    char reason[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    link_down(s, TLSC_DIAL_PERMANENT, reason);
+}
+
+/* Plaintext from the sentinel: every whole reply goes to on_reply. Returns 0, or -1 once the link is gone. */
+static int read_plain(tlsc_sentinel_t *s, uv_stream_t *st, const char *data, size_t len)
+{
+    if (redisReaderFeed(s->reader, data, len) != REDIS_OK) {
+        link_lost(s, "protocol error");
+        return -1;
+    }
+    for (;;) {
+        void *reply = NULL;
+
+        if (redisReaderGetReply(s->reader, &reply) != REDIS_OK) {
+            link_lost(s, "%s", tlsc_redis_reader_refused(s->reader) ? "a reply over the bounds" : "protocol error");
+            return -1;
+        }
+        if (reply == NULL)
+            break;
+        tlsc_redis_reader_next(s->reader);
+        int rc = on_reply(s, reply);
+        freeReplyObject(reply);
+        if (rc != 0 || s->closing || s->stream != st)
+            return -1;
+    }
+    if (s->reader->len - s->reader->pos > 65536) {
+        link_lost(s, "a reply over 64 KiB");
+        return -1;
+    }
+    return 0;
+}
+
+/* Ciphertext from the sentinel: the handshake goes on, or records are opened and read. */
+static void read_tls(tlsc_sentinel_t *s, uv_stream_t *st, const char *data, size_t len)
+{
+    char plain[READ_BUF];
+    int n = 0;
+
+    if (BIO_write(SSL_get_rbio(s->ssl), data, (int)len) != (int)len) {
+        link_lost(s, "out of memory");
+        return;
+    }
+    if (s->state == S_TLS && tls_handshake(s) != 0)
+        return;
+    while (s->state != S_TLS && (n = SSL_read(s->ssl, plain, sizeof(plain))) > 0)
+        if (read_plain(s, st, plain, (size_t)n) != 0)
+            return;
+    if (s->state != S_TLS && SSL_get_error(s->ssl, n) != SSL_ERROR_WANT_READ) {
+        link_lost(s, "%s",
+                  SSL_get_error(s->ssl, n) == SSL_ERROR_ZERO_RETURN ? "closed by the sentinel (TLS close_notify)"
+                                                                    : "TLS: a record that does not decrypt");
+        return;
+    }
+    if (tls_flush(s) != 0) /* e.g. a KeyUpdate answer */
+        link_lost(s, "cannot write");
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -250,79 +490,83 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         link_lost(s, "%s", nread == UV_EOF ? "closed by the sentinel" : uv_strerror((int)nread));
         return;
     }
-    if (redisReaderFeed(s->reader, buf->base, (size_t)nread) != REDIS_OK) {
-        link_lost(s, "protocol error");
-        return;
-    }
-    for (;;) {
-        void *reply = NULL;
-
-        if (redisReaderGetReply(s->reader, &reply) != REDIS_OK) {
-            link_lost(s, "%s", tlsc_redis_reader_refused(s->reader) ? "a reply over the bounds" : "protocol error");
-            return;
-        }
-        if (reply == NULL)
-            break;
-        tlsc_redis_reader_next(s->reader);
-        int rc = on_reply(s, reply);
-        freeReplyObject(reply);
-        if (rc != 0 || s->closing || s->stream != st)
-            return;
-    }
-    if (s->reader->len - s->reader->pos > 65536)
-        link_lost(s, "a reply over 64 KiB");
+    if (s->ssl != NULL)
+        read_tls(s, st, buf->base, (size_t)nread);
+    else
+        (void)read_plain(s, st, buf->base, (size_t)nread);
 }
 
-static void on_written(uv_write_t *req, int status)
+/* Appends one RESP bulk string to `out` (room checked by the caller: at most len + 24 bytes). */
+static size_t put_bulk(char *out, const char *arg)
 {
-    (void)status; /* a failed write shows as a read error or a missing answer */
-    free(req);
+    size_t len = strlen(arg);
+    int n = sprintf(out, "$%zu\r\n", len);
+
+    memcpy(out + n, arg, len);
+    memcpy(out + n + len, "\r\n", 2);
+    return (size_t)n + len + 2;
 }
 
-/* Writes `text` (plain RESP) as one uv_write; the copy lives with the request. */
-static int send_text(tlsc_sentinel_t *s, const char *text, size_t len)
+/*
+ * The link is up (and TLS done): AUTH when the sentinels have a password, then the question
+ * and SUBSCRIBE +switch-master, in one write. The buffer holds a password: it is wiped.
+ */
+static void send_question(tlsc_sentinel_t *s)
 {
-    uv_write_t *req = malloc(sizeof(*req) + len);
-    uv_buf_t b;
+    char cmd[2 * 1024 + 512]; /* AUTH with a 255-byte user and a 1024-byte password, the question, SUBSCRIBE */
+    const char *user = s->url.sentinel_user, *pw = s->url.sentinel_password;
+    size_t n = 0;
+    int rc;
 
-    if (req == NULL)
-        return UV_ENOMEM;
-    memcpy(req + 1, text, len);
-    b = uv_buf_init((char *)(req + 1), (unsigned)len);
-    if (uv_write(req, s->stream, &b, 1, on_written) != 0) {
-        free(req);
-        return UV_EPIPE;
+    if (pw != NULL) {
+        n += (size_t)sprintf(cmd, "*%d\r\n$4\r\nAUTH\r\n", user != NULL ? 3 : 2);
+        if (user != NULL)
+            n += put_bulk(cmd + n, user);
+        n += put_bulk(cmd + n, pw);
     }
-    return 0;
+    n += (size_t)sprintf(cmd + n, "*3\r\n$8\r\nSENTINEL\r\n$23\r\nget-master-addr-by-name\r\n");
+    n += put_bulk(cmd + n, s->url.master_name); /* at most 64 bytes: it fits */
+    n += (size_t)sprintf(cmd + n, "*2\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n");
+    s->state = pw != NULL ? S_AUTH : S_ASKED;
+    s->asked_at = uv_now(s->loop);
+    rc = send_text(s, cmd, n);
+    OPENSSL_cleanse(cmd, sizeof(cmd));
+    if (rc != 0)
+        link_lost(s, "cannot write");
 }
 
-/* Connected to one sentinel: ask for the master and subscribe to switches, in one write. */
+/* Connected to one sentinel: TLS first when asked for, then the question. */
 static void on_connect(tlsc_dial_t *d, uv_stream_t *stream, void *data)
 {
     tlsc_sentinel_t *s = data;
-    char cmd[256];
-    size_t nlen = strlen(s->url.master_name);
-    int n;
 
     (void)d;
     s->stream = stream;
     stream->data = s;
+    tls_drop(s);
     if (s->reader != NULL)
         tlsc_redis_reader_free(s->reader);
     if ((s->reader = tlsc_redis_reader_new()) == NULL) {
         link_lost(s, "out of memory");
         return;
     }
-    n = snprintf(cmd, sizeof(cmd),
-                 "*3\r\n$8\r\nSENTINEL\r\n$23\r\nget-master-addr-by-name\r\n$%zu\r\n%s\r\n"
-                 "*2\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n",
-                 nlen, s->url.master_name); /* the name is at most 64 bytes: it fits */
-    s->state = S_ASKED;
     s->asked_at = uv_now(s->loop);
     s->ping_at = 0;
     s->last_ping = s->asked_at;
-    if (uv_read_start(stream, on_alloc, on_read) != 0 || send_text(s, cmd, (size_t)n) != 0)
-        link_lost(s, "cannot read or write");
+    if (uv_read_start(stream, on_alloc, on_read) != 0) {
+        link_lost(s, "cannot read");
+        return;
+    }
+    if (s->tls_ctx == NULL) {
+        send_question(s);
+        return;
+    }
+    if ((s->ssl = tlsc_redis_tls_new(s->tls_ctx, s->at_host)) == NULL) {
+        link_lost(s, "cannot start TLS (out of memory, or a name that cannot be verified)");
+        return;
+    }
+    s->state = S_TLS;
+    (void)tls_handshake(s); /* the ClientHello */
 }
 
 /* Each attempt goes to the next sentinel of the list. */
@@ -337,6 +581,8 @@ static int locate(tlsc_dial_t *d, const char **host, unsigned *port, char *why, 
     s->next = (s->next + 1) % s->url.nsentinels;
     s->state = S_DOWN;
     s->stream = NULL;
+    s->at_host = n->host;
+    tls_drop(s);
     snprintf(s->at, sizeof(s->at), strchr(n->host, ':') != NULL ? "sentinel [%s]:%u" : "sentinel %s:%u", n->host, n->port);
     *host = n->host;
     *port = n->port;
@@ -359,7 +605,9 @@ static void on_tick(uv_timer_t *t)
 
     if (s->closing || s->stream == NULL || tlsc_dial_stream(s->dial) != s->stream)
         return;
-    if ((s->state == S_ASKED || s->state == S_SUBSCRIBING) && now - s->asked_at > s->timeout_ms)
+    if (s->state == S_TLS && now - s->asked_at > s->timeout_ms)
+        link_lost(s, "no TLS handshake in time");
+    else if ((s->state == S_AUTH || s->state == S_ASKED || s->state == S_SUBSCRIBING) && now - s->asked_at > s->timeout_ms)
         link_lost(s, "no answer to SENTINEL get-master-addr-by-name / SUBSCRIBE in time");
     else if (s->state == S_SUBSCRIBED && s->ping_at != 0 && now - s->ping_at > PING_TIMEOUT_MS)
         link_lost(s, "no answer to PING within 2 s");
@@ -375,6 +623,8 @@ static void release(tlsc_sentinel_t *s)
         return;
     if (s->reader != NULL)
         tlsc_redis_reader_free(s->reader);
+    tls_drop(s);
+    SSL_CTX_free(s->tls_ctx);
     tlsc_redis_url_free(&s->url);
     free(s);
 }
@@ -414,6 +664,14 @@ int tlsc_sentinel_new(uv_loop_t *loop, const tlsc_sentinel_options_t *o, tlsc_se
     s->loop = loop;
     s->o = *o;
     s->o.url = NULL;
+    s->o.tls_ctx = NULL;
+    if (s->url.tls && o->tls_ctx == NULL) {
+        tlsc_redis_url_free(&s->url);
+        free(s);
+        return UV_EINVAL;
+    }
+    if (s->url.tls && SSL_CTX_up_ref(o->tls_ctx) == 1)
+        s->tls_ctx = o->tls_ctx;
     s->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     s->next = (size_t)(uv_hrtime() / 1000) % s->url.nsentinels; /* the workers spread over the sentinels */
     snprintf(name, sizeof(name), "redis sentinels of %s", s->url.master_name);
@@ -422,6 +680,7 @@ int tlsc_sentinel_new(uv_loop_t *loop, const tlsc_sentinel_options_t *o, tlsc_se
     dopt.timeout_ms = s->timeout_ms;
     dopt.backoff_min_ms = 50;
     dopt.backoff_max_ms = 1000;
+    dopt.permanent_backoff_ms = PERMANENT_MS;
     dopt.on_connect = on_connect;
     dopt.data = s;
     uv_timer_init(loop, &s->tick);
@@ -462,6 +721,7 @@ void tlsc_sentinel_stale(tlsc_sentinel_t *s, const char *why)
     if (s->state == S_SUBSCRIBING || s->state == S_SUBSCRIBED) { /* a subscribed link cannot ask: reconnect, quietly */
         s->state = S_DOWN;
         s->stream = NULL;
+        tls_drop(s);
         tlsc_dial_restart(s->dial);
     }
 }

@@ -13,12 +13,16 @@
  * quietly, to the next sentinel. A PING a second keeps a silent sentinel from holding us: no answer
  * within 2 s and the link goes to the next one.
  *
+ * With url->tls the link runs TLS (each sentinel's certificate verified against its host in
+ * the URL), and with url->sentinel_password it says AUTH [sentinel_user] first.
+ *
  * Everything a sentinel says is hostile: replies go through the bounded reader (redis.h),
  * and an address must be 1..253 bytes of [A-Za-z0-9.:_-] with a port in 1..65535.
  */
 
 #include <stddef.h>
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "redis_url.h"
@@ -29,13 +33,14 @@ typedef struct tlsc_sentinel_s tlsc_sentinel_t;
 typedef void (*tlsc_sentinel_cb)(const char *host, unsigned port, void *data);
 
 typedef struct {
-    const tlsc_redis_url_t *url; /* its sentinels and master_name (copied) */
+    const tlsc_redis_url_t *url; /* its sentinels, master_name, tls and sentinel_user/sentinel_password (copied) */
+    SSL_CTX *tls_ctx;            /* rediss-sentinel://: the context (tlsc_redis_tls_ctx_new), shared; required with url->tls */
     unsigned timeout_ms;         /* connect and answer timeout; default 1000 */
     tlsc_sentinel_cb on_master;
     void *data;
 } tlsc_sentinel_options_t;
 
-/** Starts asking. Returns 0, UV_EINVAL (no sentinels or master name) or UV_ENOMEM. */
+/** Starts asking. Returns 0, UV_EINVAL (no sentinels or master name, or TLS without a context) or UV_ENOMEM. */
 int tlsc_sentinel_new(uv_loop_t *loop, const tlsc_sentinel_options_t *o, tlsc_sentinel_t **out);
 
 /** The master's address the sentinels named last: 0 with *host (valid until the next loop turn) and *port, or -1. */

@@ -61,11 +61,11 @@ static void check_roundtrip(const tlsc_redis_url_t *u)
     if (u->host != NULL && strcmp(u->host, "unix") == 0)
         return;
     if (u->master_name != NULL)
-        pos += (size_t)sprintf(url, "redis-sentinel://");
+        pos += (size_t)sprintf(url, u->tls ? "rediss-sentinel://" : "redis-sentinel://");
     else if (u->path != NULL)
         pos += (size_t)sprintf(url, "unix://");
     else if (u->cluster)
-        pos += (size_t)sprintf(url, "redis-cluster://");
+        pos += (size_t)sprintf(url, u->tls ? "rediss-cluster://" : "redis-cluster://");
     else
         pos += (size_t)sprintf(url, u->tls ? "rediss://" : "redis://");
     if (u->user != NULL || u->password != NULL) { /* a user alone is allowed: its password comes from elsewhere */
@@ -129,7 +129,8 @@ static void check_error_hides_password(const char *url, const char *err)
     size_t alen, n;
 
     if (p == NULL || !((p == url + 5 && strncasecmp(url, "redis", 5) == 0) || (p == url + 4 && strncasecmp(url, "unix", 4) == 0) ||
-                       (p == url + 14 && strncasecmp(url, "redis-sentinel", 14) == 0)))
+                       (p == url + 14 && strncasecmp(url, "redis-sentinel", 14) == 0) ||
+                       (p == url + 15 && strncasecmp(url, "rediss-sentinel", 15) == 0)))
         return;
     p += 3;
     alen = strcspn(p, "/?");

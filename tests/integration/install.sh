@@ -81,6 +81,7 @@ env_covers() {
     for v in $("$1" --help | grep -oE 'env TLSCACHE_[A-Z0-9_]+' | sed 's/^env //' | sort -u); do
         [ "$v" = TLSCACHE_PFX_PASS ] && continue   # a secret, not a flag: not in the example
         [ "$v" = TLSCACHE_REDIS_PASS ] && continue # the same (--redis-pass-file or a credential instead)
+        [ "$v" = TLSCACHE_REDIS_SENTINEL_PASS ] && continue # the same (--redis-sentinel-pass-file)
         grep -qx "#$v=" "$2" || miss+=" $v"
     done
     [ -z "$miss" ] || { echo "missing from $2:$miss"; return 1; }

@@ -22,22 +22,6 @@ LOAD_SECS=${RC_LOAD_SECS:-4}
 mkdir -p "$OUT"
 
 now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
-# bench NAME [flags...]: one bounded run against both nodes, round robin, JSON in $OUT/NAME.json.
-bench() {
-    local name=$1
-    shift
-    timeout 120 "$BENCH" --target "127.0.0.1:$PA" --target "127.0.0.1:$PB" --balance rr --quiet --json "$OUT/$name.json" \
-        "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
-}
-j() { jq -r "$2" "$OUT/$1.json"; }
-# all_resumed NAME: every offered session resumed, across nodes too, and no error.
-all_resumed() {
-    local v
-    v=$(j "$1" '[.resumption.offered > 0, .resumption.resumed == .resumption.offered, .errors.total == 0,
-                 ([.matrix[] | select(.issuer != .target) | .offered] | add > 0)] | all')
-    echo "$1: offered $(j "$1" .resumption.offered) resumed $(j "$1" .resumption.resumed) errors $(j "$1" .errors.total)"
-    [ "$v" = true ]
-}
 metric() { curl -s --max-time 5 "http://127.0.0.1:$1/metrics" >"$OUT/m" && $PROM value "$OUT/m" "${@:2}"; }
 status_is() {
     local s
@@ -72,8 +56,8 @@ start_cnode B "$PB" "$AB" || exit 1
 check "readyz_200_once_every_worker_reaches_all_three_masters" wait_for 20 "both nodes ready" both_ready
 check "every_worker_knows_three_masters" [ "$(metric "$AA" tlscache_redis_cluster_masters worker=all state=up)" = 6 ]
 for v in 1.2 1.3; do
-    bench "cross$v" --connections 150 --concurrency 2 --tls "$v" --new-session-every 3
-    check "tls${v}_sessions_resume_cross_node_at_100_percent" all_resumed "cross$v"
+    rc_bench "cross$v" --connections 150 --concurrency 2 --tls "$v" --new-session-every 3
+    check "tls${v}_sessions_resume_cross_node_at_100_percent" rc_all_resumed "cross$v"
 done
 counts=""
 total=0
@@ -121,16 +105,16 @@ RESHARD=$!
 track "$RESHARD"
 runs=0 bad=0
 for i in 1 2 3 4 5 6 7 8; do
-    bench "reshard$i" --duration "$LOAD_SECS" --concurrency 4 --tls 1.3 --new-session-every 4
-    all_resumed "reshard$i" >>"$OUT/reshard.runs" || bad=$((bad + 1))
+    rc_bench "reshard$i" --duration "$LOAD_SECS" --concurrency 4 --tls 1.3 --new-session-every 4
+    rc_all_resumed "reshard$i" >>"$OUT/reshard.runs" || bad=$((bad + 1))
     runs=$((runs + 1))
     kill -0 "$RESHARD" 2>/dev/null || break
 done
 wait "$RESHARD"
 rc=$?
 check "reshard_of_1000_slots_completed" [ "$rc" = 0 ]
-bench "after_reshard" --connections 100 --concurrency 2 --tls 1.3 --new-session-every 4
-check "resumption_stays_100_percent_during_and_after_the_reshard" [ "$bad/$(all_resumed after_reshard >/dev/null && echo ok)" = 0/ok ]
+rc_bench "after_reshard" --connections 100 --concurrency 2 --tls 1.3 --new-session-every 4
+check "resumption_stays_100_percent_during_and_after_the_reshard" [ "$bad/$(rc_all_resumed after_reshard >/dev/null && echo ok)" = 0/ok ]
 cat "$OUT/reshard.runs"
 # Why a handshake did not resume, if one did not: the nodes' lookup and store outcomes.
 for port in "$AA" "$AB"; do
@@ -161,18 +145,18 @@ read -r first last <<<"$(rc_big_range "${M[0]}")"
 echo "half-migrating slots $first..$((first + 1999)) of ${M[0]}'s $first-$last to ${M[1]}"
 ask0=$(asks)
 check "2000_slots_opened_for_migration" python3 "$TLSC_ROOT/tests/lib/rc_migrate.py" open "${M[0]}" "${M[1]}" "$first" 2000
-bench "ask" --connections 160 --concurrency 2 --tls 1.3 --new-session-every 2
-check "resumption_is_100_percent_while_slots_are_half_migrated" all_resumed ask
+rc_bench "ask" --connections 160 --concurrency 2 --tls 1.3 --new-session-every 2
+check "resumption_is_100_percent_while_slots_are_half_migrated" rc_all_resumed ask
 check "ask_redirects_were_followed" wait_for 5 "ASK counted" asks_above "$ask0"
 check "the_half_migrated_slots_moved_and_closed" python3 "$TLSC_ROOT/tests/lib/rc_migrate.py" close "${M[0]}" "${M[1]}" "$first" 2000 "${M[2]}"
-echo "FIGURE ask: 2000 slots half-migrated: $(j ask .resumption.resumed) of $(j ask .resumption.offered) offered sessions resumed; ASK redirects followed: $(($(asks) - ask0))"
+echo "FIGURE ask: 2000 slots half-migrated: $(rc_json ask .resumption.resumed) of $(rc_json ask .resumption.offered) offered sessions resumed; ASK redirects followed: $(($(asks) - ask0))"
 
 # --- a master killed: its replica takes over, 0 failed handshakes ----------------------------------
 victim=${M[2]}
 pid_var=RC_PID_$victim
 T0=$(now_ms)
 kill -KILL "${!pid_var}"
-bench "failover" --duration $((LOAD_SECS + 2)) --concurrency 4 --tls 1.2 --new-session-every 4 &
+rc_bench "failover" --duration $((LOAD_SECS + 2)) --concurrency 4 --tls 1.2 --new-session-every 4 &
 FB=$!
 # degraded_seen: a node's /readyz is 503 and names the missing master (its gauges are at most
 # a second old, so a poll right after the kill may still see it ready: wait for the 503 first,
@@ -192,12 +176,12 @@ wait_for 15 "a node to say a master is missing" degraded_seen
 if wait_for 30 "both nodes ready after the failover" both_ready; then ready_ms=$(($(now_ms) - T0)); fi
 reason=$(head -1 "$OUT/reason")
 wait "$FB"
-check "no_failed_handshake_while_a_master_fails_over" [ "$(j failover '.errors.total')/$(j failover '.handshakes.full + .handshakes.resumed > 0')" = 0/true ]
+check "no_failed_handshake_while_a_master_fails_over" [ "$(rc_json failover '.errors.total')/$(rc_json failover '.handshakes.full + .handshakes.resumed > 0')" = 0/true ]
 echo "readyz while degraded: '${reason:-none seen}'"
 check "readyz_503_says_a_master_is_missing_while_degraded" [ -n "$reason" ]
 check "readyz_200_again_after_the_promotion" [ -n "$ready_ms" ]
 check "a_replica_was_promoted" wait_for 20 "three masters again" bash -c "[ \$(redis-cli -p ${M[0]} cluster nodes | awk '\$3 ~ /master/ && \$3 !~ /fail/ && NF >= 9' | wc -l) = 3 ]"
-bench "after_failover" --connections 120 --concurrency 2 --tls 1.2 --new-session-every 3
-check "sessions_resume_cross_node_at_100_percent_after_the_failover" all_resumed after_failover
-echo "FIGURE failover: master :$victim killed; both nodes ready again after ${ready_ms:-never} ms; during it $(j failover '.handshakes.full') full + $(j failover '.handshakes.resumed') resumed handshakes, $(j failover '.errors.total') failed"
+rc_bench "after_failover" --connections 120 --concurrency 2 --tls 1.2 --new-session-every 3
+check "sessions_resume_cross_node_at_100_percent_after_the_failover" rc_all_resumed after_failover
+echo "FIGURE failover: master :$victim killed; both nodes ready again after ${ready_ms:-never} ms; during it $(rc_json failover '.handshakes.full') full + $(rc_json failover '.handshakes.resumed') resumed handshakes, $(rc_json failover '.errors.total') failed"
 finish

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # redis-sentinel://: a master, a replica and three sentinels (Debian's redis-sentinel) on loopback
-# ports, the data nodes behind a password (--redis-pass-file). A node asks the sentinels for the
+# ports, the data nodes behind a password (--redis-pass-file), the sentinels behind their own
+# (requirepass; --redis-sentinel-pass-file on A, TLSCACHE_REDIS_SENTINEL_PASS on B). A node asks the sentinels for the
 # master and resumes sessions; the master is SIGKILLed, the sentinels promote the replica, the
 # node follows (+switch-master, or asking again) and new sessions resume again, while sessions
 # made before the kill still resume (--store-replicas 1: each store waited for the replica) and
@@ -12,71 +13,27 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
+. "$TLSC_ROOT/tests/lib/sentinel.sh"
 need redis-server redis-sentinel redis-cli openssl jq
 trap cleanup EXIT
 tlsc_tmpdir
 make_test_pki "$TLSC_TMP/pki" || exit 1
-PW='sentinel-test-pw'
-(umask 077 && echo "$PW" >"$TLSC_TMP/redis.pass")
+SN_PW='sentinel-test-pw'
+SN_SENTINEL_PW='the sentinels own pw'
+(umask 077 && echo "$SN_PW" >"$TLSC_TMP/redis.pass" && echo "$SN_SENTINEL_PW" >"$TLSC_TMP/sentinel.pass")
 
-# data_node PORT [redis-server flags...]: a password-protected redis-server on 127.0.0.1.
-data_node() {
-    local port=$1
-    shift
-    mkdir -p "$TLSC_TMP/redis-$port"
-    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --requirepass "$PW" --masterauth "$PW" \
-        --dir "$TLSC_TMP/redis-$port" --logfile "$TLSC_TMP/redis-$port/redis.log" --daemonize no "$@" &
-    track $!
-    wait_port "$port" 10
-}
-rcli() { local port=$1; shift; redis-cli -p "$port" --pass "$PW" --no-auth-warning "$@"; }
-
-M=$(free_port)
-data_node "$M" || exit 1
-MPID=$!
-R=$(free_port)
-data_node "$R" --replicaof 127.0.0.1 "$M" || exit 1
-S=()
-for i in 1 2 3; do
-    port=$(free_port)
-    mkdir -p "$TLSC_TMP/sentinel-$port"
-    cat >"$TLSC_TMP/sentinel-$port/sentinel.conf" <<EOF
-bind 127.0.0.1
-port $port
-daemonize no
-dir $TLSC_TMP/sentinel-$port
-logfile $TLSC_TMP/sentinel-$port/sentinel.log
-sentinel monitor mymaster 127.0.0.1 $M 2
-sentinel auth-pass mymaster $PW
-sentinel down-after-milliseconds mymaster 1000
-sentinel failover-timeout mymaster 3000
-sentinel parallel-syncs mymaster 1
-EOF
-    redis-sentinel "$TLSC_TMP/sentinel-$port/sentinel.conf" &
-    track $!
-    wait_port "$port" 10 || exit 1
-    S+=("$port")
-done
-# The sentinels know the replica and each other (needed for a quorum and a leader).
-sentinels_ready() {
-    local p n
-    for p in "${S[@]}"; do
-        n=$(redis-cli -p "$p" SENTINEL master mymaster | awk 'p {print; p=0} /^num-other-sentinels$/ {p=1}')
-        [ "$n" = 2 ] || { echo "sentinel $p sees $n other sentinels"; return 1; }
-        n=$(redis-cli -p "$p" SENTINEL master mymaster | awk 'p {print; p=0} /^num-slaves$/ {p=1}')
-        [ "$n" = 1 ] || { echo "sentinel $p sees $n replicas"; return 1; }
-    done
-}
-wait_for 60 "the sentinels to know the replica and each other" sentinels_ready || exit 1
+sn_start_deployment || exit 1
+M=$SN_MASTER MPID=$SN_MASTER_PID R=$SN_REPLICA S=("${SN_PORTS[@]}")
 
 export REDIS_URL="redis-sentinel://127.0.0.1:${S[0]},127.0.0.1:${S[1]},127.0.0.1:${S[2]}/mymaster"
 PA=$(free_port)
 AA=$(free_port)
-start_node A "$PA" --redis-pass-file "$TLSC_TMP/redis.pass" --store-replicas 1 --admin "127.0.0.1:$AA" --local-cache 0 || exit 1
+start_node A "$PA" --redis-pass-file "$TLSC_TMP/redis.pass" --redis-sentinel-pass-file "$TLSC_TMP/sentinel.pass" --store-replicas 1 --admin "127.0.0.1:$AA" --local-cache 0 || exit 1
 PB=$(free_port)
-WORKERS=1 start_node B "$PB" --redis-pass-file "$TLSC_TMP/redis.pass" --admin off || exit 1
+# B's sentinel password comes from the environment; its revocation feed asks a sentinel with it too.
+TLSCACHE_REDIS_SENTINEL_PASS=$SN_SENTINEL_PW WORKERS=1 start_node B "$PB" --redis-pass-file "$TLSC_TMP/redis.pass" --admin off || exit 1
 # feed_on PORT: node B's revocation feed is subscribed on that data node.
-feed_on() { local n; n=$(rcli "$1" PUBSUB NUMSUB tlscache:revoked | tail -1); echo "subscribers on $1: $n"; [ "$n" = 1 ]; }
+feed_on() { local n; n=$(sn_cli "$1" PUBSUB NUMSUB tlscache:revoked | tail -1); echo "subscribers on $1: $n"; [ "$n" = 1 ]; }
 check "revocation_feed_subscribes_on_the_master_the_sentinels_name" wait_for 20 "B's feed on the master" feed_on "$M"
 check "node_asks_the_sentinels_and_connects_to_the_master" \
     wait_for 20 "both workers' two links connected" bash -c \
@@ -99,7 +56,7 @@ check "session_resumes_through_the_sentinel_master" wait_for 20 "a session that 
 
 # Sessions made before the kill; each store waited for the replica (WAIT 1).
 for i in 1 2 3 4 5; do hs "" "$TLSC_TMP/pre-$i" >/dev/null; done
-replica_holds() { local n; n=$(rcli "$R" DBSIZE); echo "the replica holds $n keys"; [ "${n:-0}" -ge 6 ]; }
+replica_holds() { local n; n=$(sn_cli "$R" DBSIZE); echo "the replica holds $n keys"; [ "${n:-0}" -ge 6 ]; }
 check "the_replica_holds_the_sessions" wait_for 10 "the sessions on the replica" replica_holds
 
 kill -KILL "$MPID"
@@ -128,8 +85,8 @@ check "skipping_WAIT_is_logged_once" log_has "$TLSC_TMP/A.log" "stored without w
 
 # Demote the master by hand: it replicates an outside Redis, so a store gets READONLY.
 X=$(free_port)
-data_node "$X" || exit 1
-rcli "$R" REPLICAOF 127.0.0.1 "$X" >/dev/null
+sn_data_node "$X" || exit 1
+sn_cli "$R" REPLICAOF 127.0.0.1 "$X" >/dev/null
 m=0
 store_until_readonly() {
     m=$((m + 1))
@@ -137,7 +94,7 @@ store_until_readonly() {
     log_has "$TLSC_TMP/A.log" "answered READONLY|ROLE says slave"
 }
 check "node_notices_the_demoted_master" wait_for 30 "READONLY or ROLE seen" store_until_readonly
-rcli "$R" REPLICAOF NO ONE >/dev/null
+sn_cli "$R" REPLICAOF NO ONE >/dev/null
 check "new_sessions_resume_again_after_the_demotion" wait_for 90 "resumption again" after_failover
 check "no_handshake_failed" [ "$(wc -l <"$F")" = 0 ]
 

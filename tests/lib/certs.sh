@@ -5,6 +5,8 @@
 #   b.pem / b.key                SAN b.example (RSA 2048, for variety)
 #   wild.pem / wild.key          SAN *.w.example
 #   default.pem / default.key    CN localhost, SAN localhost, 127.0.0.1
+#   node.pem / node.key          SAN localhost, 127.0.0.1, serverAuth and clientAuth: a TLS Redis,
+#                                sentinel or cluster node (they show it both ways: cluster bus, replication)
 #   p12.pfx + p12.pass           PKCS#12 of a cert for p12.example (p12.pem), passphrase in p12.pass
 #   dhparam.pem                  ffdhe2048 DH parameters
 #
@@ -30,13 +32,13 @@ make_test_pki() {
     }
 }
 
-# tlsc__leaf NAME SUBJECT SAN KEYFILE-ALREADY-THERE: signs NAME.key into NAME.pem with the CA and
-# appends the CA so NAME.pem is a full chain, as a server would be configured.
+# tlsc__leaf NAME SUBJECT SAN [EKU]: signs NAME.key (already there) into NAME.pem with the CA and
+# appends the CA so NAME.pem is a full chain, as a server would be configured. EKU: serverAuth.
 tlsc__leaf() {
-    local name=$1 subject=$2 san=$3
+    local name=$1 subject=$2 san=$3 eku=${4:-serverAuth}
     openssl req -new -key "$name.key" -subj "$subject" -out "$name.csr" &&
-        printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
-            "$san" >"$name.ext" &&
+        printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=%s\n' \
+            "$san" "$eku" >"$name.ext" &&
         openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -sha256 \
             -extfile "$name.ext" -out "$name.leaf" &&
         cat "$name.leaf" ca.pem >"$name.pem" &&
@@ -61,6 +63,8 @@ tlsc__make_pki() {
     tlsc__leaf wild "/CN=*.w.example" "DNS:*.w.example"
     tlsc__ec_key default.key
     tlsc__leaf default "/CN=localhost" "DNS:localhost,IP:127.0.0.1"
+    tlsc__ec_key node.key
+    tlsc__leaf node "/CN=localhost" "DNS:localhost,IP:127.0.0.1" serverAuth,clientAuth
 
     tlsc__ec_key p12.key
     tlsc__leaf p12 "/CN=p12.example" "DNS:p12.example"

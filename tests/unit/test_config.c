@@ -610,6 +610,55 @@ TEST(redis_pass_file_is_read_stripped_and_checked)
     expect_error(tlsc_config_load_redis_pass(&cfg, err, sizeof(err)), "--redis-pass-file: ", "No such file");
 }
 
+TEST(sentinel_password_and_user_come_from_their_own_file_or_variable)
+{
+    const char *env[] = {"TLSCACHE_REDIS_SENTINEL_PASS=sentinel env pw", "TLSCACHE_REDIS_SENTINEL_USER=watcher", NULL};
+    const char *path = pass_file("sentinel file pw\n", 17, 0600);
+    const char *url = "rediss-sentinel://10.0.0.1,10.0.0.2/mymaster";
+
+    /* The variables: the user and the password move into the URL, apart from the data nodes'. */
+    ASSERT_EQ(parse_env(env, CERT, "--redis", url, "--redis-ca", "ca.pem", NULL), 0);
+    ASSERT(cfg.redis.tls && cfg.redis.master_name != NULL);
+    ASSERT_STREQ(cfg.redis.sentinel_user, "watcher");
+    ASSERT_STREQ(cfg.redis.sentinel_password, "sentinel env pw");
+    ASSERT(cfg.redis.password == NULL && cfg.redis.user == NULL && cfg.redis_sentinel_pass == NULL);
+
+    /* The file wins over the variable, read when the data password is. */
+    ASSERT_EQ(parse_env(env, CERT, "--redis", url, "--redis-ca", "ca.pem", "--redis-sentinel-pass-file", path,
+                        "--redis-sentinel-user", "other", NULL),
+              0);
+    ASSERT(cfg.redis.sentinel_password == NULL && cfg.redis_sentinel_pass == NULL);
+    ASSERT_STREQ(cfg.redis.sentinel_user, "other");
+    ASSERT_EQ(tlsc_config_load_redis_pass(&cfg, err, sizeof(err)), 0);
+    ASSERT_STREQ(cfg.redis.sentinel_password, "sentinel file pw");
+    ASSERT(cfg.redis.password == NULL);
+
+    /* Never on the command line; only with a Sentinel URL; a user needs a password. */
+    expect_error(parse(CERT, "--redis", url, "--redis-ca", "ca.pem", "--redis-sentinel-pass", "hunter2pw", NULL),
+                 "--redis-sentinel-pass: ", "--redis-sentinel-pass-file or TLSCACHE_REDIS_SENTINEL_PASS");
+    ASSERT(strstr(err, "hunter2pw") == NULL);
+    expect_error(parse(CERT, "--redis", "redis://h:1", "--redis-sentinel-pass-file", path, NULL),
+                 "--redis-sentinel-pass-file: ", "not a redis-sentinel://");
+    expect_error(parse_env(env, CERT, "--redis", "redis-cluster://h:1", NULL),
+                 "--redis-sentinel-user: ", "not a redis-sentinel://");
+    expect_error(parse(CERT, "--redis", url, "--redis-ca", "ca.pem", "--redis-sentinel-user", "watcher", NULL),
+                 "--redis-sentinel-user: ", "no password");
+    expect_error(parse(CERT, "--redis", url, "--redis-ca", "ca.pem", "--redis-sentinel-user", "a b", NULL),
+                 "--redis-sentinel-user: ", "space");
+    const char *ctl_env[] = {"TLSCACHE_REDIS_SENTINEL_PASS=bad\x01pw", NULL};
+    expect_error(parse_env(ctl_env, CERT, "--redis", url, "--redis-ca", "ca.pem", NULL),
+                 "TLSCACHE_REDIS_SENTINEL_PASS: ", "control character");
+    ASSERT(strstr(err, "bad") == NULL);
+    expect_error(parse(CERT, "--redis", url, NULL), "--redis: ", "rediss-sentinel:// needs --redis-ca");
+    expect_error(parse(CERT, "--redis", "rediss-cluster://h:1", NULL), "--redis: ", "rediss-cluster:// needs --redis-ca");
+
+    path = pass_file("open pw\n", 8, 0644);
+    ASSERT_EQ(parse(CERT, "--redis", "redis-sentinel://h/m", "--redis-sentinel-pass-file", path, NULL), 0);
+    expect_error(tlsc_config_load_redis_pass(&cfg, err, sizeof(err)), "--redis-sentinel-pass-file: ", "chmod 600");
+    ASSERT(cfg.redis.sentinel_password == NULL && strstr(err, "open pw") == NULL);
+    unlink(path);
+}
+
 TEST(hostile_values_stay_on_one_line)
 {
     char small[12];
@@ -750,6 +799,7 @@ int main(void)
     RUN(pfx_passphrase_from_env_unless_a_file_is_given);
     RUN(redis_password_never_echoed);
     RUN(redis_password_on_the_command_line_is_refused_naming_the_alternatives);
+    RUN(sentinel_password_and_user_come_from_their_own_file_or_variable);
     RUN(redis_pass_file_is_read_stripped_and_checked);
     RUN(redis_cluster_url_takes_its_password_from_elsewhere_only);
     RUN(rediss_needs_redis_ca_and_tls_files_need_rediss);

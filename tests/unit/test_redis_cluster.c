@@ -215,6 +215,38 @@ TEST(cluster_shards_map)
     free(map);
 }
 
+/* A TLS-only Redis 7.0 node's CLUSTER SHARDS: "tls-port" and no "port"; one master announces a hostname. */
+TEST(cluster_shards_map_over_tls_takes_the_tls_port_and_the_hostname)
+{
+    static const char resp[] =
+        "*2\r\n"
+        "*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:8191\r\n$5\r\nnodes\r\n*1\r\n"
+        "*14\r\n$2\r\nid\r\n$2\r\naa\r\n$8\r\ntls-port\r\n:7100\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$8\r\nendpoint\r\n"
+        "$9\r\n127.0.0.1\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$18\r\nreplication-offset\r\n:1\r\n$6\r\nhealth\r\n$6\r\nonline\r\n"
+        "*4\r\n$5\r\nslots\r\n*2\r\n:8192\r\n:16383\r\n$5\r\nnodes\r\n*1\r\n"
+        "*18\r\n$2\r\nid\r\n$2\r\nbb\r\n$4\r\nport\r\n:7001\r\n$8\r\ntls-port\r\n:7101\r\n$2\r\nip\r\n$9\r\n127.0.0.2\r\n"
+        "$8\r\nendpoint\r\n$9\r\n127.0.0.2\r\n$8\r\nhostname\r\n$13\r\nnode2.example\r\n"
+        "$4\r\nrole\r\n$6\r\nmaster\r\n$18\r\nreplication-offset\r\n:1\r\n$6\r\nhealth\r\n$6\r\nonline\r\n";
+    tlsc_redis_cluster_map_t *map = malloc(sizeof(*map));
+    redisReply *r = parse_resp(resp);
+    char why[160] = "";
+
+    ASSERT_EQ(tlsc_redis_cluster_map_parse(r, TLSC_REDIS_CLUSTER_MAP_SHARDS | TLSC_REDIS_CLUSTER_MAP_TLS, "127.0.0.1", map, why,
+                                           sizeof(why)),
+              0);
+    ASSERT_EQ(map->nnodes, 2);
+    ASSERT_EQ(map->node[map->slot[0]].port, 7100);
+    ASSERT_STREQ(map->node[map->slot[0]].name, "");
+    ASSERT_EQ(map->node[map->slot[16383]].port, 7101); /* both ports named: TLS takes tls-port */
+    ASSERT_STREQ(map->node[map->slot[16383]].host, "127.0.0.2");
+    ASSERT_STREQ(map->node[map->slot[16383]].name, "node2.example");
+    /* Without TLS the plain port; a TLS-only node has none, and the map is refused. */
+    ASSERT_EQ(tlsc_redis_cluster_map_parse(r, TLSC_REDIS_CLUSTER_MAP_SHARDS, "127.0.0.1", map, why, sizeof(why)), -1);
+    ASSERT(strstr(why, "without an address") != NULL);
+    freeReplyObject(r);
+    free(map);
+}
+
 TEST(cluster_slots_map)
 {
     static const char resp[] =
@@ -288,6 +320,7 @@ int main(void)
     RUN(a_request_across_slots_or_of_unknown_keys_is_refused);
     RUN(moved_and_ask_are_parsed_and_bounded);
     RUN(cluster_shards_map);
+    RUN(cluster_shards_map_over_tls_takes_the_tls_port_and_the_hostname);
     RUN(cluster_slots_map);
     RUN(hostile_slot_maps_are_refused);
     TEST_DONE();

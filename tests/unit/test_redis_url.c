@@ -484,6 +484,58 @@ TEST(cluster_bounds_and_refusals)
     ASSERT(strstr(url, "s3cretpw") == NULL);
 }
 
+TEST(rediss_sentinel_and_rediss_cluster_are_the_same_over_tls)
+{
+    tlsc_redis_url_t u = parse_ok("rediss-sentinel://app:s3cretpw@10.0.0.1:26380,[::1]/mymaster/2"), c;
+    char d[256];
+
+    ASSERT(u.tls && !u.cluster);
+    ASSERT_EQ(u.nsentinels, 2);
+    ASSERT_STREQ(u.sentinels[1].host, "::1");
+    ASSERT_EQ(u.sentinels[1].port, 26379);
+    ASSERT_STREQ(u.master_name, "mymaster");
+    ASSERT_EQ(u.db, 2);
+    ASSERT(u.host == NULL && u.path == NULL);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "rediss-sentinel:mymaster/2");
+    /* The sentinels' own credentials come from elsewhere; a copy keeps them, free wipes them. */
+    ASSERT(u.sentinel_user == NULL && u.sentinel_password == NULL);
+    u.sentinel_user = strdup("watcher");
+    u.sentinel_password = strdup("sentpw77");
+    ASSERT_EQ(tlsc_redis_url_copy(&c, &u), 0);
+    ASSERT(c.tls);
+    ASSERT_STREQ(c.sentinel_user, "watcher");
+    ASSERT_STREQ(c.sentinel_password, "sentpw77");
+    tlsc_redis_url_describe(&c, d, sizeof(d));
+    ASSERT(strstr(d, "sentpw77") == NULL && strstr(d, "watcher") == NULL);
+    tlsc_redis_url_free(&c);
+    ASSERT(c.sentinel_password == NULL);
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("REDISS-CLUSTER://app@10.0.0.1:7000,[::1]:7001,cache.example");
+    ASSERT(u.tls && u.cluster);
+    ASSERT_EQ(u.nseeds, 3);
+    ASSERT_STREQ(u.host, "10.0.0.1");
+    ASSERT_EQ(u.port, 7000);
+    tlsc_redis_url_describe(&u, d, sizeof(d));
+    ASSERT_STREQ(d, "rediss-cluster://10.0.0.1:7000,[::1]:7001,cache.example:6379");
+    tlsc_redis_url_free(&u);
+
+    u = parse_ok("redis-cluster://h:1"); /* the plain forms stay plain */
+    ASSERT(!u.tls);
+    tlsc_redis_url_free(&u);
+    u = parse_ok("redis-sentinel://h/m");
+    ASSERT(!u.tls);
+    tlsc_redis_url_free(&u);
+
+    assert_rejected("rediss-cluster://h1:7000/1", "only database 0");
+    assert_rejected("rediss-sentinel://h1,h2", "no master name");
+    assert_rejected("rediss-sentinels://h1/m", "must start with");
+    assert_rejected("rediss-sentinel://u:s3cretpw@h1,h2:x/m", "sentinel 2");
+    ASSERT_EQ(tlsc_redis_url_parse("rediss-sentinel://u:s3cretpw@h1,h2:x/m", &u, d, sizeof(d)), -1);
+    ASSERT(strstr(d, "s3cretpw") == NULL);
+}
+
 /* Writes `text` to a fresh file of mode `mode` under $TMPDIR (or /tmp); returns its path (static). */
 static const char *secret_file(const char *text, int mode)
 {
@@ -568,6 +620,7 @@ int main(void)
     RUN(sentinel_bounds_and_hostile_parts);
     RUN(cluster_seeds);
     RUN(cluster_bounds_and_refusals);
+    RUN(rediss_sentinel_and_rediss_cluster_are_the_same_over_tls);
     RUN(tools_take_the_password_from_a_file_or_the_environment_in_one_place);
     TEST_DONE();
 }

@@ -146,9 +146,25 @@ TEST(only_good_addresses_reach_the_owner_and_a_switch_moves_the_master)
     waitpid(pid, &status, 0);
 }
 
+TEST(tls_without_a_context_is_refused)
+{
+    char local[] = "127.0.0.1", name[] = "mymaster";
+    tlsc_redis_node_t node = {.host = local, .port = 26379};
+    tlsc_redis_url_t url = {.sentinels = &node, .nsentinels = 1, .master_name = name, .tls = 1};
+    tlsc_sentinel_options_t o = {.url = &url, .on_master = on_master};
+    tlsc_sentinel_t *s = NULL;
+    uv_loop_t loop;
+
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    ASSERT_EQ(tlsc_sentinel_new(&loop, &o, &s), UV_EINVAL);
+    ASSERT(s == NULL);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     RUN(only_good_addresses_reach_the_owner_and_a_switch_moves_the_master);
+    RUN(tls_without_a_context_is_refused);
     TEST_DONE();
 }
