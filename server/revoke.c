@@ -373,7 +373,8 @@ static void tls_step(tlsc_revoke_t *r, uint64_t now)
     if (tls_wait(r, rc) == 0)
         return;
     const char *from = r->asking ? "the host in --redis" : r->have_node ? "the address the sentinels named" : "the host in --redis";
-    link_fail(r, now, why, tlsc_redis_tls_failure(r->ssl, r->asking ? "the sentinel's" : "Redis's", r->peer, from, why, sizeof(why)));
+    link_fail(r, now, why,
+              tlsc_redis_tls_failure(r->ssl, r->asking ? "the sentinel's" : "Redis's", r->peer, from, why, sizeof(why)));
 }
 
 /* Writes what is queued. 0 = ok (maybe partially), -1 = the link failed (`why` says why). */
