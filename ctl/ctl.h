@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "redis_sync.h"
+
 #define TLSC_CTL_LIMIT_DEFAULT 100
 #define TLSC_CTL_LIMIT_MAX     1000000
 
@@ -19,6 +21,7 @@ typedef struct {
     char *redis_url;            /* --redis */
     char *redis_pass_file;      /* --redis-pass-file */
     const char *redis_pass_env; /* TLSCACHE_REDIS_PASS, or NULL: the environment's, not owned */
+    char *redis_ca, *redis_cert, *redis_key; /* --redis-ca, --redis-cert, --redis-key (TLS) */
     char *prefix;               /* --redis-prefix */
     char *keyd;                 /* --keyd HOST:PORT or unix:PATH */
     char *keyd_secret_file;     /* --keyd-secret-file */
@@ -39,6 +42,11 @@ int tlsc_ctl_sessions_revoke(const tlsc_ctl_t *c);
 int tlsc_ctl_stats(const tlsc_ctl_t *c);
 /** `keys status` (rotate == 0) and `keys rotate` (rotate != 0), through the daemon's link. */
 int tlsc_ctl_keys(const tlsc_ctl_t *c, int rotate);
+
+/** The Redis link options of the flags; `o` points into `c`. */
+void tlsc_ctl_redis_options(const tlsc_ctl_t *c, tlsc_ctlredis_options_t *o);
+/** tlsc_ctlredis_connect with the flags' options; prints the error line (tlscache-ctl: ...) itself. Returns 0 or -1. */
+int tlsc_ctl_redis_connect(const tlsc_ctl_t *c, tlsc_ctlredis_t **r);
 
 /** Writes `len` bytes of an untrusted value printable: control and non-ASCII bytes as \xNN, cut after `max` bytes. */
 void tlsc_ctl_printable(char *out, size_t outlen, const char *s, size_t len, size_t max);
