@@ -276,7 +276,8 @@ static int append_resp(tlsc_ctlredis_t *l, int argc, const char **argv, const si
             cap *= 2;
         if ((p = malloc(cap)) == NULL)
             return -1;
-        memcpy(p, l->out, l->outlen);
+        if (l->outlen > 0)
+            memcpy(p, l->out, l->outlen);
         if (l->out != NULL)
             OPENSSL_cleanse(l->out, l->outcap); /* it may hold an AUTH password */
         free(l->out);
