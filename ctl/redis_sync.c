@@ -669,22 +669,28 @@ redisReply *tlsc_ctlredis_follow(tlsc_ctlredis_t *r, redisReply *reply, int argc
     tlsc_ctlredis_t *to;
     int kind;
 
-    if (r->top->map == NULL || reply == NULL || reply->type != REDIS_REPLY_ERROR ||
-        (kind = tlsc_redis_cluster_redirect_parse(reply->str, reply->len, &slot, host, sizeof(host), &port)) == 0)
-        return reply;
-    freeReplyObject(reply);
-    if ((to = link_get(r->top, host, port, err, errlen)) == NULL)
-        return NULL;
-    if (kind == 2) { /* ASK: this one command, on the importing node, after ASKING */
-        const char *asking[1] = {"ASKING"};
-        redisReply *ok = tlsc_ctlredis_command(to, 1, asking, NULL, err, errlen);
-        if (ok == NULL)
+    /*
+     * A slot being migrated can take two hops: the importing node says MOVED (no ASKING), the
+     * migrating one then says ASK. Bounded as the server bounds it.
+     */
+    for (int hop = 0; hop < TLSC_REDIS_CLUSTER_REDIRECTS_MAX; hop++) {
+        if (r->top->map == NULL || reply == NULL || reply->type != REDIS_REPLY_ERROR ||
+            (kind = tlsc_redis_cluster_redirect_parse(reply->str, reply->len, &slot, host, sizeof(host), &port)) == 0)
+            return reply;
+        freeReplyObject(reply);
+        if ((to = link_get(r->top, host, port, err, errlen)) == NULL)
             return NULL;
-        freeReplyObject(ok);
+        if (kind == 2) { /* ASK: this one command, on the importing node, after ASKING */
+            const char *asking[1] = {"ASKING"};
+            redisReply *ok = tlsc_ctlredis_command(to, 1, asking, NULL, err, errlen);
+            if (ok == NULL)
+                return NULL;
+            freeReplyObject(ok);
+        }
+        if (tlsc_ctlredis_append(to, argc, argv, lens, err, errlen) != 0 || (reply = tlsc_ctlredis_reply(to, err, errlen)) == NULL)
+            return NULL;
     }
-    if (tlsc_ctlredis_append(to, argc, argv, lens, err, errlen) != 0)
-        return NULL;
-    return tlsc_ctlredis_reply(to, err, errlen);
+    return reply; /* still a redirect: the caller sees it as the error it is */
 }
 
 tlsc_ctlredis_t *tlsc_ctlredis_for_key(tlsc_ctlredis_t *r, const char *key, size_t keylen)

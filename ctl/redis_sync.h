@@ -12,7 +12,7 @@
  *   the answer is bound-checked, and the node it names must say `ROLE` master;
  * - redis-cluster:// — the slot map is read from the first seed that answers (CLUSTER SHARDS,
  *   or CLUSTER SLOTS on 7.0) and every master gets a link; a command for a key goes to its
- *   slot's master, and a MOVED or ASK is followed once.
+ *   slot's master, and MOVED and ASK are followed (at most 3 hops).
  *
  * A link is a socket of our own with a deadline on every wait (connect, TLS handshake, each
  * reply), AUTH and SELECT as the URL says, and replies read through the server's bounded reader
@@ -68,9 +68,9 @@ tlsc_ctlredis_t *tlsc_ctlredis_master(tlsc_ctlredis_t *r, size_t i);
 
 /**
  * `reply` answered the command argv on some link of `r`'s handle: when it is a cluster's MOVED
- * or ASK (a slot that moved since the map or the SCAN), the command goes once to the node it
- * names (after ASKING for an ASK) and that reply replaces it; any other reply is returned as it
- * is. NULL with `err` when the link to that node failed (`reply` is freed then).
+ * or ASK (a slot that moved since the map or the SCAN), the command goes to the node it names
+ * (after ASKING for an ASK) and that reply replaces it, for at most 3 hops (a slot in migration
+ * takes two: MOVED from the importing node, then ASK); any other reply is returned as it is. NULL with `err` when the link to that node failed (`reply` is freed then).
  */
 redisReply *tlsc_ctlredis_follow(tlsc_ctlredis_t *r, redisReply *reply, int argc, const char **argv, const size_t *lens, char *err,
                                  size_t errlen);
@@ -80,7 +80,7 @@ tlsc_ctlredis_t *tlsc_ctlredis_for_key(tlsc_ctlredis_t *r, const char *key, size
 
 /**
  * Runs one command about `key` on the node that holds it (the key's slot master in a cluster,
- * following one MOVED or ASK). The reply is returned as it is, an error reply included; NULL
+ * following MOVED and ASK as tlsc_ctlredis_follow does). The reply is returned as it is, an error reply included; NULL
  * only when a link failed or a reply was past the bounds, with `err`.
  */
 redisReply *tlsc_ctlredis_key_command(tlsc_ctlredis_t *r, const char *key, size_t keylen, int argc, const char **argv,

@@ -80,26 +80,25 @@ static int ask_record(tlsc_ctlredis_t *r, const char *key, char *err, size_t err
 }
 
 /*
- * Takes the two replies ask_record queued for `key` (in a cluster, a slot that moved since is
- * followed once). Returns 1 with `rec` filled, 0 when the key is not a session record (gone
- * since the SCAN, or not a hash: someone else's key), -1 when the link failed.
+ * Reads the two replies ask_record queued for `key`, taken already (`fields`, `ttl`; both freed
+ * here). In a cluster, a slot that moved since is followed, which may reuse any link: so every
+ * reply of a pipeline is taken before the first of them is read here. Returns 1 with `rec`
+ * filled, 0 when the key is not a session record (gone since the SCAN, or not a hash: someone
+ * else's key), -1 when a link failed.
  */
-static int take_record(tlsc_ctlredis_t *r, const char *key, record_t *rec, char *err, size_t errlen)
+static int parse_record(tlsc_ctlredis_t *r, const char *key, redisReply *fields, redisReply *ttl, record_t *rec, char *err,
+                        size_t errlen)
 {
     const char *argv[2 + NFIELDS], *targv[2] = {"TTL", key};
     size_t lens[2 + NFIELDS], tlens[2] = {3, strlen(key)};
-    redisReply *fields = tlsc_ctlredis_reply(r, err, errlen), *ttl;
     int any = 0;
 
-    if (fields == NULL)
-        return -1;
-    if ((ttl = tlsc_ctlredis_reply(r, err, errlen)) == NULL) {
-        freeReplyObject(fields);
+    hmget_args(key, argv, lens);
+    if ((fields = tlsc_ctlredis_follow(r, fields, (int)(2 + NFIELDS), argv, lens, err, errlen)) == NULL) {
+        freeReplyObject(ttl);
         return -1;
     }
-    hmget_args(key, argv, lens);
-    if ((fields = tlsc_ctlredis_follow(r, fields, (int)(2 + NFIELDS), argv, lens, err, errlen)) == NULL ||
-        (ttl = tlsc_ctlredis_follow(r, ttl, 2, targv, tlens, err, errlen)) == NULL) {
+    if ((ttl = tlsc_ctlredis_follow(r, ttl, 2, targv, tlens, err, errlen)) == NULL) {
         freeReplyObject(fields);
         return -1;
     }
@@ -124,14 +123,29 @@ static int take_record(tlsc_ctlredis_t *r, const char *key, record_t *rec, char 
     return any && rec->ttl != -2;
 }
 
+/* Takes the two replies ask_record queued, as they are: 0, or -1 when the link failed. */
+static int take_replies(tlsc_ctlredis_t *r, redisReply **fields, redisReply **ttl, char *err, size_t errlen)
+{
+    if ((*fields = tlsc_ctlredis_reply(r, err, errlen)) == NULL)
+        return -1;
+    if ((*ttl = tlsc_ctlredis_reply(r, err, errlen)) == NULL) {
+        freeReplyObject(*fields);
+        *fields = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* The readable fields and TTL of `key`, on the node that holds it: 1, 0 when it is not a session record, -1 on error. */
 static int read_record(tlsc_ctlredis_t *r, const char *key, record_t *rec, char *err, size_t errlen)
 {
     tlsc_ctlredis_t *node = tlsc_ctlredis_for_key(r, key, strlen(key));
 
-    if (ask_record(node, key, err, errlen) != 0)
+    redisReply *fields, *ttl;
+
+    if (ask_record(node, key, err, errlen) != 0 || take_replies(node, &fields, &ttl, err, errlen) != 0)
         return -1;
-    return take_record(node, key, rec, err, errlen);
+    return parse_record(node, key, fields, ttl, rec, err, errlen);
 }
 
 static const char *field(const record_t *rec, const char *name)
@@ -183,6 +197,7 @@ typedef struct {
     size_t plen;
     record_t *recs; /* SCAN_BATCH_MAX of them, with `read` */
     int got[SCAN_BATCH_MAX];
+    redisReply *raw[SCAN_BATCH_MAX][2]; /* a step's HMGET and TTL replies, taken before any is read */
     char *err;
     size_t errlen;
 } walk_t;
@@ -202,11 +217,19 @@ static int walk_step(tlsc_ctlredis_t *r, const redisReply *keys, void *data)
     for (i = 0; w->read && i < keys->elements && rc == 0; i++)
         if (key_id(keys->element[i], w->plen, id) == 0)
             rc = ask_record(r, keys->element[i]->str, w->err, w->errlen);
-    for (i = 0; w->read && i < keys->elements && rc == 0; i++) {
+    memset(w->raw, 0, sizeof(w->raw));
+    for (i = 0; w->read && i < keys->elements && rc == 0; i++)
+        if (key_id(keys->element[i], w->plen, id) == 0)
+            rc = take_replies(r, &w->raw[i][0], &w->raw[i][1], w->err, w->errlen);
+    for (i = 0; w->read && i < keys->elements; i++) {
         w->got[i] = 0;
-        if (key_id(keys->element[i], w->plen, id) == 0 &&
-            (w->got[i] = take_record(r, keys->element[i]->str, &w->recs[i], w->err, w->errlen)) < 0)
+        if (rc == 0 && w->raw[i][0] != NULL &&
+            (w->got[i] = parse_record(r, keys->element[i]->str, w->raw[i][0], w->raw[i][1], &w->recs[i], w->err, w->errlen)) < 0)
             rc = -1;
+        else if (rc != 0) { /* a link failed: drop what was taken */
+            freeReplyObject(w->raw[i][0]);
+            freeReplyObject(w->raw[i][1]);
+        }
     }
     for (i = 0; i < keys->elements && rc == 0; i++)
         if (key_id(keys->element[i], w->plen, id) == 0 && (!w->read || w->got[i] == 1))
@@ -408,6 +431,7 @@ typedef struct {
     unsigned long long matched, deleted;
     const char *pending[SCAN_BATCH_MAX]; /* matched keys of this SCAN step, in its reply */
     int gone[SCAN_BATCH_MAX];
+    redisReply *dels[SCAN_BATCH_MAX]; /* a step's DEL replies, all taken before any redirect is followed */
     size_t npending;
     char channel[KEY_MAX];
     char err[512];
@@ -432,14 +456,19 @@ static int revoke_batch(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, void *data)
         size_t lens[2] = {3, strlen(st->pending[i])};
         rc = tlsc_ctlredis_append(r, 2, argv, lens, st->err, sizeof(st->err));
     }
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    memset(st->dels, 0, sizeof(st->dels));
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((st->dels[i] = tlsc_ctlredis_reply(r, st->err, sizeof(st->err))) == NULL)
+            rc = -1;
+    for (size_t i = 0; i < n; i++) {
         const char *argv[2] = {"DEL", st->pending[i]};
         size_t lens[2] = {3, strlen(st->pending[i])};
-        redisReply *reply = tlsc_ctlredis_reply(r, st->err, sizeof(st->err));
-        /* In a cluster, a slot that moved since the SCAN: the DEL goes once to the node that has it now. */
-        if (reply == NULL || (reply = tlsc_ctlredis_follow(r, reply, 2, argv, lens, st->err, sizeof(st->err))) == NULL) {
+        redisReply *reply = st->dels[i];
+        /* In a cluster, a slot that moved since the SCAN: the DEL goes to the node that has it now. */
+        if (rc != 0 || (reply = tlsc_ctlredis_follow(r, reply, 2, argv, lens, st->err, sizeof(st->err))) == NULL) {
+            freeReplyObject(rc != 0 ? reply : NULL);
             rc = -1;
-            break;
+            continue;
         }
         st->gone[i] = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
         st->deleted += (unsigned long long)st->gone[i];
