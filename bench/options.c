@@ -384,7 +384,10 @@ static int check_redis_tls(const ctx_t *ctx, char *err, size_t errlen)
     if (ctx->redis_tls && o->redis_ca_file == NULL)
         return tlsc_opts_fail(err, errlen, "--redis", "a TLS URL needs --redis-ca FILE (the CA that signed Redis's certificate)");
     if (!ctx->redis_tls && (o->redis_ca_file != NULL || o->redis_cert_file != NULL || o->redis_key_file != NULL))
-        return tlsc_opts_fail(err, errlen, o->redis_ca_file ? "--redis-ca" : o->redis_cert_file ? "--redis-cert" : "--redis-key",
+        return tlsc_opts_fail(err, errlen,
+                              o->redis_ca_file     ? "--redis-ca"
+                              : o->redis_cert_file ? "--redis-cert"
+                                                   : "--redis-key",
                               "given, but --redis is not a TLS URL (rediss://)");
     if ((o->redis_cert_file == NULL) != (o->redis_key_file == NULL))
         return tlsc_opts_fail(err, errlen, o->redis_cert_file ? "--redis-cert" : "--redis-key",

@@ -6,9 +6,9 @@
 
 #include "addr.h"
 
-#define KEY_MAX   512                  /* a stats key: prefix (<= 64) + ":stats:" + node (<= 64) + worker */
-#define KEYS_MAX  100000               /* workers' keys one read takes */
-#define VALUE_MAX ((uint64_t)1 << 62)  /* a counter past this is garbage, not traffic */
+#define KEY_MAX   512                 /* a stats key: prefix (<= 64) + ":stats:" + node (<= 64) + worker */
+#define KEYS_MAX  100000              /* workers' keys one read takes */
+#define VALUE_MAX ((uint64_t)1 << 62) /* a counter past this is garbage, not traffic */
 
 /* The hash fields the workers publish (server/stats.h), in the order of the enum. */
 static const char *const fields[TLSC_BENCH_RS_FIELDS] = {
@@ -172,7 +172,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int tlsc_bench_rs_read(const tlsc_ctlredis_options_t *o, const char *prefix, tlsc_bench_rs_snapshot_t *out, char *err, size_t errlen)
+int tlsc_bench_rs_read(const tlsc_ctlredis_options_t *o, const char *prefix, tlsc_bench_rs_snapshot_t *out, char *err,
+                       size_t errlen)
 {
     tlsc_ctlredis_t *r;
     collect_t c = {.prefix = prefix};
@@ -185,7 +186,8 @@ int tlsc_bench_rs_read(const tlsc_ctlredis_options_t *o, const char *prefix, tls
         return -1;
     }
     snprintf(pattern, sizeof(pattern), "%s:stats:*", prefix);
-    /* SCAN may return a key twice (and a key moving between masters, on both): sort and skip duplicates so no worker counts twice. */
+    /* SCAN may return a key twice (and a key moving between masters, on both): sort and skip duplicates so no worker counts twice.
+     */
     if (tlsc_ctlredis_scan(r, pattern, collect, &c, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "--redis: %s", c.err[0] ? c.err : why);
         goto done;

@@ -18,16 +18,16 @@
 
 typedef struct {
     /* Every string is owned (main.c frees them). */
-    char *redis_url;            /* --redis */
-    char *redis_pass_file;      /* --redis-pass-file */
-    const char *redis_pass_env; /* TLSCACHE_REDIS_PASS, or NULL: the environment's, not owned */
+    char *redis_url;                         /* --redis */
+    char *redis_pass_file;                   /* --redis-pass-file */
+    const char *redis_pass_env;              /* TLSCACHE_REDIS_PASS, or NULL: the environment's, not owned */
     char *redis_ca, *redis_cert, *redis_key; /* --redis-ca, --redis-cert, --redis-key (TLS) */
-    char *prefix;               /* --redis-prefix */
-    char *keyd;                 /* --keyd HOST:PORT or unix:PATH */
-    char *keyd_secret_file;     /* --keyd-secret-file */
-    unsigned timeout_ms;        /* --timeout: connect and each request */
-    char *sni, *node;           /* filters (--sni, --node) */
-    unsigned limit;             /* --limit: sessions listed */
+    char *prefix;                            /* --redis-prefix */
+    char *keyd;                              /* --keyd HOST:PORT or unix:PATH */
+    char *keyd_secret_file;                  /* --keyd-secret-file */
+    unsigned timeout_ms;                     /* --timeout: connect and each request */
+    char *sni, *node;                        /* filters (--sni, --node) */
+    unsigned limit;                          /* --limit: sessions listed */
     int have_limit, all, dry_run;
     const char *id; /* the ID of `sessions show|revoke ID` */
 } tlsc_ctl_t;

@@ -35,8 +35,8 @@
 #define READ_CHUNK         16384
 #define LINKS_MAX          (TLSC_REDIS_CLUSTER_NODES_MAX * 2) /* masters, and nodes a redirect named */
 #define ARGS_MAX           (1 << 20)                          /* arguments of one command we send */
-#define SCAN_COUNT         "500" /* keys per SCAN step: a hint to Redis, which may return a few more */
-#define SCAN_STEP_MAX      1024  /* the bounded reader's largest array (server/redis.h) */
+#define SCAN_COUNT         "500"                              /* keys per SCAN step: a hint to Redis, which may return a few more */
+#define SCAN_STEP_MAX      1024                               /* the bounded reader's largest array (server/redis.h) */
 
 struct tlsc_ctlredis_s {
     tlsc_ctlredis_t *top; /* the handle tlsc_ctlredis_connect returned; itself for that one */
@@ -46,7 +46,7 @@ struct tlsc_ctlredis_s {
     char *out;            /* commands appended, not yet written */
     size_t outlen, outcap;
     int failed; /* the link is unusable (a timeout or an error mid-reply); said in `why` */
-    char why[200];
+    char why[320];
     char host[TLSC_CTLREDIS_HOST_MAX + 1]; /* the node's address, to find it again after a redirect */
     unsigned port;
     char where[320];
@@ -55,8 +55,8 @@ struct tlsc_ctlredis_s {
     tlsc_redis_url_t url; /* with its password taken: wiped at the end */
     SSL_CTX *tls_ctx;
     unsigned timeout_ms;
-    tlsc_redis_cluster_map_t *map;              /* redis-cluster:// */
-    tlsc_ctlredis_t *links[LINKS_MAX];          /* redis-cluster://: the map's masters first, in its order */
+    tlsc_redis_cluster_map_t *map;     /* redis-cluster:// */
+    tlsc_ctlredis_t *links[LINKS_MAX]; /* redis-cluster://: the map's masters first, in its order */
     size_t nlinks, nmasters;
 };
 
@@ -133,13 +133,16 @@ static int dial(const char *host, unsigned port, const char *path, uint64_t dead
         if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
             continue;
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-            (errno == EINPROGRESS && wait_io(fd, POLLOUT, deadline) == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) == 0 &&
-             soerr == 0)) {
+            (errno == EINPROGRESS && wait_io(fd, POLLOUT, deadline) == 0 &&
+             getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) == 0 && soerr == 0)) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             break;
         }
-        snprintf(err, errlen, "cannot connect: %s", soerr != 0 ? strerror(soerr) : errno == EINPROGRESS ? "timed out" : strerror(errno));
+        snprintf(err, errlen, "cannot connect: %s",
+                 soerr != 0             ? strerror(soerr)
+                 : errno == EINPROGRESS ? "timed out"
+                                        : strerror(errno));
         close(fd);
         fd = -1;
     }
@@ -151,7 +154,7 @@ static int dial(const char *host, unsigned port, const char *path, uint64_t dead
 static int tls_handshake(tlsc_ctlredis_t *l, uint64_t deadline, char *err, size_t errlen)
 {
     unsigned char a6[16];
-    char why[256];
+    char why[200];
     int ip, n;
     long v;
 
@@ -190,7 +193,7 @@ static int tls_handshake(tlsc_ctlredis_t *l, uint64_t deadline, char *err, size_
 /* Writes all of `len` bytes at `p` before the deadline: 0, or -1 with the link failed. */
 static int write_all(tlsc_ctlredis_t *l, const char *p, size_t len, uint64_t deadline)
 {
-    char why[256];
+    char why[200];
 
     while (len > 0) {
         ssize_t n;
@@ -222,7 +225,7 @@ static int write_all(tlsc_ctlredis_t *l, const char *p, size_t len, uint64_t dea
 /* Reads what is there (waiting until the deadline) into the reader: 0, or -1 with the link failed. */
 static int read_some(tlsc_ctlredis_t *l, uint64_t deadline)
 {
-    char buf[READ_CHUNK], why[256];
+    char buf[READ_CHUNK], why[200];
 
     for (;;) {
         ssize_t n;
@@ -236,7 +239,7 @@ static int read_some(tlsc_ctlredis_t *l, uint64_t deadline)
                     wait_io(l->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) == 0)
                     continue;
                 set_failed(l, "",
-                           e == SSL_ERROR_ZERO_RETURN                         ? "closed by the server"
+                           e == SSL_ERROR_ZERO_RETURN                              ? "closed by the server"
                            : e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? "timed out waiting for a reply"
                                                                                    : openssl_reason(why, sizeof(why), "closed"));
                 return -1;
@@ -244,7 +247,10 @@ static int read_some(tlsc_ctlredis_t *l, uint64_t deadline)
         } else if ((n = recv(l->fd, buf, sizeof(buf), 0)) <= 0) {
             if (n < 0 && (errno == EAGAIN || errno == EINTR) && wait_io(l->fd, POLLIN, deadline) == 0)
                 continue;
-            set_failed(l, "", n == 0 ? "closed by the server" : errno == EAGAIN ? "timed out waiting for a reply" : strerror(errno));
+            set_failed(l, "",
+                       n == 0            ? "closed by the server"
+                       : errno == EAGAIN ? "timed out waiting for a reply"
+                                         : strerror(errno));
             return -1;
         }
         if (redisReaderFeed(l->reader, buf, (size_t)n) != REDIS_OK) {
@@ -415,7 +421,7 @@ static int link_open(tlsc_ctlredis_t *top, tlsc_ctlredis_t *l, const char *host,
 {
     const tlsc_redis_url_t *u = &top->url;
     uint64_t deadline = tlsc_now_ms() + top->timeout_ms;
-    char why[256], db[16];
+    char why[512], db[16];
 
     l->top = top;
     l->fd = -1;
@@ -470,23 +476,12 @@ static tlsc_ctlredis_t *link_new(tlsc_ctlredis_t *top, const char *host, unsigne
 
 /* ================================ Sentinel ================================ */
 
-static int host_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > TLSC_CTLREDIS_HOST_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == ':' || c == '-' ||
-              c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
 int tlsc_ctlredis_master_addr(const redisReply *reply, char *host, size_t hostlen, unsigned *port)
 {
     const redisReply *h, *p;
-    uint64_t v;
+    char text[TLSC_CTLREDIS_HOST_MAX + 16], why[128];
+    tlsc_addr_t a;
+    int n;
 
     if (reply == NULL)
         return -1;
@@ -496,12 +491,17 @@ int tlsc_ctlredis_master_addr(const redisReply *reply, char *host, size_t hostle
         return -1;
     h = reply->element[0];
     p = reply->element[1];
-    if (h->type != REDIS_REPLY_STRING || p->type != REDIS_REPLY_STRING || !host_ok(h->str, h->len) || h->len >= hostlen ||
-        tlsc_parse_uint_n(p->str, p->len, 1, 65535, &v) != 0)
+    if (h->type != REDIS_REPLY_STRING || p->type != REDIS_REPLY_STRING || h->len == 0 || h->len > TLSC_CTLREDIS_HOST_MAX ||
+        p->len > 5)
         return -1;
-    memcpy(host, h->str, h->len);
-    host[h->len] = '\0';
-    *port = (unsigned)v;
+    /* The one address parser (common/addr.h) judges it: a name or IPv4, or an IPv6 address (given bare, as sentinels do). */
+    n = snprintf(text, sizeof(text), memchr(h->str, ':', h->len) ? "[%.*s]:%.*s" : "%.*s:%.*s", (int)h->len, h->str, (int)p->len,
+                 p->str);
+    if (n < 0 || (size_t)n >= sizeof(text) || tlsc_addr_parse(text, (size_t)n, 0, 0, &a, why, sizeof(why)) != 0 ||
+        a.kind != TLSC_ADDR_TCP || strlen(a.host) >= hostlen)
+        return -1;
+    memcpy(host, a.host, strlen(a.host) + 1);
+    *port = a.port;
     return 1;
 }
 
@@ -537,7 +537,7 @@ static int check_role(tlsc_ctlredis_t *l, char *err, size_t errlen)
 static int find_master(tlsc_ctlredis_t *top, char *err, size_t errlen)
 {
     const tlsc_redis_url_t *u = &top->url;
-    char why[512] = "no sentinel", host[TLSC_CTLREDIS_HOST_MAX + 1];
+    char why[1024] = "no sentinel", host[TLSC_CTLREDIS_HOST_MAX + 1];
 
     for (size_t i = 0; i < u->nsentinels; i++) {
         const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", u->master_name};
@@ -624,7 +624,7 @@ static int read_map(tlsc_ctlredis_t *seed, tlsc_redis_cluster_map_t *map, char *
 static int find_masters(tlsc_ctlredis_t *top, char *err, size_t errlen)
 {
     const tlsc_redis_url_t *u = &top->url;
-    char why[512] = "no seed";
+    char why[1024] = "no seed";
     size_t i;
 
     if ((top->map = calloc(1, sizeof(*top->map))) == NULL) {
@@ -742,7 +742,10 @@ int tlsc_ctlredis_connect(const tlsc_ctlredis_options_t *o, tlsc_ctlredis_t **ou
             goto fail;
     } else if (o->ca_file != NULL || o->cert_file != NULL || o->key_file != NULL) {
         snprintf(err, errlen, "%s given, but --redis %s does not use TLS",
-                 o->ca_file ? "--redis-ca" : o->cert_file ? "--redis-cert" : "--redis-key", r->where);
+                 o->ca_file     ? "--redis-ca"
+                 : o->cert_file ? "--redis-cert"
+                                : "--redis-key",
+                 r->where);
         goto fail;
     }
     if (r->url.master_name != NULL)

@@ -70,7 +70,8 @@ tlsc_ctlredis_t *tlsc_ctlredis_master(tlsc_ctlredis_t *r, size_t i);
  * `reply` answered the command argv on some link of `r`'s handle: when it is a cluster's MOVED
  * or ASK (a slot that moved since the map or the SCAN), the command goes to the node it names
  * (after ASKING for an ASK) and that reply replaces it, for at most 3 hops (a slot in migration
- * takes two: MOVED from the importing node, then ASK); any other reply is returned as it is. NULL with `err` when the link to that node failed (`reply` is freed then).
+ * takes two: MOVED from the importing node, then ASK); any other reply is returned as it is. NULL with `err` when the link to that
+ * node failed (`reply` is freed then).
  */
 redisReply *tlsc_ctlredis_follow(tlsc_ctlredis_t *r, redisReply *reply, int argc, const char **argv, const size_t *lens, char *err,
                                  size_t errlen);
@@ -113,7 +114,8 @@ void tlsc_ctlredis_free(tlsc_ctlredis_t *r);
 
 /**
  * Reads a sentinel's answer to SENTINEL get-master-addr-by-name: an array of two strings, a
- * host of 1..253 bytes of [A-Za-z0-9.:_-] and a port 1..65535. Returns 1 with `host`
+ * host (1..253 bytes of [A-Za-z0-9._-], or an IPv6 address) and a port 1..65535, judged by
+ * common/addr.h's parser. Returns 1 with `host`
  * (hostlen > TLSC_CTLREDIS_HOST_MAX) and `port`, 0 for a nil (the sentinel does not know the
  * master), -1 for anything else.
  */

@@ -19,9 +19,9 @@
 #include "util.h"
 
 #define SCAN_BATCH_MAX 1024 /* keys of one SCAN step: the bounded reader's largest array (server/redis.h) */
-#define KEY_MAX        512   /* prefix (<= 64) + ":sess:" + 64 hex digits, with room */
-#define ID_HEX_MAX     64    /* SSL_MAX_SSL_SESSION_ID_LENGTH (32) bytes as hex */
-#define FIELD_SHOW     80    /* bytes of a field shown before it is cut */
+#define KEY_MAX        512  /* prefix (<= 64) + ":sess:" + 64 hex digits, with room */
+#define ID_HEX_MAX     64   /* SSL_MAX_SSL_SESSION_ID_LENGTH (32) bytes as hex */
+#define FIELD_SHOW     80   /* bytes of a field shown before it is cut */
 #define REVOKED        ":revoked"
 #define FALLBACK_TAG   "tlsc:fb:" /* a fallback day key's name starts so (docs/protocol.md) */
 

@@ -13,10 +13,10 @@
 #include "redis_sync.h"
 #include "util.h"
 
-#define MAX_NODES  256 /* nodes shown; more are summed into the cluster line only */
-#define KEY_MAX    512
-#define NODE_MAX   64
-#define VALUE_MAX  ((uint64_t)1 << 62) /* a counter past this is garbage, not traffic */
+#define MAX_NODES 256 /* nodes shown; more are summed into the cluster line only */
+#define KEY_MAX   512
+#define NODE_MAX  64
+#define VALUE_MAX ((uint64_t)1 << 62) /* a counter past this is garbage, not traffic */
 
 /* The counters `stats` shows, by their field names in the hash. */
 #define CTL_COUNTERS(X)                                                                                                            \

@@ -49,7 +49,8 @@ TEST(master_addr_reads_a_host_and_a_port)
     ASSERT_EQ(addr_of("*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n", host, sizeof(host), &port), 1);
     ASSERT_STREQ(host, "127.0.0.1");
     ASSERT_EQ(port, 6380);
-    ASSERT_EQ(addr_of("*2\r\n$8\r\n2001:db8\r\n$5\r\n65535\r\n", host, sizeof(host), &port), 1);
+    ASSERT_EQ(addr_of("*2\r\n$11\r\n2001:db8::1\r\n$5\r\n65535\r\n", host, sizeof(host), &port), 1);
+    ASSERT_STREQ(host, "2001:db8::1");
     ASSERT_EQ(port, 65535);
     ASSERT_EQ(addr_of("*2\r\n$14\r\nredis-1.site_a\r\n$1\r\n1\r\n", host, sizeof(host), &port), 1);
     ASSERT_STREQ(host, "redis-1.site_a");
@@ -67,19 +68,22 @@ TEST(master_addr_nil_is_an_unknown_master)
 TEST(master_addr_refuses_hostile_answers)
 {
     static const char *const bad[] = {
-        "*2\r\n$9\r\n127.0.0.1\r\n$1\r\n0\r\n",      /* port 0 */
-        "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n65536\r\n",  /* port past 65535 */
-        "*2\r\n$9\r\n127.0.0.1\r\n$2\r\n-1\r\n",     /* a sign */
-        "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n6379x\r\n",  /* trailing bytes */
-        "*2\r\n$9\r\n127.0.0.1\r\n$0\r\n\r\n",       /* no port */
-        "*2\r\n$9\r\n127.0.0.1\r\n:6379\r\n",        /* a port as an integer */
-        "*2\r\n$0\r\n\r\n$4\r\n6379\r\n",            /* no host */
-        "*2\r\n$9\r\n127 0.0.1\r\n$4\r\n6379\r\n",   /* a space */
-        "*2\r\n$9\r\nevil\nhost\r\n$4\r\n6379\r\n",  /* a newline */
-        "*2\r\n$9\r\nevil/host\r\n$4\r\n6379\r\n",   /* a slash */
+        "*2\r\n$9\r\n127.0.0.1\r\n$1\r\n0\r\n",       /* port 0 */
+        "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n65536\r\n",   /* port past 65535 */
+        "*2\r\n$9\r\n127.0.0.1\r\n$2\r\n-1\r\n",      /* a sign */
+        "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n6379x\r\n",   /* trailing bytes */
+        "*2\r\n$9\r\n127.0.0.1\r\n$0\r\n\r\n",        /* no port */
+        "*2\r\n$9\r\n127.0.0.1\r\n:6379\r\n",         /* a port as an integer */
+        "*2\r\n$0\r\n\r\n$4\r\n6379\r\n",             /* no host */
+        "*2\r\n$9\r\n127 0.0.1\r\n$4\r\n6379\r\n",    /* a space */
+        "*2\r\n$9\r\nevil\nhost\r\n$4\r\n6379\r\n",   /* a newline */
+        "*2\r\n$9\r\nevil/host\r\n$4\r\n6379\r\n",    /* a slash */
+        "*2\r\n$8\r\n2001:db8\r\n$4\r\n6379\r\n",     /* colons, but not an IPv6 address */
+        "*2\r\n$10\r\n[::1]:6379\r\n$4\r\n6379\r\n",  /* brackets and a port in the host */
+        "*2\r\n$9\r\n127.0.0.1\r\n$6\r\n006379\r\n",  /* six digits */
         "*3\r\n$1\r\na\r\n$4\r\n6379\r\n$1\r\nx\r\n", /* three elements */
-        "*1\r\n$1\r\na\r\n",                         /* one */
-        "*2\r\n*1\r\n$1\r\na\r\n$4\r\n6379\r\n",     /* a nested array */
+        "*1\r\n$1\r\na\r\n",                          /* one */
+        "*2\r\n*1\r\n$1\r\na\r\n$4\r\n6379\r\n",      /* a nested array */
         "-ERR no such master\r\n",
         ":1\r\n",
         "+OK\r\n",
