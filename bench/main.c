@@ -6,6 +6,7 @@
  */
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
     tlsc_bench_server_view_t sv = {0};
     char err[512], rs_err[512] = "";
     int rv, have_before = 0, status = 0;
+
+    signal(SIGPIPE, SIG_IGN); /* the stats reader's TLS writes (ctl/redis_sync.h) report a closed Redis, never die of it */
 
     tlsc_log_set_tag("tlscache-bench");
     tlsc_bench_options_init(&o);

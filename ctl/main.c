@@ -7,6 +7,7 @@
  * This file's one job: the flags (one table for parsing and --help), the subcommand words,
  * and which flags each subcommand takes.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,7 @@ int main(int argc, char **argv)
     int rc;
 
     memset(&c, 0, sizeof(c));
+    signal(SIGPIPE, SIG_IGN); /* a TLS write to a Redis that closed is an error to report, not a death (redis_sync.h) */
     if (argc > MAX_ARGS)
         return usage("too many arguments", NULL);
     /* Words are the command (and an ID); everything that starts with "-" goes to the flag parser with its value. */

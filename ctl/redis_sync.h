@@ -17,7 +17,8 @@
  * A link is a socket of our own with a deadline on every wait (connect, TLS handshake, each
  * reply), AUTH and SELECT as the URL says, and replies read through the server's bounded reader
  * (server/redis.h), so a hostile Redis cannot make the tool allocate what a reply announces.
- * Whether a link speaks TLS follows the parsed URL (`tls`), whatever its form.
+ * Whether a link speaks TLS follows the parsed URL (`tls`), whatever its form. TLS writes go
+ * through write(2): the process must ignore SIGPIPE (both tools do, in main).
  */
 
 #include <stddef.h>
