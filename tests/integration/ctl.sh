@@ -13,15 +13,13 @@
 need redis-server redis-cli openssl jq python3
 trap cleanup EXIT
 tlsc_tmpdir
+. "$TLSC_ROOT/tests/lib/ctl.sh" # ctl NAME ARGS..., resumed; outputs in $O
 make_test_pki "$TLSC_TMP/pki" || exit 1
 start_redis || exit 1
-CTL=$TLSC_BIN/ctl/tlscache-ctl
 DAEMON=$TLSC_BIN/cache-daemon/tlscache-daemon
 PROBE=$TLSC_BIN/cache-daemon/tlscache-keyd-probe
 SECRET=$TLSC_TMP/seal.secret # the cluster secret: the link's PSK and the nodes' sealing fallback
 S=$TLSC_TMP/sess
-O=$TLSC_TMP/out # every ctl output is kept here, for the secret scan at the end
-mkdir -p "$O"
 
 KD=$(free_port)
 # A long rotation with a short lead: `keys rotate` then moves the next key to now + 2 s.
@@ -37,18 +35,7 @@ start_node B "$PB" --resumption cache "${KEYD[@]}" || exit 1
 # The ctl reads the nodes' own variables.
 export TLSCACHE_REDIS=redis://127.0.0.1:$REDIS_PORT TLSCACHE_KEYD=127.0.0.1:$KD TLSCACHE_KEYD_SECRET_FILE=$SECRET
 
-# ctl NAME ARGS...: runs tlscache-ctl, output in $O/NAME (stdout and stderr), prints it; its exit status.
-ctl() {
-    local name=$1
-    shift
-    "$CTL" "$@" >"$O/$name" 2>&1
-    local rc=$?
-    cat "$O/$name"
-    return $rc
-}
 sid() { openssl sess_id -in "$1" -noout -text 2>/dev/null | awk '/Session-ID:/ { print tolower($2) }'; }
-# resumed PORT SNI SESS: a handshake offering SESS; prints resumed=true|false.
-resumed() { jfield "$(sget "$1" 1.2 "$2" "$3" "$3.again")" resumed; }
 exists() { [ "$(redis-cli -p "$REDIS_PORT" exists "tlscache:sess:$1")" = 1 ]; }
 gone() { [ "$(redis-cli -p "$REDIS_PORT" exists "tlscache:sess:$1")" = 0 ]; }
 # acked_all: keys status lists 4 workers (2 nodes x 2) and all acked the daemon's epoch.

@@ -15,22 +15,8 @@ need redis-server redis-sentinel redis-cli openssl jq python3 timeout
 trap cleanup EXIT
 tlsc_tmpdir
 make_test_pki "$TLSC_TMP/pki" || exit 1
-CTL=$TLSC_BIN/ctl/tlscache-ctl
+. "$TLSC_ROOT/tests/lib/ctl.sh" # ctl NAME ARGS..., resumed; outputs in $O
 BENCH=$TLSC_BIN/bench/tlscache-bench
-O=$TLSC_TMP/out
-mkdir -p "$O"
-
-# ctl NAME ARGS...: runs tlscache-ctl, output in $O/NAME (stdout and stderr), prints it; its exit status.
-ctl() {
-    local name=$1
-    shift
-    "$CTL" "$@" >"$O/$name" 2>&1
-    local rc=$?
-    cat "$O/$name"
-    return $rc
-}
-sid() { openssl sess_id -in "$1" -noout -text 2>/dev/null | awk '/Session-ID:/ { print tolower($2) }'; }
-resumed() { jfield "$(sget "$1" 1.2 "$2" "$3" "$3.again")" resumed; }
 
 # ================================ Redis Cluster ================================
 start_redis_cluster || exit 1
