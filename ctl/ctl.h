@@ -50,6 +50,8 @@ int tlsc_ctl_redis_connect(const tlsc_ctl_t *c, tlsc_ctlredis_t **r);
 
 /** Writes `len` bytes of an untrusted value printable: control and non-ASCII bytes as \xNN, cut after `max` bytes. */
 void tlsc_ctl_printable(char *out, size_t outlen, const char *s, size_t len, size_t max);
+/** tlsc_ctl_printable keeping spaces: for a message Redis sent (an error reply), shown on one line. */
+void tlsc_ctl_printable_text(char *out, size_t outlen, const char *s, size_t len, size_t max);
 /** Writes "2026-12-02T01:02:03Z" for `t` seconds since the epoch. */
 void tlsc_ctl_time(char *out, size_t outlen, uint64_t t);
 

@@ -362,7 +362,7 @@ redisReply *tlsc_ctlredis_command(tlsc_ctlredis_t *r, int argc, const char **arg
         return NULL;
     if (reply->type == REDIS_REPLY_ERROR) {
         char text[200];
-        tlsc_ctl_printable(text, sizeof(text), reply->str, reply->len, 120);
+        tlsc_ctl_printable_text(text, sizeof(text), reply->str, reply->len, 120);
         snprintf(err, errlen, "%s", text);
         freeReplyObject(reply);
         return NULL;
@@ -378,6 +378,10 @@ static int handshake_step(tlsc_ctlredis_t *l, const char *step, int argc, const 
     redisReply *reply = tlsc_ctlredis_command(l, argc, argv, lens, why, sizeof(why));
     const char *hint;
 
+    if (reply == NULL && l->failed) { /* the link, not Redis's answer: `why` names the address already */
+        snprintf(err, errlen, "%s (during %s)", why, step);
+        return -1;
+    }
     if (reply == NULL) {
         hint = tlsc_redis_error_hint(why, strlen(why));
         snprintf(err, errlen, "redis %s: %s failed: %s%s%s", l->where, step, why, hint ? "; " : "", hint ? hint : "");
@@ -537,7 +541,7 @@ static int check_role(tlsc_ctlredis_t *l, char *err, size_t errlen)
 static int find_master(tlsc_ctlredis_t *top, char *err, size_t errlen)
 {
     const tlsc_redis_url_t *u = &top->url;
-    char why[1024] = "no sentinel", host[TLSC_CTLREDIS_HOST_MAX + 1];
+    char why[1024] = "no sentinel", said[512], host[TLSC_CTLREDIS_HOST_MAX + 1];
 
     for (size_t i = 0; i < u->nsentinels; i++) {
         const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", u->master_name};
@@ -548,14 +552,16 @@ static int find_master(tlsc_ctlredis_t *top, char *err, size_t errlen)
 
         if (s == NULL)
             continue;
-        reply = tlsc_ctlredis_command(s, 3, argv, NULL, why, sizeof(why));
+        reply = tlsc_ctlredis_command(s, 3, argv, NULL, said, sizeof(said));
         rc = reply == NULL ? -2 : tlsc_ctlredis_master_addr(reply, host, sizeof(host), &port);
         if (rc == 0)
             snprintf(why, sizeof(why), "sentinel %s does not know master %s", s->where, u->master_name);
         else if (rc == -1)
             snprintf(why, sizeof(why), "sentinel %s: an answer that is not a host and a port", s->where);
+        else if (rc == -2 && s->failed)
+            snprintf(why, sizeof(why), "%s", said); /* names the address already */
         else if (rc == -2)
-            snprintf(why + strlen(why), sizeof(why) - strlen(why), " (sentinel %s)", s->where);
+            snprintf(why, sizeof(why), "sentinel %s: %s", s->where, said);
         freeReplyObject(reply);
         link_free(s);
         if (rc != 1)
@@ -608,7 +614,10 @@ static int read_map(tlsc_ctlredis_t *seed, tlsc_redis_cluster_map_t *map, char *
         reply = tlsc_ctlredis_command(seed, 2, argv, NULL, why, sizeof(why));
     }
     if (reply == NULL) {
-        snprintf(err, errlen, "%s", why);
+        if (seed->failed)
+            snprintf(err, errlen, "%s", why); /* names the address already */
+        else
+            snprintf(err, errlen, "redis %s: CLUSTER %s: %s", seed->where, argv[1], why);
         return -1;
     }
     if (tlsc_redis_cluster_map_parse(reply, shards, seed->host, map, why, sizeof(why)) != 0) {

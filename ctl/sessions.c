@@ -529,7 +529,7 @@ int tlsc_ctl_sessions_revoke(const tlsc_ctl_t *c)
                 rc = revoke_batch(tlsc_ctlredis_for_key(r, key, strlen(key)), c, &st);
             }
         } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-            tlsc_ctl_printable(st.err, sizeof(st.err), reply->str, reply->len, 120);
+            tlsc_ctl_printable_text(st.err, sizeof(st.err), reply->str, reply->len, 120);
             rc = -1;
         }
         freeReplyObject(reply);
