@@ -6,6 +6,7 @@
  */
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
     char err[512], rs_err[512] = "";
     int rv, have_before = 0, status = 0;
 
+    signal(SIGPIPE, SIG_IGN); /* the stats reader's TLS writes (ctl/redis_sync.h) report a closed Redis, never die of it */
+
     tlsc_log_set_tag("tlscache-bench");
     tlsc_bench_options_init(&o);
     rv = tlsc_bench_options_parse(&o, argc, argv, err, sizeof(err));
@@ -73,9 +76,15 @@ int main(int argc, char **argv)
     }
 
     /* The servers' counters are read outside the timed part, before and after. */
+    tlsc_ctlredis_options_t ro = {.url = o.redis_url,
+                                  .pass_file = o.redis_pass_file,
+                                  .env_pass = getenv("TLSCACHE_REDIS_PASS"),
+                                  .ca_file = o.redis_ca_file,
+                                  .cert_file = o.redis_cert_file,
+                                  .key_file = o.redis_key_file,
+                                  .timeout_ms = 2000};
     if (o.redis_url != NULL) {
-        if (tlsc_bench_rs_read(o.redis_url, o.redis_pass_file, getenv("TLSCACHE_REDIS_PASS"), o.redis_prefix, 2000, &before, rs_err,
-                               sizeof(rs_err)) == 0)
+        if (tlsc_bench_rs_read(&ro, o.redis_prefix, &before, rs_err, sizeof(rs_err)) == 0)
             have_before = 1;
         else
             tlsc_log_warn("%s", rs_err);
@@ -91,8 +100,7 @@ int main(int argc, char **argv)
     if (have_before) {
         /* Workers publish about once a second: let the last second of the run reach Redis. */
         usleep(o.redis_settle_ms * 1000u);
-        if (tlsc_bench_rs_read(o.redis_url, o.redis_pass_file, getenv("TLSCACHE_REDIS_PASS"), o.redis_prefix, 2000, &after, rs_err,
-                               sizeof(rs_err)) == 0 &&
+        if (tlsc_bench_rs_read(&ro, o.redis_prefix, &after, rs_err, sizeof(rs_err)) == 0 &&
             tlsc_bench_rs_diff(&before, &after, &diff) == 0)
             sv.diff = &diff;
         else

@@ -69,6 +69,7 @@ int tlsc_bench_alpn_wire(const char *list, unsigned char *out, size_t cap)
 typedef struct {
     tlsc_bench_options_t *o;
     int have_connections, have_duration;
+    int redis_tls; /* --redis is a URL with TLS (rediss://, or a TLS form of sentinel or cluster) */
 } ctx_t;
 
 #define Q(v) tlsc_opts_quote(q, (v))
@@ -224,26 +225,24 @@ APPLY_STRING(apply_csv, csv_file)
 APPLY_STRING(apply_plot, plot_file)
 APPLY_STRING(apply_redis_pass_file, redis_pass_file)
 
-/* A password in argv is in every `ps` listing; and hiredis 0.14 cannot speak TLS. */
+APPLY_STRING(apply_redis_ca, redis_ca_file)
+APPLY_STRING(apply_redis_cert, redis_cert_file)
+APPLY_STRING(apply_redis_key, redis_key_file)
+
+/* Any form the server takes (ctl/redis_sync.h reads them all); but a password in argv is in every `ps` listing. */
 static int apply_redis(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     tlsc_redis_url_t u;
     char why[256];
-    int has_password, tls, sentinel;
+    int has_password;
 
     if (tlsc_redis_url_parse(value, &u, why, sizeof(why)) != 0)
         return tlsc_opts_fail(err, errlen, label, "%s", why);
     has_password = u.password != NULL;
-    tls = u.tls;
-    sentinel = u.master_name != NULL;
+    ((ctx_t *)ctx)->redis_tls = u.tls;
     tlsc_redis_url_free(&u);
     if (has_password)
         return tlsc_opts_fail(err, errlen, label, TLSC_REDIS_ARGV_PASSWORD);
-    if (tls)
-        return tlsc_opts_fail(err, errlen, label, TLSC_BENCH_RS_NO_TLS);
-    if (sentinel) /* the stats reader has no host to connect to then */
-        return tlsc_opts_fail(err, errlen, label,
-                              "redis-sentinel:// is not supported by the stats reader; give the master as redis://HOST:PORT");
     ((ctx_t *)ctx)->o->redis_url = value;
     return 0;
 }
@@ -329,9 +328,14 @@ static const tlsc_opt_t options[] = {
     {"csv", "FILE", 0, apply_csv, NULL, "append one summary row (header when the file is new)", 0},
     {"plot", "FILE.png", 0, apply_plot, NULL, "latency distribution and throughput over time (gnuplot)", 0},
     {"redis", "URL", 0, apply_redis, NULL,
-     "read the servers' <prefix>:stats:* counters before and after: redis://[user@]host[:port][/db] or unix:///path", 0},
+     "read the servers' <prefix>:stats:* counters before and after, as the server's --redis: redis://[user@]host[:port][/db], "
+     "rediss://..., unix:///path, redis-sentinel://h1:p1,h2:p2/MASTER or redis-cluster://h1:p1,h2:p2 (every master)",
+     0},
     {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
      "file holding the Redis password, mode 0600 (else env TLSCACHE_REDIS_PASS; never on the command line)", 0},
+    {"redis-ca", "FILE", 0, apply_redis_ca, NULL, "TLS to Redis: the CA that signed Redis's certificate (required for TLS)", 0},
+    {"redis-cert", "FILE", 0, apply_redis_cert, NULL, "TLS to Redis: PEM client certificate chain, with --redis-key", 0},
+    {"redis-key", "FILE", 0, apply_redis_key, NULL, "TLS to Redis: PEM key of --redis-cert", 0},
     {"redis-prefix", "P", TLSC_OPT_DEFAULT, apply_redis_prefix, "tlscache", "key prefix", 0},
     {"redis-settle", "MS", TLSC_OPT_DEFAULT, apply_redis_settle, "1500",
      "wait before the final stats read, as servers publish about once a second", 0},
@@ -372,9 +376,29 @@ static const tlsc_opts_spec_t spec = {
     .refused = REFUSED,
 };
 
+/* TLS to Redis needs the CA to verify it with; the TLS files mean nothing without TLS. As the server's checks. */
+static int check_redis_tls(const ctx_t *ctx, char *err, size_t errlen)
+{
+    const tlsc_bench_options_t *o = ctx->o;
+
+    if (ctx->redis_tls && o->redis_ca_file == NULL)
+        return tlsc_opts_fail(err, errlen, "--redis", "a TLS URL needs --redis-ca FILE (the CA that signed Redis's certificate)");
+    if (!ctx->redis_tls && (o->redis_ca_file != NULL || o->redis_cert_file != NULL || o->redis_key_file != NULL))
+        return tlsc_opts_fail(err, errlen,
+                              o->redis_ca_file     ? "--redis-ca"
+                              : o->redis_cert_file ? "--redis-cert"
+                                                   : "--redis-key",
+                              "given, but --redis is not a TLS URL (rediss://)");
+    if ((o->redis_cert_file == NULL) != (o->redis_key_file == NULL))
+        return tlsc_opts_fail(err, errlen, o->redis_cert_file ? "--redis-cert" : "--redis-key",
+                              "needs %s (a client certificate and its key go together)",
+                              o->redis_cert_file ? "--redis-key" : "--redis-cert");
+    return 0;
+}
+
 void tlsc_bench_options_init(tlsc_bench_options_t *o)
 {
-    ctx_t ctx = {o, 0, 0};
+    ctx_t ctx = {o, 0, 0, 0};
     char err[256];
 
     memset(o, 0, sizeof(*o));
@@ -390,7 +414,7 @@ void tlsc_bench_usage(FILE *out)
 
 int tlsc_bench_options_parse(tlsc_bench_options_t *o, int argc, char **argv, char *err, size_t errlen)
 {
-    ctx_t ctx = {o, 0, 0};
+    ctx_t ctx = {o, 0, 0, 0};
     int rc;
 
     if ((rc = tlsc_opts_parse(&spec, &ctx, argc, argv, NULL, err, errlen)) != 0)
@@ -413,5 +437,5 @@ int tlsc_bench_options_parse(tlsc_bench_options_t *o, int argc, char **argv, cha
         tlsc_opts_fail(err, errlen, "--new-session-every", "needs --mode id or ticket");
         return -1;
     }
-    return 0;
+    return check_redis_tls(&ctx, err, errlen);
 }

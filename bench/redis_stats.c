@@ -3,11 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
-#include <hiredis/hiredis.h>
+#include "addr.h"
 
-#include "redis_url.h"
+#define KEY_MAX   512                 /* a stats key: prefix (<= 64) + ":stats:" + node (<= 64) + worker */
+#define KEYS_MAX  100000              /* workers' keys one read takes */
+#define VALUE_MAX ((uint64_t)1 << 62) /* a counter past this is garbage, not traffic */
 
 /* The hash fields the workers publish (server/stats.h), in the order of the enum. */
 static const char *const fields[TLSC_BENCH_RS_FIELDS] = {
@@ -93,19 +94,46 @@ void tlsc_bench_rs_free(tlsc_bench_rs_snapshot_t *s)
     s->nnodes = 0;
 }
 
-static int reply_error(redisContext *rc, redisReply *rep, const char *what, char *err, size_t errlen)
+/* What one read of the stats gathers: every worker's key, from every master, deduplicated before reading. */
+typedef struct {
+    const char *prefix;
+    char **keys;
+    size_t nkeys;
+    char err[512];
+} collect_t;
+
+/* One SCAN step on one master: keep the keys that name a worker's stats hash (bounded: KEY_MAX bytes, KEYS_MAX of them). */
+static int collect(tlsc_ctlredis_t *node, const redisReply *keys, void *data)
 {
-    if (rep == NULL)
-        snprintf(err, errlen, "redis %s: %s", what, rc->errstr[0] ? rc->errstr : "no reply");
-    else if (rep->type == REDIS_REPLY_ERROR)
-        snprintf(err, errlen, "redis %s: %s", what, rep->str);
-    else
-        snprintf(err, errlen, "redis %s: unexpected reply type %d", what, rep->type);
-    return -1;
+    collect_t *c = data;
+    char name[128];
+
+    (void)node;
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        char **p;
+
+        if (k->type != REDIS_REPLY_STRING || k->len >= KEY_MAX || memchr(k->str, '\0', k->len) != NULL ||
+            tlsc_bench_rs_node_of(k->str, c->prefix, name, sizeof(name)) != 0)
+            continue;
+        if (c->nkeys == KEYS_MAX) {
+            snprintf(c->err, sizeof(c->err), "more than %d stats keys under %s:stats:", KEYS_MAX, c->prefix);
+            return -1;
+        }
+        if ((p = realloc(c->keys, (c->nkeys + 1) * sizeof(*p))) == NULL || (p[c->nkeys] = strdup(k->str)) == NULL) {
+            if (p != NULL)
+                c->keys = p;
+            snprintf(c->err, sizeof(c->err), "out of memory");
+            return -1;
+        }
+        c->keys = p;
+        c->nkeys++;
+    }
+    return 0;
 }
 
-/* Reads one worker hash and adds it to its node. */
-static int read_worker(redisContext *rc, const char *key, const char *prefix, tlsc_bench_rs_snapshot_t *out, char *err,
+/* Reads one worker hash (on the node that holds it) and adds it to its node; a key gone or not a hash is skipped. */
+static int read_worker(tlsc_ctlredis_t *r, const char *key, const char *prefix, tlsc_bench_rs_snapshot_t *out, char *err,
                        size_t errlen)
 {
     const char *argv[2 + TLSC_BENCH_RS_FIELDS];
@@ -114,28 +142,22 @@ static int read_worker(redisContext *rc, const char *key, const char *prefix, tl
     redisReply *rep;
 
     if (tlsc_bench_rs_node_of(key, prefix, node, sizeof(node)) != 0)
-        return 0; /* not a worker's stats hash */
+        return 0;
     argv[0] = "HMGET";
     argv[1] = key;
     for (int i = 0; i < TLSC_BENCH_RS_FIELDS; i++)
         argv[2 + i] = fields[i];
-    rep = redisCommandArgv(rc, 2 + TLSC_BENCH_RS_FIELDS, argv, NULL);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != TLSC_BENCH_RS_FIELDS) {
-        /* A key that expired or is not a hash between SCAN and HMGET is simply skipped. */
-        if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "WRONGTYPE", 9) == 0) {
-            freeReplyObject(rep);
-            return 0;
-        }
-        reply_error(rc, rep, "HMGET", err, errlen);
-        freeReplyObject(rep);
+    if ((rep = tlsc_ctlredis_key_command(r, key, strlen(key), 2 + TLSC_BENCH_RS_FIELDS, argv, NULL, err, errlen)) == NULL)
         return -1;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != TLSC_BENCH_RS_FIELDS) {
+        freeReplyObject(rep); /* WRONGTYPE, or a key that expired between SCAN and HMGET */
+        return 0;
     }
     for (int i = 0; i < TLSC_BENCH_RS_FIELDS; i++) {
-        redisReply *e = rep->element[i];
-        if (e->type == REDIS_REPLY_STRING)
-            v[i] = strtoll(e->str, NULL, 10);
-        else if (e->type == REDIS_REPLY_INTEGER)
-            v[i] = e->integer;
+        const redisReply *e = rep->element[i];
+        uint64_t n;
+        if (e->type == REDIS_REPLY_STRING && tlsc_parse_uint_n(e->str, e->len, 0, VALUE_MAX, &n) == 0)
+            v[i] = (int64_t)n; /* anything else is not a counter: it counts as 0 */
     }
     freeReplyObject(rep);
     if (tlsc_bench_rs_add(out, node, v) != 0) {
@@ -150,107 +172,40 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int tlsc_bench_rs_read(const char *url, const char *pass_file, const char *env_pass, const char *prefix, unsigned timeout_ms,
-                       tlsc_bench_rs_snapshot_t *out, char *err, size_t errlen)
+int tlsc_bench_rs_read(const tlsc_ctlredis_options_t *o, const char *prefix, tlsc_bench_rs_snapshot_t *out, char *err,
+                       size_t errlen)
 {
-    tlsc_redis_url_t u;
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    redisContext *rc;
-    redisReply *rep;
-    char pattern[300], cursor[32] = "0", desc[300];
-    char uerr[200];
-    char **keys = NULL;
-    size_t nkeys = 0;
+    tlsc_ctlredis_t *r;
+    collect_t c = {.prefix = prefix};
+    char pattern[KEY_MAX], why[512];
     int rv = -1;
 
     memset(out, 0, sizeof(*out));
-    if (tlsc_redis_url_parse(url, &u, uerr, sizeof(uerr)) != 0) {
-        snprintf(err, errlen, "--redis: %s", uerr);
+    if (tlsc_ctlredis_connect(o, &r, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--redis: %s", why);
         return -1;
-    }
-    if (u.tls) { /* hiredis 0.14 (Debian 12) speaks plain TCP only: it would send AUTH in the clear */
-        snprintf(err, errlen, "--redis: " TLSC_BENCH_RS_NO_TLS);
-        tlsc_redis_url_free(&u);
-        return -1;
-    }
-    if (tlsc_redis_url_take_password(&u, pass_file, env_pass, err, errlen) != 0) {
-        tlsc_redis_url_free(&u);
-        return -1;
-    }
-    if (u.cluster) { /* the stats hashes are spread over the masters: one node's SCAN would undercount */
-        snprintf(err, errlen, "--redis: redis-cluster:// is not supported by the bench's stats reader; leave --redis out");
-        tlsc_redis_url_free(&u);
-        return -1;
-    }
-    tlsc_redis_url_describe(&u, desc, sizeof(desc));
-    rc = u.path != NULL ? redisConnectUnixWithTimeout(u.path, tv) : redisConnectWithTimeout(u.host, (int)u.port, tv);
-    if (rc == NULL || rc->err) {
-        snprintf(err, errlen, "--redis %s: %s", desc, rc ? rc->errstr : "out of memory");
-        goto fail_ctx;
-    }
-    redisSetTimeout(rc, tv);
-    if (u.password != NULL) {
-        rep = u.user != NULL ? redisCommand(rc, "AUTH %s %s", u.user, u.password) : redisCommand(rc, "AUTH %s", u.password);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-            reply_error(rc, rep, "AUTH", err, errlen);
-            freeReplyObject(rep);
-            goto fail_ctx;
-        }
-        freeReplyObject(rep);
-    }
-    if (u.db != 0) {
-        rep = redisCommand(rc, "SELECT %u", u.db);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-            reply_error(rc, rep, "SELECT", err, errlen);
-            freeReplyObject(rep);
-            goto fail_ctx;
-        }
-        freeReplyObject(rep);
     }
     snprintf(pattern, sizeof(pattern), "%s:stats:*", prefix);
-    /* SCAN may return a key twice; collect, sort and skip duplicates so no worker counts twice. */
-    do {
-        rep = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
-            rep->element[1]->type != REDIS_REPLY_ARRAY) {
-            reply_error(rc, rep, "SCAN", err, errlen);
-            freeReplyObject(rep);
-            goto fail_keys;
+    /* SCAN may return a key twice (and a key moving between masters, on both): sort and skip duplicates so no worker counts twice.
+     */
+    if (tlsc_ctlredis_scan(r, pattern, collect, &c, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--redis: %s", c.err[0] ? c.err : why);
+        goto done;
+    }
+    if (c.nkeys > 1)
+        qsort(c.keys, c.nkeys, sizeof(*c.keys), cmp_str);
+    for (size_t i = 0; i < c.nkeys; i++)
+        if ((i == 0 || strcmp(c.keys[i], c.keys[i - 1]) != 0) && read_worker(r, c.keys[i], prefix, out, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "--redis: %s", why);
+            goto done;
         }
-        snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
-        for (size_t i = 0; i < rep->element[1]->elements; i++) {
-            redisReply *k = rep->element[1]->element[i];
-            char **p;
-
-            if (k->type != REDIS_REPLY_STRING)
-                continue;
-            if ((p = realloc(keys, (nkeys + 1) * sizeof(*keys))) == NULL || (p[nkeys] = strdup(k->str)) == NULL) {
-                if (p != NULL)
-                    keys = p;
-                snprintf(err, errlen, "out of memory");
-                freeReplyObject(rep);
-                goto fail_keys;
-            }
-            keys = p;
-            nkeys++;
-        }
-        freeReplyObject(rep);
-    } while (strcmp(cursor, "0") != 0);
-    if (nkeys > 1)
-        qsort(keys, nkeys, sizeof(*keys), cmp_str);
-    for (size_t i = 0; i < nkeys; i++)
-        if ((i == 0 || strcmp(keys[i], keys[i - 1]) != 0) && read_worker(rc, keys[i], prefix, out, err, errlen) != 0)
-            goto fail_keys;
     rv = 0;
 
-fail_keys:
-    for (size_t i = 0; i < nkeys; i++)
-        free(keys[i]);
-    free(keys);
-fail_ctx:
-    if (rc != NULL)
-        redisFree(rc);
-    tlsc_redis_url_free(&u);
+done:
+    for (size_t i = 0; i < c.nkeys; i++)
+        free(c.keys[i]);
+    free(c.keys);
+    tlsc_ctlredis_free(r);
     if (rv != 0)
         tlsc_bench_rs_free(out);
     return rv;

@@ -4,12 +4,15 @@
 /*
  * The servers' own view of a run: tlscache workers publish counters in Redis hashes
  * `<prefix>:stats:<node>:<worker>` about once a second. tlscache-bench reads them all before
- * and after the timed part (a synchronous hiredis connection, never during the run), sums
- * them per node and reports the difference.
+ * and after the timed part (never during the run), with the tools' blocking client
+ * (ctl/redis_sync.h: any form of --redis the server takes, TLS included; every master of a
+ * cluster), sums them per node and reports the difference.
  */
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "redis_sync.h"
 
 enum {
     TLSC_BENCH_RS_HANDSHAKES_FULL,
@@ -49,16 +52,12 @@ const char *tlsc_bench_rs_field(int i);
 int tlsc_bench_rs_node_of(const char *key, const char *prefix, char *node, size_t nodelen);
 /** Adds one worker's counters to the node's sums (creating the node). Returns 0 or -1 (memory). */
 int tlsc_bench_rs_add(tlsc_bench_rs_snapshot_t *s, const char *node, const int64_t v[TLSC_BENCH_RS_FIELDS]);
-/** Why --redis may not be rediss://. */
-#define TLSC_BENCH_RS_NO_TLS                                                                                                       \
-    "rediss:// (TLS) is not supported by the bench's stats reader: Debian 12's hiredis 0.14 has no TLS; use redis:// or unix:"
 /**
- * Connects to `url` (its password, else `pass_file`'s, else `env_pass`: see
- * tlsc_redis_url_take_password), SCANs `<prefix>:stats:*` and sums HMGET of the counters per
- * node. Returns 0, or -1 with a message in `err`.
+ * Connects as `o` says (tlsc_ctlredis_connect), SCANs `<prefix>:stats:*` on every master and
+ * sums HMGET of the counters per node. Returns 0, or -1 with a message in `err`.
  */
-int tlsc_bench_rs_read(const char *url, const char *pass_file, const char *env_pass, const char *prefix, unsigned timeout_ms,
-                       tlsc_bench_rs_snapshot_t *out, char *err, size_t errlen);
+int tlsc_bench_rs_read(const tlsc_ctlredis_options_t *o, const char *prefix, tlsc_bench_rs_snapshot_t *out, char *err,
+                       size_t errlen);
 /** after - before, per node (a node missing before counts from zero). Returns 0 or -1 (memory). */
 int tlsc_bench_rs_diff(const tlsc_bench_rs_snapshot_t *before, const tlsc_bench_rs_snapshot_t *after,
                        tlsc_bench_rs_snapshot_t *out);

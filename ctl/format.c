@@ -5,7 +5,8 @@
 
 #include "ctl.h"
 
-void tlsc_ctl_printable(char *out, size_t outlen, const char *s, size_t len, size_t max)
+/* Control, non-ASCII and '\\' bytes as \xNN, and the space too unless `keep_space`. */
+static void escape(char *out, size_t outlen, const char *s, size_t len, size_t max, int keep_space)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
@@ -16,7 +17,7 @@ void tlsc_ctl_printable(char *out, size_t outlen, const char *s, size_t len, siz
         unsigned char c = (unsigned char)s[i];
         if (o + 5 >= outlen)
             break;
-        if (c > 0x20 && c < 0x7f && c != '\\') {
+        if ((c > 0x20 || (keep_space && c == 0x20)) && c < 0x7f && c != '\\') {
             out[o++] = (char)c;
         } else {
             out[o++] = '\\';
@@ -30,6 +31,16 @@ void tlsc_ctl_printable(char *out, size_t outlen, const char *s, size_t len, siz
         o += 3;
     }
     out[o] = '\0';
+}
+
+void tlsc_ctl_printable(char *out, size_t outlen, const char *s, size_t len, size_t max)
+{
+    escape(out, outlen, s, len, max, 0);
+}
+
+void tlsc_ctl_printable_text(char *out, size_t outlen, const char *s, size_t len, size_t max)
+{
+    escape(out, outlen, s, len, max, 1);
 }
 
 void tlsc_ctl_time(char *out, size_t outlen, uint64_t t)

@@ -7,6 +7,7 @@
  * This file's one job: the flags (one table for parsing and --help), the subcommand words,
  * and which flags each subcommand takes.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,21 @@ static int apply_redis_pass_file(void *ctx, const char *label, const char *value
     return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_pass_file, err, errlen);
 }
 
+static int apply_redis_ca(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_ca, err, errlen);
+}
+
+static int apply_redis_cert(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_cert, err, errlen);
+}
+
+static int apply_redis_key(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_key, err, errlen);
+}
+
 static int apply_redis_prefix(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     return set_name(label, value, "._:-", &((tlsc_ctl_t *)ctx)->prefix, err, errlen);
@@ -157,11 +173,15 @@ static int apply_dry_run(void *ctx, const char *label, const char *value, char *
 
 static const tlsc_opt_t OPTIONS[] = {
     {"redis", "URL", TLSC_OPT_DEFAULT, apply_redis, "redis://127.0.0.1:6379",
-     "Redis, as the server's --redis: redis://[user@]host[:port][/db] or unix:///path[?db=N] (no rediss://: Debian's hiredis "
-     "0.14 has no TLS); a password only from --redis-pass-file or the environment",
+     "Redis, as the server's --redis: redis://[user@]host[:port][/db], rediss://... (TLS), unix:///path[?db=N], "
+     "redis-sentinel://h1:26379,h2:26379/MASTER[/db] or redis-cluster://h1:p1,h2:p2 (every master is walked); a password "
+     "only from --redis-pass-file or the environment",
      0},
     {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
      "file holding the Redis password, mode 0600 (else env TLSCACHE_REDIS_PASS; never on the command line)", 0},
+    {"redis-ca", "FILE", 0, apply_redis_ca, NULL, "TLS to Redis: the CA that signed Redis's certificate (required for TLS)", 0},
+    {"redis-cert", "FILE", 0, apply_redis_cert, NULL, "TLS to Redis: PEM client certificate chain, with --redis-key", 0},
+    {"redis-key", "FILE", 0, apply_redis_key, NULL, "TLS to Redis: PEM key of --redis-cert", 0},
     {"redis-prefix", "P", TLSC_OPT_DEFAULT, apply_redis_prefix, "tlscache", "key prefix, as the server's --redis-prefix", 0},
     {"keyd", "ADDR", 0, apply_keyd, NULL, "tlscache-daemon, HOST:PORT or unix:PATH (keys status|rotate)", 0},
     {"keyd-secret-file", "FILE", 0, apply_keyd_secret_file, NULL, "the cluster secret (mode 0600) that authenticates to the daemon",
@@ -200,7 +220,7 @@ static const tlsc_opts_spec_t SPEC = {
              "  keys status                                         the daemon's key window (tags, never key bytes)\n"
              "  keys rotate                                         bring the next rotation forward to now + --lead\n"
              "\n"
-             "Flags (--redis, --redis-prefix, --keyd and --keyd-secret-file read the server's TLSCACHE_* variables):\n",
+             "Flags (--redis*, --keyd and --keyd-secret-file read the server's TLSCACHE_* variables):\n",
     .footer = "\n  env TLSCACHE_REDIS_PASS          the Redis password, when --redis-pass-file is not given\n",
     .opts = OPTIONS,
     .n_opts = sizeof(OPTIONS) / sizeof(OPTIONS[0]),
@@ -296,6 +316,9 @@ static void ctl_free(tlsc_ctl_t *c)
 {
     free(c->redis_url);
     free(c->redis_pass_file);
+    free(c->redis_ca);
+    free(c->redis_cert);
+    free(c->redis_key);
     free(c->prefix);
     free(c->keyd);
     free(c->keyd_secret_file);
@@ -314,6 +337,7 @@ int main(int argc, char **argv)
     int rc;
 
     memset(&c, 0, sizeof(c));
+    signal(SIGPIPE, SIG_IGN); /* a TLS write to a Redis that closed is an error to report, not a death (redis_sync.h) */
     if (argc > MAX_ARGS)
         return usage("too many arguments", NULL);
     /* Words are the command (and an ID); everything that starts with "-" goes to the flag parser with its value. */

@@ -18,11 +18,10 @@
 #include "redis_sync.h"
 #include "util.h"
 
-#define SCAN_COUNT     "500" /* keys per SCAN step: a hint to Redis, which may return a few more */
-#define SCAN_BATCH_MAX 1024  /* the bounded reader's largest array (server/redis.h) */
-#define KEY_MAX        512   /* prefix (<= 64) + ":sess:" + 64 hex digits, with room */
-#define ID_HEX_MAX     64    /* SSL_MAX_SSL_SESSION_ID_LENGTH (32) bytes as hex */
-#define FIELD_SHOW     80    /* bytes of a field shown before it is cut */
+#define SCAN_BATCH_MAX 1024 /* keys of one SCAN step: the bounded reader's largest array (server/redis.h) */
+#define KEY_MAX        512  /* prefix (<= 64) + ":sess:" + 64 hex digits, with room */
+#define ID_HEX_MAX     64   /* SSL_MAX_SSL_SESSION_ID_LENGTH (32) bytes as hex */
+#define FIELD_SHOW     80   /* bytes of a field shown before it is cut */
 #define REVOKED        ":revoked"
 #define FALLBACK_TAG   "tlsc:fb:" /* a fallback day key's name starts so (docs/protocol.md) */
 
@@ -55,36 +54,51 @@ static int parse_id(const char *id, char out[ID_HEX_MAX + 1])
 
 /* ---------------------------------------------------------------- reading one record */
 
-/* Queues HMGET of the readable fields and TTL of `key`. */
-static int ask_record(tlsc_ctlredis_t *r, const char *key, char *err, size_t errlen)
+/* HMGET of the readable fields of `key` (argv[1] is the key). */
+static void hmget_args(const char *key, const char *argv[2 + NFIELDS], size_t lens[2 + NFIELDS])
 {
-    const char *argv[2 + NFIELDS] = {"HMGET", key};
-    size_t lens[2 + NFIELDS] = {5, strlen(key)};
-    const char *targv[2] = {"TTL", key};
-    size_t tlens[2] = {3, strlen(key)};
-
+    argv[0] = "HMGET";
+    lens[0] = 5;
+    argv[1] = key;
+    lens[1] = strlen(key);
     for (size_t i = 0; i < NFIELDS; i++) {
         argv[2 + i] = FIELDS[i];
         lens[2 + i] = strlen(FIELDS[i]);
     }
+}
+
+/* Queues HMGET of the readable fields and TTL of `key`. */
+static int ask_record(tlsc_ctlredis_t *r, const char *key, char *err, size_t errlen)
+{
+    const char *argv[2 + NFIELDS], *targv[2] = {"TTL", key};
+    size_t lens[2 + NFIELDS], tlens[2] = {3, strlen(key)};
+
+    hmget_args(key, argv, lens);
     if (tlsc_ctlredis_append(r, (int)(2 + NFIELDS), argv, lens, err, errlen) != 0)
         return -1;
     return tlsc_ctlredis_append(r, 2, targv, tlens, err, errlen);
 }
 
 /*
- * Takes the two replies ask_record queued. Returns 1 with `rec` filled, 0 when the key is not
- * a session record (gone since the SCAN, or not a hash: someone else's key), -1 when the link
- * failed.
+ * Reads the two replies ask_record queued for `key`, taken already (`fields`, `ttl`; both freed
+ * here). In a cluster, a slot that moved since is followed, which may reuse any link: so every
+ * reply of a pipeline is taken before the first of them is read here. Returns 1 with `rec`
+ * filled, 0 when the key is not a session record (gone since the SCAN, or not a hash: someone
+ * else's key), -1 when a link failed.
  */
-static int take_record(tlsc_ctlredis_t *r, record_t *rec, char *err, size_t errlen)
+static int parse_record(tlsc_ctlredis_t *r, const char *key, redisReply *fields, redisReply *ttl, record_t *rec, char *err,
+                        size_t errlen)
 {
-    redisReply *fields = tlsc_ctlredis_reply(r, err, errlen), *ttl;
+    const char *argv[2 + NFIELDS], *targv[2] = {"TTL", key};
+    size_t lens[2 + NFIELDS], tlens[2] = {3, strlen(key)};
     int any = 0;
 
-    if (fields == NULL)
+    hmget_args(key, argv, lens);
+    if ((fields = tlsc_ctlredis_follow(r, fields, (int)(2 + NFIELDS), argv, lens, err, errlen)) == NULL) {
+        freeReplyObject(ttl);
         return -1;
-    if ((ttl = tlsc_ctlredis_reply(r, err, errlen)) == NULL) {
+    }
+    if ((ttl = tlsc_ctlredis_follow(r, ttl, 2, targv, tlens, err, errlen)) == NULL) {
         freeReplyObject(fields);
         return -1;
     }
@@ -109,12 +123,29 @@ static int take_record(tlsc_ctlredis_t *r, record_t *rec, char *err, size_t errl
     return any && rec->ttl != -2;
 }
 
-/* The readable fields and TTL of `key`: 1, 0 when it is not a session record, -1 on error. */
+/* Takes the two replies ask_record queued, as they are: 0, or -1 when the link failed. */
+static int take_replies(tlsc_ctlredis_t *r, redisReply **fields, redisReply **ttl, char *err, size_t errlen)
+{
+    if ((*fields = tlsc_ctlredis_reply(r, err, errlen)) == NULL)
+        return -1;
+    if ((*ttl = tlsc_ctlredis_reply(r, err, errlen)) == NULL) {
+        freeReplyObject(*fields);
+        *fields = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* The readable fields and TTL of `key`, on the node that holds it: 1, 0 when it is not a session record, -1 on error. */
 static int read_record(tlsc_ctlredis_t *r, const char *key, record_t *rec, char *err, size_t errlen)
 {
-    if (ask_record(r, key, err, errlen) != 0)
+    tlsc_ctlredis_t *node = tlsc_ctlredis_for_key(r, key, strlen(key));
+
+    redisReply *fields, *ttl;
+
+    if (ask_record(node, key, err, errlen) != 0 || take_replies(node, &fields, &ttl, err, errlen) != 0)
         return -1;
-    return take_record(r, rec, err, errlen);
+    return parse_record(node, key, fields, ttl, rec, err, errlen);
 }
 
 static const char *field(const record_t *rec, const char *name)
@@ -139,9 +170,12 @@ static int matches(const tlsc_ctl_t *c, const record_t *rec)
 
 /* ---------------------------------------------------------------- walking the keys */
 
-/* `rec` is NULL when the walk was asked not to read records; `key` lives until the step's flush. */
+/*
+ * `r` is the link of the master the key was found on; `rec` is NULL when the walk was asked not
+ * to read records; `key` lives until the step's flush.
+ */
 typedef int (*visit_fn)(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, const char *key, const char *id, const record_t *rec, void *data);
-/* Called once after the visits of each SCAN step (0 or -1). */
+/* Called once after the visits of each SCAN step, with that master's link (0 or -1). */
 typedef int (*flush_fn)(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, void *data);
 
 /* The session ID of a key under <prefix>:sess: that is ours (lowercase hex), or -1. */
@@ -154,82 +188,100 @@ static int key_id(const redisReply *k, size_t plen, char id[ID_HEX_MAX + 1])
     return 0;
 }
 
+typedef struct {
+    const tlsc_ctl_t *c;
+    int read;
+    visit_fn visit;
+    flush_fn flush;
+    void *data;
+    size_t plen;
+    record_t *recs; /* SCAN_BATCH_MAX of them, with `read` */
+    int got[SCAN_BATCH_MAX];
+    redisReply *raw[SCAN_BATCH_MAX][2]; /* a step's HMGET and TTL replies, taken before any is read */
+    char *err;
+    size_t errlen;
+} walk_t;
+
 /*
- * SCANs <prefix>:sess:* and calls `visit` for each key whose ID is lowercase hex (anything else
- * under the prefix is not ours and is skipped). With `read`, each SCAN step's records are read
- * in one pipeline (HMGET + TTL per key, one round trip for the batch) and keys that are not
- * session records are skipped. `visit` returns 0 to go on, 1 to stop, -1 on error. Redis may
- * return a key twice during a SCAN; callers count what they did, not what they saw.
+ * One SCAN step on one master. With `read`, the step's records are read in one pipeline (HMGET
+ * + TTL per key, one round trip for the batch) and every reply is taken before the first visit,
+ * so a visit's own commands (DEL, PUBLISH) never meet a queued read's reply.
+ */
+static int walk_step(tlsc_ctlredis_t *r, const redisReply *keys, void *data)
+{
+    walk_t *w = data;
+    char id[ID_HEX_MAX + 1];
+    int rc = 0;
+    size_t i;
+
+    for (i = 0; w->read && i < keys->elements && rc == 0; i++)
+        if (key_id(keys->element[i], w->plen, id) == 0)
+            rc = ask_record(r, keys->element[i]->str, w->err, w->errlen);
+    memset(w->raw, 0, sizeof(w->raw));
+    for (i = 0; w->read && i < keys->elements && rc == 0; i++)
+        if (key_id(keys->element[i], w->plen, id) == 0)
+            rc = take_replies(r, &w->raw[i][0], &w->raw[i][1], w->err, w->errlen);
+    for (i = 0; w->read && i < keys->elements; i++) {
+        w->got[i] = 0;
+        if (rc == 0 && w->raw[i][0] != NULL &&
+            (w->got[i] = parse_record(r, keys->element[i]->str, w->raw[i][0], w->raw[i][1], &w->recs[i], w->err, w->errlen)) < 0)
+            rc = -1;
+        else if (rc != 0) { /* a link failed: drop what was taken */
+            freeReplyObject(w->raw[i][0]);
+            freeReplyObject(w->raw[i][1]);
+        }
+    }
+    for (i = 0; i < keys->elements && rc == 0; i++)
+        if (key_id(keys->element[i], w->plen, id) == 0 && (!w->read || w->got[i] == 1))
+            rc = w->visit(r, w->c, keys->element[i]->str, id, w->read ? &w->recs[i] : NULL, w->data);
+    if (rc >= 0 && w->flush != NULL && w->flush(r, w->c, w->data) != 0)
+        rc = -1;
+    return rc;
+}
+
+/*
+ * SCANs <prefix>:sess:* on every master and calls `visit` for each key whose ID is lowercase
+ * hex (anything else under the prefix is not ours and is skipped); with `read`, keys that are
+ * not session records are skipped too. `visit` returns 0 to go on, 1 to stop, -1 on error.
+ * Redis may return a key twice during a SCAN; callers count what they did, not what they saw.
  */
 static int walk(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, int read, visit_fn visit, flush_fn flush, void *data, char *err,
                 size_t errlen)
 {
-    char pattern[KEY_MAX], cursor[32] = "0", id[ID_HEX_MAX + 1];
-    size_t plen = (size_t)snprintf(pattern, sizeof(pattern), "%s:sess:", c->prefix);
-    record_t *recs = read ? calloc(SCAN_BATCH_MAX, sizeof(*recs)) : NULL;
-    int got[SCAN_BATCH_MAX], rc = 0;
+    char pattern[KEY_MAX];
+    walk_t w = {.c = c, .read = read, .visit = visit, .flush = flush, .data = data, .err = err, .errlen = errlen};
+    int rc;
 
-    if (read && recs == NULL) {
+    if (read && (w.recs = calloc(SCAN_BATCH_MAX, sizeof(*w.recs))) == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    snprintf(pattern + plen, sizeof(pattern) - plen, "*");
-    do {
-        const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
-        size_t lens[6] = {4, strlen(cursor), 5, strlen(pattern), 5, strlen(SCAN_COUNT)};
-        redisReply *reply = tlsc_ctlredis_command(r, 6, argv, lens, err, errlen);
-        const redisReply *keys;
-        uint64_t next;
-        size_t i;
-
-        if (reply == NULL) {
-            rc = -1;
-            break;
-        }
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_STRING ||
-            reply->element[1]->type != REDIS_REPLY_ARRAY ||
-            tlsc_parse_uint_n(reply->element[0]->str, reply->element[0]->len, 0, UINT64_MAX, &next) != 0) {
-            snprintf(err, errlen, "SCAN: unexpected reply");
-            freeReplyObject(reply);
-            rc = -1;
-            break;
-        }
-        snprintf(cursor, sizeof(cursor), "%llu", (unsigned long long)next);
-        keys = reply->element[1];
-        if (keys->elements > SCAN_BATCH_MAX) { /* the bounded reader refuses more anyway */
-            snprintf(err, errlen, "SCAN: %zu keys in one step (max %d)", keys->elements, SCAN_BATCH_MAX);
-            freeReplyObject(reply);
-            rc = -1;
-            break;
-        }
-        /*
-         * The batch's reads go out together and every reply is taken before the first visit,
-         * so a visit's own commands (DEL, PUBLISH) never meet a queued read's reply.
-         */
-        for (i = 0; read && i < keys->elements && rc == 0; i++)
-            if (key_id(keys->element[i], plen, id) == 0)
-                rc = ask_record(r, keys->element[i]->str, err, errlen);
-        for (i = 0; read && i < keys->elements && rc == 0; i++) {
-            got[i] = 0;
-            if (key_id(keys->element[i], plen, id) == 0 && (got[i] = take_record(r, &recs[i], err, errlen)) < 0)
-                rc = -1;
-        }
-        for (i = 0; i < keys->elements && rc == 0; i++)
-            if (key_id(keys->element[i], plen, id) == 0 && (!read || got[i] == 1))
-                rc = visit(r, c, keys->element[i]->str, id, read ? &recs[i] : NULL, data);
-        if (rc >= 0 && flush != NULL && flush(r, c, data) != 0)
-            rc = -1;
-        freeReplyObject(reply);
-    } while (rc == 0 && strcmp(cursor, "0") != 0);
-    free(recs);
+    w.plen = (size_t)snprintf(pattern, sizeof(pattern), "%s:sess:", c->prefix);
+    snprintf(pattern + w.plen, sizeof(pattern) - w.plen, "*");
+    rc = tlsc_ctlredis_scan(r, pattern, walk_step, &w, err, errlen);
+    free(w.recs);
     return rc < 0 ? -1 : 0;
 }
 
-static int connect_redis(const tlsc_ctl_t *c, tlsc_ctlredis_t **r)
+void tlsc_ctl_redis_options(const tlsc_ctl_t *c, tlsc_ctlredis_options_t *o)
 {
-    char err[512];
+    memset(o, 0, sizeof(*o));
+    o->url = c->redis_url;
+    o->pass_file = c->redis_pass_file;
+    o->env_pass = c->redis_pass_env;
+    o->ca_file = c->redis_ca;
+    o->cert_file = c->redis_cert;
+    o->key_file = c->redis_key;
+    o->timeout_ms = c->timeout_ms;
+}
 
-    if (tlsc_ctlredis_connect(c->redis_url, c->redis_pass_file, c->redis_pass_env, c->timeout_ms, r, err, sizeof(err)) != 0) {
+int tlsc_ctl_redis_connect(const tlsc_ctl_t *c, tlsc_ctlredis_t **r)
+{
+    tlsc_ctlredis_options_t o;
+    char err[640];
+
+    tlsc_ctl_redis_options(c, &o);
+    if (tlsc_ctlredis_connect(&o, r, err, sizeof(err)) != 0) {
         fprintf(stderr, "tlscache-ctl: %s\n", err);
         return -1;
     }
@@ -269,7 +321,7 @@ int tlsc_ctl_sessions_list(const tlsc_ctl_t *c)
     tlsc_ctlredis_t *r;
     list_state_t st = {0, ""};
 
-    if (connect_redis(c, &r) != 0)
+    if (tlsc_ctl_redis_connect(c, &r) != 0)
         return TLSC_EXIT_FAILURE;
     printf("%-64s %6s %-8s %-24s %-24s %-10s %-12s %6s %s\n", "ID", "TTL", "PROTO", "CIPHER", "SNI", "ALPN", "NODE", "WORKER",
            "CREATED");
@@ -296,7 +348,7 @@ static void describe_record(tlsc_ctlredis_t *r, const char *key, char *out, size
     const char *argv[3] = {"HGET", key, "der"};
     size_t lens[3] = {4, strlen(key), 3};
     char err[256], tag[9];
-    redisReply *reply = tlsc_ctlredis_command(r, 3, argv, lens, err, sizeof(err));
+    redisReply *reply = tlsc_ctlredis_key_command(r, key, strlen(key), 3, argv, lens, err, sizeof(err));
     const unsigned char *p;
 
     if (reply == NULL || reply->type != REDIS_REPLY_STRING || reply->len < 1) {
@@ -346,7 +398,7 @@ int tlsc_ctl_sessions_show(const tlsc_ctl_t *c)
 
     if (key_of(c, key, id) != 0)
         return TLSC_EXIT_USAGE;
-    if (connect_redis(c, &r) != 0)
+    if (tlsc_ctl_redis_connect(c, &r) != 0)
         return TLSC_EXIT_FAILURE;
     if ((rc = read_record(r, key, &rec, err, sizeof(err))) <= 0) {
         if (rc < 0)
@@ -379,15 +431,18 @@ typedef struct {
     unsigned long long matched, deleted;
     const char *pending[SCAN_BATCH_MAX]; /* matched keys of this SCAN step, in its reply */
     int gone[SCAN_BATCH_MAX];
+    redisReply *dels[SCAN_BATCH_MAX]; /* a step's DEL replies, all taken before any redirect is followed */
     size_t npending;
     char channel[KEY_MAX];
     char err[512];
 } revoke_state_t;
 
 /*
- * Deletes the keys matched in one SCAN step and announces each one DEL removed: one pipeline
- * of DELs, then one of PUBLISHes, so a step costs two round trips whatever its size. With
- * --all nothing is published here (one "*" follows the walk). Counts only what DEL removed.
+ * Deletes the keys matched in one SCAN step on `r`, the master they were found on, and
+ * announces each one DEL removed: one pipeline of DELs, then one of PUBLISHes, so a step costs
+ * two round trips whatever its size. A PUBLISH in a cluster reaches every node, so each key is
+ * published once, from where it was deleted. With --all nothing is published here (one "*"
+ * follows the walk). Counts only what DEL removed.
  */
 static int revoke_batch(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, void *data)
 {
@@ -401,11 +456,19 @@ static int revoke_batch(tlsc_ctlredis_t *r, const tlsc_ctl_t *c, void *data)
         size_t lens[2] = {3, strlen(st->pending[i])};
         rc = tlsc_ctlredis_append(r, 2, argv, lens, st->err, sizeof(st->err));
     }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        redisReply *reply = tlsc_ctlredis_reply(r, st->err, sizeof(st->err));
-        if (reply == NULL) {
+    memset(st->dels, 0, sizeof(st->dels));
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((st->dels[i] = tlsc_ctlredis_reply(r, st->err, sizeof(st->err))) == NULL)
             rc = -1;
-            break;
+    for (size_t i = 0; i < n; i++) {
+        const char *argv[2] = {"DEL", st->pending[i]};
+        size_t lens[2] = {3, strlen(st->pending[i])};
+        redisReply *reply = st->dels[i];
+        /* In a cluster, a slot that moved since the SCAN: the DEL goes to the node that has it now. */
+        if (rc != 0 || (reply = tlsc_ctlredis_follow(r, reply, 2, argv, lens, st->err, sizeof(st->err))) == NULL) {
+            freeReplyObject(rc != 0 ? reply : NULL);
+            rc = -1;
+            continue;
         }
         st->gone[i] = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
         st->deleted += (unsigned long long)st->gone[i];
@@ -452,19 +515,22 @@ int tlsc_ctl_sessions_revoke(const tlsc_ctl_t *c)
     snprintf(st.channel, sizeof(st.channel), "%s" REVOKED, c->prefix);
     if (c->id != NULL && key_of(c, key, id) != 0)
         return TLSC_EXIT_USAGE;
-    if (connect_redis(c, &r) != 0)
+    if (tlsc_ctl_redis_connect(c, &r) != 0)
         return TLSC_EXIT_FAILURE;
     if (c->id != NULL) {
         const char *argv[2] = {"EXISTS", key};
         size_t lens[2] = {6, strlen(key)};
-        redisReply *reply = tlsc_ctlredis_command(r, 2, argv, lens, st.err, sizeof(st.err));
+        redisReply *reply = tlsc_ctlredis_key_command(r, key, strlen(key), 2, argv, lens, st.err, sizeof(st.err));
         rc = reply == NULL ? -1 : 0;
         if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
             st.matched = 1;
             if (!c->dry_run) {
                 st.pending[st.npending++] = key;
-                rc = revoke_batch(r, c, &st);
+                rc = revoke_batch(tlsc_ctlredis_for_key(r, key, strlen(key)), c, &st);
             }
+        } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+            tlsc_ctl_printable_text(st.err, sizeof(st.err), reply->str, reply->len, 120);
+            rc = -1;
         }
         freeReplyObject(reply);
     } else {

@@ -13,11 +13,10 @@
 #include "redis_sync.h"
 #include "util.h"
 
-#define MAX_NODES  256 /* nodes shown; more are summed into the cluster line only */
-#define KEY_MAX    512
-#define NODE_MAX   64
-#define VALUE_MAX  ((uint64_t)1 << 62) /* a counter past this is garbage, not traffic */
-#define SCAN_COUNT "500"
+#define MAX_NODES 256 /* nodes shown; more are summed into the cluster line only */
+#define KEY_MAX   512
+#define NODE_MAX  64
+#define VALUE_MAX ((uint64_t)1 << 62) /* a counter past this is garbage, not traffic */
 
 /* The counters `stats` shows, by their field names in the hash. */
 #define CTL_COUNTERS(X)                                                                                                            \
@@ -117,91 +116,86 @@ static int split_key(const char *key, size_t len, size_t plen, char *node, size_
     return 0;
 }
 
+typedef struct {
+    node_t *nodes, total;
+    size_t nnodes, plen;
+    unsigned hidden;
+    char err[512];
+} stats_t;
+
+/* One SCAN step on one master: HGETALL of each worker's hash, on the node that holds it (a WRONGTYPE is skipped). */
+static int stats_step(tlsc_ctlredis_t *r, const redisReply *keys, void *data)
+{
+    stats_t *st = data;
+    char node[NODE_MAX * 4 + 1];
+
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        node_t w;
+        size_t j;
+        if (k->type != REDIS_REPLY_STRING || k->len >= KEY_MAX || split_key(k->str, k->len, st->plen, node, sizeof(node)) != 0)
+            continue;
+        const char *argv[2] = {"HGETALL", k->str};
+        size_t lens[2] = {7, k->len};
+        redisReply *h = tlsc_ctlredis_key_command(r, k->str, k->len, 2, argv, lens, st->err, sizeof(st->err));
+        if (h == NULL)
+            return -1;
+        memset(&w, 0, sizeof(w));
+        if (parse_hash(h, &w) != 0 || h->elements == 0) {
+            freeReplyObject(h);
+            continue; /* expired since the SCAN, or not a stats hash */
+        }
+        freeReplyObject(h);
+        add(&st->total, &w);
+        for (j = 0; j < st->nnodes && strcmp(st->nodes[j].node, node) != 0; j++)
+            ;
+        if (j == st->nnodes) {
+            if (st->nnodes == MAX_NODES) {
+                st->hidden++;
+                continue;
+            }
+            snprintf(st->nodes[st->nnodes++].node, sizeof(st->nodes[0].node), "%s", node);
+        }
+        add(&st->nodes[j], &w);
+    }
+    return 0;
+}
+
 int tlsc_ctl_stats(const tlsc_ctl_t *c)
 {
-    char err[512], pattern[KEY_MAX], cursor[32] = "0", node[NODE_MAX * 4 + 1];
-    node_t *nodes = calloc(MAX_NODES, sizeof(*nodes)), total;
-    size_t nnodes = 0, plen;
-    unsigned hidden = 0;
+    char pattern[KEY_MAX];
+    stats_t st;
     tlsc_ctlredis_t *r = NULL;
     int rc = TLSC_EXIT_FAILURE;
 
-    memset(&total, 0, sizeof(total));
-    if (nodes == NULL) {
+    memset(&st, 0, sizeof(st));
+    if ((st.nodes = calloc(MAX_NODES, sizeof(*st.nodes))) == NULL) {
         fprintf(stderr, "tlscache-ctl: out of memory\n");
         return TLSC_EXIT_FAILURE;
     }
-    if (tlsc_ctlredis_connect(c->redis_url, c->redis_pass_file, c->redis_pass_env, c->timeout_ms, &r, err, sizeof(err)) != 0)
-        goto fail;
-    plen = (size_t)snprintf(pattern, sizeof(pattern), "%s:stats:", c->prefix);
-    snprintf(pattern + plen, sizeof(pattern) - plen, "*");
-    do {
-        const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
-        size_t lens[6] = {4, strlen(cursor), 5, strlen(pattern), 5, strlen(SCAN_COUNT)};
-        redisReply *reply = tlsc_ctlredis_command(r, 6, argv, lens, err, sizeof(err));
-        uint64_t next;
-
-        if (reply == NULL)
-            goto fail;
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_STRING ||
-            reply->element[1]->type != REDIS_REPLY_ARRAY ||
-            tlsc_parse_uint_n(reply->element[0]->str, reply->element[0]->len, 0, UINT64_MAX, &next) != 0) {
-            snprintf(err, sizeof(err), "SCAN: unexpected reply");
-            freeReplyObject(reply);
-            goto fail;
-        }
-        snprintf(cursor, sizeof(cursor), "%llu", (unsigned long long)next);
-        for (size_t i = 0; i < reply->element[1]->elements; i++) {
-            const redisReply *k = reply->element[1]->element[i];
-            node_t w;
-            size_t j;
-            if (k->type != REDIS_REPLY_STRING || k->len >= KEY_MAX || split_key(k->str, k->len, plen, node, sizeof(node)) != 0)
-                continue;
-            const char *argv2[2] = {"HGETALL", k->str};
-            size_t lens2[2] = {7, k->len};
-            redisReply *h = tlsc_ctlredis_command(r, 2, argv2, lens2, err, sizeof(err));
-            if (h == NULL) {
-                freeReplyObject(reply);
-                goto fail;
-            }
-            memset(&w, 0, sizeof(w));
-            if (parse_hash(h, &w) != 0 || h->elements == 0) {
-                freeReplyObject(h);
-                continue; /* expired since the SCAN, or not a stats hash */
-            }
-            freeReplyObject(h);
-            add(&total, &w);
-            for (j = 0; j < nnodes && strcmp(nodes[j].node, node) != 0; j++)
-                ;
-            if (j == nnodes) {
-                if (nnodes == MAX_NODES) {
-                    hidden++;
-                    continue;
-                }
-                snprintf(nodes[nnodes++].node, sizeof(nodes[0].node), "%s", node);
-            }
-            add(&nodes[j], &w);
-        }
-        freeReplyObject(reply);
-    } while (strcmp(cursor, "0") != 0);
+    if (tlsc_ctl_redis_connect(c, &r) != 0)
+        goto done;
+    st.plen = (size_t)snprintf(pattern, sizeof(pattern), "%s:stats:", c->prefix);
+    snprintf(pattern + st.plen, sizeof(pattern) - st.plen, "*");
+    if (tlsc_ctlredis_scan(r, pattern, stats_step, &st, st.err, sizeof(st.err)) != 0) {
+        fprintf(stderr, "tlscache-ctl: stats: %s\n", st.err);
+        goto done;
+    }
 
     uint64_t now = tlsc_wall_sec();
     printf("%-16s %7s %11s %10s %10s %9s %8s %11s %11s %9s %8s %8s %7s\n", "NODE", "WORKERS", "CONNECTIONS", "FULL", "RESUMED",
            "RESUMED%", "HS_ERR", "LOOKUP_HIT%", "LOOKUP_FAIL", "STORE_ERR", "BAD_REC", "TKT_UNK", "AGE");
-    for (size_t j = 0; j < nnodes; j++)
-        print_row(nodes[j].node, &nodes[j], now);
-    print_row("(cluster)", &total, now);
-    if (hidden > 0)
-        printf("(%u workers of nodes past the first %d are in the cluster line only)\n", hidden, MAX_NODES);
-    if (total.workers == 0)
+    for (size_t j = 0; j < st.nnodes; j++)
+        print_row(st.nodes[j].node, &st.nodes[j], now);
+    print_row("(cluster)", &st.total, now);
+    if (st.hidden > 0)
+        printf("(%u workers of nodes past the first %d are in the cluster line only)\n", st.hidden, MAX_NODES);
+    if (st.total.workers == 0)
         printf("no stats hashes under %s:stats: (no worker running, or another --redis-prefix?)\n", c->prefix);
     rc = TLSC_EXIT_OK;
-    goto done;
 
-fail:
-    fprintf(stderr, "tlscache-ctl: stats: %s\n", err);
 done:
     tlsc_ctlredis_free(r);
-    free(nodes);
+    free(st.nodes);
     return rc;
 }

@@ -224,8 +224,9 @@ check "server_view_table_has_ticket_and_records_bad_columns" \
     bash -c "grep -q ' rec_bad\$' '$OUT/redis_tickets.txt' && grep -Eq '^  n9 +1 +4 +5 +6 +7\$' '$OUT/redis_tickets.txt'"
 
 # --redis takes no password on argv (ps shows it): the password comes from --redis-pass-file or
-# TLSCACHE_REDIS_PASS, and an ACL user reads the counters with either. rediss:// is refused with
-# its reason (Debian's hiredis 0.14 has no TLS), before any connection.
+# TLSCACHE_REDIS_PASS, and an ACL user reads the counters with either. rediss:// without
+# --redis-ca is refused before any connection (ctl_cluster.sh and ctl.sh test the forms beyond
+# one plain node: the stats reader is tlscache-ctl's client).
 redis-cli -p "$REDIS_PORT" acl setuser benchro on '>bench pass 1' '~*' +@read +@connection >/dev/null
 bench pw_argv --target "127.0.0.1:$PORT_on" --connections 1 --redis "redis://benchro:bench%20pass%201@127.0.0.1:$REDIS_PORT"
 check "redis_password_on_argv_is_refused_with_exit_2" [ "$BENCH_RC" = 2 ]
@@ -234,7 +235,9 @@ check "the_refusal_names_the_alternatives_and_not_the_password" \
 bench pw_flag --target "127.0.0.1:$PORT_on" --connections 1 --redis-pass 'bench pass 1'
 check "a_redis_pass_flag_is_refused_with_exit_2" [ "$BENCH_RC/$(grep -c 'bench pass' "$OUT/pw_flag.err")" = 2/0 ]
 bench pw_tls --target "127.0.0.1:$PORT_on" --connections 1 --redis "rediss://127.0.0.1:$REDIS_PORT"
-check "rediss_is_refused_with_its_reason" [ "$BENCH_RC/$(grep -c 'hiredis 0.14 has no TLS' "$OUT/pw_tls.err")" = 2/1 ]
+check "rediss_without_redis_ca_is_refused_naming_it" [ "$BENCH_RC/$(grep -c -- 'needs --redis-ca FILE' "$OUT/pw_tls.err")" = 2/1 ]
+bench pw_ca --target "127.0.0.1:$PORT_on" --connections 1 --redis "redis://127.0.0.1:$REDIS_PORT" --redis-ca "$TLSC_TMP/ca.pem"
+check "redis_ca_without_a_tls_url_is_refused" [ "$BENCH_RC/$(grep -c -- '--redis-ca: given, but --redis is not a TLS URL' "$OUT/pw_ca.err")" = 2/1 ]
 (umask 077 && printf 'bench pass 1\n' >"$TLSC_TMP/redis.pass")
 bench pw_file --target "127.0.0.1:$PORT_on" --connections 2 --concurrency 1 --redis "redis://benchro@127.0.0.1:$REDIS_PORT" \
     --redis-pass-file "$TLSC_TMP/redis.pass" --redis-settle 0

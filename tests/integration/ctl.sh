@@ -4,22 +4,22 @@
 # revoked session gets a full handshake and its key name is published on <prefix>:revoked;
 # --dry-run deletes nothing; stats sums both nodes; keys status shows tags and acks, never key
 # bytes; keys rotate advances the epoch, every worker acks, and the next key becomes current
-# after the lead time; a worker link cannot send a control request; usage errors exit 2.
+# after the lead time; a worker link cannot send a control request; usage errors exit 2. Over
+# rediss:// (a TLS-only Redis, client certificates required, a CA the test makes) list, show,
+# stats and revoke work; another CA or a host the certificate does not name is one line, exit 1.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
 . "$TLSC_ROOT/tests/lib/server.sh"
 need redis-server redis-cli openssl jq python3
 trap cleanup EXIT
 tlsc_tmpdir
+. "$TLSC_ROOT/tests/lib/ctl.sh" # ctl NAME ARGS..., resumed; outputs in $O
 make_test_pki "$TLSC_TMP/pki" || exit 1
 start_redis || exit 1
-CTL=$TLSC_BIN/ctl/tlscache-ctl
 DAEMON=$TLSC_BIN/cache-daemon/tlscache-daemon
 PROBE=$TLSC_BIN/cache-daemon/tlscache-keyd-probe
 SECRET=$TLSC_TMP/seal.secret # the cluster secret: the link's PSK and the nodes' sealing fallback
 S=$TLSC_TMP/sess
-O=$TLSC_TMP/out # every ctl output is kept here, for the secret scan at the end
-mkdir -p "$O"
 
 KD=$(free_port)
 # A long rotation with a short lead: `keys rotate` then moves the next key to now + 2 s.
@@ -35,18 +35,7 @@ start_node B "$PB" --resumption cache "${KEYD[@]}" || exit 1
 # The ctl reads the nodes' own variables.
 export TLSCACHE_REDIS=redis://127.0.0.1:$REDIS_PORT TLSCACHE_KEYD=127.0.0.1:$KD TLSCACHE_KEYD_SECRET_FILE=$SECRET
 
-# ctl NAME ARGS...: runs tlscache-ctl, output in $O/NAME (stdout and stderr), prints it; its exit status.
-ctl() {
-    local name=$1
-    shift
-    "$CTL" "$@" >"$O/$name" 2>&1
-    local rc=$?
-    cat "$O/$name"
-    return $rc
-}
 sid() { openssl sess_id -in "$1" -noout -text 2>/dev/null | awk '/Session-ID:/ { print tolower($2) }'; }
-# resumed PORT SNI SESS: a handshake offering SESS; prints resumed=true|false.
-resumed() { jfield "$(sget "$1" 1.2 "$2" "$3" "$3.again")" resumed; }
 exists() { [ "$(redis-cli -p "$REDIS_PORT" exists "tlscache:sess:$1")" = 1 ]; }
 gone() { [ "$(redis-cli -p "$REDIS_PORT" exists "tlscache:sess:$1")" = 0 ]; }
 # acked_all: keys status lists 4 workers (2 nodes x 2) and all acked the daemon's epoch.
@@ -260,5 +249,57 @@ chmod 640 "$TLSC_TMP/ctl.pass"
 ctl p7 stats --redis "redis://ctlro@127.0.0.1:$REDIS_PORT" --redis-pass-file "$TLSC_TMP/ctl.pass"
 check "a password file others may read is refused (exit 1, chmod 600 named)" [ "$?/$(grep -c 'chmod 600' "$O/p7")" = 1/1 ]
 ctl p8 stats --redis "rediss://127.0.0.1:$REDIS_PORT"
-check "rediss:// exits 1 with its reason on one line" [ "$?/$(grep -c 'hiredis 0.14 has no TLS' "$O/p8")/$(wc -l <"$O/p8")" = 1/1/1 ]
+check "rediss:// without --redis-ca exits 1 naming it, on one line" [ "$?/$(grep -c -- '--redis-ca FILE' "$O/p8")/$(wc -l <"$O/p8")" = 1/1/1 ]
+
+# --- rediss://: a Redis that speaks only TLS, client certificates required ---------------------
+# Its certificate (default.pem) names localhost and 127.0.0.1, not 127.0.0.2.
+P=$TLSC_TMP/pki
+(
+    cd "$P" &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=tlscache-ctl -keyout client.key \
+            -out client.csr 2>/dev/null &&
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile <(printf 'extendedKeyUsage=clientAuth\n') -out client.pem 2>/dev/null &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=other-ca \
+            -keyout other-ca.key -out other-ca.pem 2>/dev/null
+) || { echo "cannot make the client certificate" >&2; exit 1; }
+TP=$(free_port)
+mkdir -p "$TLSC_TMP/tlsredis"
+redis-server --bind 127.0.0.1 127.0.0.2 --port 0 --tls-port "$TP" --tls-cert-file "$P/default.pem" \
+    --tls-key-file "$P/default.key" --tls-ca-cert-file "$P/ca.pem" --tls-auth-clients yes --requirepass 'ctl pass 9' \
+    --save '' --appendonly no --dir "$TLSC_TMP/tlsredis" --logfile "$TLSC_TMP/tlsredis/redis.log" --daemonize no &
+track $!
+wait_port "$TP" 10 || exit 1
+TLSF=(--redis-ca "$P/ca.pem" --redis-cert "$P/client.pem" --redis-key "$P/client.key")
+PT=$(free_port)
+chmod 600 "$TLSC_TMP/ctl.pass"
+REDIS_URL="rediss://127.0.0.1:$TP" start_node T "$PT" --resumption cache "${KEYD[@]}" "${TLSF[@]}" \
+    --redis-pass-file "$TLSC_TMP/ctl.pass" || exit 1
+sget "$PT" 1.2 t.example "" "$S.t" >/dev/null
+sget "$PT" 1.2 t.example "" "$S.t2" >/dev/null
+IDT=$(sid "$S.t2")
+export TLSCACHE_REDIS_PASS='ctl pass 9'
+tctl() { local name=$1; shift; ctl "$name" "$@" --redis "rediss://127.0.0.1:$TP" "${TLSF[@]}"; }
+tls_listed() { tctl tl1 sessions list >/dev/null; grep -qE "^$IDT +[0-9]+ +TLSv1.2 +[A-Z0-9-]+ +t.example +- +T " "$O/tl1"; }
+check "rediss://: sessions list over TLS shows the session node T stored" wait_for 10 "the TLS 1.2 session listed" tls_listed
+check "rediss://: sessions show reads it" grep -qE '^sni +t\.example$' <(tctl tl2 sessions show "$IDT")
+t_stats() { tctl tl3 stats >/dev/null; [ "$(awk '$1 == "T" { print $2 "/" $4 }' "$O/tl3")" = 2/2 ]; }
+check "rediss://: stats sums node T's workers (2 full handshakes)" wait_for 5 "T's stats" t_stats
+check "rediss://: revoke --sni deletes the node's sessions" [ "$(tctl tl4 sessions revoke --sni t.example)" = "2 sessions revoked" ]
+check "rediss://: the revoked session gets a full handshake" [ "$(resumed "$PT" t.example "$S.t2")" = false ]
+check "rediss://: the URL in TLSCACHE_REDIS and the files in TLSCACHE_REDIS_CA/CERT/KEY work too" \
+    env TLSCACHE_REDIS="rediss://localhost:$TP" TLSCACHE_REDIS_CA="$P/ca.pem" TLSCACHE_REDIS_CERT="$P/client.pem" \
+    TLSCACHE_REDIS_KEY="$P/client.key" "$CTL" sessions list
+ctl tl5 stats --redis "rediss://127.0.0.1:$TP" --redis-ca "$P/other-ca.pem" --redis-cert "$P/client.pem" --redis-key "$P/client.key"
+check "rediss:// with another CA exits 1 on one line naming --redis-ca" \
+    [ "$?/$(grep -c "TLS handshake failed: Redis's certificate: .*--redis-ca" "$O/tl5")/$(wc -l <"$O/tl5")" = 1/1/1 ]
+ctl tl6 stats --redis "rediss://127.0.0.2:$TP" "${TLSF[@]}"
+check "rediss:// to a host the certificate does not name exits 1 on one line naming it" \
+    [ "$?/$(grep -c "certificate does not name 127.0.0.2" "$O/tl6")/$(wc -l <"$O/tl6")" = 1/1/1 ]
+ctl tl7 stats --redis "rediss://127.0.0.1:$TP" --redis-ca "$P/ca.pem"
+check "rediss:// without the client certificate Redis requires exits 1" [ $? = 1 ]
+ctl tl8 stats --redis "redis://127.0.0.1:$REDIS_PORT" --redis-ca "$P/ca.pem"
+check "--redis-ca with a plain redis:// URL exits 1 on one line" [ "$?/$(grep -c 'does not use TLS' "$O/tl8")" = 1/1 ]
+unset TLSCACHE_REDIS_PASS
+check "no ctl output holds the Redis password" [ "$(grep -rc 'ctl pass' "$O" | awk -F: '{ s += $2 } END { print s + 0 }')" = 0 ]
 finish
