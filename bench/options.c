@@ -225,6 +225,8 @@ APPLY_STRING(apply_csv, csv_file)
 APPLY_STRING(apply_plot, plot_file)
 APPLY_STRING(apply_redis_pass_file, redis_pass_file)
 
+APPLY_STRING(apply_redis_sentinel_pass_file, redis_sentinel_pass_file)
+APPLY_STRING(apply_redis_sentinel_user, redis_sentinel_user)
 APPLY_STRING(apply_redis_ca, redis_ca_file)
 APPLY_STRING(apply_redis_cert, redis_cert_file)
 APPLY_STRING(apply_redis_key, redis_key_file)
@@ -333,6 +335,12 @@ static const tlsc_opt_t options[] = {
      0},
     {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
      "file holding the Redis password, mode 0600 (else env TLSCACHE_REDIS_PASS; never on the command line)", 0},
+    {"redis-sentinel-pass-file", "FILE", 0, apply_redis_sentinel_pass_file, NULL,
+     "redis-sentinel:// for --redis: file holding the sentinels' own password, mode 0600 (else env "
+     "TLSCACHE_REDIS_SENTINEL_PASS)",
+     0},
+    {"redis-sentinel-user", "NAME", 0, apply_redis_sentinel_user, NULL, "redis-sentinel:// for --redis: the sentinels' ACL user",
+     0},
     {"redis-ca", "FILE", 0, apply_redis_ca, NULL, "TLS to Redis: the CA that signed Redis's certificate (required for TLS)", 0},
     {"redis-cert", "FILE", 0, apply_redis_cert, NULL, "TLS to Redis: PEM client certificate chain, with --redis-key", 0},
     {"redis-key", "FILE", 0, apply_redis_key, NULL, "TLS to Redis: PEM key of --redis-cert", 0},
@@ -365,6 +373,7 @@ static const tlsc_opts_spec_t spec = {
              "offered target), latency percentiles, errors and the client's own CPU.\n"
              "\n",
     .footer = "\n  env TLSCACHE_REDIS_PASS          the Redis password for --redis, when --redis-pass-file is not given\n"
+              "  env TLSCACHE_REDIS_SENTINEL_PASS the sentinels' password, when --redis-sentinel-pass-file is not given\n"
               "\n"
               "A run in which no handshake succeeds, or whose report cannot be written, exits 1.\n"
               "\n"

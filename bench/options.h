@@ -47,7 +47,9 @@ typedef struct {
     const char *request_path;
     const char *json_file, *csv_file, *plot_file;
     const char *redis_url, *redis_prefix;
-    const char *redis_pass_file;                                  /* --redis-pass-file; else TLSCACHE_REDIS_PASS; never in argv */
+    const char *redis_pass_file;          /* --redis-pass-file; else TLSCACHE_REDIS_PASS; never in argv */
+    const char *redis_sentinel_pass_file; /* --redis-sentinel-pass-file; else TLSCACHE_REDIS_SENTINEL_PASS */
+    const char *redis_sentinel_user;      /* --redis-sentinel-user */
     const char *redis_ca_file, *redis_cert_file, *redis_key_file; /* --redis-ca, --redis-cert, --redis-key (TLS) */
     unsigned redis_settle_ms;
     const char *cafile;

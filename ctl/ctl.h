@@ -21,6 +21,9 @@ typedef struct {
     char *redis_url;                         /* --redis */
     char *redis_pass_file;                   /* --redis-pass-file */
     const char *redis_pass_env;              /* TLSCACHE_REDIS_PASS, or NULL: the environment's, not owned */
+    char *redis_sentinel_pass_file;          /* --redis-sentinel-pass-file */
+    char *redis_sentinel_user;               /* --redis-sentinel-user */
+    const char *redis_sentinel_pass_env;     /* TLSCACHE_REDIS_SENTINEL_PASS, or NULL: not owned */
     char *redis_ca, *redis_cert, *redis_key; /* --redis-ca, --redis-cert, --redis-key (TLS) */
     char *prefix;                            /* --redis-prefix */
     char *keyd;                              /* --keyd HOST:PORT or unix:PATH */

@@ -93,6 +93,16 @@ static int apply_redis_pass_file(void *ctx, const char *label, const char *value
     return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_pass_file, err, errlen);
 }
 
+static int apply_redis_sentinel_pass_file(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_sentinel_pass_file, err, errlen);
+}
+
+static int apply_redis_sentinel_user(void *ctx, const char *label, const char *value, char *err, size_t errlen)
+{
+    return set_text(label, value, 255, &((tlsc_ctl_t *)ctx)->redis_sentinel_user, err, errlen);
+}
+
 static int apply_redis_ca(void *ctx, const char *label, const char *value, char *err, size_t errlen)
 {
     return set_text(label, value, PATH_MAX_LEN, &((tlsc_ctl_t *)ctx)->redis_ca, err, errlen);
@@ -179,6 +189,11 @@ static const tlsc_opt_t OPTIONS[] = {
      0},
     {"redis-pass-file", "FILE", 0, apply_redis_pass_file, NULL,
      "file holding the Redis password, mode 0600 (else env TLSCACHE_REDIS_PASS; never on the command line)", 0},
+    {"redis-sentinel-pass-file", "FILE", 0, apply_redis_sentinel_pass_file, NULL,
+     "redis-sentinel://: file holding the sentinels' own password (their requirepass), mode 0600 (else env "
+     "TLSCACHE_REDIS_SENTINEL_PASS)",
+     0},
+    {"redis-sentinel-user", "NAME", 0, apply_redis_sentinel_user, NULL, "redis-sentinel://: the sentinels' ACL user", 0},
     {"redis-ca", "FILE", 0, apply_redis_ca, NULL, "TLS to Redis: the CA that signed Redis's certificate (required for TLS)", 0},
     {"redis-cert", "FILE", 0, apply_redis_cert, NULL, "TLS to Redis: PEM client certificate chain, with --redis-key", 0},
     {"redis-key", "FILE", 0, apply_redis_key, NULL, "TLS to Redis: PEM key of --redis-cert", 0},
@@ -221,7 +236,8 @@ static const tlsc_opts_spec_t SPEC = {
              "  keys rotate                                         bring the next rotation forward to now + --lead\n"
              "\n"
              "Flags (--redis*, --keyd and --keyd-secret-file read the server's TLSCACHE_* variables):\n",
-    .footer = "\n  env TLSCACHE_REDIS_PASS          the Redis password, when --redis-pass-file is not given\n",
+    .footer = "\n  env TLSCACHE_REDIS_PASS          the Redis password, when --redis-pass-file is not given\n"
+              "  env TLSCACHE_REDIS_SENTINEL_PASS the sentinels' password, when --redis-sentinel-pass-file is not given\n",
     .opts = OPTIONS,
     .n_opts = sizeof(OPTIONS) / sizeof(OPTIONS[0]),
     .refused = REFUSED,
@@ -316,6 +332,8 @@ static void ctl_free(tlsc_ctl_t *c)
 {
     free(c->redis_url);
     free(c->redis_pass_file);
+    free(c->redis_sentinel_pass_file);
+    free(c->redis_sentinel_user);
     free(c->redis_ca);
     free(c->redis_cert);
     free(c->redis_key);
@@ -367,6 +385,7 @@ int main(int argc, char **argv)
     if (!c.have_limit)
         c.limit = TLSC_CTL_LIMIT_DEFAULT;
     c.redis_pass_env = getenv("TLSCACHE_REDIS_PASS");
+    c.redis_sentinel_pass_env = getenv("TLSCACHE_REDIS_SENTINEL_PASS");
     if ((rc = parse_cmd(pos, npos, &cmd)) != 0 || (rc = check_flags(cmd, &c, npos)) != 0) {
         ctl_free(&c);
         return rc;

@@ -446,10 +446,12 @@ static int link_open(tlsc_ctlredis_t *top, tlsc_ctlredis_t *l, const char *host,
         snprintf(err, errlen, "redis %s: %s", l->where, why);
         return -1;
     }
-    if (data_node && u->password != NULL) {
-        const char *argv[3] = {"AUTH", u->user ? u->user : u->password, u->password};
-        size_t lens[3] = {4, strlen(argv[1]), strlen(u->password)};
-        if (handshake_step(l, "AUTH", u->user ? 3 : 2, argv, lens, err, errlen) != 0)
+    /* A data node takes the URL's credentials, a sentinel its own (--redis-sentinel-pass-file). */
+    const char *user = data_node ? u->user : u->sentinel_user, *pass = data_node ? u->password : u->sentinel_password;
+    if (pass != NULL) {
+        const char *argv[3] = {"AUTH", user ? user : pass, pass};
+        size_t lens[3] = {4, strlen(argv[1]), strlen(pass)};
+        if (handshake_step(l, data_node ? "AUTH" : "AUTH (the sentinels' password)", user ? 3 : 2, argv, lens, err, errlen) != 0)
             return -1;
     }
     if (data_node && u->db != 0) {
@@ -724,6 +726,43 @@ redisReply *tlsc_ctlredis_key_command(tlsc_ctlredis_t *r, const char *key, size_
     return tlsc_ctlredis_follow(l, reply, argc, argv, lens, err, errlen);
 }
 
+/*
+ * The sentinels' own credentials for a redis-sentinel:// URL (the URL's are the data nodes'):
+ * the password from o->sentinel_pass_file, else o->env_sentinel_pass, under the rules of the
+ * data password (a 0600 file, bounded, never echoed); a user without a password, or either
+ * flag with another URL form, is refused with one line naming the flag.
+ */
+static int take_sentinel_credentials(tlsc_redis_url_t *u, const tlsc_ctlredis_options_t *o, char *err, size_t errlen)
+{
+    const char *env = o->env_sentinel_pass != NULL && *o->env_sentinel_pass != '\0' ? o->env_sentinel_pass : NULL;
+    char *pw = NULL;
+
+    if (u->master_name == NULL) {
+        if (o->sentinel_pass_file == NULL && o->sentinel_user == NULL)
+            return 0; /* the variable alone is the environment's, for the server: not ours to judge */
+        snprintf(err, errlen, "%s is for a redis-sentinel:// URL",
+                 o->sentinel_pass_file != NULL ? "--redis-sentinel-pass-file" : "--redis-sentinel-user");
+        return -1;
+    }
+    if (o->sentinel_pass_file == NULL && env == NULL) {
+        if (o->sentinel_user == NULL)
+            return 0;
+        snprintf(err, errlen,
+                 "--redis-sentinel-user needs the sentinels' password: --redis-sentinel-pass-file FILE or "
+                 "TLSCACHE_REDIS_SENTINEL_PASS");
+        return -1;
+    }
+    if (tlsc_redis_password_take(o->sentinel_pass_file, "--redis-sentinel-pass-file", env, "TLSCACHE_REDIS_SENTINEL_PASS", &pw, err,
+                                 errlen) != 0)
+        return -1;
+    u->sentinel_password = pw;
+    if (o->sentinel_user != NULL && (u->sentinel_user = strdup(o->sentinel_user)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* ================================ the handle ================================ */
 
 int tlsc_ctlredis_connect(const tlsc_ctlredis_options_t *o, tlsc_ctlredis_t **out, char *err, size_t errlen)
@@ -740,6 +779,8 @@ int tlsc_ctlredis_connect(const tlsc_ctlredis_options_t *o, tlsc_ctlredis_t **ou
     r->timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
     if (tlsc_redis_url_parse(o->url, &r->url, err, errlen) != 0 ||
         tlsc_redis_url_take_password(&r->url, o->pass_file, o->env_pass, err, errlen) != 0)
+        goto fail;
+    if (take_sentinel_credentials(&r->url, o, err, errlen) != 0)
         goto fail;
     tlsc_redis_url_describe(&r->url, r->where, sizeof(r->where));
     if (r->url.tls) {

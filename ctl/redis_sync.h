@@ -31,6 +31,11 @@ typedef struct {
     const char *url;       /* as the server's --redis */
     const char *pass_file; /* --redis-pass-file, or NULL */
     const char *env_pass;  /* TLSCACHE_REDIS_PASS, or NULL */
+    /* redis-sentinel://: the sentinels' own credentials (their requirepass / ACL user), never
+     * from the URL: --redis-sentinel-pass-file, else TLSCACHE_REDIS_SENTINEL_PASS; a user needs one. */
+    const char *sentinel_pass_file;
+    const char *env_sentinel_pass;
+    const char *sentinel_user;
     const char *ca_file;   /* --redis-ca: required for TLS */
     const char *cert_file; /* --redis-cert and --redis-key: a client certificate, or NULL */
     const char *key_file;

@@ -269,6 +269,9 @@ void tlsc_ctl_redis_options(const tlsc_ctl_t *c, tlsc_ctlredis_options_t *o)
     o->url = c->redis_url;
     o->pass_file = c->redis_pass_file;
     o->env_pass = c->redis_pass_env;
+    o->sentinel_pass_file = c->redis_sentinel_pass_file;
+    o->env_sentinel_pass = c->redis_sentinel_pass_env;
+    o->sentinel_user = c->redis_sentinel_user;
     o->ca_file = c->redis_ca;
     o->cert_file = c->redis_cert;
     o->key_file = c->redis_key;

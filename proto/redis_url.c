@@ -513,11 +513,44 @@ int tlsc_redis_password_check(const char *pw, char *why, size_t whylen)
     return 0;
 }
 
-int tlsc_redis_url_take_password(tlsc_redis_url_t *u, const char *pass_file, const char *env_pass, char *err, size_t errlen)
+int tlsc_redis_password_take(const char *file, const char *file_flag, const char *env, const char *env_name, char **out, char *err,
+                             size_t errlen)
 {
     char why[512], *pw;
     size_t size, len;
 
+    *out = NULL;
+    if (file != NULL) {
+        if (tlsc_read_secret_file(file, PASSWORD_MAX + 2, &pw, &size, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s: %s", file_flag, why);
+            return -1;
+        }
+        len = tlsc_rstrip(pw, size); /* the newline an editor or echo leaves */
+        if (strlen(pw) != len)
+            snprintf(why, sizeof(why), "the password holds a NUL byte");
+        if (strlen(pw) != len || tlsc_redis_password_check(pw, why, sizeof(why)) != 0) {
+            tlsc_secure_free(pw, size);
+            snprintf(err, errlen, "%s: %s: %s", file_flag, file, why);
+            return -1;
+        }
+        *out = pw;
+        return 0;
+    }
+    if (env != NULL && *env != '\0') {
+        if (tlsc_redis_password_check(env, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s: %s", env_name, why);
+            return -1;
+        }
+        if ((*out = strdup(env)) == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tlsc_redis_url_take_password(tlsc_redis_url_t *u, const char *pass_file, const char *env_pass, char *err, size_t errlen)
+{
     if (env_pass != NULL && *env_pass == '\0')
         env_pass = NULL;
     if (u->password != NULL && (pass_file != NULL || env_pass != NULL)) {
@@ -527,34 +560,9 @@ int tlsc_redis_url_take_password(tlsc_redis_url_t *u, const char *pass_file, con
     }
     if (u->password != NULL)
         return 0;
-    if (pass_file != NULL) {
-        if (tlsc_read_secret_file(pass_file, PASSWORD_MAX + 2, &pw, &size, why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "--redis-pass-file: %s", why);
-            return -1;
-        }
-        len = tlsc_rstrip(pw, size); /* the newline an editor or echo leaves */
-        if (strlen(pw) != len)
-            snprintf(why, sizeof(why), "the password holds a NUL byte");
-        if (strlen(pw) != len || tlsc_redis_password_check(pw, why, sizeof(why)) != 0) {
-            tlsc_secure_free(pw, size);
-            snprintf(err, errlen, "--redis-pass-file: %s: %s", pass_file, why);
-            return -1;
-        }
-        u->password = pw;
-        return 0;
-    }
-    if (env_pass != NULL) {
-        if (tlsc_redis_password_check(env_pass, why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "TLSCACHE_REDIS_PASS: %s", why);
-            return -1;
-        }
-        if ((u->password = strdup(env_pass)) == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        return 0;
-    }
-    if (u->user != NULL) {
+    if (tlsc_redis_password_take(pass_file, "--redis-pass-file", env_pass, "TLSCACHE_REDIS_PASS", &u->password, err, errlen) != 0)
+        return -1;
+    if (u->password == NULL && u->user != NULL) {
         snprintf(err, errlen,
                  "--redis: the URL names a user but no password: give it with --redis-pass-file FILE or TLSCACHE_REDIS_PASS");
         return -1;

@@ -70,6 +70,16 @@ int tlsc_redis_url_parse(const char *url, tlsc_redis_url_t *out, char *err, size
  */
 int tlsc_redis_password_check(const char *pw, char *why, size_t whylen);
 /**
+ * A password from `file` (read as a secret: mode 0600 or a systemd credential, bounded, one
+ * trailing newline dropped), else from `env` (when set and not empty): *out is a heap copy the
+ * caller wipes (tlsc_secure_free), or NULL when neither gives one. -1 with one line in `err`
+ * naming `file_flag` or `env_name` (never the password) when it cannot be read or is not a
+ * password Redis would take.
+ */
+int tlsc_redis_password_take(const char *file, const char *file_flag, const char *env, const char *env_name, char **out, char *err,
+                             size_t errlen);
+
+/**
  * For the tools (tlscache-ctl, tlscache-bench): gives `u` the password its URL does not hold,
  * from `pass_file` (a secret file, 0600, one line) or else `env_pass` (the value of
  * TLSCACHE_REDIS_PASS; NULL or "" = none), the file first. A URL with a password of its own

@@ -5,7 +5,8 @@
 # --sni deletes on every master (each revocation published once) and a revoked session then gets
 # a full handshake; a key whose slot is being migrated is listed, shown and revoked through MOVED
 # and ASK. The bench reads the servers' counters from every master. Sentinel: the ctl asks the
-# sentinels in order (a dead one is skipped), authenticates on the master they name, and refuses
+# sentinels in order (a dead one is skipped) with their own password (--redis-sentinel-pass-file or
+# TLSCACHE_REDIS_SENTINEL_PASS; without it, one NOAUTH line), authenticates on the master they name, and refuses
 # a node whose ROLE is not master, or an answer that is not a host and a port.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TLSC_ROOT/tests/lib/certs.sh"
@@ -111,7 +112,8 @@ check "a cluster with no seed that answers exits 1 on one line" [ "$?/$(grep -c 
 
 # ================================ Sentinel ================================
 PW='sentinel-pass-7'
-(umask 077 && echo "$PW" >"$TLSC_TMP/redis.pass")
+SPW='the sentinels own pw'
+(umask 077 && echo "$PW" >"$TLSC_TMP/redis.pass" && echo "$SPW" >"$TLSC_TMP/sentinel.pass")
 data_node() {
     local port=$1
     shift
@@ -127,8 +129,8 @@ data_node "$DM" || exit 1
 data_node "$DR" --replicaof 127.0.0.1 "$DM" || exit 1
 SP=$(free_port)
 mkdir -p "$TLSC_TMP/sentinel"
-printf 'bind 127.0.0.1\nport %s\ndaemonize no\ndir %s\nsentinel monitor mymaster 127.0.0.1 %s 1\nsentinel auth-pass mymaster %s\n' \
-    "$SP" "$TLSC_TMP/sentinel" "$DM" "$PW" >"$TLSC_TMP/sentinel/sentinel.conf"
+printf 'bind 127.0.0.1\nport %s\ndaemonize no\ndir %s\nsentinel monitor mymaster 127.0.0.1 %s 1\nsentinel auth-pass mymaster %s\nrequirepass "%s"\n' \
+    "$SP" "$TLSC_TMP/sentinel" "$DM" "$PW" "$SPW" >"$TLSC_TMP/sentinel/sentinel.conf"
 redis-sentinel "$TLSC_TMP/sentinel/sentinel.conf" >"$TLSC_TMP/sentinel/log" 2>&1 &
 track $!
 wait_port "$SP" 10 || exit 1
@@ -157,9 +159,17 @@ EOF
 }
 DEAD=$(free_port)
 SURL="redis-sentinel://127.0.0.1:$DEAD,127.0.0.1:$SP/mymaster"
-ctl s1 sessions list --redis "$SURL" --redis-pass-file "$TLSC_TMP/redis.pass" >/dev/null
+ctl s1 sessions list --redis "$SURL" --redis-pass-file "$TLSC_TMP/redis.pass" \
+    --redis-sentinel-pass-file "$TLSC_TMP/sentinel.pass" >/dev/null
 check "a sentinel URL finds the master (the dead first sentinel skipped) and lists its session" \
     [ "$?/$(grep -cE '^(ab){32} +none +- +- +s\.example +- +S ' "$O/s1")" = 0/1 ]
+# The sentinel has its own requirepass: without it, one line saying the sentinel wants it.
+ctl s0 sessions list --redis "$SURL" --redis-pass-file "$TLSC_TMP/redis.pass"
+check "a sentinel with requirepass and no --redis-sentinel-pass-file: exit 1, NOAUTH on one line" \
+    [ "$?/$(grep -c NOAUTH "$O/s0")/$(wc -l <"$O/s0")" = 1/1/1 ]
+TLSCACHE_REDIS_SENTINEL_PASS=$SPW ctl s0e sessions list --redis "$SURL" --redis-pass-file "$TLSC_TMP/redis.pass" >/dev/null
+check "the sentinels' password from TLSCACHE_REDIS_SENTINEL_PASS" [ "$?/$(grep -c s.example "$O/s0e")" = 0/1 ]
+check "the sentinels' password never echoed" bash -c '! grep -q "own pw" "$@"' _ "$O/s0" "$O/s1" "$O/s0e"
 # A sentinel naming the replica: ROLE says slave, and the ctl refuses it.
 FR=$(free_port)
 fake_sentinel "$FR" "$(printf '*2\r\n$9\r\n127.0.0.1\r\n$%s\r\n%s\r\n' "${#DR}" "$DR" | od -An -tx1 | tr -d ' \n')" || exit 1
@@ -168,12 +178,13 @@ check "a sentinel naming a replica: exit 1, ROLE named, one line" [ "$?/$(grep -
 # A hostile answer: a host with a space and a newline, and a port past 65535.
 FH=$(free_port)
 fake_sentinel "$FH" "$(printf '*2\r\n$9\r\nevil\nhost\r\n$5\r\n70000\r\n' | od -An -tx1 | tr -d ' \n')" || exit 1
-ctl s3 stats --redis "redis-sentinel://127.0.0.1:$FH,127.0.0.1:$SP/mymaster" --redis-pass-file "$TLSC_TMP/redis.pass" >/dev/null
+ctl s3 stats --redis "redis-sentinel://127.0.0.1:$FH,127.0.0.1:$SP/mymaster" --redis-pass-file "$TLSC_TMP/redis.pass" \
+    --redis-sentinel-pass-file "$TLSC_TMP/sentinel.pass" >/dev/null
 check "a hostile sentinel answer is skipped, the next sentinel asked" [ "$?/$(grep -c '^(cluster)' "$O/s3")" = 0/1 ]
 ctl s4 stats --redis "redis-sentinel://127.0.0.1:$FH/mymaster" --redis-pass-file "$TLSC_TMP/redis.pass"
 check "a hostile sentinel answer alone: exit 1, one line, nothing of it echoed" \
     [ "$?/$(grep -c 'not a host and a port' "$O/s4")/$(grep -c evil "$O/s4")/$(wc -l <"$O/s4")" = 1/1/0/1 ]
 timeout 60 "$BENCH" --target "127.0.0.1:$PA" --connections 4 --redis "$SURL" --redis-pass-file "$TLSC_TMP/redis.pass" \
-    --json "$O/bench-s.json" >"$O/bench-s.txt" 2>&1
+    --redis-sentinel-pass-file "$TLSC_TMP/sentinel.pass" --json "$O/bench-s.json" >"$O/bench-s.txt" 2>&1
 check "bench --redis redis-sentinel:// reads the master (no error)" [ "$(jq -r '.server.error // "none"' "$O/bench-s.json")" = none ]
 finish
