@@ -22,6 +22,10 @@
  *                 |  ASK:   send there once, after ASKING
  *                 +  link failed / CLUSTERDOWN: refresh soon, deliver
  *
+ * A durable write (--store-replicas, tlsc_redis_cluster_send_wait) is wrapped in both modes: it
+ * goes to the node's wait link with WAIT right after it, and ends when WAIT answers; a redirect
+ * drops that WAIT and sends the write and a new WAIT to the node named.
+ *
  * Nodes are kept in a small table; a node that left the map has its link closed at the next
  * map once no request is in flight on it (closing a link drops its callbacks, so a request on
  * it would never complete).

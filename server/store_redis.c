@@ -1,6 +1,6 @@
 /*
  * This file's one job: the store interface (store.h) on Redis (one node or a Cluster, through
- * redis_cluster.h's "send for key"), with the one
+ * redis_cluster.h's "send for key", or "send with WAIT" for a put under --store-replicas), with the one
  * MULTI/EXEC builder every write and take goes through, and the one script a conditional take runs.
  */
 

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Figures, not a test: --store-replicas 0 and 1 on a Redis Cluster (3 masters + 3 replicas on
+# loopback, cluster-node-timeout 1000 ms, tests/lib/redis_cluster.sh), one tlscache-server node
+# (2 workers, the default --lookup-timeout / --store-timeout) with --redis redis-cluster://…,
+# everything fresh per round:
+#   1. cost: tlscache-bench --mode full (every handshake makes and stores a new session) for
+#      SECONDS: new sessions/s, full-handshake latency p50/p99, node and Redis (all six) CPU per
+#      1000 new sessions;
+#   2. failover: SESSIONS sessions made one by one with openssl s_client (each saved), a master
+#      SIGKILLed right after the last; once its replica is promoted, how many of them resume
+#      (each offered up to 3 times: a lookup can miss the 10 ms --lookup-timeout on a loaded
+#      machine, which says nothing about whether the session survived); and, from the node's
+#      /metrics, stores that timed out and WAITs that came back short.
+# Prints Markdown tables. Every process is ended by PID (tests/lib/common.sh's trap).
+#   bench/cluster_replicas.sh [BUILD_DIR] [SECONDS] [SESSIONS]
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-build}
+SECS=${2:-5}
+NSESS=${3:-60}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+export TLSC_ROOT=$ROOT TLSC_BIN=$BUILD
+. "$ROOT/tests/lib/common.sh"
+. "$ROOT/tests/lib/redis_cluster.sh"
+SERVER=$BUILD/server/tlscache-server
+BENCH=$BUILD/bench/tlscache-bench
+for b in "$SERVER" "$BENCH"; do [ -x "$b" ] || { echo "missing $b (build first)" >&2; exit 1; }; done
+need redis-server redis-cli openssl jq curl timeout python3
+trap cleanup EXIT
+tlsc_tmpdir
+(
+    cd "$TLSC_TMP" &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost -keyout srv.key \
+            -out srv.pem
+) >/dev/null 2>&1 || { echo "openssl failed" >&2; exit 1; }
+
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+tree() { echo "$1" $(ps -o pid= --ppid "$1"); }
+# sclient IN OUT: one TLS 1.2 handshake; prints "Reused" or "New".
+sclient() {
+    local args=(-connect "127.0.0.1:$NP" -tls1_2 -noservername)
+    [ -n "$1" ] && args+=(-sess_in "$1")
+    [ -n "$2" ] && args+=(-sess_out "$2")
+    echo | timeout 5 openssl s_client "${args[@]}" 2>/dev/null | grep -aoE '^(Reused|New),' | tr -d ,
+}
+three_masters() { [ "$(rc_masters "$1" | wc -l)" = 3 ]; }
+
+# round N: a fresh cluster and node with --store-replicas N; sets COST[N] and FAIL[N].
+round() {
+    local n=$1 p redis=() procs hz n0 n1 r0 r1 ok victim pid_var m timeouts short
+    TLSC_TMP=$TLSC_TMP/round$n
+    mkdir -p "$TLSC_TMP"
+    start_redis_cluster >/dev/null || exit 1
+    for p in "${RC_PORTS[@]}"; do
+        pid_var=RC_PID_$p
+        redis+=("${!pid_var}")
+    done
+    NP=$(free_port) AP=$(free_port)
+    "$SERVER" --listen "127.0.0.1:$NP" --workers 2 --cert "$TLSC_TMP/../srv.pem" --key "$TLSC_TMP/../srv.key" \
+        --admin "127.0.0.1:$AP" --local-cache 0 --store-replicas "$n" --log-level warn \
+        --redis "redis-cluster://127.0.0.1:${RC_PORTS[0]},127.0.0.1:${RC_PORTS[1]},127.0.0.1:${RC_PORTS[2]}" >>"$TLSC_TMP/node.log" 2>&1 &
+    NPID=$!
+    track "$NPID"
+    wait_port "$NP" 15 || { tail "$TLSC_TMP/node.log" >&2; exit 1; }
+    wait_for 30 "node ready" curl -sf -o /dev/null "http://127.0.0.1:$AP/readyz" >/dev/null || exit 1
+    timeout 30 "$BENCH" --target "127.0.0.1:$NP" --connections 200 --concurrency 4 --quiet >/dev/null 2>&1 # warm up
+
+    # 1. cost of a new session
+    procs=$(tree "$NPID")
+    n0=$(ticks $procs) r0=$(ticks "${redis[@]}")
+    timeout $((SECS + 30)) "$BENCH" --target "127.0.0.1:$NP" --tls 1.2 --mode full --duration "$SECS" --concurrency 16 \
+        --quiet --json "$TLSC_TMP/cost.json" >/dev/null 2>&1
+    n1=$(ticks $procs) r1=$(ticks "${redis[@]}")
+    hz=$(getconf CLK_TCK)
+    COST[$n]=$(jq -r --arg n "$n" --argjson nt "$((n1 - n0))" --argjson rt "$((r1 - r0))" --argjson hz "$hz" '
+        .handshakes.total as $t |
+        "| \($n) | \(.handshakes.total_per_sec | floor) | \(.connections_failed) | \(.latency_ms.full.p50) | \(.latency_ms.full.p99) | \(if $t > 0 then ($nt / $hz * 1000 / $t * 1000 | floor) / 1000 else "-" end) | \(if $t > 0 then ($rt / $hz * 1000 / $t * 1000 | floor) / 1000 else "-" end) |"' \
+        "$TLSC_TMP/cost.json")
+
+    # 2. sessions made right before a master's SIGKILL, resumed after the promotion
+    victim=$(rc_masters | head -1)
+    pid_var=RC_PID_$victim
+    for i in $(seq "$NSESS"); do sclient "" "$TLSC_TMP/pre-$i" >/dev/null; done
+    kill -KILL "${!pid_var}"
+    p=$(printf '%s\n' "${RC_PORTS[@]}" | grep -vx "$victim" | head -1)
+    wait_for 60 "a replica promoted" three_masters "$p" >/dev/null || exit 1
+    wait_for 30 "node ready" curl -sf -o /dev/null "http://127.0.0.1:$AP/readyz" >/dev/null || exit 1
+    ok=0
+    for i in $(seq "$NSESS"); do
+        for _ in 1 2 3; do [ "$(sclient "$TLSC_TMP/pre-$i" "")" = Reused ] && { ok=$((ok + 1)); break; }; done
+    done
+    m=$(curl -s "http://127.0.0.1:$AP/metrics")
+    timeouts=$(awk '/^tlscache_stores_total\{worker="all",outcome="timeout"\}/ {print $2}' <<<"$m")
+    short=$(awk '/^tlscache_store_waits_total\{worker="all",outcome="short"\}/ {print $2}' <<<"$m")
+    FAIL[$n]="| $n | $ok of $NSESS | ${timeouts:-0} | ${short:--} |"
+    for p in "$NPID" "${redis[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "$NPID" "${redis[@]}"; do wait "$p" 2>/dev/null; done
+    TLSC_TMP=${TLSC_TMP%/round$n}
+}
+
+declare -A COST FAIL
+for n in 0 1; do round "$n"; done
+echo "| --store-replicas | new sessions/s | failed | full p50 ms | full p99 ms | node CPU s/1000 | Redis CPU s/1000 |"
+echo "|---|---|---|---|---|---|---|"
+for n in 0 1; do echo "${COST[$n]}"; done
+echo
+echo "| --store-replicas | sessions made right before the SIGKILL that resume after the promotion | stores timed out | WAITs short |"
+echo "|---|---|---|---|"
+for n in 0 1; do echo "${FAIL[$n]}"; done
