@@ -34,8 +34,7 @@ tlsc_tmpdir
             -out srv.pem
 ) >/dev/null 2>&1 || { echo "openssl failed" >&2; exit 1; }
 
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-tree() { echo "$1" $(ps -o pid= --ppid "$1"); }
+. "$ROOT/bench/new_session_cost.sh"
 # sclient IN OUT: one TLS 1.2 handshake; prints "Reused" or "New".
 sclient() {
     local args=(-connect "127.0.0.1:$NP" -tls1_2 -noservername)
@@ -47,7 +46,7 @@ three_masters() { [ "$(rc_masters "$1" | wc -l)" = 3 ]; }
 
 # round N: a fresh cluster and node with --store-replicas N; sets COST[N] and FAIL[N].
 round() {
-    local n=$1 p redis=() procs hz n0 n1 r0 r1 ok victim pid_var m timeouts short
+    local n=$1 p redis=() ok victim pid_var m timeouts short
     TLSC_TMP=$TLSC_TMP/round$n
     mkdir -p "$TLSC_TMP"
     start_redis_cluster >/dev/null || exit 1
@@ -66,16 +65,7 @@ round() {
     timeout 30 "$BENCH" --target "127.0.0.1:$NP" --connections 200 --concurrency 4 --quiet >/dev/null 2>&1 # warm up
 
     # 1. cost of a new session
-    procs=$(tree "$NPID")
-    n0=$(ticks $procs) r0=$(ticks "${redis[@]}")
-    timeout $((SECS + 30)) "$BENCH" --target "127.0.0.1:$NP" --tls 1.2 --mode full --duration "$SECS" --concurrency 16 \
-        --quiet --json "$TLSC_TMP/cost.json" >/dev/null 2>&1
-    n1=$(ticks $procs) r1=$(ticks "${redis[@]}")
-    hz=$(getconf CLK_TCK)
-    COST[$n]=$(jq -r --arg n "$n" --argjson nt "$((n1 - n0))" --argjson rt "$((r1 - r0))" --argjson hz "$hz" '
-        .handshakes.total as $t |
-        "| \($n) | \(.handshakes.total_per_sec | floor) | \(.connections_failed) | \(.latency_ms.full.p50) | \(.latency_ms.full.p99) | \(if $t > 0 then ($nt / $hz * 1000 / $t * 1000 | floor) / 1000 else "-" end) | \(if $t > 0 then ($rt / $hz * 1000 / $t * 1000 | floor) / 1000 else "-" end) |"' \
-        "$TLSC_TMP/cost.json")
+    COST[$n]=$(cost_row "$n" "$TLSC_TMP/cost.json" "$NPID" "${redis[@]}")
 
     # 2. sessions made right before a master's SIGKILL, resumed after the promotion
     victim=$(rc_masters | head -1)
@@ -100,8 +90,7 @@ round() {
 
 declare -A COST FAIL
 for n in 0 1; do round "$n"; done
-echo "| --store-replicas | new sessions/s | failed | full p50 ms | full p99 ms | node CPU s/1000 | Redis CPU s/1000 |"
-echo "|---|---|---|---|---|---|---|"
+echo "$COST_HEADER"
 for n in 0 1; do echo "${COST[$n]}"; done
 echo
 echo "| --store-replicas | sessions made right before the SIGKILL that resume after the promotion | stores timed out | WAITs short |"

@@ -2,7 +2,8 @@
 # --store-replicas 1 on a real Redis Cluster (3 masters + 3 replicas on loopback): every new
 # session's store goes to its key's master followed by WAIT 1 on that master's wait link, so
 # every master that got sessions counts WAIT calls (INFO commandstats), also for sessions stored
-# while slots are half-migrated (ASK: ASKING + the transaction + WAIT on the importing master).
+# while slots are half-migrated (ASK: ASKING + the transaction + WAIT on the importing master)
+# and while 500 slots are resharded under load (MOVED and ASK).
 # A master is SIGKILLed right after sessions were made: once its replica is promoted, every one
 # of them still resumes. The promoted master has no replica left: its WAITs come back short and
 # its stores skip WAIT for a while, while the other two masters go on waiting for theirs (the
@@ -130,6 +131,36 @@ stores_waited() {
 check "every_store_during_the_migration_waited" wait_for 5 "acked WAITs" stores_waited
 check "the_importing_master_served_waits" [ "$(wait_calls "${M[1]}")" -gt "$dst0" ]
 check "the_half_migrated_slots_moved_and_closed" python3 "$TLSC_ROOT/tests/lib/rc_migrate.py" close "${M[0]}" "${M[1]}" "$first" 2000 "${M[2]}"
+
+# --- a reshard under load: MOVED (and ASK) on stores; every store still waits where it landed -------
+# With TLS 1.2 alone every EXEC is a store, also a redirected one: the node it was refused by ran
+# the EXEC (EXECABORT) and the WAIT sent after it, the node it went to runs both again.
+redirects() { metric tlscache_redis_cluster_redirects_total worker=all; }
+red0=$(redirects) skipped0=$(waits skipped)
+declare -A E0 W0
+for p in "${M[@]}"; do read -r "E0[$p]" "W0[$p]" <<<"$(calls "$p" exec wait)"; done
+timeout 120 redis-cli --cluster reshard "127.0.0.1:${M[1]}" --cluster-from "$(rc_id "${M[1]}")" --cluster-to "$(rc_id "${M[2]}")" \
+    --cluster-slots 500 --cluster-yes --cluster-pipeline 5 >"$OUT/reshard.log" 2>&1 &
+RESHARD=$!
+track "$RESHARD"
+bad=0
+for i in 1 2 3 4 5 6; do
+    timeout 60 "$BENCH" --target "127.0.0.1:$PA" --quiet --json "$OUT/reshard$i.json" --duration 3 --concurrency 4 --tls 1.2 \
+        --new-session-every 3 >/dev/null 2>&1
+    [ "$(jq -r '.resumption.resumed == .resumption.offered and .errors.total == 0' "$OUT/reshard$i.json")" = true ] || bad=$((bad + 1))
+    kill -0 "$RESHARD" 2>/dev/null || break
+done
+wait "$RESHARD"
+rc=$?
+check "reshard_of_500_slots_completed" [ "$rc" = 0 ]
+check "resumption_stays_100_percent_during_the_reshard" [ "$bad" = 0 ]
+echo "redirects followed during the reshard: $(($(redirects) - red0))"
+check "redirects_were_followed_during_the_reshard" [ "$(redirects)" -gt "$red0" ]
+check "no_store_went_without_wait_during_the_reshard" [ "$(waits skipped)" = "$skipped0" ]
+for i in 0 1 2; do
+    check "every_store_on_master_${i}_waited_during_the_reshard" wait_for 5 "a WAIT per EXEC" \
+        each_exec_waited "${M[$i]}" "${E0[${M[$i]}]}" "${W0[${M[$i]}]}"
+done
 
 # --- a master killed right after sessions were made: they resume on its promoted replica ----------
 victim=${M[2]}
