@@ -4,8 +4,9 @@
 # (2 workers, the default --lookup-timeout / --store-timeout) with --redis redis-cluster://…,
 # everything fresh per round:
 #   1. cost: tlscache-bench --mode full (every handshake makes and stores a new session) for
-#      SECONDS: new sessions/s, full-handshake latency p50/p99, node and Redis (all six) CPU per
-#      1000 new sessions;
+#      SECONDS at concurrency 16: new sessions/s, full-handshake latency p50/p99, node and Redis
+#      (all six) CPU per 1000 new sessions; then SECONDS at concurrency 1, where the latency
+#      added by WAIT is not hidden in queueing;
 #   2. failover: SESSIONS sessions made one by one with openssl s_client (each saved), a master
 #      SIGKILLed right after the last; once its replica is promoted, how many of them resume
 #      (each offered up to 3 times: a lookup can miss the 10 ms --lookup-timeout on a loaded
@@ -66,6 +67,10 @@ round() {
 
     # 1. cost of a new session
     COST[$n]=$(cost_row "$n" "$TLSC_TMP/cost.json" "$NPID" "${redis[@]}")
+    # the added latency alone: one handshake at a time, so that no queue adds to it
+    timeout $((SECS + 30)) "$BENCH" --target "127.0.0.1:$NP" --tls 1.2 --mode full --duration "$SECS" --concurrency 1 \
+        --quiet --json "$TLSC_TMP/lat.json" >/dev/null 2>&1
+    LAT[$n]=$(jq -r --arg n "$n" '"| \($n) | \(.handshakes.total) | \(.latency_ms.full.p50) | \(.latency_ms.full.p90) | \(.latency_ms.full.p99) |"' "$TLSC_TMP/lat.json")
 
     # 2. sessions made right before a master's SIGKILL, resumed after the promotion
     victim=$(rc_masters | head -1)
@@ -88,10 +93,14 @@ round() {
     TLSC_TMP=${TLSC_TMP%/round$n}
 }
 
-declare -A COST FAIL
+declare -A COST LAT FAIL
 for n in 0 1; do round "$n"; done
 echo "$COST_HEADER"
 for n in 0 1; do echo "${COST[$n]}"; done
+echo
+echo "| --store-replicas | new sessions, one at a time | full p50 ms | full p90 ms | full p99 ms |"
+echo "|---|---|---|---|---|"
+for n in 0 1; do echo "${LAT[$n]}"; done
 echo
 echo "| --store-replicas | sessions made right before the SIGKILL that resume after the promotion | stores timed out | WAITs short |"
 echo "|---|---|---|---|"
