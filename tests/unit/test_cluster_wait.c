@@ -94,8 +94,8 @@ static void answer(conn_t *c, int argc, char argv[8][64])
         entry_t *e = &fake.log[fake.nlog++];
         e->node = a ? 'A' : 'B';
         e->conn = c->id;
-        snprintf(e->cmd, sizeof(e->cmd), "%s", argv[0]);
-        snprintf(e->key, sizeof(e->key), "%s", argc >= 2 ? argv[1] : "");
+        snprintf(e->cmd, sizeof(e->cmd), "%.15s", argv[0]);
+        snprintf(e->key, sizeof(e->key), "%.31s", argc >= 2 ? argv[1] : "");
     }
     pthread_mutex_unlock(&fake.mu);
     if (strcasecmp(argv[0], "PING") == 0) {
@@ -118,7 +118,7 @@ static void answer(conn_t *c, int argc, char argv[8][64])
             c->dirty = 1;
             say(c->fd, out);
         } else {
-            snprintf(c->last_key, sizeof(c->last_key), "%s", argv[1]);
+            snprintf(c->last_key, sizeof(c->last_key), "%.31s", argv[1]);
             say(c->fd, "+QUEUED\r\n");
         }
     } else if (strcasecmp(argv[0], "EXEC") == 0) {
