@@ -70,9 +70,8 @@ struct tlsc_redis_cluster_req_s {
     /* tlsc_redis_cluster_send_wait: the write's WAIT, on the same wait link, and how it went */
     tlsc_redis_cluster_wait_cb wcb;
     tlsc_redis_req_t *wait_inner;
-    int waited;    /* the current send went to a wait link, WAIT after it */
-    int tx_status; /* the write's own outcome, known before WAIT answers */
-    size_t ncmds;  /* without ASKING */
+    int waited;   /* the current send went to a wait link, WAIT after it */
+    size_t ncmds; /* without ASKING */
     int argc[CMDS_MAX];
     const char **argv[CMDS_MAX];
     size_t *argvlen[CMDS_MAX];
@@ -800,10 +799,8 @@ static void finish(tlsc_redis_cluster_req_t *req, int status, const redisReply *
     }
     if (status == 0 && (reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_NIL))
         status = UV_EPROTO;
-    if (status == 0 && req->waited) {
-        req->tx_status = 0;
-        return;
-    }
+    if (status == 0 && req->waited)
+        return; /* the write succeeded: WAIT's answer ends the request (on_wait_reply) */
     deliver_wait(req, status, req->waited ? TLSC_REDIS_WAIT_NONE : TLSC_REDIS_WAIT_SKIPPED);
 }
 
