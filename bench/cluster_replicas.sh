@@ -51,6 +51,7 @@ round() {
     TLSC_TMP=$TLSC_TMP/round$n
     mkdir -p "$TLSC_TMP"
     start_redis_cluster >/dev/null || exit 1
+    wait_for 60 "replicas in sync" rc_replicas_online >/dev/null || exit 1
     for p in "${RC_PORTS[@]}"; do
         pid_var=RC_PID_$p
         redis+=("${!pid_var}")
