@@ -43,13 +43,16 @@ sclient() {
     [ -n "$2" ] && args+=(-sess_out "$2")
     echo | timeout 5 openssl s_client "${args[@]}" 2>/dev/null | grep -aoE '^(Reused|New),' | tr -d ,
 }
-three_masters() { [ "$(rc_masters "$1" | wc -l)" = 3 ]; }
+# promoted PORT VICTIM: the node at PORT sees three masters again, none of them VICTIM.
+promoted() { [ "$(rc_masters "$1" | grep -vx "$2" | wc -l)" = 3 ]; }
+# links_to PORT N: the node's log says N links (not wait links) to the Redis at PORT connected.
+links_to() { [ "$(grep -c "127.0.0.1:$1/0: connected" "$R/node.log")" -ge "$2" ]; }
 
 # round N: a fresh cluster and node with --store-replicas N; sets COST[N] and FAIL[N].
 round() {
-    local n=$1 p redis=() ok victim pid_var m timeouts short
-    TLSC_TMP=$TLSC_TMP/round$n
-    mkdir -p "$TLSC_TMP"
+    local n=$1 p redis=() ok victim pid_var m timeouts short before new
+    R=$TLSC_TMP/round$n
+    mkdir -p "$R"
     start_redis_cluster >/dev/null || exit 1
     wait_for 60 "replicas in sync" rc_replicas_online >/dev/null || exit 1
     for p in "${RC_PORTS[@]}"; do
@@ -57,33 +60,38 @@ round() {
         redis+=("${!pid_var}")
     done
     NP=$(free_port) AP=$(free_port)
-    "$SERVER" --listen "127.0.0.1:$NP" --workers 2 --cert "$TLSC_TMP/../srv.pem" --key "$TLSC_TMP/../srv.key" \
-        --admin "127.0.0.1:$AP" --local-cache 0 --store-replicas "$n" --log-level warn \
-        --redis "redis-cluster://127.0.0.1:${RC_PORTS[0]},127.0.0.1:${RC_PORTS[1]},127.0.0.1:${RC_PORTS[2]}" >>"$TLSC_TMP/node.log" 2>&1 &
+    "$SERVER" --listen "127.0.0.1:$NP" --workers 2 --cert "$TLSC_TMP/srv.pem" --key "$TLSC_TMP/srv.key" \
+        --admin "127.0.0.1:$AP" --local-cache 0 --store-replicas "$n" --log-level info \
+        --redis "redis-cluster://127.0.0.1:${RC_PORTS[0]},127.0.0.1:${RC_PORTS[1]},127.0.0.1:${RC_PORTS[2]}" >>"$R/node.log" 2>&1 &
     NPID=$!
     track "$NPID"
-    wait_port "$NP" 15 || { tail "$TLSC_TMP/node.log" >&2; exit 1; }
+    wait_port "$NP" 15 || { tail "$R/node.log" >&2; exit 1; }
     wait_for 30 "node ready" curl -sf -o /dev/null "http://127.0.0.1:$AP/readyz" >/dev/null || exit 1
     timeout 30 "$BENCH" --target "127.0.0.1:$NP" --connections 200 --concurrency 4 --quiet >/dev/null 2>&1 # warm up
 
     # 1. cost of a new session
-    COST[$n]=$(cost_row "$n" "$TLSC_TMP/cost.json" "$NPID" "${redis[@]}")
+    COST[$n]=$(cost_row "$n" "$R/cost.json" "$NPID" "${redis[@]}")
     # the added latency alone: one handshake at a time, so that no queue adds to it
     timeout $((SECS + 30)) "$BENCH" --target "127.0.0.1:$NP" --tls 1.2 --mode full --duration "$SECS" --concurrency 1 \
-        --quiet --json "$TLSC_TMP/lat.json" >/dev/null 2>&1
-    LAT[$n]=$(jq -r --arg n "$n" '"| \($n) | \(.handshakes.total) | \(.latency_ms.full.p50) | \(.latency_ms.full.p90) | \(.latency_ms.full.p99) |"' "$TLSC_TMP/lat.json")
+        --quiet --json "$R/lat.json" >/dev/null 2>&1
+    LAT[$n]=$(jq -r --arg n "$n" '"| \($n) | \(.handshakes.total) | \(.latency_ms.full.p50) | \(.latency_ms.full.p90) | \(.latency_ms.full.p99) |"' "$R/lat.json")
 
     # 2. sessions made right before a master's SIGKILL, resumed after the promotion
-    victim=$(rc_masters | head -1)
+    before=$(rc_masters)
+    victim=$(head -1 <<<"$before")
     pid_var=RC_PID_$victim
-    for i in $(seq "$NSESS"); do sclient "" "$TLSC_TMP/pre-$i" >/dev/null; done
+    for i in $(seq "$NSESS"); do sclient "" "$R/pre-$i" >/dev/null; done
     kill -KILL "${!pid_var}"
     p=$(printf '%s\n' "${RC_PORTS[@]}" | grep -vx "$victim" | head -1)
-    wait_for 60 "a replica promoted" three_masters "$p" >/dev/null || exit 1
+    wait_for 60 "a replica promoted" promoted "$p" "$victim" >/dev/null || exit 1
+    # /readyz may still be the one from before the kill (a second old): wait until both workers
+    # linked to the promoted master, which they do when their slot map names it.
+    new=$(rc_masters "$p" | grep -vxF -e "$before")
+    wait_for 30 "both workers linked to the promoted master" links_to "$new" 2 >/dev/null || exit 1
     wait_for 30 "node ready" curl -sf -o /dev/null "http://127.0.0.1:$AP/readyz" >/dev/null || exit 1
     ok=0
     for i in $(seq "$NSESS"); do
-        for _ in 1 2 3; do [ "$(sclient "$TLSC_TMP/pre-$i" "")" = Reused ] && { ok=$((ok + 1)); break; }; done
+        for _ in 1 2 3; do [ "$(sclient "$R/pre-$i" "")" = Reused ] && { ok=$((ok + 1)); break; }; done
     done
     m=$(curl -s "http://127.0.0.1:$AP/metrics")
     timeouts=$(awk '/^tlscache_stores_total\{worker="all",outcome="timeout"\}/ {print $2}' <<<"$m")
@@ -91,7 +99,6 @@ round() {
     FAIL[$n]="| $n | $ok of $NSESS | ${timeouts:-0} | ${short:--} |"
     for p in "$NPID" "${redis[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "$NPID" "${redis[@]}"; do wait "$p" 2>/dev/null; done
-    TLSC_TMP=${TLSC_TMP%/round$n}
 }
 
 declare -A COST LAT FAIL

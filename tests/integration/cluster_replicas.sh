@@ -177,6 +177,10 @@ echo "master :$victim killed right after the 30 sessions (it held $before before
 promoted() { rc_masters "${M[0]}" | grep -vx "$victim" | wc -l | grep -qx 3; }
 check "a_replica_was_promoted" wait_for 60 "three masters again" promoted
 NEW=$(rc_masters "${M[0]}" | grep -vxF -e "${M[0]}" -e "${M[1]}")
+# /readyz may still say what it saw before the kill (its gauges are a second old): first both
+# workers' links to the promoted master, which they open when their slot map names it.
+links_to_new() { local n; n=$(grep -c "127.0.0.1:$NEW/0: connected" "$TLSC_TMP/A.log"); echo "$n links to :$NEW"; [ "$n" -ge 2 ]; }
+check "both_workers_route_to_the_promoted_master" wait_for 30 "links to the promoted master" links_to_new
 check "node_ready_again_after_the_promotion" wait_for 30 "node A ready" ready
 echo "promoted replica :$NEW holds $(rc_sessions "$NEW") sessions ($(($(rc_sessions "$NEW") - before)) made just before the kill)"
 all_resume() {
