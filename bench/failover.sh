@@ -33,8 +33,7 @@ trap 'stop_all; rm -rf "$TMP"' EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-tree() { echo "$1" $(ps -o pid= --ppid "$1"); }
+. "$ROOT/bench/new_session_cost.sh"
 now_ms() { date +%s%3N; }
 
 (
@@ -53,7 +52,7 @@ sclient() {
 
 # round N: everything fresh, --store-replicas N. Sets the globals the tables print.
 round() {
-    local n=$1 M R S=() p i url hz n0 n1 r0 r1 procs kill_ms back_ms ok
+    local n=$1 M R S=() p i url kill_ms back_ms ok
     rm -rf "$TMP/r" && mkdir -p "$TMP/r"
     M=$(port) R=$(port)
     redis-server --bind 127.0.0.1 --port "$M" --save '' --appendonly no --dir "$TMP/r" --logfile "$TMP/r/m.log" &
@@ -94,18 +93,7 @@ round() {
     timeout 30 "$BENCH" --target "127.0.0.1:$NP" --connections 200 --concurrency 4 --quiet >/dev/null 2>&1 # warm up
 
     # 1. cost of a new session
-    procs=$(tree "$NPID")
-    n0=$(ticks $procs)
-    r0=$(ticks "$MPID" "$RPID")
-    timeout $((SECS + 30)) "$BENCH" --target "127.0.0.1:$NP" --tls 1.2 --mode full --duration "$SECS" --concurrency 16 \
-        --quiet --json "$TMP/cost.json" >/dev/null 2>&1
-    n1=$(ticks $procs)
-    r1=$(ticks "$MPID" "$RPID")
-    hz=$(getconf CLK_TCK)
-    COST[$n]=$(jq -r --arg n "$n" --argjson nt "$((n1 - n0))" --argjson rt "$((r1 - r0))" --argjson hz "$hz" '
-        .handshakes.total as $t |
-        "| \($n) | \(.handshakes.total_per_sec | floor) | \(.connections_failed) | \(.latency_ms.full.p50) | \(.latency_ms.full.p99) | \(if $t > 0 then ($nt / $hz * 1000 / $t * 1000 | floor) / 1000 else "-" end) | \(if $t > 0 then ($rt / $hz * 1000 / $t * 1000 | floor) / 1000 else "-" end) |"' \
-        "$TMP/cost.json")
+    COST[$n]=$(cost_row "$n" "$TMP/cost.json" "$NPID" "$MPID" "$RPID")
 
     # 2. failover under load
     timeout 60 "$BENCH" --target "127.0.0.1:$NP" --tls 1.2 --mode id --new-session-every 4 --duration 20 --concurrency 8 \
@@ -137,8 +125,7 @@ round() {
 
 declare -A COST FAIL
 for n in 0 1; do round "$n"; done
-echo "| --store-replicas | new sessions/s | failed | full p50 ms | full p99 ms | node CPU s/1000 | Redis CPU s/1000 |"
-echo "|---|---|---|---|---|---|---|"
+echo "$COST_HEADER"
 for n in 0 1; do echo "${COST[$n]}"; done
 echo
 echo "| --store-replicas | handshakes in the run | failed | ms from SIGKILL to resuming again | pre-kill sessions resumed | stores timed out | WAITs short |"

@@ -779,7 +779,7 @@ static const tlsc_opt_t options[N_OPTIONS] = {
     [IDX_STORE_TIMEOUT] = {"store-timeout", "MS", TLSC_OPT_DEFAULT, apply_store_timeout, "50",
                            "how long a new session's bytes wait for the Redis write, 1..10000", 0},
     [IDX_STORE_REPLICAS] = {"store-replicas", "N", TLSC_OPT_DEFAULT, apply_store_replicas, "0",
-                            "after each store, WAIT for N Redis replicas (0..8) on a second link before the session's "
+                            "after each store, WAIT for N Redis replicas (0..8) on a second link (per master) before the session's "
                             "last flight goes out; fails open at the store timeout",
                             0},
     [IDX_LOCAL_CACHE] = {"local-cache", "SIZE", TLSC_OPT_DEFAULT, apply_local_cache, TLSC_L1_DEFAULT,
@@ -1018,8 +1018,6 @@ static int parse_redis(tlsc_config_t *cfg, const char *label, char *err, size_t 
 
     reason[0] = '\0';
     if (tlsc_redis_url_parse(cfg->redis_url_str, &cfg->redis, reason, sizeof(reason)) == 0) {
-        if (cfg->redis.cluster && cfg->store_replicas > 0) /* WAIT runs on one link, to one master */
-            return fail(err, errlen, "--store-replicas", "is not supported with a redis-cluster:// URL yet");
         if (check_redis_tls(cfg, label, err, errlen) != 0 || check_sentinel_password(cfg, err, errlen) != 0)
             return -EINVAL;
         return check_redis_password(cfg, label, err, errlen);

@@ -22,6 +22,10 @@
  *                 |  ASK:   send there once, after ASKING
  *                 +  link failed / CLUSTERDOWN: refresh soon, deliver
  *
+ * A durable write (--store-replicas, tlsc_redis_cluster_send_wait) is wrapped in both modes: it
+ * goes to the node's wait link with WAIT right after it, and ends when WAIT answers; a redirect
+ * drops that WAIT and sends the write and a new WAIT to the node named.
+ *
  * Nodes are kept in a small table; a node that left the map has its link closed at the next
  * map once no request is in flight on it (closing a link drops its callbacks, so a request on
  * it would never complete).
@@ -32,11 +36,25 @@
 #define REFRESH_TIMEOUT 1000
 #define NO_NODE         0xFF
 
+/*
+ * --store-replicas: a node's second link, for durable writes and their WAITs only. WAIT blocks
+ * the connection it is sent on and counts that connection's writes, so the write and its WAIT
+ * share this link and lookups, on the request link, never queue behind a WAIT. A short WAIT
+ * (this node's replicas are behind) keeps this node's writes off WAIT for WAIT_OFF_MS.
+ */
+typedef struct {
+    tlsc_redis_t *link; /* NULL when --store-replicas is off, or the link could not be set up */
+    uint64_t off_until; /* loop time (ms) before which writes here skip WAIT */
+    int off;            /* the last WAIT here came back short: logged once per change */
+} wait_side_t;
+
 typedef struct node_s {
     char host[TLSC_REDIS_CLUSTER_HOST_MAX + 1];
     unsigned port;
     char name[TLSC_REDIS_CLUSTER_HOST_MAX + 1]; /* TLS: the map's hostname its certificate must show, or "": the host */
+    const char *from; /* TLS, without a name: where the host came from, for the log (a static string), or NULL */
     tlsc_redis_t *link;
+    wait_side_t wait;
     unsigned inflight; /* cluster requests whose current send is on this link */
     int in_map;        /* a master of the current map */
 } node_t;
@@ -51,6 +69,10 @@ struct tlsc_redis_cluster_req_s {
     unsigned redirects;
     int asked;
     unsigned slot;
+    /* tlsc_redis_cluster_send_wait: the write's WAIT, on the same wait link, and how it went */
+    tlsc_redis_cluster_wait_cb wcb;
+    tlsc_redis_req_t *wait_inner;
+    int waited;   /* the current send went to a wait link, WAIT after it */
     size_t ncmds; /* without ASKING */
     int argc[CMDS_MAX];
     const char **argv[CMDS_MAX];
@@ -61,7 +83,11 @@ struct tlsc_redis_cluster_req_s {
 
 struct tlsc_redis_cluster_s {
     uv_loop_t *loop;
-    tlsc_redis_t *single; /* one-node mode: the link; the rest is unused */
+    tlsc_redis_t *single; /* one-node mode: the link; the rest is unused but `live` and the wait fields */
+
+    unsigned wait_replicas;  /* --store-replicas N, 0 when off */
+    const char *wait_label;  /* the wait links' label in logs */
+    wait_side_t single_wait; /* one-node mode's wait link */
 
     tlsc_redis_options_t o; /* url points at `url` */
     tlsc_redis_url_t url;   /* the seeds and the credentials (owned, wiped) */
@@ -128,14 +154,14 @@ static int arg_is(const char *const *argv, const size_t *argvlen, int i, const c
 /*
  * Where a command's keys are: first..first+count-1; count 0 = none, -1 = unknown command. The
  * single-key commands a store could use, the multi-key ones whose every argument is a key, and
- * the keyless ones a request may wrap around them (WAIT: a durable write's replica count).
+ * the keyless ones a request may wrap around them. WAIT is not here: see is_wait.
  */
 static int command_keys(int argc, const char *const *argv, const size_t *argvlen, int *first)
 {
     static const char *const one_key[] = {"GET",   "SET",  "GETDEL",  "GETEX",  "HGET",    "HMGET", "HSET",
                                           "HMSET", "HDEL", "HGETALL", "EXPIRE", "PEXPIRE", "TTL",   "PTTL"};
     static const char *const all_keys[] = {"DEL", "UNLINK", "EXISTS"};
-    static const char *const no_key[] = {"MULTI", "EXEC", "ASKING", "PING", "WAIT", "WAITAOF"};
+    static const char *const no_key[] = {"MULTI", "EXEC", "ASKING", "PING"};
 
     for (size_t i = 0; i < sizeof(no_key) / sizeof(no_key[0]); i++)
         if (arg_is(argv, argvlen, 0, no_key[i]))
@@ -169,6 +195,16 @@ static int command_keys(int argc, const char *const *argv, const size_t *argvlen
     return -1;
 }
 
+/*
+ * WAIT (or WAITAOF) waits for the writes its connection made before it, on whichever node it
+ * reaches: it belongs to a request only as the last command, right after the EXEC of the write
+ * it is about, so that it goes where that write goes. Anywhere else it is refused.
+ */
+static int is_wait(int argc, const char *const *argv, const size_t *argvlen)
+{
+    return argc > 0 && (arg_is(argv, argvlen, 0, "WAIT") || arg_is(argv, argvlen, 0, "WAITAOF"));
+}
+
 int tlsc_redis_cluster_request_slot(size_t ncmds, const int *argc, const char *const *const *argv, const size_t *const *argvlen)
 {
     int slot = -2;
@@ -177,6 +213,13 @@ int tlsc_redis_cluster_request_slot(size_t ncmds, const int *argc, const char *c
         const size_t *lens = argvlen != NULL ? argvlen[c] : NULL;
         int first = 0, n;
 
+        if (argc[c] > 0 && is_wait(argc[c], argv[c], lens)) {
+            const size_t *prev = c > 0 && argvlen != NULL ? argvlen[c - 1] : NULL;
+
+            if (c + 1 != ncmds || c == 0 || argc[c - 1] != 1 || !arg_is(argv[c - 1], prev, 0, "EXEC"))
+                return -1;
+            continue;
+        }
         if (argc[c] <= 0 || (n = command_keys(argc[c], argv[c], lens, &first)) < 0)
             return -1;
         for (int k = first; k < first + n; k++) {
@@ -425,17 +468,39 @@ static node_t *node_find(tlsc_redis_cluster_t *c, const char *host, unsigned por
     return NULL;
 }
 
-/*
- * The node at host:port with its link, opened when new. Over TLS its certificate must show
- * `name` when the slot map gave one (the node's hostname), else the host it is reached at, as
- * with rediss:// (an IP address then: the certificate must name it). A seed or a redirect
- * passes NULL: any link to that address will do. NULL when the table is full or out of memory.
- */
-static node_t *node_get(tlsc_redis_cluster_t *c, const char *host, unsigned port, const char *name, const char *from)
+/* A link to node `n` (the request link, or with `label` its wait link); 0 or a negative UV_E* code, logged. */
+static int node_link(tlsc_redis_cluster_t *c, node_t *n, const char *label, tlsc_redis_t **out)
 {
     tlsc_redis_url_t u = {0};
     tlsc_redis_options_t o = c->o;
     char err[256];
+    int rc;
+
+    u.host = n->host;
+    u.port = n->port;
+    u.user = c->url.user;
+    u.password = c->url.password;
+    u.tls = c->url.tls;
+    o.url = &u; /* copied by tlsc_redis_new */
+    o.tls_name = n->name[0] != '\0' ? n->name : NULL;
+    o.tls_name_from = n->name[0] != '\0' ? "the hostname in the cluster's slot map" : n->from;
+    if (label != NULL)
+        o.label = label;
+    if ((rc = tlsc_redis_new(c->loop, &o, out, err, sizeof(err))) != 0)
+        tlsc_log_error("redis cluster: cannot open a %slink to %s:%u: %s", label != NULL ? "wait " : "", n->host, n->port, err);
+    return rc;
+}
+
+/*
+ * The node at host:port with its link (and its wait link under --store-replicas), opened when
+ * new. Over TLS its certificate must show `name` when the slot map gave one (the node's
+ * hostname), else the host it is reached at, as with rediss:// (an IP address then: the
+ * certificate must name it); `from` says where that host came from, for the log. A seed or a
+ * redirect passes NULL: any link to that address will do. NULL when the table is full or out
+ * of memory. A node without a wait link stores without WAIT.
+ */
+static node_t *node_get(tlsc_redis_cluster_t *c, const char *host, unsigned port, const char *name, const char *from)
+{
     node_t *n;
 
     if ((n = node_find(c, host, port, name)) != NULL)
@@ -445,19 +510,13 @@ static node_t *node_get(tlsc_redis_cluster_t *c, const char *host, unsigned port
     snprintf(n->host, sizeof(n->host), "%s", host);
     snprintf(n->name, sizeof(n->name), "%s", name != NULL ? name : "");
     n->port = port;
-    u.host = n->host;
-    u.port = port;
-    u.user = c->url.user;
-    u.password = c->url.password;
-    u.tls = c->url.tls;
-    o.url = &u; /* copied by tlsc_redis_new */
-    o.tls_name = n->name[0] != '\0' ? n->name : NULL;
-    o.tls_name_from = n->name[0] != '\0' ? "the hostname in the cluster's slot map" : from;
-    if (tlsc_redis_new(c->loop, &o, &n->link, err, sizeof(err)) != 0) {
-        tlsc_log_error("redis cluster: cannot open a link to %s:%u: %s", host, port, err);
+    n->from = from;
+    if (node_link(c, n, NULL, &n->link) != 0) {
         free(n);
         return NULL;
     }
+    if (c->wait_replicas > 0)
+        (void)node_link(c, n, c->wait_label, &n->wait.link);
     c->st.links++;
     c->nodes[c->nnodes++] = n;
     return n;
@@ -476,6 +535,7 @@ static void node_drop(tlsc_redis_cluster_t *c, size_t i)
             c->closed_io[k] += io[k];
     }
     tlsc_redis_close(n->link);
+    tlsc_redis_close(n->wait.link);
     free(n);
     c->nodes[i] = c->nodes[--c->nnodes];
 }
@@ -503,6 +563,8 @@ static void refresh_soon(tlsc_redis_cluster_t *c)
 {
     uint64_t now = uv_now(c->loop), at = c->last_refresh_ms + TLSC_REDIS_CLUSTER_REFRESH_MIN_MS;
 
+    if (c->single != NULL) /* one node: no map (a durable write's wrapper comes through here) */
+        return;
     c->refresh_wanted = 1;
     if (c->refresh_req == NULL)
         arm(c, at > now ? at - now : 0);
@@ -662,7 +724,35 @@ static void req_free(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req)
     free(req);
 }
 
-/* Sends the request's commands to `n` (after ASKING when asked); 0 or a negative UV_E* code. */
+static void on_wait_reply(int status, const redisReply *reply, void *data);
+
+/* The wait side of node `n`, or of the one node (n NULL). */
+static wait_side_t *wait_side(tlsc_redis_cluster_t *c, node_t *n)
+{
+    return n != NULL ? &n->wait : &c->single_wait;
+}
+
+/*
+ * A durable write's WAIT N <ms> after its commands on wait link `w`, in the same pipeline (one
+ * flush carries both). WAIT's own timeout is 4/5 of what is left of the request's, so that its
+ * answer, fewer replicas than asked, normally comes before the request's deadline.
+ */
+static tlsc_redis_req_t *send_wait_cmd(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req, tlsc_redis_t *w, unsigned left_ms)
+{
+    char n[16], ms[16];
+    const char *wait[] = {"WAIT", n, ms};
+    int status;
+
+    snprintf(n, sizeof(n), "%u", c->wait_replicas);
+    snprintf(ms, sizeof(ms), "%u", left_ms * 4 / 5 > 0 ? left_ms * 4 / 5 : 1);
+    return tlsc_redis_command(w, 3, wait, NULL, left_ms, on_wait_reply, req, &status);
+}
+
+/*
+ * Sends the request's commands to `n` (NULL: the one node) after ASKING when asked; 0 or a
+ * negative UV_E* code. A durable write goes to the node's wait link with its WAIT after it,
+ * unless that link is down or the node's replicas are behind: then to the request link, no WAIT.
+ */
 static int req_send(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req, node_t *n, int asking)
 {
     static const char *const asking_argv[] = {"ASKING"};
@@ -672,6 +762,8 @@ static int req_send(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req, node
     const size_t *argvlen[CMDS_MAX + 1];
     size_t k = 0;
     uint64_t now = uv_now(c->loop);
+    tlsc_redis_t *link;
+    wait_side_t *w;
     int status;
 
     if (asking) {
@@ -686,13 +778,21 @@ static int req_send(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req, node
     }
     if (now >= req->deadline)
         return UV_ETIMEDOUT;
-    req->inner = tlsc_redis_send(n->link, k, argc, argv, argvlen, (unsigned)(req->deadline - now), on_inner_reply, req, &status);
+    link = n != NULL ? n->link : c->single;
+    w = wait_side(c, n);
+    req->waited = req->wcb != NULL && w->link != NULL && now >= w->off_until && tlsc_redis_ready(w->link);
+    req->inner = tlsc_redis_send(req->waited ? w->link : link, k, argc, argv, argvlen, (unsigned)(req->deadline - now),
+                                 on_inner_reply, req, &status);
     if (req->inner == NULL)
         return status;
+    /* WAIT refused at once (its link's queue is full): the write stands, without WAIT. */
+    if (req->waited && (req->wait_inner = send_wait_cmd(c, req, w->link, (unsigned)(req->deadline - now))) == NULL)
+        req->waited = 0;
     if (req->node != NULL)
         req->node->inflight--;
     req->node = n;
-    n->inflight++;
+    if (n != NULL)
+        n->inflight++;
     return 0;
 }
 
@@ -705,6 +805,37 @@ static void deliver(tlsc_redis_cluster_req_t *req, int status, const redisReply 
 
     req_free(c, req);
     cb(status, reply, data);
+}
+
+/* A durable write's end, freed first as in deliver; its WAIT, if still pending, is dropped. */
+static void deliver_wait(tlsc_redis_cluster_req_t *req, int status, tlsc_redis_wait_t waited)
+{
+    tlsc_redis_cluster_t *c = req->c;
+    tlsc_redis_cluster_wait_cb cb = req->wcb;
+    void *data = req->data;
+
+    tlsc_redis_cancel(req->wait_inner);
+    tlsc_redis_cancel(req->inner);
+    req_free(c, req);
+    cb(status, waited, data);
+}
+
+/*
+ * The answer to the request's commands, not a redirect: a plain request ends here; a durable
+ * write judges it (an error or nil, as EXEC answers an aborted transaction, is a failed write)
+ * and, when WAIT follows it, waits for WAIT's answer.
+ */
+static void finish(tlsc_redis_cluster_req_t *req, int status, const redisReply *reply)
+{
+    if (req->wcb == NULL) {
+        deliver(req, status, reply);
+        return;
+    }
+    if (status == 0 && (reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_NIL))
+        status = UV_EPROTO;
+    if (status == 0 && req->waited)
+        return; /* the write succeeded: WAIT's answer ends the request (on_wait_reply) */
+    deliver_wait(req, status, req->waited ? TLSC_REDIS_WAIT_NONE : TLSC_REDIS_WAIT_SKIPPED);
 }
 
 static int error_is(const redisReply *r, const char *prefix)
@@ -726,14 +857,14 @@ static void on_inner_reply(int status, const redisReply *reply, void *data)
     req->inner = NULL;
     if (status != 0) {
         refresh_soon(c); /* a master lost: maybe failed over */
-        deliver(req, status, NULL);
+        finish(req, status, NULL);
         return;
     }
     if (error_is(reply, "CLUSTERDOWN") || error_is(reply, "TRYAGAIN"))
         refresh_soon(c);
-    if (reply->type != REDIS_REPLY_ERROR ||
+    if (c->single != NULL || reply->type != REDIS_REPLY_ERROR ||
         (kind = tlsc_redis_cluster_redirect_parse(reply->str, reply->len, &slot, host, sizeof(host), &port)) == 0) {
-        deliver(req, 0, reply);
+        finish(req, 0, reply);
         return;
     }
     if (kind == 1)
@@ -743,7 +874,7 @@ static void on_inner_reply(int status, const redisReply *reply, void *data)
     if (req->redirects >= TLSC_REDIS_CLUSTER_REDIRECTS_MAX || slot != req->slot || (kind == 2 && req->asked) ||
         (n = node_get(c, host, port, NULL, "the address in a MOVED or ASK")) == NULL) {
         refresh_soon(c);
-        deliver(req, 0, reply); /* an error reply: the caller counts a failure */
+        finish(req, 0, reply); /* an error reply: the caller counts a failure */
         return;
     }
     req->redirects++;
@@ -756,10 +887,56 @@ static void on_inner_reply(int status, const redisReply *reply, void *data)
     } else {
         req->asked = 1;
     }
+    /* A durable write's WAIT went where the write did not land: it goes again with the write. */
+    tlsc_redis_cancel(req->wait_inner);
+    req->wait_inner = NULL;
     if ((rc = req_send(c, req, n, kind == 2)) != 0) {
         refresh_soon(c);
-        deliver(req, rc, NULL);
+        finish(req, rc, NULL);
     }
+}
+
+#define WAIT_OFF_MS 1000 /* after a short WAIT, a node's writes skip WAIT this long, then one tries again */
+
+/* A WAIT answered `got` replicas (-1: no answer) on node `n`: its writes go on without WAIT for a while when short. */
+static int wait_judged(tlsc_redis_cluster_t *c, node_t *n, long long got)
+{
+    wait_side_t *w = wait_side(c, n);
+    char where[TLSC_REDIS_CLUSTER_HOST_MAX + 32] = "";
+    int acked = got >= (long long)c->wait_replicas;
+
+    if (n != NULL)
+        snprintf(where, sizeof(where), " cluster %s:%u", n->host, n->port);
+    if (acked && w->off) {
+        w->off = 0;
+        tlsc_log_info("redis%s (--store-replicas %u): the replicas caught up; new sessions wait for them again", where,
+                      c->wait_replicas);
+    } else if (!acked) {
+        w->off_until = uv_now(c->loop) + WAIT_OFF_MS;
+        if (!w->off)
+            tlsc_log_warn("redis%s (--store-replicas %u): WAIT answered %lld%s; new sessions are stored without waiting "
+                          "for replicas, trying again every %d ms",
+                          where, c->wait_replicas, got, got < 0 ? " (no answer)" : " replicas", WAIT_OFF_MS);
+        w->off = 1;
+    }
+    return acked;
+}
+
+/* WAIT's answer, after the write's (Redis answers in order): the durable write ends here. */
+static void on_wait_reply(int status, const redisReply *reply, void *data)
+{
+    tlsc_redis_cluster_req_t *req = data;
+    long long got = status == 0 && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+
+    req->wait_inner = NULL;
+    if (req->inner != NULL) { /* WAIT failed before the write answered (both timed out) */
+        deliver_wait(req, status != 0 ? status : UV_EPROTO, TLSC_REDIS_WAIT_NONE);
+        return;
+    }
+    if (wait_judged(req->c, req->node, got))
+        deliver_wait(req, 0, TLSC_REDIS_WAIT_ACKED);
+    else
+        deliver_wait(req, status != 0 ? status : got >= 0 ? 0 : UV_EPROTO, TLSC_REDIS_WAIT_SHORT);
 }
 
 /* Copies the commands into one allocation after the request. NULL when out of memory. */
@@ -801,33 +978,71 @@ static tlsc_redis_cluster_req_t *req_new(size_t ncmds, const int *argc, const ch
     return req;
 }
 
-tlsc_redis_cluster_req_t *tlsc_redis_cluster_send(tlsc_redis_cluster_t *c, const char *key, size_t key_len, size_t ncmds,
-                                                  const int *argc, const char *const *const *argv, const size_t *const *argvlen,
-                                                  unsigned timeout_ms, tlsc_redis_cb cb, void *data, int *status_out)
+/*
+ * The one-slot rule on what goes on the wire: the commands, and a durable write's WAIT after
+ * them (placed as tlsc_redis_cluster_request_slot allows it: last, after EXEC).
+ */
+static int wire_slot(size_t ncmds, const int *argc, const char *const *const *argv, const size_t *const *argvlen, int with_wait)
 {
-    tlsc_redis_cluster_req_t *req;
-    unsigned slot;
-    node_t *n;
-    int status, rslot, ignored;
+    static const char *const wait[] = {"WAIT", "1", "1"};
+    int wargc[CMDS_MAX];
+    const char *const *wargv[CMDS_MAX];
+    const size_t *wlen[CMDS_MAX];
 
-    if (c->single != NULL)
-        return (tlsc_redis_cluster_req_t *)tlsc_redis_send(c->single, ncmds, argc, argv, argvlen, timeout_ms, cb, data, status_out);
-    if (status_out == NULL)
-        status_out = &ignored;
-    slot = tlsc_redis_cluster_keyslot(key, key_len);
+    if (!with_wait)
+        return tlsc_redis_cluster_request_slot(ncmds, argc, argv, argvlen);
+    for (size_t i = 0; i < ncmds; i++) {
+        wargc[i] = argc[i];
+        wargv[i] = argv[i];
+        wlen[i] = argvlen != NULL ? argvlen[i] : NULL;
+    }
+    wargc[ncmds] = 3;
+    wargv[ncmds] = wait;
+    wlen[ncmds] = NULL;
+    return tlsc_redis_cluster_request_slot(ncmds + 1, wargc, wargv, wlen);
+}
+
+/* The node a cluster request for `key` goes to; 0, or UV_EINVAL (keys span slots, counted) / UV_ENOTCONN. */
+static int route(tlsc_redis_cluster_t *c, const char *key, size_t key_len, size_t ncmds, const int *argc,
+                 const char *const *const *argv, const size_t *const *argvlen, int with_wait, unsigned *slot, node_t **out)
+{
+    int rslot;
+
+    *slot = tlsc_redis_cluster_keyslot(key, key_len);
     /* Every key the request names must live where `key` lives: checked on every request, it costs a few CRCs. */
-    if (ncmds == 0 || ncmds > CMDS_MAX - 1 || cb == NULL ||
-        (rslot = tlsc_redis_cluster_request_slot(ncmds, argc, argv, argvlen)) == -1 || (rslot >= 0 && (unsigned)rslot != slot)) {
+    if ((rslot = wire_slot(ncmds, argc, argv, argvlen, with_wait)) == -1 || (rslot >= 0 && (unsigned)rslot != *slot)) {
         c->st.refused++;
         if (!c->refused_logged)
             tlsc_log_error("redis cluster: a request whose keys are not all in the slot of its key (a bug; refused, not sent)");
         c->refused_logged = 1;
+        return UV_EINVAL;
+    }
+    if ((*out = c->slot[*slot]) == NULL || !tlsc_redis_ready((*out)->link)) {
+        refresh_soon(c);
+        return UV_ENOTCONN;
+    }
+    return 0;
+}
+
+/* A wrapped request (every cluster request, and a durable write on one node): copied, routed, sent, kept in `live`. */
+static tlsc_redis_cluster_req_t *send_wrapped(tlsc_redis_cluster_t *c, const char *key, size_t key_len, size_t ncmds,
+                                              const int *argc, const char *const *const *argv, const size_t *const *argvlen,
+                                              unsigned timeout_ms, tlsc_redis_cb cb, tlsc_redis_cluster_wait_cb wcb, void *data,
+                                              int *status_out)
+{
+    tlsc_redis_cluster_req_t *req;
+    unsigned slot = 0;
+    node_t *n = NULL;
+    int status, ignored;
+
+    if (status_out == NULL)
+        status_out = &ignored;
+    if (ncmds == 0 || ncmds > CMDS_MAX - 1 || (cb == NULL && wcb == NULL)) {
         *status_out = UV_EINVAL;
         return NULL;
     }
-    if ((n = c->slot[slot]) == NULL || !tlsc_redis_ready(n->link)) {
-        refresh_soon(c);
-        *status_out = UV_ENOTCONN;
+    if (c->single == NULL && (status = route(c, key, key_len, ncmds, argc, argv, argvlen, wcb != NULL, &slot, &n)) != 0) {
+        *status_out = status;
         return NULL;
     }
     if ((req = req_new(ncmds, argc, argv, argvlen)) == NULL) {
@@ -836,6 +1051,7 @@ tlsc_redis_cluster_req_t *tlsc_redis_cluster_send(tlsc_redis_cluster_t *c, const
     }
     req->c = c;
     req->cb = cb;
+    req->wcb = wcb;
     req->data = data;
     req->slot = slot;
     req->deadline = uv_now(c->loop) + (timeout_ms != 0 ? timeout_ms : 1000);
@@ -852,6 +1068,40 @@ tlsc_redis_cluster_req_t *tlsc_redis_cluster_send(tlsc_redis_cluster_t *c, const
     return req;
 }
 
+tlsc_redis_cluster_req_t *tlsc_redis_cluster_send(tlsc_redis_cluster_t *c, const char *key, size_t key_len, size_t ncmds,
+                                                  const int *argc, const char *const *const *argv, const size_t *const *argvlen,
+                                                  unsigned timeout_ms, tlsc_redis_cb cb, void *data, int *status_out)
+{
+    if (c->single != NULL)
+        return (tlsc_redis_cluster_req_t *)tlsc_redis_send(c->single, ncmds, argc, argv, argvlen, timeout_ms, cb, data, status_out);
+    if (cb == NULL) {
+        if (status_out != NULL)
+            *status_out = UV_EINVAL;
+        return NULL;
+    }
+    return send_wrapped(c, key, key_len, ncmds, argc, argv, argvlen, timeout_ms, cb, NULL, data, status_out);
+}
+
+tlsc_redis_cluster_req_t *tlsc_redis_cluster_send_wait(tlsc_redis_cluster_t *c, const char *key, size_t key_len, size_t ncmds,
+                                                       const int *argc, const char *const *const *argv,
+                                                       const size_t *const *argvlen, unsigned timeout_ms,
+                                                       tlsc_redis_cluster_wait_cb cb, void *data, int *status_out)
+{
+    if (cb == NULL || c->wait_replicas == 0) {
+        if (status_out != NULL)
+            *status_out = UV_EINVAL;
+        return NULL;
+    }
+    return send_wrapped(c, key, key_len, ncmds, argc, argv, argvlen, timeout_ms, NULL, cb, data, status_out);
+}
+
+static void cancel_wrapped(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req)
+{
+    tlsc_redis_cancel(req->inner);
+    tlsc_redis_cancel(req->wait_inner);
+    req_free(c, req);
+}
+
 void tlsc_redis_cluster_cancel(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req)
 {
     if (req == NULL)
@@ -860,10 +1110,37 @@ void tlsc_redis_cluster_cancel(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t
         tlsc_redis_cancel((tlsc_redis_req_t *)req);
         return;
     }
-    tlsc_redis_cancel(req->inner);
-    req_free(c, req);
+    cancel_wrapped(c, req);
 }
 
+void tlsc_redis_cluster_cancel_wait(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req)
+{
+    if (req != NULL)
+        cancel_wrapped(c, req);
+}
+
+int tlsc_redis_cluster_wait_enable(tlsc_redis_cluster_t *c, const tlsc_redis_options_t *o, unsigned replicas, char *err,
+                                   size_t errlen)
+{
+    int rc;
+
+    if (replicas == 0 || c->wait_replicas != 0) {
+        snprintf(err, errlen, "bad wait link options");
+        return UV_EINVAL;
+    }
+    c->wait_label = o->label;
+    if (c->single != NULL) {
+        if ((rc = tlsc_redis_new(c->loop, o, &c->single_wait.link, err, errlen)) != 0)
+            return rc;
+        c->wait_replicas = replicas;
+        return 0;
+    }
+    c->wait_replicas = replicas; /* nodes found later get their wait link in node_get */
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i]->wait.link == NULL)
+            (void)node_link(c, c->nodes[i], c->wait_label, &c->nodes[i]->wait.link);
+    return 0;
+}
 /* ================================ state ================================ */
 
 int tlsc_redis_cluster_ready(const tlsc_redis_cluster_t *c)
@@ -1022,15 +1299,16 @@ void tlsc_redis_cluster_close(tlsc_redis_cluster_t *c)
 
     if (c == NULL)
         return;
-    if (c->single != NULL) {
-        tlsc_redis_close(c->single);
-        free(c);
-        return;
-    }
     c->closing = 1;
     while ((req = c->live) != NULL) {
         c->live = req->next;
         free(req);
+    }
+    if (c->single != NULL) {
+        tlsc_redis_close(c->single);
+        tlsc_redis_close(c->single_wait.link);
+        free(c);
+        return;
     }
     while (c->nnodes > 0) {
         c->nodes[c->nnodes - 1]->inflight = 0;

@@ -12,7 +12,8 @@
  *   unknown, from any node that answers (the seeds of the URL at first); it is read again
  *   after a MOVED, a CLUSTERDOWN, a failed link, and every TLSC_REDIS_CLUSTER_REFRESH_MS, with
  *   at most one read in flight and at least TLSC_REDIS_CLUSTER_REFRESH_MIN_MS between two;
- * - one pipelined link (redis.c) per master, AUTH as the URL says;
+ * - one pipelined link (redis.c) per master, AUTH as the URL says; under --store-replicas a
+ *   second one per master for durable writes and their WAITs (see tlsc_redis_cluster_send_wait);
  * - a key's slot is CRC16-XMODEM of the key (or of its {hash tag}) mod 16384;
  * - MOVED points the slot at the named node and resends there; ASK resends once to the named
  *   node after ASKING (inside the same pipeline, so MULTI...EXEC stays whole); a request is
@@ -75,6 +76,55 @@ tlsc_redis_cluster_req_t *tlsc_redis_cluster_send(tlsc_redis_cluster_t *c, const
 /** Detaches the callback: it will not run. */
 void tlsc_redis_cluster_cancel(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req);
 
+/*
+ * Durable writes (--store-replicas N): a write and WAIT N after it, on a second link to the
+ * node that takes the write ("wait link", one per master, opened with the request link), so
+ * that WAIT, which blocks its connection and counts that connection's writes, never holds up
+ * the lookups on the request link. A MOVED or ASK to the write is followed as for any request,
+ * and WAIT goes again with it: after ASKING + the write in the same pipeline on the ASK target,
+ * or with the write to the MOVED target. One node (redis://, rediss://, redis-sentinel://)
+ * has one wait link the same way.
+ *
+ * A WAIT that answers fewer than N replicas (or none: a timeout, an error) means that node's
+ * replicas are behind: for the next second that node's writes go on its request link without
+ * WAIT (TLSC_REDIS_WAIT_SKIPPED), then one tries WAIT again. The back-off is per master, so
+ * one shard's lagging replica costs the other shards nothing. Likewise while a wait link is
+ * down.
+ */
+typedef enum {
+    TLSC_REDIS_WAIT_ACKED,   /* WAIT said >= N replicas hold the write */
+    TLSC_REDIS_WAIT_SHORT,   /* fewer within WAIT's timeout, or no answer (the write itself succeeded) */
+    TLSC_REDIS_WAIT_SKIPPED, /* sent without WAIT: the node's replicas were behind, or its wait link down */
+    TLSC_REDIS_WAIT_NONE,    /* the write failed before WAIT could tell anything */
+} tlsc_redis_wait_t;
+
+/**
+ * A durable write's end: status 0 when the write succeeded (its last reply neither an error nor
+ * nil) and WAIT answered a number, else a negative UV_E* code (UV_EPROTO: an error reply).
+ */
+typedef void (*tlsc_redis_cluster_wait_cb)(int status, tlsc_redis_wait_t waited, void *data);
+
+/**
+ * Turns durable writes on: wait links with `o` (its label names them in logs) for the one node
+ * or every master, WAIT `replicas` after each write. Returns 0 or a negative UV_E* code with `err`.
+ */
+int tlsc_redis_cluster_wait_enable(tlsc_redis_cluster_t *c, const tlsc_redis_options_t *o, unsigned replicas, char *err,
+                                   size_t errlen);
+
+/**
+ * Like tlsc_redis_cluster_send, for a write (e.g. MULTI HSET EXPIRE EXEC) followed by WAIT N
+ * with 4/5 of the time left as its timeout; `cb` runs once, after WAIT answered (see above).
+ * The commands with WAIT after them must pass the one-slot rule. Cancel with
+ * tlsc_redis_cluster_cancel_wait.
+ */
+tlsc_redis_cluster_req_t *tlsc_redis_cluster_send_wait(tlsc_redis_cluster_t *c, const char *key, size_t key_len, size_t ncmds,
+                                                       const int *argc, const char *const *const *argv,
+                                                       const size_t *const *argvlen, unsigned timeout_ms,
+                                                       tlsc_redis_cluster_wait_cb cb, void *data, int *status_out);
+
+/** Detaches the callback of a tlsc_redis_cluster_send_wait request: it will not run. */
+void tlsc_redis_cluster_cancel_wait(tlsc_redis_cluster_t *c, tlsc_redis_cluster_req_t *req);
+
 /** Non-zero when every node a key may go to answers now. */
 int tlsc_redis_cluster_ready(const tlsc_redis_cluster_t *c);
 
@@ -109,7 +159,8 @@ unsigned tlsc_redis_cluster_keyslot(const char *key, size_t len);
  * The one slot every key of a request hashes to, or -1 when a command's keys span slots or a
  * command is not one this module knows the keys of (single-key GET, SET, HGET, HSET, EXPIRE,
  * TTL and the like; DEL, UNLINK, EXISTS with every argument a key; EVAL/EVALSHA with their
- * numkeys; MULTI, EXEC, ASKING, PING, WAIT have none). -2 when no command names a key.
+ * numkeys; MULTI, EXEC, ASKING, PING have none; WAIT and WAITAOF have none and are allowed
+ * only as the last command, right after EXEC). -2 when no command names a key.
  */
 int tlsc_redis_cluster_request_slot(size_t ncmds, const int *argc, const char *const *const *argv, const size_t *const *argvlen);
 

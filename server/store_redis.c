@@ -1,6 +1,6 @@
 /*
  * This file's one job: the store interface (store.h) on Redis (one node or a Cluster, through
- * redis_cluster.h's "send for key"), with the one
+ * redis_cluster.h's "send for key", or "send with WAIT" for a put under --store-replicas), with the one
  * MULTI/EXEC builder every write and take goes through, and the one script a conditional take runs.
  */
 
@@ -23,9 +23,7 @@ typedef struct store_redis_s store_redis_t;
 struct tlsc_store_req_s {
     store_redis_t *st;
     tlsc_redis_cluster_req_t *rreq; /* routed to the key's node */
-    tlsc_redis_req_t *put_rreq;     /* --store-replicas: the put's transaction on the wait link ... */
-    tlsc_redis_req_t *wait_rreq;    /* ... and the WAIT after it */
-    int put_status;                 /* the put's own outcome, reported when WAIT answered */
+    int waits;                      /* rreq is a durable write (tlsc_redis_cluster_send_wait) */
     op_t op;
     tlsc_store_get_cb get_cb;
     tlsc_store_done_cb done_cb;
@@ -40,12 +38,8 @@ struct store_redis_s {
     tlsc_store_req_t *live;      /* in flight: freed by close, whose callbacks never run */
     tlsc_store_req_t *pool;
     size_t pooled;
-    tlsc_redis_t *wait_link; /* --store-replicas: puts and their WAITs, NULL when off */
-    uv_loop_t *loop;
-    unsigned replicas;
+    unsigned replicas; /* --store-replicas: puts are durable writes, 0 when off */
     tlsc_store_wait_counters_t counters;
-    uint64_t wait_off_until; /* loop time (ms) before which puts skip WAIT: the replicas are behind */
-    int wait_off;            /* the last WAIT came back short: logged once per change */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -214,77 +208,23 @@ static void on_reply(int status, const redisReply *reply, void *data)
 
 /* ---------------------------------------------------------------------------------------- */
 /*
- * --store-replicas: a put goes to the wait link as its transaction, then WAIT N as a request of
- * its own on the same link (WAIT counts the writes of its own connection). Redis answers in
- * order, so the transaction's callback always runs first and keeps the outcome; WAIT's
- * completes the put. WAIT's timeout is 4/5 of the put's, so its answer (fewer replicas than
- * asked) normally beats the request's deadline and is counted as such.
+ * --store-replicas: a put is a durable write of the router (redis_cluster.h): its transaction
+ * and WAIT N on the key's master's wait link, the outcome counted here, per worker.
  */
 
-static void on_put_exec(int status, const redisReply *reply, void *data)
-{
-    tlsc_store_req_t *req = data;
-
-    req->put_rreq = NULL;
-    req->put_status = status != 0 ? status : reply->type == REDIS_REPLY_ARRAY ? 0 : UV_EPROTO;
-}
-
-#define WAIT_OFF_MS 1000 /* after a short WAIT, puts skip WAIT this long, then one tries again */
-
-/* A WAIT answered (or failed): count it, and keep puts off WAIT for a while when it was short. */
-static void wait_judged(store_redis_t *s, int acked, long long got)
-{
-    tlsc_stat_inc(acked ? s->counters.acked : s->counters.short_);
-    if (acked && s->wait_off) {
-        s->wait_off = 0;
-        tlsc_log_info("redis (--store-replicas %u): the replicas caught up; new sessions wait for them again", s->replicas);
-    } else if (!acked) {
-        s->wait_off_until = uv_now(s->loop) + WAIT_OFF_MS;
-        if (!s->wait_off)
-            tlsc_log_warn("redis (--store-replicas %u): WAIT answered %lld%s; new sessions are stored without waiting "
-                          "for replicas, trying again every %d ms",
-                          s->replicas, got, got < 0 ? " (no answer)" : " replicas", WAIT_OFF_MS);
-        s->wait_off = 1;
-    }
-}
-
-static void on_put_wait(int status, const redisReply *reply, void *data)
+static void on_put_waited(int status, tlsc_redis_wait_t waited, void *data)
 {
     tlsc_store_req_t *req = data;
     store_redis_t *s = req->st;
 
-    if (req->put_status == 0) {
-        long long got = status == 0 && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
-        wait_judged(s, got >= (long long)s->replicas, got);
-    }
-    req->done_cb(req->put_status != 0                 ? req->put_status
-                 : status != 0                        ? status
-                 : reply->type == REDIS_REPLY_INTEGER ? 0
-                                                      : UV_EPROTO,
-                 req->data);
+    if (waited == TLSC_REDIS_WAIT_SKIPPED)
+        tlsc_stat_inc(s->counters.skipped);
+    else if (waited == TLSC_REDIS_WAIT_ACKED)
+        tlsc_stat_inc(s->counters.acked);
+    else if (waited == TLSC_REDIS_WAIT_SHORT)
+        tlsc_stat_inc(s->counters.short_);
+    req->done_cb(status, req->data);
     req_put(s, req);
-}
-
-static tlsc_store_req_t *send_put_wait(store_redis_t *s, tlsc_store_req_t *req, const tx_t *tx, unsigned timeout_ms, int *status)
-{
-    unsigned t = timeout_ms != 0 ? timeout_ms : 1000, wait_ms = t * 4 / 5 > 0 ? t * 4 / 5 : 1;
-    char n[16], ms[16];
-    const char *wait[] = {"WAIT", n, ms};
-
-    snprintf(n, sizeof(n), "%u", s->replicas);
-    snprintf(ms, sizeof(ms), "%u", wait_ms);
-    req->put_rreq = tlsc_redis_send(s->wait_link, tx->n, tx->argc, tx->argv, tx->argvlen, t, on_put_exec, req, status);
-    if (req->put_rreq == NULL) {
-        req_put(s, req);
-        return NULL;
-    }
-    req->wait_rreq = tlsc_redis_command(s->wait_link, 3, wait, NULL, t, on_put_wait, req, status);
-    if (req->wait_rreq == NULL) {
-        tlsc_redis_cancel(req->put_rreq);
-        req_put(s, req);
-        return NULL;
-    }
-    return req;
 }
 
 int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_redis_options_t *o, unsigned replicas,
@@ -293,14 +233,14 @@ int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_red
     store_redis_t *s = (store_redis_t *)st;
     int rc;
 
-    if (replicas == 0 || s->wait_link != NULL || counters == NULL || counters->acked == NULL || counters->short_ == NULL ||
+    if (replicas == 0 || s->replicas != 0 || counters == NULL || counters->acked == NULL || counters->short_ == NULL ||
         counters->skipped == NULL) {
         snprintf(err, errlen, "bad wait link options");
         return UV_EINVAL;
     }
-    if ((rc = tlsc_redis_new(loop, o, &s->wait_link, err, errlen)) != 0)
+    (void)loop; /* the router's loop */
+    if ((rc = tlsc_redis_cluster_wait_enable(s->redis, o, replicas, err, errlen)) != 0)
         return rc;
-    s->loop = loop;
     s->replicas = replicas;
     s->counters = *counters;
     return 0;
@@ -312,8 +252,12 @@ int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_red
 static tlsc_store_req_t *send_req(store_redis_t *s, tlsc_store_req_t *req, const char *key, size_t key_len, const tx_t *tx,
                                   unsigned timeout_ms, int *status)
 {
-    req->rreq =
-        tlsc_redis_cluster_send(s->redis, key, key_len, tx->n, tx->argc, tx->argv, tx->argvlen, timeout_ms, on_reply, req, status);
+    if (req->waits)
+        req->rreq = tlsc_redis_cluster_send_wait(s->redis, key, key_len, tx->n, tx->argc, tx->argv, tx->argvlen, timeout_ms,
+                                                 on_put_waited, req, status);
+    else
+        req->rreq = tlsc_redis_cluster_send(s->redis, key, key_len, tx->n, tx->argc, tx->argv, tx->argvlen, timeout_ms, on_reply,
+                                            req, status);
     if (req->rreq == NULL) {
         req_put(s, req);
         return NULL;
@@ -413,11 +357,7 @@ static tlsc_store_req_t *redis_put(tlsc_store_t *st, const char *key, size_t key
     tx_add(&tx, (int)argc, hset, hset_len);
     tx_add(&tx, 3, expire, expire_len);
     tx_end(&tx);
-    if (s->wait_link != NULL) {
-        if (uv_now(s->loop) >= s->wait_off_until && tlsc_redis_ready(s->wait_link))
-            return send_put_wait(s, req, &tx, timeout_ms, status);
-        tlsc_stat_inc(s->counters.skipped);
-    }
+    req->waits = s->replicas > 0;
     return send_req(s, req, key, key_len, &tx, timeout_ms, status);
 }
 
@@ -459,10 +399,10 @@ static void redis_cancel(tlsc_store_t *st, tlsc_store_req_t *req)
 {
     store_redis_t *s = (store_redis_t *)st;
 
-    if (req->rreq != NULL)
+    if (req->waits)
+        tlsc_redis_cluster_cancel_wait(s->redis, req->rreq);
+    else
         tlsc_redis_cluster_cancel(s->redis, req->rreq);
-    tlsc_redis_cancel(req->put_rreq);
-    tlsc_redis_cancel(req->wait_rreq);
     req_put(s, req);
 }
 
@@ -473,7 +413,6 @@ static void redis_close(tlsc_store_t *st)
     tlsc_store_req_t *req;
 
     tlsc_redis_cluster_close(s->redis);
-    tlsc_redis_close(s->wait_link);
     while ((req = s->live) != NULL) {
         s->live = req->next;
         free(req);

@@ -30,13 +30,16 @@ typedef struct {
 } tlsc_store_wait_counters_t;
 
 /**
- * --store-replicas N: from now on every put of `st` goes to a second Redis link opened with `o`,
- * followed there by WAIT N (4/5 of the put's timeout), and completes only once WAIT answered.
- * WAIT blocks the connection it is sent on, so lookups, which stay on the first link, never
- * queue behind it. A WAIT that comes back short (or not at all) means the replicas are behind:
- * for the next second puts go on the first link without WAIT (counted as skipped), then one put
- * tries WAIT again. So a replica that is down or re-syncing costs one slow put per second, not
- * a queue of puts blocked behind WAITs. Returns 0 or a negative UV_E* code with `err`.
+ * --store-replicas N: from now on every put of `st` is a durable write of the router
+ * (tlsc_redis_cluster_send_wait): its transaction and WAIT N (4/5 of the put's timeout) on a
+ * second link to the key's node — the one node, or the slot's master of a Redis Cluster — opened
+ * with `o` (its label names those links in logs); the put completes once WAIT answered. WAIT
+ * blocks the connection it is sent on, so lookups, which stay on the first link, never queue
+ * behind it. A WAIT that comes back short (or not at all) means that node's replicas are behind:
+ * for the next second puts to that node go on its first link without WAIT (counted as skipped),
+ * then one put tries WAIT again. So a replica that is down or re-syncing costs one slow put per
+ * second, not a queue of puts blocked behind WAITs, and on a cluster only its own shard's puts
+ * skip WAIT. `loop` is unused (the router's). Returns 0 or a negative UV_E* code with `err`.
  */
 int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_redis_options_t *o, unsigned replicas,
                                const tlsc_store_wait_counters_t *counters, char *err, size_t errlen);

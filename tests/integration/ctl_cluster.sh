@@ -102,7 +102,7 @@ redis-cli -p "${M[0]}" cluster setslot "$SLOT" stable >/dev/null
 redis-cli -p "${M[1]}" cluster setslot "$SLOT" stable >/dev/null
 # The bench's stats reader on the cluster URL: its view of the servers agrees with its own counts.
 timeout 60 "$BENCH" --target "127.0.0.1:$PA" --target "127.0.0.1:$PB" --tls 1.2 --mode id --connections 60 --concurrency 4 \
-    --sni c.example --redis "$TLSCACHE_REDIS" --redis-settle 2500 --json "$O/bench.json" >"$O/bench.txt" 2>&1
+    --sni c.example --redis "$TLSCACHE_REDIS" --redis-settle 5000 --json "$O/bench.json" >"$O/bench.txt" 2>&1
 check "bench --redis redis-cluster:// reads every worker's stats (3) and agrees on full and resumed" \
     [ "$(jq '[.server.total.handshakes_full + .server.total.handshakes_resumed == .handshakes.full + .handshakes.resumed,
               ([.server.nodes[].workers] | add) == 3, .handshakes.full + .handshakes.resumed == 60] | all' "$O/bench.json")" = true ]

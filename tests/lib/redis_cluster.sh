@@ -98,6 +98,16 @@ rc_three_masters_everywhere() {
     done
 }
 
+# rc_replicas_online: every master has a replica attached and synced (state=online). Right after
+# --cluster create the replicas still run their first full sync, and until then WAIT 1 answers 0.
+rc_replicas_online() {
+    local p
+    for p in $(rc_masters); do
+        redis-cli -p "$p" info replication | tr -d '\r' | grep -q '^slave0:.*state=online' ||
+            { echo "master $p: no replica online"; return 1; }
+    done
+}
+
 # rc_sessions PORT: how many session keys the node holds (SCAN, never KEYS).
 rc_sessions() { rc_cli -p "$1" --scan --pattern 'tlscache:sess:*' | wc -l; }
 

@@ -546,6 +546,19 @@ TEST(redis_cluster_url_takes_its_password_from_elsewhere_only)
     expect_error(parse(CERT, "--redis", "redis-cluster://10.0.0.1:7000/2", NULL), "--redis: ", "only database 0");
 }
 
+TEST(store_replicas_works_with_every_redis_url)
+{
+    /* WAIT goes to the key's master on its wait link (redis_cluster.h), so a cluster URL takes it too. */
+    ASSERT_EQ(parse(CERT, "--redis", "redis-cluster://10.0.0.1:7000,10.0.0.2:7001", "--store-replicas", "1", NULL), 0);
+    ASSERT(cfg.redis.cluster);
+    ASSERT_EQ(cfg.store_replicas, 1);
+    ASSERT_EQ(parse(CERT, "--store-replicas", "2", "--redis", "redis-sentinel://10.0.0.1:26379/m", NULL), 0);
+    ASSERT_EQ(cfg.store_replicas, 2);
+    ASSERT_EQ(parse(CERT, "--redis", "redis://10.0.0.1:6379", "--store-replicas", "8", NULL), 0);
+    ASSERT_EQ(cfg.store_replicas, 8);
+    expect_error(parse(CERT, "--redis", "redis-cluster://10.0.0.1:7000", "--store-replicas", "9", NULL), "--store-replicas", NULL);
+}
+
 TEST(rediss_needs_redis_ca_and_tls_files_need_rediss)
 {
     ASSERT_EQ(parse(CERT, "--redis", "rediss://redis.example:6380/1", "--redis-ca", "ca.pem", NULL), 0);
@@ -802,6 +815,7 @@ int main(void)
     RUN(sentinel_password_and_user_come_from_their_own_file_or_variable);
     RUN(redis_pass_file_is_read_stripped_and_checked);
     RUN(redis_cluster_url_takes_its_password_from_elsewhere_only);
+    RUN(store_replicas_works_with_every_redis_url);
     RUN(rediss_needs_redis_ca_and_tls_files_need_rediss);
     RUN(hostile_values_stay_on_one_line);
     RUN(help_lists_every_flag_with_env_and_default);

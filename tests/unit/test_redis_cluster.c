@@ -97,11 +97,16 @@ TEST(every_store_command_shape_stays_in_one_slot)
         ASSERT_EQ(tlsc_redis_cluster_request_slot(1, argc, argv, NULL), slot);
     }
     {
-        /* A durable write (WAIT after EXEC, branch sentinel's --store-replicas) has no key to move. */
-        const char *wait[] = {"WAIT", "1", "50"};
-        int argc[] = {1, 8, 3, 1, 3};
-        const char *const *argv[] = {multi, hset, expire, exec, wait};
+        /*
+         * A durable write (--store-replicas): the put's transaction, then WAIT on the same link
+         * (tlsc_redis_cluster_send_wait checks this shape); after an ASK, ASKING leads it.
+         */
+        const char *wait[] = {"WAIT", "1", "50"}, *asking[] = {"ASKING"};
+        int argc[] = {1, 8, 3, 1, 3}, argc_ask[] = {1, 1, 8, 3, 1, 3};
+        const char *const *argv[] = {multi, hset, expire, exec, wait}, *const *
+                                                                           argv_ask[] = {asking, multi, hset, expire, exec, wait};
         ASSERT_EQ(tlsc_redis_cluster_request_slot(5, argc, argv, NULL), slot);
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(6, argc_ask, argv_ask, NULL), slot);
     }
     {
         size_t l1[] = {4, strlen(key), 3};
@@ -148,6 +153,62 @@ TEST(a_request_across_slots_or_of_unknown_keys_is_refused)
         ASSERT_EQ(tlsc_redis_cluster_request_slot(1, argc, argv, NULL), -1);
         argv[0] = del2tag;
         ASSERT_EQ(tlsc_redis_cluster_request_slot(1, argc, argv, NULL), (int)tlsc_redis_cluster_keyslot("x", 1));
+    }
+}
+
+/*
+ * WAIT waits for whatever its connection wrote last, on whichever node it reaches: it is
+ * accepted only right after the EXEC of the write it is about, as the last command.
+ */
+TEST(wait_is_refused_anywhere_but_after_exec)
+{
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *wait[] = {"WAIT", "1", "50"}, *waitaof[] = {"WAITAOF", "1", "0", "50"};
+    const char *hset[] = {"HSET", "k", "f", "v"}, *hget[] = {"HGET", "k", "f"}, *del[] = {"DEL", "k"};
+    size_t exec_len[] = {4}, wait_len[] = {4, 1, 2};
+
+    {
+        int argc[] = {3}; /* alone */
+        const char *const *argv[] = {wait};
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(1, argc, argv, NULL), -1);
+    }
+    {
+        int argc[] = {3, 3}; /* after a command that is not EXEC */
+        const char *const *argv[] = {hget, wait};
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(2, argc, argv, NULL), -1);
+        argv[0] = del;
+        argc[0] = 2;
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(2, argc, argv, NULL), -1);
+    }
+    {
+        int argc[] = {1, 4, 3, 1}; /* inside the transaction */
+        const char *const *argv[] = {multi, hset, wait, exec};
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(4, argc, argv, NULL), -1);
+    }
+    {
+        int argc[] = {1, 4, 1, 3, 3}; /* after EXEC, but not last */
+        const char *const *argv[] = {multi, hset, exec, wait, hget};
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(5, argc, argv, NULL), -1);
+    }
+    {
+        int argc[] = {3, 1, 4, 1}; /* before the transaction */
+        const char *const *argv[] = {wait, multi, hset, exec};
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(4, argc, argv, NULL), -1);
+    }
+    {
+        int argc[] = {1, 4, 1, 4}; /* WAITAOF in the same place is the same */
+        const char *const *argv[] = {multi, hset, exec, waitaof};
+        const size_t *lens[] = {NULL, NULL, exec_len, NULL};
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(4, argc, argv, lens), (int)tlsc_redis_cluster_keyslot("k", 1));
+        argv[2] = hget;
+        argc[2] = 3;
+        lens[2] = NULL;
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(4, argc, argv, lens), -1);
+    }
+    {
+        int argc[] = {1, 4, 1, 3}; /* with lengths given */
+        const char *const *argv[] = {multi, hset, exec, wait};
+        const size_t *lens[] = {NULL, NULL, exec_len, wait_len};
+        ASSERT_EQ(tlsc_redis_cluster_request_slot(4, argc, argv, lens), (int)tlsc_redis_cluster_keyslot("k", 1));
     }
 }
 
@@ -318,6 +379,7 @@ int main(void)
     RUN(keyslot_matches_redis_cluster_keyslot);
     RUN(every_store_command_shape_stays_in_one_slot);
     RUN(a_request_across_slots_or_of_unknown_keys_is_refused);
+    RUN(wait_is_refused_anywhere_but_after_exec);
     RUN(moved_and_ask_are_parsed_and_bounded);
     RUN(cluster_shards_map);
     RUN(cluster_shards_map_over_tls_takes_the_tls_port_and_the_hostname);
