@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "log.h"
 
@@ -272,4 +273,16 @@ size_t tlsc_rstrip(char *s, size_t len)
     while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
         s[--len] = '\0';
     return len;
+}
+
+const char *tlsc_openssl_reason(char *out, size_t outlen, const char *fallback)
+{
+    unsigned long e = ERR_get_error();
+
+    if (e == 0)
+        snprintf(out, outlen, "%s", fallback);
+    else
+        ERR_error_string_n(e, out, outlen);
+    ERR_clear_error();
+    return out;
 }

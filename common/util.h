@@ -43,6 +43,8 @@ void tlsc_secure_free(void *p, size_t len);
 void *tlsc_locked_alloc(size_t len);
 /** Wipes, unlocks and unmaps what tlsc_locked_alloc(len) returned (NULL is fine). */
 void tlsc_locked_free(void *p, size_t len);
+/** OpenSSL's first queued error as text in `out`, or `fallback` when none is queued; the queue is cleared. Returns `out`. */
+const char *tlsc_openssl_reason(char *out, size_t outlen, const char *fallback);
 /** Strips trailing CR/LF/space from a NUL-terminated buffer; returns the new length. */
 size_t tlsc_rstrip(char *s, size_t len);
 

@@ -68,19 +68,6 @@ static void set_failed(tlsc_ctlredis_t *l, const char *what, const char *detail)
     snprintf(l->why, sizeof(l->why), "%s%s", what, detail);
 }
 
-/* OpenSSL's queued errors as text (the first one), or `fallback`; the queue is cleared. */
-static const char *openssl_reason(char *out, size_t outlen, const char *fallback)
-{
-    unsigned long e = ERR_get_error();
-
-    if (e == 0)
-        snprintf(out, outlen, "%s", fallback);
-    else
-        ERR_error_string_n(e, out, outlen);
-    ERR_clear_error();
-    return out;
-}
-
 /* Waits until the socket can do `events` or the deadline passes: 0, or -1 (timeout or poll error). */
 static int wait_io(int fd, short events, uint64_t deadline)
 {
@@ -160,7 +147,7 @@ static int tls_handshake(tlsc_ctlredis_t *l, uint64_t deadline, char *err, size_
 
     ERR_clear_error();
     if ((l->ssl = SSL_new(l->top->tls_ctx)) == NULL || SSL_set_fd(l->ssl, l->fd) != 1) {
-        snprintf(err, errlen, "TLS: %s", openssl_reason(why, sizeof(why), "out of memory"));
+        snprintf(err, errlen, "TLS: %s", tlsc_openssl_reason(why, sizeof(why), "out of memory"));
         return -1;
     }
     /* The host in the URL (or the map, or a redirect) is what the certificate must show: a DNS name (also sent as SNI) or an IP. */
@@ -184,7 +171,8 @@ static int tls_handshake(tlsc_ctlredis_t *l, uint64_t deadline, char *err, size_
         else if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             snprintf(err, errlen, "TLS handshake failed: timed out");
         else
-            snprintf(err, errlen, "TLS handshake failed: %s", openssl_reason(why, sizeof(why), "the peer closed or sent garbage"));
+            snprintf(err, errlen, "TLS handshake failed: %s",
+                     tlsc_openssl_reason(why, sizeof(why), "the peer closed or sent garbage"));
         return -1;
     }
     return 0;
@@ -207,7 +195,7 @@ static int write_all(tlsc_ctlredis_t *l, const char *p, size_t len, uint64_t dea
             if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) &&
                 wait_io(l->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) == 0)
                 continue;
-            set_failed(l, "write failed: ", openssl_reason(why, sizeof(why), "timed out or closed"));
+            set_failed(l, "write failed: ", tlsc_openssl_reason(why, sizeof(why), "timed out or closed"));
             return -1;
         }
         if ((n = send(l->fd, p, len, MSG_NOSIGNAL)) > 0) {
@@ -239,9 +227,10 @@ static int read_some(tlsc_ctlredis_t *l, uint64_t deadline)
                     wait_io(l->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) == 0)
                     continue;
                 set_failed(l, "",
-                           e == SSL_ERROR_ZERO_RETURN                              ? "closed by the server"
-                           : e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? "timed out waiting for a reply"
-                                                                                   : openssl_reason(why, sizeof(why), "closed"));
+                           e == SSL_ERROR_ZERO_RETURN ? "closed by the server"
+                           : e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE
+                               ? "timed out waiting for a reply"
+                               : tlsc_openssl_reason(why, sizeof(why), "closed"));
                 return -1;
             }
         } else if ((n = recv(l->fd, buf, sizeof(buf), 0)) <= 0) {

@@ -19,6 +19,7 @@
 #include "dial.h"
 #include "log.h"
 #include "sentinel.h"
+#include "util.h"
 
 /*
  * One connection (kept up by a tlsc_dial_t), one FIFO of requests, one timer, one prepare
@@ -505,19 +506,6 @@ void tlsc_redis_reader_free(redisReader *reader)
  * commands. OpenSSL never touches the socket, so libuv stays the only one reading it.
  */
 
-/* OpenSSL's queued errors as text (the first one), or `fallback`; the queue is cleared. */
-static const char *openssl_reason(char *out, size_t outlen, const char *fallback)
-{
-    unsigned long e = ERR_get_error();
-
-    if (e == 0)
-        snprintf(out, outlen, "%s", fallback);
-    else
-        ERR_error_string_n(e, out, outlen);
-    ERR_clear_error();
-    return out;
-}
-
 int tlsc_redis_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file, SSL_CTX **out, char *err,
                            size_t errlen)
 {
@@ -531,24 +519,25 @@ int tlsc_redis_tls_ctx_new(const char *ca_file, const char *cert_file, const cha
     }
     ERR_clear_error();
     if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-        snprintf(err, errlen, "--redis-ca: %s", openssl_reason(why, sizeof(why), "cannot make a TLS context"));
+        snprintf(err, errlen, "--redis-ca: %s", tlsc_openssl_reason(why, sizeof(why), "cannot make a TLS context"));
         return UV_ENOMEM;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
         snprintf(err, errlen, "--redis-ca: cannot load CA certificates from %s: %s", ca_file,
-                 openssl_reason(why, sizeof(why), "no certificate"));
+                 tlsc_openssl_reason(why, sizeof(why), "no certificate"));
         goto fail;
     }
     if (cert_file != NULL && SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        snprintf(err, errlen, "--redis-cert: cannot load %s: %s", cert_file, openssl_reason(why, sizeof(why), "no certificate"));
+        snprintf(err, errlen, "--redis-cert: cannot load %s: %s", cert_file,
+                 tlsc_openssl_reason(why, sizeof(why), "no certificate"));
         goto fail;
     }
     if (key_file != NULL &&
         (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
         snprintf(err, errlen, "--redis-key: cannot use %s with --redis-cert %s: %s", key_file, cert_file,
-                 openssl_reason(why, sizeof(why), "no key"));
+                 tlsc_openssl_reason(why, sizeof(why), "no key"));
         goto fail;
     }
     *out = ctx;
@@ -593,7 +582,7 @@ int tlsc_redis_tls_failure(SSL *ssl, const char *peer, const char *name, const c
                  X509_verify_cert_error_string(v));
         return 1;
     }
-    snprintf(out, outlen, "TLS handshake failed: %s", openssl_reason(why, sizeof(why), "the peer closed or sent garbage"));
+    snprintf(out, outlen, "TLS handshake failed: %s", tlsc_openssl_reason(why, sizeof(why), "the peer closed or sent garbage"));
     return 0;
 }
 
@@ -701,7 +690,7 @@ static void tls_read(tlsc_redis_t *r, const char *data, size_t len)
             if (e == SSL_ERROR_ZERO_RETURN)
                 link_fail(r, UV_ENOTCONN, "closed by the server (TLS close_notify)");
             else
-                link_fail(r, UV_EPROTO, "TLS: %s", openssl_reason(why, sizeof(why), "a record that does not decrypt"));
+                link_fail(r, UV_EPROTO, "TLS: %s", tlsc_openssl_reason(why, sizeof(why), "a record that does not decrypt"));
             return;
         }
         read_plain(r, r->pbuf, (size_t)n);

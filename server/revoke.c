@@ -312,14 +312,10 @@ static int tls_wait(tlsc_revoke_t *r, int rc)
 /* OpenSSL's reason for a failed call after the handshake, for the log; the queue is cleared. */
 static const char *tls_reason(char *out, size_t outlen)
 {
-    unsigned long e = ERR_get_error();
+    char broke[96];
 
-    if (e == 0)
-        snprintf(out, outlen, "TLS: the connection broke (%s)", errno != 0 ? strerror(errno) : "closed");
-    else
-        ERR_error_string_n(e, out, outlen);
-    ERR_clear_error();
-    return out;
+    snprintf(broke, sizeof(broke), "TLS: the connection broke (%s)", errno != 0 ? strerror(errno) : "closed");
+    return tlsc_openssl_reason(out, outlen, broke);
 }
 
 /*
