@@ -5,7 +5,6 @@
  */
 #include "redis_sync.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -22,7 +21,6 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "addr.h"
 #include "ctl.h"
@@ -140,40 +138,26 @@ static int dial(const char *host, unsigned port, const char *path, uint64_t dead
 /* The TLS handshake on the link's socket, the certificate checked against --redis-ca and the host. */
 static int tls_handshake(tlsc_ctlredis_t *l, uint64_t deadline, char *err, size_t errlen)
 {
-    unsigned char a6[16];
     char why[200];
-    int ip, n;
-    long v;
+    int n;
 
     ERR_clear_error();
-    if ((l->ssl = SSL_new(l->top->tls_ctx)) == NULL || SSL_set_fd(l->ssl, l->fd) != 1) {
+    /* The host in the URL (or the map, or a redirect) is what the certificate must show. */
+    if ((l->ssl = SSL_new(l->top->tls_ctx)) == NULL || SSL_set_fd(l->ssl, l->fd) != 1 ||
+        tlsc_redis_tls_expect_host(l->ssl, l->host) != 0) {
         snprintf(err, errlen, "TLS: %s", tlsc_openssl_reason(why, sizeof(why), "out of memory"));
-        return -1;
-    }
-    /* The host in the URL (or the map, or a redirect) is what the certificate must show: a DNS name (also sent as SNI) or an IP. */
-    ip = inet_pton(AF_INET, l->host, a6) == 1 || inet_pton(AF_INET6, l->host, a6) == 1;
-    if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(l->ssl), l->host) != 1
-           : (SSL_set1_host(l->ssl, l->host) != 1 || SSL_set_tlsext_host_name(l->ssl, l->host) != 1)) {
-        snprintf(err, errlen, "TLS: cannot set the host name to verify");
         return -1;
     }
     while ((n = SSL_connect(l->ssl)) != 1) {
         int e = SSL_get_error(l->ssl, n);
-        if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) &&
-            wait_io(l->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) == 0)
-            continue;
-        v = SSL_get_verify_result(l->ssl);
-        if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
-            snprintf(err, errlen, "TLS handshake failed: Redis's certificate does not name %s (the host in --redis)", l->host);
-        else if (v != X509_V_OK)
-            snprintf(err, errlen, "TLS handshake failed: Redis's certificate: %s (is --redis-ca the CA that signed it?)",
-                     X509_verify_cert_error_string(v));
-        else if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            (void)tlsc_redis_tls_failure(l->ssl, "Redis's", l->host, "the host in --redis", err, errlen);
+            return -1;
+        }
+        if (wait_io(l->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) != 0) {
             snprintf(err, errlen, "TLS handshake failed: timed out");
-        else
-            snprintf(err, errlen, "TLS handshake failed: %s",
-                     tlsc_openssl_reason(why, sizeof(why), "the peer closed or sent garbage"));
-        return -1;
+            return -1;
+        }
     }
     return 0;
 }

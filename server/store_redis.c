@@ -227,7 +227,7 @@ static void on_put_waited(int status, tlsc_redis_wait_t waited, void *data)
     req_put(s, req);
 }
 
-int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_redis_options_t *o, unsigned replicas,
+int tlsc_store_redis_wait_link(tlsc_store_t *st, const tlsc_redis_options_t *o, unsigned replicas,
                                const tlsc_store_wait_counters_t *counters, char *err, size_t errlen)
 {
     store_redis_t *s = (store_redis_t *)st;
@@ -238,7 +238,6 @@ int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_red
         snprintf(err, errlen, "bad wait link options");
         return UV_EINVAL;
     }
-    (void)loop; /* the router's loop */
     if ((rc = tlsc_redis_cluster_wait_enable(s->redis, o, replicas, err, errlen)) != 0)
         return rc;
     s->replicas = replicas;

@@ -39,9 +39,9 @@ typedef struct {
  * for the next second puts to that node go on its first link without WAIT (counted as skipped),
  * then one put tries WAIT again. So a replica that is down or re-syncing costs one slow put per
  * second, not a queue of puts blocked behind WAITs, and on a cluster only its own shard's puts
- * skip WAIT. `loop` is unused (the router's). Returns 0 or a negative UV_E* code with `err`.
+ * skip WAIT. Returns 0 or a negative UV_E* code with `err`.
  */
-int tlsc_store_redis_wait_link(tlsc_store_t *st, uv_loop_t *loop, const tlsc_redis_options_t *o, unsigned replicas,
+int tlsc_store_redis_wait_link(tlsc_store_t *st, const tlsc_redis_options_t *o, unsigned replicas,
                                const tlsc_store_wait_counters_t *counters, char *err, size_t errlen);
 
 /**

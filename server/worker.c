@@ -244,7 +244,7 @@ static int setup_parts(worker_t *w, tlsc_keyproto_keyset_t *held, int master_lin
 
         wo.label = "stores+WAIT";
 
-        if (tlsc_store_redis_wait_link(w->store, &w->loop, &wo, cfg->store_replicas, &wc, err, sizeof(err)) != 0) {
+        if (tlsc_store_redis_wait_link(w->store, &wo, cfg->store_replicas, &wc, err, sizeof(err)) != 0) {
             tlsc_log_error("redis client (--store-replicas link): %s", err);
             return -1;
         }

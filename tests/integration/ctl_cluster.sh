@@ -85,24 +85,29 @@ published() { local c; c=$(grep -cE '^tlscache:sess:[0-9a-f]{64}$' "$TLSC_TMP/re
 check "each revoked key is published once ($NA), seen on one master" wait_for 5 "$NA publications" published
 
 # A slot in migration: the key moves to another master; the ctl follows MOVED then ASK.
-# A b.example session (the full handshake just above made a new a.example one, maybe on this master).
-KEY=$(for k in $(redis-cli -p "${M[0]}" --scan --pattern 'tlscache:sess:*'); do
-    [ "$(redis-cli -p "${M[0]}" hget "$k" sni)" = b.example ] && { echo "$k"; break; }
-done)
+# A b.example session (the full handshake just above made a new a.example one, which SCAN could
+# pick first) on whichever master holds one (SRC), to move to the next master (DST).
+KEY= SRC= DST=
+for i in 0 1 2; do
+    for k in $(redis-cli -p "${M[$i]}" --scan --pattern 'tlscache:sess:*'); do
+        [ "$(redis-cli -p "${M[$i]}" hget "$k" sni)" = b.example ] && { KEY=$k SRC=${M[$i]} DST=${M[$(((i + 1) % 3))]}; break 2; }
+    done
+done
+check "a b.example session is left to move ($KEY)" [ -n "$KEY" ]
 KID=${KEY#tlscache:sess:}
-SLOT=$(redis-cli -p "${M[0]}" cluster keyslot "$KEY")
-redis-cli -p "${M[1]}" cluster setslot "$SLOT" importing "$(rc_id "${M[0]}")" >/dev/null
-redis-cli -p "${M[0]}" cluster setslot "$SLOT" migrating "$(rc_id "${M[1]}")" >/dev/null
-redis-cli -p "${M[0]}" migrate 127.0.0.1 "${M[1]}" "" 0 5000 keys "$KEY" >/dev/null
+SLOT=$(redis-cli -p "$SRC" cluster keyslot "$KEY")
+redis-cli -p "$DST" cluster setslot "$SLOT" importing "$(rc_id "$SRC")" >/dev/null
+redis-cli -p "$SRC" cluster setslot "$SLOT" migrating "$(rc_id "$DST")" >/dev/null
+redis-cli -p "$SRC" migrate 127.0.0.1 "$DST" "" 0 5000 keys "$KEY" >/dev/null
 # holds PORT: the key is on that master (SCAN sees the keys a node holds, whatever the slot's state).
 holds() { redis-cli -p "$1" --scan --pattern "$KEY" | grep -c .; }
-check "the key of slot $SLOT moved to master ${M[1]} mid-migration" [ "$(holds "${M[0]}")/$(holds "${M[1]}")" = 0/1 ]
+check "the key of slot $SLOT moved to master $DST mid-migration" [ "$(holds "$SRC")/$(holds "$DST")" = 0/1 ]
 check "sessions list still shows it (MOVED, then ASK)" grep -qE "^$KID " <(ctl mg1 sessions list --limit 1000)
 check "sessions show finds it (ASK)" grep -qE '^sni +b\.example$' <(ctl mg2 sessions show "$KID")
 check "revoke ID deletes it where it is" [ "$(ctl mg3 sessions revoke "$KID")" = "1 session revoked" ]
-check "it is gone from both masters" [ "$(holds "${M[0]}")/$(holds "${M[1]}")" = 0/0 ]
-redis-cli -p "${M[0]}" cluster setslot "$SLOT" stable >/dev/null
-redis-cli -p "${M[1]}" cluster setslot "$SLOT" stable >/dev/null
+check "it is gone from both masters" [ "$(holds "$SRC")/$(holds "$DST")" = 0/0 ]
+redis-cli -p "$SRC" cluster setslot "$SLOT" stable >/dev/null
+redis-cli -p "$DST" cluster setslot "$SLOT" stable >/dev/null
 # The bench's stats reader on the cluster URL: its view of the servers agrees with its own counts.
 # First every worker publishes once more (they write about once a second), so the handshakes made
 # above are in the bench's "before" reading, not in its window.
